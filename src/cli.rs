@@ -1,0 +1,505 @@
+//! The command line: argument definitions, logging set-up and dispatch to the subcommands.
+//!
+//! This is the only module that decides the process exit code (through `Exit`) and the only
+//! one that prints errors for the user. Subcommands return `Result<Exit, Failure>`.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, Flags};
+use crate::duties::DutyName;
+use crate::exit::Exit;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   every duty ok or skipped (findings do not count)
+  1   a duty failed, an undo reported conflicts, or an apply was refused
+  2   usage or configuration error
+  3   journal or quarantine integrity problem
+  4   database unreachable or login refused
+  75  another housekeeper holds the lock";
+
+const MAIN_AFTER_HELP: &str = "\
+Examples:
+  housekeeper demo /tmp/hk-demo        build a throw-away MultiFlexi database and clean it up
+  housekeeper plan                     show what a run would change, row by row
+  housekeeper run                      plan, journal and apply every duty (the hourly job)
+  housekeeper journal list             the runs in the journal
+  housekeeper undo <RUN-ID>            put back what a run changed
+
+Configuration is read from flags, the environment and the env file
+(/etc/multiflexi/multiflexi.env, else ./.env), in that order; see housekeeper(8).
+
+Exit codes:
+  0   every duty ok or skipped (findings do not count)
+  1   a duty failed, an undo reported conflicts, or an apply was refused
+  2   usage or configuration error
+  3   journal or quarantine integrity problem
+  4   database unreachable or login refused
+  75  another housekeeper holds the lock";
+
+/// Periodic maintenance of a MultiFlexi installation: every change is planned first,
+/// journaled, applied in short transactions, and can be undone.
+#[derive(Debug, Parser)]
+#[command(name = "housekeeper", version, after_help = MAIN_AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Read variables from this env file instead of /etc/multiflexi/multiflexi.env or ./.env
+    /// (a missing file is an error).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+
+    /// The database as a URL: sqlite:PATH, postgres://USER@HOST/DB or mysql://USER@HOST/DB
+    /// (wins over HOUSEKEEPER_DATABASE_URL and DB_*).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Journal and quarantine directory (MULTIFLEXI_HOUSEKEEPER_STATE_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// The MultiFlexi temp directory (MULTIFLEXI_TMP).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub tmp_dir: Option<PathBuf>,
+
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// Output format of commands that report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document on stdout, for machines (schema in docs/JSON.md).
+    Json,
+}
+
+/// Which duties take part.
+#[derive(Debug, Clone, Args, Default)]
+pub struct DutySelection {
+    /// Only these duties (repeatable or comma-separated; case-insensitive).
+    #[arg(long = "duty", value_name = "NAME", value_delimiter = ',')]
+    pub only: Vec<DutyName>,
+
+    /// Skip these duties, in addition to MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES.
+    #[arg(long = "skip", value_name = "NAME", value_delimiter = ',')]
+    pub skip: Vec<DutyName>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan, journal and apply every duty (the default when no command is given).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Run(RunArgs),
+
+    /// Show what a run would change (the dry-run diff); changes nothing anywhere.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Plan(PlanArgs),
+
+    /// Apply a plan saved with `plan --out FILE`, re-checking every item.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Apply(ApplyArgs),
+
+    /// Put back what a run changed: rows, columns and quarantined files.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Undo(UndoArgs),
+
+    /// Read and verify the journal.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+
+    /// List or expire quarantined files.
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+
+    /// Check configuration, database, schema, directories, lock and journal.
+    Doctor(DoctorArgs),
+
+    /// Build a throw-away MultiFlexi database with realistic mess under DIR and clean it up:
+    /// plan, run, undo. Offline, with a fixed clock.
+    Demo(DemoArgs),
+
+    /// Print shell completions.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff).
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct RunArgs {
+    /// Only plan and show; change nothing (same as `housekeeper plan`).
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub duties: DutySelection,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub duties: DutySelection,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+
+    /// Also save the plan to FILE, for review and `housekeeper apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// A plan written by `housekeeper plan --out FILE`.
+    pub file: PathBuf,
+
+    /// Refuse a plan older than this (e.g. 30m, 1h, 2d).
+    #[arg(long, value_name = "AGE", default_value = "1h")]
+    pub max_age: String,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UndoArgs {
+    /// The run to undo (see `housekeeper journal list`).
+    pub run_id: String,
+
+    /// Only undo what this duty did.
+    #[arg(long, value_name = "NAME")]
+    pub duty: Option<DutyName>,
+
+    /// Show what would be restored and what conflicts; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Abort on the first conflict, with nothing changed.
+    #[arg(long)]
+    pub strict: bool,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// The runs, newest last: time, duties, counts, status, whether undoable.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Every item of one run, with before → after values.
+    Show {
+        run_id: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Which runs touched a row or a file, and what it looked like.
+    Find {
+        /// Table of the row.
+        #[arg(long, requires = "id", conflicts_with = "path")]
+        table: Option<String>,
+        /// Primary key of the row.
+        #[arg(long, requires = "table")]
+        id: Option<String>,
+        /// Path of a file.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Check the hash chain, every payload, the quarantine and the database anchors.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Verify {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// Quarantined files with their sizes and runs.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Destroy quarantined files and row images older than the undo window (or AGE).
+    Expire {
+        /// e.g. 7d; default MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS.
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct DoctorArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Where to build the demo (created; must be empty if it exists).
+    #[arg(default_value = "housekeeper-demo")]
+    pub dir: PathBuf,
+}
+
+/// A command that could not do its work: the exit code and what to tell the user.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl Failure {
+    #[must_use]
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Failure {
+            exit,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+impl From<crate::config::ConfigError> for Failure {
+    fn from(e: crate::config::ConfigError) -> Self {
+        Failure::new(Exit::Usage, format!("configuration: {e}"))
+    }
+}
+
+/// The process entry point.
+#[must_use]
+pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let args = compat_args(args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.into()
+            } else {
+                Exit::Ok.into()
+            };
+        }
+    };
+    match dispatch(cli) {
+        Ok(exit) => exit.into(),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            for hint in &failure.hints {
+                eprintln!("hint: {hint}");
+            }
+            failure.exit.into()
+        }
+    }
+}
+
+/// `multiflexi-housekeeper [--dry-run|-n]`, the PHP tool's entry point, maps to
+/// `housekeeper run [--dry-run]`; other arguments are passed through.
+fn compat_args(mut args: Vec<OsString>) -> Vec<OsString> {
+    let invoked_as = args
+        .first()
+        .and_then(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    if invoked_as != "multiflexi-housekeeper" {
+        return args;
+    }
+    let rest = args.split_off(1);
+    let mut out = vec![OsString::from("housekeeper"), OsString::from("run")];
+    out.extend(rest);
+    out
+}
+
+fn init_logging(global: &GlobalArgs, app_debug: bool) {
+    let level = if global.quiet {
+        log::LevelFilter::Warn
+    } else {
+        match global.verbose {
+            0 if app_debug => log::LevelFilter::Debug,
+            0 => log::LevelFilter::Info,
+            1 => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        }
+    };
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    // Our own messages at the chosen level; the drivers' chatter only when asked for.
+    builder.filter_module("postgres", log::LevelFilter::Warn);
+    builder.filter_module("tokio_postgres", log::LevelFilter::Warn);
+    builder.filter_module("mysql", log::LevelFilter::Warn);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder.format(|buf, record| {
+        use std::io::Write;
+        let level = match record.level() {
+            log::Level::Error => "error",
+            log::Level::Warn => "warning",
+            log::Level::Info => "info",
+            log::Level::Debug => "debug",
+            log::Level::Trace => "trace",
+        };
+        writeln!(buf, "{level}: {}", record.args())
+    });
+    builder.write_style(env_logger::WriteStyle::Never);
+    let _ = builder.try_init();
+}
+
+fn dispatch(cli: Cli) -> Result<Exit, Failure> {
+    let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
+    match command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "housekeeper", &mut std::io::stdout());
+            return Ok(Exit::Ok);
+        }
+        Command::Man => {
+            crate::manpage::render(&mut std::io::stdout())
+                .map_err(|e| Failure::new(Exit::Failed, format!("writing the man page: {e}")))?;
+            return Ok(Exit::Ok);
+        }
+        _ => {}
+    }
+    let dry_run_flag = matches!(&command, Command::Run(RunArgs { dry_run: true, .. }));
+    let flags = Flags {
+        env_file: cli.global.env_file.clone(),
+        database: cli.global.database.clone(),
+        state_dir: cli.global.state_dir.clone(),
+        tmp_dir: cli.global.tmp_dir.clone(),
+        dry_run: dry_run_flag.then_some(true),
+    };
+    let loaded = match Config::from_process(&flags) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            init_logging(&cli.global, false);
+            return Err(e.into());
+        }
+    };
+    init_logging(&cli.global, loaded.config.app_debug);
+    for warning in &loaded.warnings {
+        log::warn!("{warning}");
+    }
+    let config = loaded.config;
+    match command {
+        Command::Run(_)
+        | Command::Plan(_)
+        | Command::Apply(_)
+        | Command::Undo(_)
+        | Command::Journal(_)
+        | Command::Quarantine(_)
+        | Command::Doctor(_)
+        | Command::Demo(_) => not_built(&command, &config),
+        Command::Completions { .. } | Command::Man => Ok(Exit::Ok),
+    }
+}
+
+fn not_built(command: &Command, _config: &Config) -> Result<Exit, Failure> {
+    let name = match command {
+        Command::Run(_) => "run",
+        Command::Plan(_) => "plan",
+        Command::Apply(_) => "apply",
+        Command::Undo(_) => "undo",
+        Command::Journal(_) => "journal",
+        Command::Quarantine(_) => "quarantine",
+        Command::Doctor(_) => "doctor",
+        Command::Demo(_) => "demo",
+        Command::Completions { .. } => "completions",
+        Command::Man => "man",
+    };
+    Err(Failure::new(
+        Exit::Usage,
+        format!("`housekeeper {name}` is not built yet in this version; nothing was done"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_means_run() {
+        let cli = Cli::try_parse_from(["housekeeper"]).unwrap();
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn duty_lists_parse() {
+        let cli = Cli::try_parse_from([
+            "housekeeper",
+            "plan",
+            "--duty",
+            "logpruning,ScheduleIntegrity",
+        ])
+        .unwrap();
+        let Some(Command::Plan(plan)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            plan.duties.only,
+            [DutyName::LogPruning, DutyName::ScheduleIntegrity]
+        );
+        assert!(Cli::try_parse_from(["housekeeper", "plan", "--duty", "Nope"]).is_err());
+    }
+
+    #[test]
+    fn the_php_entry_point_maps_to_run() {
+        let args = compat_args(vec!["/usr/bin/multiflexi-housekeeper".into(), "-n".into()]);
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Some(Command::Run(run)) = cli.command else {
+            panic!()
+        };
+        assert!(run.dry_run);
+        let args = compat_args(vec!["housekeeper".into(), "plan".into()]);
+        assert_eq!(
+            args,
+            [OsString::from("housekeeper"), OsString::from("plan")]
+        );
+    }
+}

@@ -1,0 +1,743 @@
+//! Configuration: the PHP tool's variable names, read from command-line flags, the process
+//! environment, the env file and built-in defaults, in that order of precedence.
+//!
+//! This module owns parsing and validation only. It never connects anywhere and never
+//! prints; warnings are returned to the caller. Values are strict: a boolean is one of
+//! `true/false/1/0/yes/no/on/off` (any case), numbers must parse and be in range, and every
+//! error names the variable and the value it saw. An empty value means unset.
+
+pub mod database;
+pub mod envfile;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use housekeeper_journal::DateTimeValue;
+
+pub use database::{DbTarget, Engine, Secret, ServerTarget};
+
+use crate::duties::DutyName;
+
+/// The default env file (written by the MultiFlexi packages, `0640 root:www-data`).
+pub const SYSTEM_ENV_FILE: &str = "/etc/multiflexi/multiflexi.env";
+
+/// A configuration problem. `Display` names the variable and the offending value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}={value:?}: {problem}")]
+    Invalid {
+        variable: String,
+        value: String,
+        problem: String,
+    },
+    #[error("{variable} is not set ({why})")]
+    Missing { variable: String, why: String },
+    #[error("env file {path}: {source}")]
+    EnvFileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("env file {0}")]
+    EnvFile(#[from] envfile::EnvFileError),
+}
+
+/// Where a setting's value came from (shown by `housekeeper doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag(&'static str),
+    Environment,
+    EnvFile(PathBuf),
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+            Source::Environment => f.write_str("environment"),
+            Source::EnvFile(path) => write!(f, "env file {}", path.display()),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// One documented variable: its name, default and meaning. The man page, `--help` and
+/// `doctor` are generated from this table.
+#[derive(Debug, Clone, Copy)]
+pub struct VarDoc {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every variable the tool reads.
+pub const VARIABLES: &[VarDoc] = &[
+    VarDoc { name: "DB_CONNECTION", default: "", help: "database engine: mysql, pgsql, sqlite or sqlite3" },
+    VarDoc { name: "DB_HOST", default: "localhost", help: "database server host (mysql, pgsql)" },
+    VarDoc { name: "DB_PORT", default: "3306 / 5432", help: "database server port" },
+    VarDoc { name: "DB_DATABASE", default: "", help: "database name, or the SQLite file path" },
+    VarDoc { name: "DB_USERNAME", default: "root / postgres", help: "database login" },
+    VarDoc { name: "DB_PASSWORD", default: "", help: "database password (never printed)" },
+    VarDoc { name: "DB_SETTINGS", default: "", help: "extra settings, e.g. unix_socket=/run/mysqld/mysqld.sock" },
+    VarDoc { name: "HOUSEKEEPER_DATABASE_URL", default: "", help: "the database as one URL (sqlite:PATH, postgres://…, mysql://…); wins over DB_*" },
+    VarDoc { name: "MULTIFLEXI_DAEMONIZE", default: "false", help: "loop forever, pausing CYCLE_PAUSE seconds between cycles" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_DRY_RUN", default: "false", help: "make `run` only plan (the --dry-run flag always wins)" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", default: "3600", help: "seconds between cycles in daemon mode" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", default: "100000", help: "rows of the log table to keep (LogPruning)" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS", default: "24", help: "age in hours after which temp files are quarantined" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STALE_JOB_AGE", default: "60", help: "minutes after its schedule an unstarted job without queue row is a ghost" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES", default: "", help: "comma-separated duty names to skip (case-insensitive)" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK", default: "true", help: "run CredentialHealthCheck" },
+    VarDoc { name: "MULTIFLEXI_TMP", default: "/var/lib/multiflexi/tmp", help: "the MultiFlexi temp directory (DiskTempFileCleanup)" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STATE_DIR", default: "/var/lib/multiflexi-housekeeper", help: "journal and quarantine" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", default: "14", help: "days row images and quarantined files are kept for undo" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", default: "7", help: "days restored items are left alone by later runs" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", default: "10000", help: "items per database transaction" },
+    VarDoc { name: "MULTIFLEXI_TIMEZONE", default: "system zone", help: "zone of naive timestamps on SQLite (e.g. Europe/Prague)" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", default: "hard_delete,soft_delete", help: "retention actions applied: hard_delete, soft_delete, grace_purge, anonymize, archive (or none)" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_FIO_URL", default: "https://fioapi.fio.cz/", help: "endpoint whose TCP reachability decides FioBank availability" },
+    VarDoc { name: "APP_DEBUG", default: "false", help: "debug logging" },
+    VarDoc { name: "ZABBIX_SERVER", default: "", help: "Zabbix server host[:port] to send results to (port 10051)" },
+    VarDoc { name: "ZABBIX_HOST", default: "", help: "host name the results are reported for in Zabbix" },
+    VarDoc { name: "HOUSEKEEPER_NOW", default: "", help: "fixed 'YYYY-MM-DD HH:MM:SS' now, for tests and the demo only" },
+];
+
+/// A retention action (SPEC §4.4) that `MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS` can enable.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionAction {
+    HardDelete,
+    SoftDelete,
+    GracePurge,
+    Anonymize,
+    Archive,
+}
+
+impl RetentionAction {
+    pub const ALL: [RetentionAction; 5] = [
+        RetentionAction::HardDelete,
+        RetentionAction::SoftDelete,
+        RetentionAction::GracePurge,
+        RetentionAction::Anonymize,
+        RetentionAction::Archive,
+    ];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionAction::HardDelete => "hard_delete",
+            RetentionAction::SoftDelete => "soft_delete",
+            RetentionAction::GracePurge => "grace_purge",
+            RetentionAction::Anonymize => "anonymize",
+            RetentionAction::Archive => "archive",
+        }
+    }
+}
+
+impl fmt::Display for RetentionAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The Zabbix trapper to report to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZabbixTarget {
+    pub server: String,
+    pub port: u16,
+    pub host: String,
+}
+
+/// A network endpoint (host and port) taken from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Settings given on the command line; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub env_file: Option<PathBuf>,
+    pub database: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub tmp_dir: Option<PathBuf>,
+    /// `Some(true)` when `--dry-run`/`-n` was given.
+    pub dry_run: Option<bool>,
+}
+
+/// One line of the configuration as `doctor` shows it: the value (passwords redacted) and
+/// where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub variable: &'static str,
+    pub value: String,
+    pub source: Source,
+}
+
+/// The validated configuration of one invocation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `None` when no database is configured at all.
+    pub database: Option<DbTarget>,
+    pub daemonize: bool,
+    pub dry_run: bool,
+    pub cycle_pause_secs: u64,
+    pub log_keep: u64,
+    pub tmp_age_hours: u64,
+    pub stale_job_age_minutes: u64,
+    pub skip_duties: BTreeSet<DutyName>,
+    pub credential_check: bool,
+    pub app_debug: bool,
+    pub zabbix: Option<ZabbixTarget>,
+    pub tmp_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub undo_days: u32,
+    pub hold_days: u32,
+    pub chunk_rows: usize,
+    /// `None`: the system zone.
+    pub timezone: Option<chrono_tz::Tz>,
+    pub retention_actions: BTreeSet<RetentionAction>,
+    pub fio: Endpoint,
+    /// `HOUSEKEEPER_NOW`: a fixed `now` (tests and the demo).
+    pub fixed_now: Option<DateTimeValue>,
+    /// The env file that was read, if any.
+    pub env_file: Option<PathBuf>,
+    /// Each variable's effective value and source, in `VARIABLES` order.
+    pub provenance: Vec<Provenance>,
+}
+
+/// The outcome of loading: the configuration and the warnings to show.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// The merged view of process environment and env file, remembering sources.
+struct Layers {
+    env: BTreeMap<String, String>,
+    file: BTreeMap<String, String>,
+    file_path: Option<PathBuf>,
+    seen: BTreeMap<&'static str, Source>,
+}
+
+impl Layers {
+    /// The value of `name` (process environment over env file), `None` when unset or empty.
+    fn get(&mut self, name: &'static str) -> Option<String> {
+        if let Some(v) = self.env.get(name).filter(|v| !v.is_empty()) {
+            self.seen.insert(name, Source::Environment);
+            return Some(v.clone());
+        }
+        if let Some(v) = self.file.get(name).filter(|v| !v.is_empty()) {
+            let path = self.file_path.clone().unwrap_or_default();
+            self.seen.insert(name, Source::EnvFile(path));
+            return Some(v.clone());
+        }
+        None
+    }
+
+    fn bool(&mut self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        self.get(name).map_or(Ok(default), |v| parse_bool(name, &v))
+    }
+
+    fn number<T>(
+        &mut self,
+        name: &'static str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => parse_number(name, &text, min, max),
+        }
+    }
+}
+
+/// A strict boolean: `true/false/1/0/yes/no/on/off`, any case.
+///
+/// # Errors
+/// Anything else, naming the variable and the value.
+pub fn parse_bool(name: &str, text: &str) -> Result<bool, ConfigError> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            variable: name.to_owned(),
+            value: text.to_owned(),
+            problem: "expected a boolean: true/false, 1/0, yes/no or on/off".into(),
+        }),
+    }
+}
+
+/// A whole number within `min..=max`.
+///
+/// # Errors
+/// Not a number, or out of range, naming the variable and the value.
+pub fn parse_number<T>(name: &str, text: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let invalid = |problem: String| ConfigError::Invalid {
+        variable: name.to_owned(),
+        value: text.to_owned(),
+        problem,
+    };
+    let value: T = text
+        .trim()
+        .parse()
+        .map_err(|_| invalid(format!("expected a whole number from {min} to {max}")))?;
+    if value < min || value > max {
+        return Err(invalid(format!(
+            "out of range: must be from {min} to {max}"
+        )));
+    }
+    Ok(value)
+}
+
+impl Config {
+    /// Loads the configuration.
+    ///
+    /// `env` is the process environment (injected for tests). `default_env_files` are tried in
+    /// order when `flags.env_file` is not given (normally `SYSTEM_ENV_FILE`, then `./.env`);
+    /// the first that exists is read, and a missing or unreadable default file is a warning.
+    ///
+    /// # Errors
+    /// Any invalid value, a malformed env file, an unreadable `--env-file`.
+    pub fn load(
+        flags: &Flags,
+        env: &BTreeMap<String, String>,
+        default_env_files: &[PathBuf],
+    ) -> Result<Loaded, ConfigError> {
+        let mut warnings = Vec::new();
+        let (file, file_path) = read_env_file(flags, default_env_files, &mut warnings)?;
+        let mut layers = Layers {
+            env: env.clone(),
+            file,
+            file_path,
+            seen: BTreeMap::new(),
+        };
+
+        let database = database_target(flags, &mut layers)?;
+        let env_dry_run = layers.bool("MULTIFLEXI_HOUSEKEEPER_DRY_RUN", false)?;
+        let dry_run = match flags.dry_run {
+            Some(true) => {
+                layers
+                    .seen
+                    .insert("MULTIFLEXI_HOUSEKEEPER_DRY_RUN", Source::Flag("--dry-run"));
+                true
+            }
+            _ => env_dry_run,
+        };
+        let skip_duties = match layers.get("MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES") {
+            None => BTreeSet::new(),
+            Some(text) => parse_duty_list("MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES", &text)?,
+        };
+        let retention_actions = match layers.get("MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS") {
+            None => [RetentionAction::HardDelete, RetentionAction::SoftDelete].into(),
+            Some(text) => parse_retention_actions(&text)?,
+        };
+        let timezone =
+            match layers.get("MULTIFLEXI_TIMEZONE") {
+                None => None,
+                Some(text) => Some(text.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+                    ConfigError::Invalid {
+                        variable: "MULTIFLEXI_TIMEZONE".into(),
+                        value: text.clone(),
+                        problem: "unknown time zone (expected an IANA name such as Europe/Prague)"
+                            .into(),
+                    }
+                })?),
+            };
+        let fio_text = layers
+            .get("MULTIFLEXI_HOUSEKEEPER_FIO_URL")
+            .unwrap_or_else(|| "https://fioapi.fio.cz/".into());
+        let fio = parse_endpoint("MULTIFLEXI_HOUSEKEEPER_FIO_URL", &fio_text)?;
+        let zabbix = zabbix_target(&mut layers, &mut warnings)?;
+        let fixed_now = match layers.get("HOUSEKEEPER_NOW") {
+            None => None,
+            Some(text) => Some(
+                DateTimeValue::parse(&text)
+                    .filter(DateTimeValue::is_valid_date)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        variable: "HOUSEKEEPER_NOW".into(),
+                        value: text.clone(),
+                        problem: "expected a date and time 'YYYY-MM-DD HH:MM:SS'".into(),
+                    })?,
+            ),
+        };
+        let tmp_dir = path_setting(
+            flags.tmp_dir.as_ref(),
+            "--tmp-dir",
+            "MULTIFLEXI_TMP",
+            "/var/lib/multiflexi/tmp",
+            &mut layers,
+        );
+        let state_dir = path_setting(
+            flags.state_dir.as_ref(),
+            "--state-dir",
+            "MULTIFLEXI_HOUSEKEEPER_STATE_DIR",
+            "/var/lib/multiflexi-housekeeper",
+            &mut layers,
+        );
+
+        let config = Config {
+            database,
+            daemonize: layers.bool("MULTIFLEXI_DAEMONIZE", false)?,
+            dry_run,
+            cycle_pause_secs: layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE",
+                3600,
+                0,
+                31 * 86_400,
+            )?,
+            log_keep: layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP",
+                100_000,
+                0,
+                i64::MAX as u64,
+            )?,
+            tmp_age_hours: layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS",
+                24,
+                0,
+                100 * 8_766,
+            )?,
+            stale_job_age_minutes: layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_STALE_JOB_AGE",
+                60,
+                0,
+                100 * 525_960,
+            )?,
+            skip_duties,
+            credential_check: layers.bool("MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK", true)?,
+            app_debug: layers.bool("APP_DEBUG", false)?,
+            zabbix,
+            tmp_dir,
+            state_dir,
+            undo_days: layers.number("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", 14, 1, 3650)?,
+            hold_days: layers.number("MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", 7, 0, 3650)?,
+            chunk_rows: layers.number("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", 10_000, 1, 1_000_000)?,
+            timezone,
+            retention_actions,
+            fio,
+            fixed_now,
+            env_file: layers.file_path.clone(),
+            provenance: Vec::new(),
+        };
+        let provenance = provenance(&config, &layers.seen);
+        Ok(Loaded {
+            config: Config {
+                provenance,
+                ..config
+            },
+            warnings,
+        })
+    }
+
+    /// Loads from the real process environment and the standard env file locations.
+    ///
+    /// # Errors
+    /// As `load`.
+    pub fn from_process(flags: &Flags) -> Result<Loaded, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let defaults = [PathBuf::from(SYSTEM_ENV_FILE), PathBuf::from(".env")];
+        Config::load(flags, &env, &defaults)
+    }
+
+    /// Whether a duty takes part in this run (not skipped by configuration).
+    #[must_use]
+    pub fn duty_enabled(&self, duty: DutyName) -> bool {
+        !self.skip_duties.contains(&duty)
+            && (duty != DutyName::CredentialHealthCheck || self.credential_check)
+    }
+}
+
+fn read_env_file(
+    flags: &Flags,
+    default_env_files: &[PathBuf],
+    warnings: &mut Vec<String>,
+) -> Result<(BTreeMap<String, String>, Option<PathBuf>), ConfigError> {
+    if let Some(path) = &flags.env_file {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::EnvFileUnreadable {
+                path: path.clone(),
+                source,
+            })?;
+        return Ok((envfile::parse(&text, path)?, Some(path.clone())));
+    }
+    for path in default_env_files {
+        match std::fs::read_to_string(path) {
+            Ok(text) => return Ok((envfile::parse(&text, path)?, Some(path.clone()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                warnings.push(format!(
+                    "env file {} is not readable ({e}); using the process environment",
+                    path.display()
+                ));
+                return Ok((BTreeMap::new(), None));
+            }
+        }
+    }
+    let looked: Vec<String> = default_env_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    if !looked.is_empty() {
+        warnings.push(format!(
+            "no env file found (looked for {}); using the process environment",
+            looked.join(", ")
+        ));
+    }
+    Ok((BTreeMap::new(), None))
+}
+
+fn database_target(flags: &Flags, layers: &mut Layers) -> Result<Option<DbTarget>, ConfigError> {
+    if let Some(url) = flags.database.as_deref().filter(|u| !u.is_empty()) {
+        layers
+            .seen
+            .insert("HOUSEKEEPER_DATABASE_URL", Source::Flag("--database"));
+        return DbTarget::from_url(url, "--database").map(Some);
+    }
+    if let Some(url) = layers.get("HOUSEKEEPER_DATABASE_URL") {
+        return DbTarget::from_url(&url, "HOUSEKEEPER_DATABASE_URL").map(Some);
+    }
+    let connection = layers.get("DB_CONNECTION");
+    let host = layers.get("DB_HOST");
+    let port = layers.get("DB_PORT");
+    let database = layers.get("DB_DATABASE");
+    let username = layers.get("DB_USERNAME");
+    let password = layers.get("DB_PASSWORD");
+    let settings = layers.get("DB_SETTINGS");
+    database::DbVars {
+        connection: connection.as_deref(),
+        host: host.as_deref(),
+        port: port.as_deref(),
+        database: database.as_deref(),
+        username: username.as_deref(),
+        password: password.as_deref(),
+        settings: settings.as_deref(),
+    }
+    .target()
+}
+
+fn path_setting(
+    flag: Option<&PathBuf>,
+    flag_name: &'static str,
+    variable: &'static str,
+    default: &str,
+    layers: &mut Layers,
+) -> PathBuf {
+    if let Some(path) = flag {
+        layers.seen.insert(variable, Source::Flag(flag_name));
+        return path.clone();
+    }
+    layers
+        .get(variable)
+        .map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+/// Parses a comma-separated list of duty names.
+///
+/// # Errors
+/// An unknown name, naming the variable and listing the known names.
+pub fn parse_duty_list(variable: &str, text: &str) -> Result<BTreeSet<DutyName>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            name.parse::<DutyName>().map_err(|e| ConfigError::Invalid {
+                variable: variable.to_owned(),
+                value: text.to_owned(),
+                problem: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+fn parse_retention_actions(text: &str) -> Result<BTreeSet<RetentionAction>, ConfigError> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(BTreeSet::new());
+    }
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| {
+            RetentionAction::ALL
+                .into_iter()
+                .find(|a| a.as_str().eq_ignore_ascii_case(name))
+                .ok_or_else(|| ConfigError::Invalid {
+                    variable: "MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS".into(),
+                    value: text.to_owned(),
+                    problem: format!(
+                        "unknown action {name:?} (known: hard_delete, soft_delete, grace_purge, anonymize, archive, or none)"
+                    ),
+                })
+        })
+        .collect()
+}
+
+fn parse_endpoint(variable: &str, text: &str) -> Result<Endpoint, ConfigError> {
+    let invalid = |problem: &str| ConfigError::Invalid {
+        variable: variable.to_owned(),
+        value: text.to_owned(),
+        problem: problem.to_owned(),
+    };
+    let url = url::Url::parse(text).map_err(|_| invalid("expected a URL such as https://host/"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| invalid("the URL has no host"))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| invalid("the URL has no port"))?;
+    Ok(Endpoint {
+        url: text.to_owned(),
+        host: host.trim_matches(['[', ']']).to_owned(),
+        port,
+    })
+}
+
+fn zabbix_target(
+    layers: &mut Layers,
+    warnings: &mut Vec<String>,
+) -> Result<Option<ZabbixTarget>, ConfigError> {
+    let server = layers.get("ZABBIX_SERVER");
+    let host = layers.get("ZABBIX_HOST");
+    match (server, host) {
+        (Some(server), Some(host)) => {
+            let (name, port) = match server.rsplit_once(':') {
+                Some((name, port)) if !name.contains(':') || name.ends_with(']') => (
+                    name.trim_matches(['[', ']']).to_owned(),
+                    parse_number("ZABBIX_SERVER", port, 1u16, u16::MAX)?,
+                ),
+                _ => (server.clone(), 10051),
+            };
+            Ok(Some(ZabbixTarget {
+                server: name,
+                port,
+                host,
+            }))
+        }
+        (Some(_), None) => {
+            warnings.push(
+                "ZABBIX_SERVER is set but ZABBIX_HOST is not: nothing is sent to Zabbix".into(),
+            );
+            Ok(None)
+        }
+        (None, Some(_)) => {
+            warnings.push(
+                "ZABBIX_HOST is set but ZABBIX_SERVER is not: nothing is sent to Zabbix".into(),
+            );
+            Ok(None)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn provenance(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<Provenance> {
+    let db = config.database.as_ref();
+    let server = |f: fn(&ServerTarget) -> String| match db {
+        Some(DbTarget::Postgres(t) | DbTarget::Mysql(t)) => f(t),
+        _ => String::new(),
+    };
+    VARIABLES
+        .iter()
+        .map(|var| {
+            let value = match var.name {
+                "DB_CONNECTION" => db.map(|d| d.engine().to_string()).unwrap_or_default(),
+                "DB_HOST" => server(|t| t.host.clone()),
+                "DB_PORT" => server(|t| t.port.to_string()),
+                "DB_DATABASE" => match db {
+                    Some(DbTarget::Sqlite { path }) => path.display().to_string(),
+                    _ => server(|t| t.database.clone()),
+                },
+                "DB_USERNAME" => server(|t| t.user.clone()),
+                "DB_PASSWORD" => server(|t| {
+                    t.password
+                        .as_ref()
+                        .map(|_| "***".to_owned())
+                        .unwrap_or_default()
+                }),
+                "DB_SETTINGS" => server(|t| {
+                    t.socket
+                        .as_ref()
+                        .map(|s| format!("unix_socket={}", s.display()))
+                        .unwrap_or_default()
+                }),
+                "HOUSEKEEPER_DATABASE_URL" => db.map(ToString::to_string).unwrap_or_default(),
+                "MULTIFLEXI_DAEMONIZE" => config.daemonize.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_DRY_RUN" => config.dry_run.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE" => config.cycle_pause_secs.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP" => config.log_keep.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS" => config.tmp_age_hours.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_STALE_JOB_AGE" => config.stale_job_age_minutes.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES" => config
+                    .skip_duties
+                    .iter()
+                    .map(|d| d.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                "MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK" => config.credential_check.to_string(),
+                "MULTIFLEXI_TMP" => config.tmp_dir.display().to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_STATE_DIR" => config.state_dir.display().to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS" => config.undo_days.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS" => config.hold_days.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS" => config.chunk_rows.to_string(),
+                "MULTIFLEXI_TIMEZONE" => config
+                    .timezone
+                    .map_or_else(|| "system zone".to_owned(), |tz| tz.name().to_owned()),
+                "MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS" => {
+                    let list: Vec<_> = config
+                        .retention_actions
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect();
+                    if list.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        list.join(",")
+                    }
+                }
+                "MULTIFLEXI_HOUSEKEEPER_FIO_URL" => config.fio.url.clone(),
+                "APP_DEBUG" => config.app_debug.to_string(),
+                "ZABBIX_SERVER" => config
+                    .zabbix
+                    .as_ref()
+                    .map(|z| format!("{}:{}", z.server, z.port))
+                    .unwrap_or_default(),
+                "ZABBIX_HOST" => config
+                    .zabbix
+                    .as_ref()
+                    .map(|z| z.host.clone())
+                    .unwrap_or_default(),
+                "HOUSEKEEPER_NOW" => config.fixed_now.map(|n| n.to_string()).unwrap_or_default(),
+                _ => String::new(),
+            };
+            let source = seen.get(var.name).cloned().unwrap_or(Source::Default);
+            Provenance {
+                variable: var.name,
+                value,
+                source,
+            }
+        })
+        .collect()
+}
+
+/// Resolves a path that may be relative against the current directory, for comparisons.
+#[must_use]
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,21 @@
+//! The postgres backend (to be implemented).
+
+use super::{ConnectOptions, DbError, DbResult};
+
+pub struct PostgresConnection;
+
+impl PostgresConnection {
+    /// Opens a connection.
+    ///
+    /// # Errors
+    /// Not implemented yet.
+    pub fn open(
+        server: &crate::config::ServerTarget,
+        _options: &ConnectOptions,
+    ) -> DbResult<Box<dyn super::Connection>> {
+        let _ = (server,);
+        Err(DbError::Unsupported(
+            "the postgres backend is not built yet".into(),
+        ))
+    }
+}

@@ -1,0 +1,46 @@
+//! The process exit codes, in one place. Only `cli::main` turns them into a process status.
+
+use std::process::ExitCode;
+
+/// What the process tells its caller (systemd, a script, an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// Every duty ok or skipped (findings do not count).
+    Ok = 0,
+    /// At least one duty failed, an undo reported conflicts, or an `apply` was refused.
+    Failed = 1,
+    /// Usage or configuration error, or a command that is not available.
+    Usage = 2,
+    /// Journal or quarantine integrity problem.
+    Integrity = 3,
+    /// Database unreachable or login refused.
+    Database = 4,
+    /// Another housekeeper holds the lock (`EX_TEMPFAIL`).
+    Locked = 75,
+}
+
+impl Exit {
+    #[must_use]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The exit codes as documented in `--help` and the man page.
+    pub const TABLE: &'static [(u8, &'static str)] = &[
+        (0, "every duty ok or skipped (findings do not count)"),
+        (
+            1,
+            "a duty failed, an undo reported conflicts, or an apply was refused",
+        ),
+        (2, "usage or configuration error"),
+        (3, "journal or quarantine integrity problem"),
+        (4, "database unreachable or login refused"),
+        (75, "another housekeeper holds the lock"),
+    ];
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit.code())
+    }
+}

@@ -1,0 +1,16 @@
+//! housekeeper — the maintenance tool of the MultiFlexi job platform.
+//!
+//! Where things live:
+//! - `cli`: arguments, logging, dispatch, exit codes (`exit`).
+//! - `config`: variables from flags, environment, env file; strict parsing.
+//! - `db`: the database layer — one file per engine behind one small trait set.
+//! - `duties`: the eight duties, one file each (gather + pure decide).
+//!
+//! The journal format lives in the `housekeeper-journal` crate (`journal/`).
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod duties;
+pub mod exit;
+pub mod manpage;
