@@ -5,6 +5,8 @@
 //! the only code that touches the filesystem. It knows nothing about databases. The normative
 //! description of the on-disk format is `FORMAT.md` next to this crate's `Cargo.toml`.
 
+pub mod record;
 pub mod value;
 
+pub use record::*;
 pub use value::{DateTimeValue, TimeValue, Value};
