@@ -23,6 +23,9 @@ pub const MAJOR_ARRAY: u8 = 4;
 pub const MAJOR_MAP: u8 = 5;
 pub const MAJOR_TAG: u8 = 6;
 pub const MAJOR_SIMPLE: u8 = 7;
+/// Not a CBOR major type: how a decoded head marks a float64 (major type 7, additional
+/// information 27), so that its bit pattern can never be mistaken for a simple value.
+pub const MAJOR_FLOAT: u8 = 8;
 
 const FALSE: u8 = 0xf4;
 const TRUE: u8 = 0xf5;
@@ -155,8 +158,9 @@ fn strip_leading_zeros(b: &[u8]) -> &[u8] {
     &b[first..]
 }
 
-/// A decoded head: major type and argument; for major type 7 the argument is the raw
-/// additional information (20–22) or the float bits.
+/// A decoded head: major type and argument. For `false`/`true`/`null` (major type 7) the
+/// argument is the additional information (20–22); a float64 has major `MAJOR_FLOAT` and its
+/// bits as the argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     pub major: u8,
@@ -271,7 +275,7 @@ impl<R: Read> Decoder<R> {
                     let mut b = [0u8; 8];
                     self.read_exact(&mut b)?;
                     Ok(Head {
-                        major,
+                        major: MAJOR_FLOAT,
                         arg: u64::from_be_bytes(b),
                     })
                 }
@@ -334,6 +338,7 @@ impl<R: Read> Decoder<R> {
             MAJOR_ARRAY => "array",
             MAJOR_MAP => "map",
             MAJOR_TAG => "tag",
+            MAJOR_FLOAT => "float",
             _ => match h.arg {
                 20 | 21 => "boolean",
                 22 => "null",
@@ -588,7 +593,7 @@ impl<R: Read> Decoder<R> {
     }
 
     pub fn f64_from(&self, h: Head) -> Result<f64, DecodeError> {
-        if h.major == MAJOR_SIMPLE && !(20..=22).contains(&h.arg) {
+        if h.major == MAJOR_FLOAT {
             Ok(f64::from_bits(h.arg))
         } else {
             Err(self.unexpected(h, "float"))
@@ -725,20 +730,21 @@ fn diag_item(
             diag_item(d, inner, out, depth + 1)?;
             out.push(')');
         }
+        MAJOR_FLOAT => {
+            let bits = h.arg;
+            let v = f64::from_bits(bits);
+            if v.is_nan() {
+                out.push_str(&format!("NaN(0x{bits:016x})"));
+            } else if v.is_infinite() {
+                out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
+            } else {
+                out.push_str(&format!("{v:?}"));
+            }
+        }
         _ => match h.arg {
             20 => out.push_str("false"),
             21 => out.push_str("true"),
-            22 => out.push_str("null"),
-            bits => {
-                let v = f64::from_bits(bits);
-                if v.is_nan() {
-                    out.push_str(&format!("NaN(0x{bits:016x})"));
-                } else if v.is_infinite() {
-                    out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
-                } else {
-                    out.push_str(&format!("{v:?}"));
-                }
-            }
+            _ => out.push_str("null"),
         },
     }
     Ok(())
@@ -820,6 +826,14 @@ mod tests {
         let h = d.head().unwrap();
         assert_eq!(d.f64_from(h).unwrap().to_bits(), nan.to_bits());
         assert_eq!(diagnostic(&enc(|e| e.f64(1.5))).unwrap(), "1.5");
+        // Bit patterns equal to the simple values' codes stay floats.
+        for bits in [20u64, 21, 22] {
+            let b = enc(|e| e.f64(f64::from_bits(bits)));
+            let mut d = Decoder::new(b.as_slice());
+            let h = d.head().unwrap();
+            assert_eq!(d.f64_from(h).unwrap().to_bits(), bits);
+            assert!(Decoder::new(b.as_slice()).bool().is_err());
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 use std::io::Read;
 
-use crate::cbor::{DecodeError, Decoder, Encoder, Head, MAJOR_MAP, MAJOR_SIMPLE, MAJOR_TEXT};
+use crate::cbor::{
+    DecodeError, Decoder, Encoder, Head, MAJOR_FLOAT, MAJOR_MAP, MAJOR_SIMPLE, MAJOR_TEXT,
+};
 use crate::record::{
     Action, ChunkStatus, Digest, Drift, FileMeta, FileStatus, ItemSummary, KeySet, PayloadKind,
     PayloadRef, Record, RunKind, TableChange,
@@ -89,9 +91,9 @@ pub fn value_from_head<R: Read>(d: &mut Decoder<R>, h: Head) -> Result<Value, De
         MAJOR_SIMPLE => match h.arg {
             20 => Value::Bool(false),
             21 => Value::Bool(true),
-            22 => Value::Null,
-            _ => Value::Float(d.f64_from(h)?),
+            _ => Value::Null,
         },
+        MAJOR_FLOAT => Value::Float(d.f64_from(h)?),
         crate::cbor::MAJOR_UINT | crate::cbor::MAJOR_NEGINT => Value::Int(d.int_from(h)?),
         MAJOR_TEXT => Value::Text(d.text_from(h)?),
         crate::cbor::MAJOR_BYTES => Value::Bytes(d.bytes_from(h)?),
@@ -1309,6 +1311,8 @@ mod tests {
             Value::Int(-5),
             Value::UInt(5),
             Value::Float(-0.0),
+            Value::Float(f64::from_bits(20)),
+            Value::Float(f64::from_bits(22)),
             Value::Decimal("-12.50".into()),
             Value::Text("5".into()),
             Value::Bytes(vec![5]),

@@ -62,7 +62,7 @@ fn value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
         any::<u64>().prop_map(Value::UInt),
-        any::<u64>().prop_map(|b| Value::Float(f64::from_bits(b))),
+        prop_oneof![any::<u64>(), 0u64..64].prop_map(|b| Value::Float(f64::from_bits(b))),
         "-?[0-9]{1,20}(\\.[0-9]{1,10})?".prop_map(Value::Decimal),
         text().prop_map(Value::Text),
         vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
