@@ -422,11 +422,11 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         log::warn!("{warning}");
     }
     let config = loaded.config;
-    match command {
-        Command::Run(_)
-        | Command::Plan(_)
-        | Command::Apply(_)
-        | Command::Undo(_)
+    match &command {
+        Command::Run(args) => crate::commands::run::command(&config, args),
+        Command::Plan(args) => crate::commands::plan::command(&config, args),
+        Command::Apply(args) => crate::commands::apply::command(&config, args),
+        Command::Undo(_)
         | Command::Journal(_)
         | Command::Quarantine(_)
         | Command::Doctor(_)

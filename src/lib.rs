@@ -8,9 +8,16 @@
 //!
 //! The journal format lives in the `housekeeper-journal` crate (`journal/`).
 
+pub mod apply;
 pub mod cli;
+pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod duties;
 pub mod exit;
 pub mod manpage;
+pub mod plan;
+pub mod quarantine;
+pub mod report;
+pub mod state;

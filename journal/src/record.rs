@@ -96,9 +96,9 @@ impl KeySet {
     #[must_use]
     pub fn contains(&self, key: &Value) -> bool {
         match self {
-            KeySet::Ranges(ranges) => {
-                key.as_i64().is_some_and(|k| ranges.iter().any(|(lo, hi)| *lo <= k && k <= *hi))
-            }
+            KeySet::Ranges(ranges) => key
+                .as_i64()
+                .is_some_and(|k| ranges.iter().any(|(lo, hi)| *lo <= k && k <= *hi)),
             KeySet::Values(values) => values.contains(key),
         }
     }
@@ -194,8 +194,12 @@ pub enum FileStatus {
     Moved,
     /// Not moved, with a stable code: `vanished`, `changed`, `referenced`, `target_exists`,
     /// `hash_mismatch`.
-    Skipped { reason: String },
-    Failed { error: String },
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// Every kind of chained record.
