@@ -1012,6 +1012,18 @@ backend_test!(
     }
 );
 
+backend_test!(
+    only(postgres)
+    fn postgres_refuses_a_tls_request_it_cannot_honour(db) {
+        let mut server = server_of(db.target());
+        server.params.push(("sslmode".into(), "require".into()));
+        let err = housekeeper::db::connect(&DbTarget::Postgres(server), &ConnectOptions::default())
+            .map(drop)
+            .unwrap_err();
+        assert_connect_error(&err, false, &["sslmode=require", "TLS"], &[]);
+    }
+);
+
 /// Drops the MySQL test users when the test ends, even on panic.
 struct MysqlUsers {
     admin: DbTarget,
