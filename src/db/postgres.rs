@@ -7,6 +7,9 @@
 //! COMMITTED`), `DELETE … RETURNING *`, introspection of `current_schema()` from `pg_catalog`,
 //! and the advisory lock.
 //!
+//! A URL's `sslmode=require` (or stricter) is refused rather than silently ignored: this build
+//! has no TLS.
+//!
 //! Must never: put a value into SQL text (the `?` placeholders become `$1…$n` through
 //! `Dialect::native_placeholders`), print the password, or guess a value it cannot decode
 //! exactly: an unsupported column type is a `DbError::Decode` naming the column.
@@ -98,8 +101,22 @@ impl PostgresConnection {
     /// the login (wrong password, unknown role, no `pg_hba.conf` entry).
     pub fn open(server: &ServerTarget, options: &ConnectOptions) -> DbResult<Box<dyn Connection>> {
         let target = DbTarget::Postgres(server.clone()).to_string();
-        for (key, _) in &server.params {
-            log::warn!("{target}: ignoring the unknown connection parameter {key:?}");
+        for (key, value) in &server.params {
+            match (key.as_str(), value.as_str()) {
+                // This build talks without TLS: refuse rather than silently downgrade.
+                ("sslmode", "disable" | "allow" | "prefer") => {}
+                ("sslmode", mode) => {
+                    return Err(DbError::Connect {
+                        target,
+                        detail: format!(
+                            "sslmode={mode} asks for TLS, which this build of housekeeper \
+                             does not support (use a local socket or sslmode=disable)"
+                        ),
+                        auth: false,
+                    })
+                }
+                _ => log::warn!("{target}: ignoring the unknown connection parameter {key:?}"),
+            }
         }
         let mut config = postgres::Config::new();
         match &server.socket {
@@ -564,7 +581,7 @@ struct Param<'a> {
 impl Param<'_> {
     fn mismatch(&self, ty: &Type, why: &str) -> BoxError {
         format!(
-            "parameter {}: a {} value {why} for type {}",
+            "parameter {}: {} value {why} (parameter type {})",
             self.position,
             self.value.kind(),
             ty.name()
