@@ -525,6 +525,42 @@ impl Seed {
         self.job_with(app, company, Value::Int(runtemplate), schedule_type, state)
     }
 
+    /// A job of `runtemplate` waiting in the queue for `schedule` (with its queue row).
+    pub fn queued_job(&mut self, runtemplate: i64, schedule: DateTimeValue) -> RowRef<'_> {
+        self.job(runtemplate, JobState::Queued { schedule })
+    }
+
+    /// A job of `runtemplate` that never started and has no queue row: a ghost once
+    /// `schedule` is older than `STALE_JOB_AGE`.
+    pub fn ghost_job(&mut self, runtemplate: i64, schedule: DateTimeValue) -> RowRef<'_> {
+        self.job(
+            runtemplate,
+            JobState::Pending {
+                schedule: Some(schedule),
+            },
+        )
+    }
+
+    /// A job of `runtemplate` running since `began`.
+    pub fn running_job(&mut self, runtemplate: i64, began: DateTimeValue) -> RowRef<'_> {
+        self.job(runtemplate, JobState::Running { began })
+    }
+
+    /// A job of `runtemplate` that began at `began` and exited 0.
+    pub fn succeeded_job(&mut self, runtemplate: i64, began: DateTimeValue) -> RowRef<'_> {
+        self.job(runtemplate, JobState::Finished { began, exitcode: 0 })
+    }
+
+    /// A job of `runtemplate` that began at `began` and exited with `exitcode` (non-zero).
+    pub fn failed_job(
+        &mut self,
+        runtemplate: i64,
+        began: DateTimeValue,
+        exitcode: i64,
+    ) -> RowRef<'_> {
+        self.job(runtemplate, JobState::Finished { began, exitcode })
+    }
+
     /// A job whose `runtemplate_id` is `runtemplate` without it being a runtemplate of this
     /// seed: `None` (an ad-hoc job), 0, or a missing id (then call
     /// [`Seed::allow_dangling_references`] for engines that enforce the foreign key). App and
@@ -1349,6 +1385,31 @@ mod tests {
         let queue = seed.rows.iter().find(|r| r.table == "schedule").unwrap();
         assert_eq!(queue.get("job"), Some(&Value::Int(id)));
         assert_eq!(queue.get("after"), Some(&Value::DateTime(at)));
+    }
+
+    #[test]
+    fn job_shorthands_set_the_state_columns() {
+        let mut seed = Seed::new(now());
+        let app = seed.app("A").id();
+        let company = seed.company("C", "C").id();
+        let rt = seed.runtemplate(app, company, "d").id();
+        let at = seed.at(-3 * HOUR);
+        let ghost = seed.ghost_job(rt, at);
+        assert_eq!(ghost.get("begin"), Some(&Value::Null));
+        assert_eq!(ghost.get("schedule"), Some(&Value::DateTime(at)));
+        let running = seed.running_job(rt, at);
+        assert_eq!(running.get("begin"), Some(&Value::DateTime(at)));
+        assert_eq!(running.get("exitcode"), Some(&Value::Null));
+        let failed = seed.failed_job(rt, at, 2);
+        assert_eq!(failed.get("exitcode"), Some(&Value::Int(2)));
+        let ok = seed.succeeded_job(rt, at);
+        assert_eq!(ok.get("exitcode"), Some(&Value::Int(0)));
+        let _ = seed.queued_job(rt, at);
+        assert_eq!(
+            seed.counts()["schedule"],
+            1,
+            "only the queued job has a queue row"
+        );
     }
 
     #[test]
