@@ -130,6 +130,7 @@ pub fn realistic_mess_in(
 ) -> DbResult<MessReport> {
     let (seed, report) = build_mess(now, scale, tmp_dir);
     seed.apply(conn)?;
+    write_log_rows(conn, now, report.log_rows)?;
     Ok(report)
 }
 
@@ -428,29 +429,10 @@ fn build_mess(now: DateTimeValue, scale: u32, tmp_dir: &Path) -> (Seed, MessRepo
         }
     }
 
-    // Logs: spread over 400 days, oldest first.
+    // Logs are written separately, in batches (see `write_log_rows`); only counted here.
     let log_rows = 3000 * s;
-    let span = 400 * DAY;
-    let step = span / count(log_rows);
-    let severities = [
-        "info", "info", "info", "success", "warning", "error", "debug",
-    ];
-    let venues = [
-        "MultiFlexi\\Executor",
-        "MultiFlexi\\Scheduler",
-        "MultiFlexi\\Ui\\WebPage",
-    ];
     for k in 0..log_rows {
-        let created = shift(now, -span + count(k) * step);
-        let severity = severities[k % severities.len()];
-        let venue = venues[k % venues.len()];
-        let _ = seed.log(
-            severity,
-            venue,
-            &format!("Event {k}: job batch processed"),
-            created,
-        );
-        if created < shift(now, -365 * DAY) {
+        if log_created(now, log_rows, k) < shift(now, -365 * DAY) {
             report.expired_log_rows += 1;
         }
     }
@@ -514,7 +496,47 @@ fn build_mess(now: DateTimeValue, scale: u32, tmp_dir: &Path) -> (Seed, MessRepo
         .into_iter()
         .map(|(t, n)| (t.to_owned(), n))
         .collect();
+    report.rows.insert("log".to_owned(), log_rows);
     (seed, report)
+}
+
+/// Log rows per write, so a large scale never holds them all in memory.
+const LOG_BATCH: usize = 10_000;
+
+/// When log row `k` (0-based) of `total` was created: spread over 400 days, oldest first.
+fn log_created(now: DateTimeValue, total: usize, k: usize) -> DateTimeValue {
+    let span = 400 * DAY;
+    let step = span / count(total.max(1));
+    shift(now, -span + count(k) * step)
+}
+
+/// Writes the `log` rows of the mess (ids 1…`total`) in batches.
+fn write_log_rows(conn: &mut dyn Connection, now: DateTimeValue, total: usize) -> DbResult<()> {
+    let severities = [
+        "info", "info", "info", "success", "warning", "error", "debug",
+    ];
+    let venues = [
+        "MultiFlexi\\Executor",
+        "MultiFlexi\\Scheduler",
+        "MultiFlexi\\Ui\\WebPage",
+    ];
+    let mut k = 0;
+    while k < total {
+        let mut seed = Seed::new(now);
+        seed.start_ids_at("log", count(k) + 1);
+        let end = (k + LOG_BATCH).min(total);
+        for n in k..end {
+            let _ = seed.log(
+                severities[n % severities.len()],
+                venues[n % venues.len()],
+                &format!("Event {n}: job batch processed"),
+                log_created(now, total, n),
+            );
+        }
+        seed.apply(conn)?;
+        k = end;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

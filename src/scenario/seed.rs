@@ -297,6 +297,12 @@ impl Seed {
         self
     }
 
+    /// Makes the next id of `table` `first` (to continue rows an earlier seed wrote).
+    pub fn start_ids_at(&mut self, table: &'static str, first: i64) -> &mut Self {
+        self.next_id.insert(table, first);
+        self
+    }
+
     /// The next id of `table` (ids count from 1 per table, or from the last explicit id + 1).
     fn take_id(&mut self, table: &'static str) -> i64 {
         let next = self.next_id.entry(table).or_insert(1);
