@@ -590,7 +590,7 @@ impl Connection for SqliteConnection {
                 return Ok(Err(LockHolder(if holder.is_empty() {
                     format!("an unknown process (lock file {})", path.display())
                 } else {
-                    format!("{holder} (lock file {})", path.display())
+                    format!("process {holder} (lock file {})", path.display())
                 })));
             }
             Err(fs4::TryLockError::Error(e)) => {
