@@ -13,8 +13,9 @@ use std::path::Path;
 
 use housekeeper_journal::{DateTimeValue, Value};
 
-use super::php::{php_serialized_config_fields, EnvField};
+use super::php::{as_stored_by_php, php_serialized_config_fields, EnvField};
 use super::seed::{shift, JobState, Seed, DAY, HOUR, MINUTE};
+use crate::config::Engine;
 use crate::db::{Connection, DbResult};
 
 /// How much mess [`realistic_mess`] planted, by the duty that should find it, and how many rows
@@ -59,8 +60,10 @@ pub struct MessReport {
     pub drifted_runtemplates: usize,
     /// CredentialHealthCheck: assigned credentials that are misconfigured.
     pub misconfigured_credentials: usize,
-    /// Absolute paths in the temp dir that unfinished jobs refer to (create them to see the
-    /// temp-file duty leave them alone).
+    /// Absolute paths in the temp dir that unfinished jobs' `env` names (create them to see the
+    /// temp-file duty leave them alone). Jobs with a PHP-serialized env name none on PostgreSQL,
+    /// where PHP leaves that env cut at its first NUL byte; jobs with a JSON env name theirs on
+    /// every engine.
     pub referenced_files: Vec<String>,
 }
 
@@ -128,7 +131,7 @@ pub fn realistic_mess_in(
     scale: u32,
     tmp_dir: &Path,
 ) -> DbResult<MessReport> {
-    let (seed, report) = build_mess(now, scale, tmp_dir);
+    let (seed, report) = build_mess(conn.engine(), now, scale, tmp_dir);
     seed.apply(conn)?;
     write_log_rows(conn, now, report.log_rows)?;
     Ok(report)
@@ -148,7 +151,12 @@ fn days(n: usize) -> i64 {
 }
 
 #[allow(clippy::too_many_lines)]
-fn build_mess(now: DateTimeValue, scale: u32, tmp_dir: &Path) -> (Seed, MessReport) {
+fn build_mess(
+    engine: Engine,
+    now: DateTimeValue,
+    scale: u32,
+    tmp_dir: &Path,
+) -> (Seed, MessReport) {
     let s = usize::try_from(scale.max(1)).unwrap_or(1);
     let mut rng = Rng(0x4D75_6C74_6946_6C78 ^ u64::from(scale));
     let mut seed = Seed::new(now);
@@ -278,7 +286,8 @@ fn build_mess(now: DateTimeValue, scale: u32, tmp_dir: &Path) -> (Seed, MessRepo
         seed.set_on("runtemplate", rt, "successfull_jobs_count", stored_success);
         seed.set_on("runtemplate", rt, "failed_jobs_count", stored_failed);
 
-        // Running jobs referring to temp files.
+        // Running jobs referring to temp files: most with the PHP-serialized env MultiFlexi
+        // writes, some with a JSON env.
         if kind == RtKind::Healthy && i % 5 == 1 {
             let began = shift(now, -20 * MINUTE);
             let job = seed.job(rt, JobState::Running { began }).id();
@@ -291,7 +300,18 @@ fn build_mess(now: DateTimeValue, scale: u32, tmp_dir: &Path) -> (Seed, MessRepo
                     EnvField::new("RESULT_FILE", "file-path", &result, "Application"),
                 ],
             );
-            seed.set_on("job", job, "env", Value::Text(env));
+            let stored = as_stored_by_php(engine, &env);
+            if stored.contains(&result) {
+                report.referenced_files.push(result);
+            }
+            seed.set_on("job", job, "env", Value::Text(stored));
+        }
+        if kind == RtKind::Healthy && i % 5 == 3 {
+            let began = shift(now, -40 * MINUTE);
+            let job = seed.job(rt, JobState::Running { began }).id();
+            let result = format!("{tmp}/job-{job}/output.json");
+            let env = serde_json::json!({ "RESULT_FILE": result, "MULTIFLEXI_TMP": tmp });
+            seed.set_on("job", job, "env", Value::Text(env.to_string()));
             report.referenced_files.push(result);
         }
 
@@ -549,15 +569,15 @@ mod tests {
 
     #[test]
     fn the_same_inputs_give_the_same_mess() {
-        let (a, ra) = build_mess(now(), 1, Path::new("/tmp/x"));
-        let (b, rb) = build_mess(now(), 1, Path::new("/tmp/x"));
+        let (a, ra) = build_mess(Engine::Sqlite, now(), 1, Path::new("/tmp/x"));
+        let (b, rb) = build_mess(Engine::Sqlite, now(), 1, Path::new("/tmp/x"));
         assert_eq!(ra, rb);
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
     }
 
     #[test]
     fn scale_one_plants_every_kind_of_mess_among_thousands_of_rows() {
-        let (_, r) = build_mess(now(), 1, Path::new("/srv/tmp"));
+        let (_, r) = build_mess(Engine::Sqlite, now(), 1, Path::new("/srv/tmp"));
         let total: usize = r.rows.values().sum();
         assert!((3_000..10_000).contains(&total), "{total} rows");
         for (what, n) in [
@@ -585,9 +605,21 @@ mod tests {
     }
 
     #[test]
+    fn on_postgres_only_json_envs_name_their_files() {
+        let (_, sqlite) = build_mess(Engine::Sqlite, now(), 2, Path::new("/t"));
+        let (_, postgres) = build_mess(Engine::Postgres, now(), 2, Path::new("/t"));
+        assert!(postgres
+            .referenced_files
+            .iter()
+            .all(|f| f.ends_with("/output.json")));
+        assert!(!postgres.referenced_files.is_empty());
+        assert!(sqlite.referenced_files.len() > postgres.referenced_files.len());
+    }
+
+    #[test]
     fn counts_grow_with_scale() {
-        let (_, one) = build_mess(now(), 1, Path::new("/t"));
-        let (_, three) = build_mess(now(), 3, Path::new("/t"));
+        let (_, one) = build_mess(Engine::Sqlite, now(), 1, Path::new("/t"));
+        let (_, three) = build_mess(Engine::Sqlite, now(), 3, Path::new("/t"));
         assert_eq!(three.log_rows, 3 * one.log_rows);
         assert_eq!(three.ghost_jobs, 3 * one.ghost_jobs);
         assert!(three.rows["job"] > 2 * one.rows["job"]);

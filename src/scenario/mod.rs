@@ -23,8 +23,8 @@ mod seed;
 
 pub use dump::{dump_database, Dump, DumpDiff, DumpDifference, TableDump};
 pub use mess::{realistic_mess, realistic_mess_in, MessReport};
-pub use php::{php_serialized_config_fields, EnvField};
-pub use php_observed::{php_observed_fixture, PhpObservedFixture};
+pub use php::{as_stored_by_php, php_serialized_config_fields, EnvField};
+pub use php_observed::{php_observed_fixture, PhpObservedFixture, PHP_OBSERVED_TEMP_FILES};
 pub use seed::{shift, JobState, RowRef, Seed, DEFAULT_RETENTION_POLICIES};
 
 use crate::config::Engine;

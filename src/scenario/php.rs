@@ -3,10 +3,27 @@
 //! `"\0MultiFlexi\ConfigFields\0fields"` (NUL bytes included) and whose fields are
 //! `MultiFlexi\ConfigField` objects. Built here so tests exercise the real shape, not JSON.
 //!
+//! What such a value becomes in the database depends on the engine: PHP's PDO hands text
+//! parameters to PostgreSQL as NUL-terminated strings, so there the value is cut at its first
+//! NUL byte (checked with PHP 8.2 `pdo_pgsql`: stored silently, truncated, in both prepare
+//! modes); MySQL/MariaDB and SQLite keep every byte. [`as_stored_by_php`] applies that.
+//!
 //! Must never: be used to parse anything (the temp-file duty has its own reader); this is a
 //! writer of sample data only.
 
 use std::fmt::Write as _;
+
+use crate::config::Engine;
+
+/// `text` as MultiFlexi's PHP code leaves it in a database of `engine`: cut before the first
+/// NUL byte on PostgreSQL, unchanged elsewhere.
+#[must_use]
+pub fn as_stored_by_php(engine: Engine, text: &str) -> String {
+    match engine {
+        Engine::Postgres => text.split('\0').next().unwrap_or_default().to_owned(),
+        Engine::Mysql | Engine::Sqlite => text.to_owned(),
+    }
+}
 
 /// One configuration field of a job environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +133,19 @@ fn push_str(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_keeps_only_what_precedes_the_first_nul() {
+        let env = php_serialized_config_fields("Job", &[EnvField::new("A", "string", "x", "Job")]);
+        let stored = as_stored_by_php(Engine::Postgres, &env);
+        assert_eq!(
+            stored,
+            "O:23:\"MultiFlexi\\ConfigFields\":4:{s:5:\"debug\";b:0;s:10:\"objectName\";\
+             s:8:\"Molecule\";s:31:\""
+        );
+        assert_eq!(as_stored_by_php(Engine::Mysql, &env), env);
+        assert_eq!(as_stored_by_php(Engine::Sqlite, &env), env);
+    }
 
     #[test]
     fn serializes_private_properties_with_nul_bytes_and_byte_lengths() {

@@ -3,9 +3,11 @@
 //! the temp files of those runs.
 //!
 //! Differences from the PHP seed, all deliberate: the temp dir is a parameter (tests use their
-//! own), job 6's `env` is a real `serialize()`d `MultiFlexi\ConfigFields` object (the PHP seed
-//! serialized a plain array), and columns the PHP seed left to `CURRENT_TIMESTAMP` defaults are
-//! set to `now`, so nothing depends on the wall clock.
+//! own), job 6's `env` is a real `serialize()`d `MultiFlexi\ConfigFields` object as MultiFlexi
+//! core writes it (the PHP seed serialized a plain array) — which on PostgreSQL means cut at its
+//! first NUL byte, so there it names no file (see [`super::as_stored_by_php`]) — and columns the
+//! PHP seed left to `CURRENT_TIMESTAMP` defaults are set to `now`, so nothing depends on the
+//! wall clock.
 //!
 //! Must never: read the wall clock; the temp files' times come from the caller.
 
@@ -16,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use housekeeper_journal::{DateTimeValue, Value};
 
-use super::php::{php_serialized_config_fields, EnvField};
+use super::php::{as_stored_by_php, php_serialized_config_fields, EnvField};
 use super::seed::Seed;
 use crate::db::{Connection, DbResult};
 
@@ -29,10 +31,14 @@ pub struct PhpObservedFixture {
     pub past: DateTimeValue,
     /// The "future" of the PHP seed: 2099-01-01 00:00:00.
     pub future: DateTimeValue,
+    /// Whether job 6's `env` still names `running.json` (false on PostgreSQL, where the
+    /// serialized object is cut at its first NUL byte, as MultiFlexi's PHP leaves it).
+    pub job6_env_names_running_json: bool,
 }
 
 /// A temp file of the observed runs: path relative to the temp dir, age in hours, and the
-/// unfinished job whose `env` refers to it.
+/// unfinished job whose `env` refers to it (job 6 only where its env survives, see
+/// [`PhpObservedFixture::job6_env_names_running_json`]).
 pub const PHP_OBSERVED_TEMP_FILES: [(&str, u64, Option<i64>); 5] = [
     ("old.txt", 72, None),
     ("running.json", 72, Some(6)),
@@ -77,7 +83,8 @@ impl PhpObservedFixture {
 ///   next_schedule past), 3 (inactive), 4 (active, `n`), 5 (active, `d`, next_schedule NULL);
 /// * job 1 RT1 pending in the queue, 2 RT1 finished exit 0 (retention_until past), 3 RT2
 ///   pending without queue row (ghost), 4 runtemplate NULL, 5 runtemplate 99 (dangling), 6 RT5
-///   running with a PHP-serialized env naming `<tmp>/running.json`, 7 RT5 finished exit 3,
+///   running with a PHP-serialized env naming `<tmp>/running.json` (cut at its first NUL byte on
+///   PostgreSQL, as PHP stores it there), 7 RT5 finished exit 3,
 ///   8 RT5 unscheduled (schedule NULL), 9 RT5 running with a JSON env naming
 ///   `<tmp>/jsonenv.json` (every job but 6 carries that JSON env, as in the PHP seed);
 /// * schedule 1 → job 1, 2 → job 0, 3 → job 999;
@@ -168,18 +175,22 @@ pub fn php_observed_fixture(
 
     let tmp = tmp_dir.to_string_lossy();
     let json_env = Value::Text(php_json_env(&format!("{tmp}/jsonenv.json")));
-    let serialized_env = Value::Text(php_serialized_config_fields(
-        "Job",
-        &[
-            EnvField::new("MULTIFLEXI_JOB_ID", "integer", "6", "Job"),
-            EnvField::new("MULTIFLEXI_TMP", "string", &tmp, "Job"),
-            EnvField::new(
-                "RESULT_FILE",
-                "file-path",
-                &format!("{tmp}/running.json"),
-                "Application",
-            ),
-        ],
+    let engine = conn.engine();
+    let serialized_env = Value::Text(as_stored_by_php(
+        engine,
+        &php_serialized_config_fields(
+            "Job",
+            &[
+                EnvField::new("MULTIFLEXI_JOB_ID", "integer", "6", "Job"),
+                EnvField::new("MULTIFLEXI_TMP", "string", &tmp, "Job"),
+                EnvField::new(
+                    "RESULT_FILE",
+                    "file-path",
+                    &format!("{tmp}/running.json"),
+                    "Application",
+                ),
+            ],
+        ),
     ));
     // (id, runtemplate_id, begin, exitcode, schedule, schedule_type)
     let jobs: [PhpJob; 9] = [
@@ -325,11 +336,15 @@ pub fn php_observed_fixture(
             ],
         );
     }
+    let job6_env_names_running_json = serialized_env
+        .as_str()
+        .is_some_and(|env| env.contains("running.json"));
     seed.apply(conn)?;
     Ok(PhpObservedFixture {
         tmp_dir: tmp_dir.to_path_buf(),
         past,
         future,
+        job6_env_names_running_json,
     })
 }
 
@@ -371,6 +386,7 @@ mod tests {
             tmp_dir: dir.path().to_path_buf(),
             past: DateTimeValue::ymd_hms(2020, 1, 1, 0, 0, 0),
             future: DateTimeValue::ymd_hms(2099, 1, 1, 0, 0, 0),
+            job6_env_names_running_json: true,
         };
         let host_now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let files = fixture.create_temp_files(host_now).unwrap();
