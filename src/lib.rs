@@ -5,6 +5,7 @@
 //! - `config`: variables from flags, environment, env file; strict parsing.
 //! - `db`: the database layer — one file per engine behind one small trait set.
 //! - `duties`: the eight duties, one file each (gather + pure decide).
+//! - `scenario`: MultiFlexi schema fixtures, seeded test/demo databases, whole-database dumps.
 //!
 //! The journal format lives in the `housekeeper-journal` crate (`journal/`).
 
@@ -20,4 +21,5 @@ pub mod manpage;
 pub mod plan;
 pub mod quarantine;
 pub mod report;
+pub mod scenario;
 pub mod state;
