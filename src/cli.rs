@@ -426,11 +426,11 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         Command::Run(args) => crate::commands::run::command(&config, args),
         Command::Plan(args) => crate::commands::plan::command(&config, args),
         Command::Apply(args) => crate::commands::apply::command(&config, args),
+        Command::Demo(args) => crate::commands::demo::command(&config, args),
         Command::Undo(_)
         | Command::Journal(_)
         | Command::Quarantine(_)
-        | Command::Doctor(_)
-        | Command::Demo(_) => not_built(&command, &config),
+        | Command::Doctor(_) => not_built(&command, &config),
         Command::Completions { .. } | Command::Man => Ok(Exit::Ok),
     }
 }

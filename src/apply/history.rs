@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use housekeeper_journal::store::JournalError;
+use housekeeper_journal::JournalError;
 use housekeeper_journal::{
     Action, ChunkStatus, DateTimeValue, FileStatus, KeySet, Record, RunKind,
 };

@@ -21,7 +21,7 @@ pub mod recover;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use housekeeper_journal::store::{Journal, PayloadWriter, RowRole};
+use housekeeper_journal::{Journal, PayloadWriter, RowRole};
 use housekeeper_journal::{
     Action, ChunkStatus, Drift, FileStatus, KeySet, PayloadKind, Record, TableChange, Value,
 };
@@ -40,7 +40,7 @@ const KEYS_PER_STATEMENT: u64 = 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("journal: {0}")]
-    Journal(#[from] housekeeper_journal::store::JournalError),
+    Journal(#[from] housekeeper_journal::JournalError),
 }
 
 /// Everything the executor needs for one run.
@@ -223,7 +223,7 @@ enum ChunkError {
     #[error("{0}")]
     Db(#[from] DbError),
     #[error("payload: {0}")]
-    Journal(#[from] housekeeper_journal::store::JournalError),
+    Journal(#[from] housekeeper_journal::JournalError),
     #[error("{0}")]
     Other(String),
 }
@@ -248,7 +248,7 @@ impl<'a> Executor<'a> {
         // 1. The plan, durable before any change.
         let mut pw = self.journal.payload_writer(PayloadKind::Plan)?;
         let document = serde_json::to_string(plan).map_err(|e| {
-            housekeeper_journal::store::JournalError::Encode(format!("plan of {duty_name}: {e}"))
+            housekeeper_journal::JournalError::Encode(format!("plan of {duty_name}: {e}"))
         })?;
         pw.json(&document)?;
         let plan_payload = pw.finish()?;

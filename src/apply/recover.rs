@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use housekeeper_journal::store::{Journal, JournalError, PayloadEntry, RowRole};
+use housekeeper_journal::{Journal, JournalError, PayloadEntry, RowRole};
 use housekeeper_journal::{
     Action, ChunkStatus, FileMeta, FileStatus, PayloadKind, PayloadRef, Record, TableChange, Value,
 };
@@ -307,7 +307,7 @@ fn changes_from_payload(
                         .push(key.clone());
                 }
             }
-            PayloadEntry::Json(_) => {}
+            PayloadEntry::Json(_) | PayloadEntry::Raw { .. } => {}
         }
     }
     Ok(by_table

@@ -119,7 +119,7 @@ pub fn command(config: &Config, args: &ApplyArgs) -> Result<Exit, Failure> {
                 ..
             } = &entry.record
             {
-                if *plan_digest == digest {
+                if plan_digest == &digest {
                     return Err(Failure::new(
                         Exit::Failed,
                         format!(

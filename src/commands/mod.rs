@@ -2,6 +2,7 @@
 //! code; shared steps (open the database, resolve `now`, select duties) live here.
 
 pub mod apply;
+pub mod demo;
 pub mod plan;
 pub mod run;
 

@@ -11,7 +11,7 @@ use super::{deselected, open_database, require_database, resolve_now};
 use crate::cli::{DutySelection, Failure, Format, PlanArgs};
 use crate::config::Config;
 use crate::db::{Connection, SchemaFacts};
-use crate::duties::{self, DutyContext, DutyName};
+use crate::duties::{self, DutyContext, DutyName, History};
 use crate::exit::Exit;
 use crate::plan::{render, DutyPlan, PlanStatus};
 use crate::state::StateDir;
@@ -41,10 +41,27 @@ pub fn plan_duty(conn: &mut dyn Connection, name: DutyName, ctx: &DutyContext<'_
     if let Err(reason) = duty.check_schema(ctx.schema) {
         return DutyPlan::skipped(name, ctx.now, reason);
     }
-    match conn.snapshot() {
+    let mut plan = match conn.snapshot() {
         Ok(mut view) => duty.plan(&mut *view, ctx),
         Err(e) => DutyPlan::failed(name, ctx.now, format!("cannot read the database: {e}")),
-    }
+    };
+    crate::apply::history::hold(&mut plan, ctx.history);
+    plan
+}
+
+/// The history of earlier runs (holds, retention marks) from the state directory's journal;
+/// empty when there is none yet.
+///
+/// # Errors
+/// The journal exists but cannot be read.
+pub fn read_history(config: &Config) -> Result<History, Failure> {
+    let dir = StateDir::new(config.state_dir.clone()).journal_dir();
+    let hold = chrono::Duration::days(i64::from(config.hold_days));
+    let since = (chrono::Utc::now() - hold).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    crate::apply::history::read(&dir, &since).map_err(|e| {
+        Failure::new(Exit::Integrity, format!("reading the journal in {}: {e}", dir.display()))
+            .hint("run `housekeeper journal verify` for details")
+    })
 }
 
 /// Plans every selected duty (deselected ones are reported as skipped).
@@ -54,6 +71,7 @@ pub fn plan_all(
     selection: &DutySelection,
     now: DateTimeValue,
     schema: &SchemaFacts,
+    history: &History,
 ) -> Vec<DutyPlan> {
     let ctx = DutyContext {
         now,
@@ -61,6 +79,7 @@ pub fn plan_all(
         config,
         schema,
         engine: conn.engine(),
+        history: &history,
     };
     DutyName::ALL
         .into_iter()
@@ -97,7 +116,8 @@ pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
     } else {
         Vec::new()
     };
-    let plans = plan_all(&mut *conn, config, &args.duties, now, &schema);
+    let history = read_history(config)?;
+    let plans = plan_all(&mut *conn, config, &args.duties, now, &schema, &history);
     let saved = SavedPlan {
         format: PLAN_FORMAT.into(),
         created_utc: crate::clock::utc_stamp(),

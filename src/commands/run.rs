@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use housekeeper_journal::store::{Journal, JournalError};
+use housekeeper_journal::{Journal, JournalError};
 use housekeeper_journal::{Record, RunKind};
 
 use super::plan::plan_duty;
@@ -165,12 +165,14 @@ pub fn session(
         .identity()
         .map_err(|e| db_failure("identifying the database", &e))?;
 
+    let history = super::plan::read_history(config)?;
     let ctx = DutyContext {
         now,
         host_now: crate::clock::host_now(config),
         config,
         schema: &schema,
         engine: conn.engine(),
+        history: &history,
     };
     // Plan lazily, duty by duty, so each duty sees what the previous ones changed.
     journal

@@ -7,7 +7,7 @@
 use housekeeper_journal::Value;
 
 use super::{Duty, DutyContext, DutyName};
-use crate::db::{DbResult, Query, ReadView, SchemaFacts};
+use crate::db::{DbResult, ReadView, SchemaFacts};
 use crate::plan::{DeleteRows, DutyPlan, Guard, Item, Op, Reason};
 
 pub struct LogPruning;

@@ -57,9 +57,6 @@ impl DutyName {
             DutyName::OrphanedJobCleanup => "OrphanedJobCleanup",
             DutyName::ScheduleIntegrity => "ScheduleIntegrity",
             DutyName::DataRetentionCleanup => "DataRetentionCleanup",
-            DutyName::DataRetentionCleanup => {
-                Box::new(data_retention_cleanup::DataRetentionCleanup)
-            }
             DutyName::DiskTempFileCleanup => "DiskTempFileCleanup",
             DutyName::LogPruning => "LogPruning",
             DutyName::RuntemplateCounterRecalc => "RuntemplateCounterRecalc",
@@ -81,9 +78,6 @@ impl DutyName {
                 "clears next_schedule of active runtemplates whose queued job is gone"
             }
             DutyName::DataRetentionCleanup => "enforces the enabled data_retention_policies",
-            DutyName::DataRetentionCleanup => {
-                Box::new(data_retention_cleanup::DataRetentionCleanup)
-            }
             DutyName::DiskTempFileCleanup => {
                 "moves old files of MULTIFLEXI_TMP to the quarantine unless a job uses them"
             }

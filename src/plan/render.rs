@@ -55,6 +55,26 @@ pub fn duty_plan(plan: &DutyPlan) -> String {
     out
 }
 
+/// A duty's plan with at most `shown` items listed (the demo's view).
+#[must_use]
+pub fn duty_plan_brief(plan: &DutyPlan, shown: usize) -> String {
+    if plan.items.len() <= shown {
+        return duty_plan(plan);
+    }
+    let mut short = plan.clone();
+    let hidden = short.items.len() - shown;
+    short.items.truncate(shown);
+    let mut out = duty_plan(&short);
+    // Keep the header's count right: it was computed from the truncated plan.
+    let header_end = out.find('\n').unwrap_or(out.len());
+    let header = duty_plan(plan);
+    let real_header = &header[..header.find('\n').unwrap_or(header.len())];
+    out.replace_range(..header_end, real_header);
+    let notes_at = out.find("\n  note:").or_else(|| out.find("\n  held:")).map_or(out.len(), |i| i + 1);
+    out.insert_str(notes_at, &format!("  … and {hidden} more\n"));
+    out
+}
+
 /// One line per item: what, which, before → after, why.
 #[must_use]
 pub fn item_line(item: &Item) -> String {
