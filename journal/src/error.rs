@@ -151,6 +151,10 @@ pub enum JournalError {
         detail: String,
     },
 
+    /// Encoding a document for a payload failed (raised by callers, e.g. serializing a plan).
+    #[error("encoding failed: {0}")]
+    Encode(String),
+
     #[error("payload writer misuse: {0}")]
     PayloadUsage(String),
 

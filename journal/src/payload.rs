@@ -1,5 +1,5 @@
 //! Payload blobs (FORMAT.md §9): the body (a CBOR sequence of a header and entries — tables,
-//! rows of typed values, JSON, raw bytes) and the blob file around it (magic, one zstd frame,
+//! rows of typed values, JSON documents) and the blob file around it (magic, one zstd frame,
 //! trailer with the body length and the hash of the compressed bytes).
 //!
 //! Owns both directions over any `Read`/`Write`, streaming, with constant memory. Pure: files,
@@ -28,7 +28,6 @@ const HEADER_KEYS: [&str; 4] = ["kind", "nonce", "format", "version"];
 
 const CODE_TABLE: u64 = 0;
 const CODE_JSON: u64 = 5;
-const CODE_RAW: u64 = 6;
 
 /// Why a row image was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,8 +74,6 @@ pub enum PayloadEntry {
     Row { role: RowRole, values: Vec<Value> },
     /// A JSON document (plans, details).
     Json(String),
-    /// Engine-native bytes, e.g. a piece of a PostgreSQL binary COPY stream.
-    Raw { format: String, data: Vec<u8> },
 }
 
 /// The header item of a payload body.
@@ -120,13 +117,6 @@ pub fn encode_json(e: &mut Encoder, document: &str) {
     e.array(2);
     e.uint(CODE_JSON);
     e.text(document);
-}
-
-pub fn encode_raw(e: &mut Encoder, format: &str, data: &[u8]) {
-    e.array(3);
-    e.uint(CODE_RAW);
-    e.text(format);
-    e.bytes(data);
 }
 
 /// Reads the header item of a body.
@@ -214,14 +204,6 @@ impl<R: Read> BodyDecoder<R> {
                     return Err(d.error("a JSON entry has 2 elements"));
                 }
                 PayloadEntry::Json(d.text()?)
-            }
-            CODE_RAW => {
-                if n != 3 {
-                    return Err(d.error("a raw entry has 3 elements"));
-                }
-                let format = d.text()?;
-                let data = d.bytes()?;
-                PayloadEntry::Raw { format, data }
             }
             _ => {
                 let Some(role) = RowRole::from_code(code) else {
@@ -557,7 +539,6 @@ mod tests {
             ],
         );
         encode_json(&mut e, "{}");
-        encode_raw(&mut e, "pg_copy_binary", b"PGCOPY");
         e.buf
     }
 
@@ -576,7 +557,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(entries.len(), 4);
+        assert_eq!(entries.len(), 3);
         assert!(
             matches!(&entries[1], PayloadEntry::Row { role: RowRole::Deleted, values } if values.len() == 2)
         );

@@ -20,19 +20,23 @@ use std::time::SystemTime;
 use crate::cbor::Encoder;
 use crate::chain::{genesis, ChainHead, JournalId};
 use crate::codec::{encode_record, payload_refs};
-use crate::error::{Damage, DamageClass, JournalError, Location};
+use crate::error::{Damage, DamageClass, Location};
 use crate::frame::{
     build_frame, parse_segment_file_name, segment_file_name, BuildError, SegmentHeader,
     MAX_RECORD_LEN, RECORD_ZSTD_LEVEL, SEGMENT_HEADER_LEN,
 };
 use crate::payload::{
-    encode_header, encode_json, encode_raw, encode_row, encode_table, BlobEntries, BlobWriter,
-    PayloadEntry, PayloadHeader, RowRole, BLOB_ZSTD_LEVEL, MAX_COLUMNS,
+    encode_header, encode_json, encode_row, encode_table, BlobEntries, BlobWriter, PayloadHeader,
+    BLOB_ZSTD_LEVEL, MAX_COLUMNS,
 };
 use crate::record::{Digest, PayloadKind, PayloadRef, Record};
 use crate::scan::{ScanError, ScannedRecord, Scanner, Segment};
 use crate::value::Value;
 use crate::verify::{blob_relative_path, BlobSource, Verifier, VerifyReport};
+
+// The writer's vocabulary, so callers need one import path.
+pub use crate::error::JournalError;
+pub use crate::payload::{PayloadEntry, RowRole};
 
 /// Segments are rotated once they reach this size.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
@@ -73,6 +77,31 @@ pub struct OpenReport {
     pub torn_tail: Option<TornTailRepair>,
     /// Directories whose group/other permissions were removed.
     pub permissions_fixed: Vec<PathBuf>,
+}
+
+impl OpenReport {
+    /// Human notes on what opening did that an operator should know (repairs, permission
+    /// fixes, a new journal). Empty when there is nothing to say.
+    #[must_use]
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.created {
+            notes.push(format!("created a new journal {}", self.journal_id));
+        }
+        if let Some(t) = &self.torn_tail {
+            notes.push(format!(
+                "cut off a torn tail of {} bytes in {} ({}) left by an interrupted write",
+                t.removed_bytes, t.location, t.explanation
+            ));
+        }
+        for p in &self.permissions_fixed {
+            notes.push(format!(
+                "removed group and other permissions from {}",
+                p.display()
+            ));
+        }
+        notes
+    }
 }
 
 /// A torn tail removed by `Journal::open`.
@@ -921,13 +950,6 @@ impl PayloadWriter {
     /// A JSON document (plans, details).
     pub fn json(&mut self, document: &str) -> Result<(), JournalError> {
         encode_json(&mut self.enc, document);
-        self.maybe_flush()
-    }
-
-    /// Engine-native bytes, e.g. a piece of a PostgreSQL `COPY … (FORMAT binary)` stream
-    /// (`format` = `"pg_copy_binary"`); consecutive pieces of one format concatenate.
-    pub fn raw(&mut self, format: &str, data: &[u8]) -> Result<(), JournalError> {
-        encode_raw(&mut self.enc, format, data);
         self.maybe_flush()
     }
 

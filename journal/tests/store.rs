@@ -1,0 +1,567 @@
+//! The journal directory on a real filesystem: writer, lock, modes, rotation, torn tails,
+//! payload blobs, expiry, orphans, read-only iteration and verification.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use housekeeper_journal::store::{Journal, JournalError, JournalOptions, PayloadEntry, RowRole};
+use housekeeper_journal::{
+    read_records, verify, verify_with, Action, ChainHead, ChunkStatus, DamageClass, DateTimeValue,
+    Digest, KeySet, PayloadKind, PayloadRef, Record, RunKind, TableChange, TimeValue, Value,
+    VerifyOptions,
+};
+
+fn run_start(run_id: &str) -> Record {
+    Record::RunStart {
+        run_id: run_id.into(),
+        kind: RunKind::Run,
+        started_utc: "2024-01-31T23:59:58Z".into(),
+        now: DateTimeValue::ymd_hms(2024, 1, 31, 23, 59, 58),
+        host: "web1".into(),
+        user: "multiflexi".into(),
+        tool_version: "2.0.0".into(),
+        database: "sqlite:/var/lib/multiflexi/db.sqlite".into(),
+        duties: vec!["LogPruning".into()],
+    }
+}
+
+fn outcome(run_id: &str, chunk: u32, payload: Option<PayloadRef>) -> Record {
+    Record::ChunkOutcome {
+        run_id: run_id.into(),
+        duty: "LogPruning".into(),
+        chunk,
+        items: vec![(0, 0)],
+        status: ChunkStatus::Committed,
+        changes: vec![TableChange {
+            table: "log".into(),
+            action: Action::Delete,
+            keys: KeySet::Ranges(vec![(1, 100)]),
+        }],
+        drifted: vec![],
+        payload,
+        error: None,
+        error_payload: None,
+    }
+}
+
+fn all_kinds_of_values() -> Vec<Value> {
+    vec![
+        Value::Null,
+        Value::Bool(false),
+        Value::Int(i64::MIN),
+        Value::UInt(u64::MAX),
+        Value::Float(f64::from_bits(0x7ff8_0000_0000_0001)),
+        Value::Decimal("-0012.500".into()),
+        Value::Text("Žluťoučký kůň ✓".into()),
+        Value::Bytes(vec![0, 255, 1]),
+        Value::DateTime(DateTimeValue {
+            micros: 123_456,
+            ..DateTimeValue::ymd_hms(2024, 2, 29, 23, 59, 59)
+        }),
+        Value::DateTime(DateTimeValue::ymd_hms(0, 0, 0, 0, 0, 0)),
+        Value::Date(DateTimeValue::date(2023, 2, 30)),
+        Value::Time(TimeValue {
+            negative: true,
+            hours: 838,
+            minute: 59,
+            second: 59,
+            micros: 0,
+        }),
+        Value::Json(r#"{"b": 1, "a": [2]}"#.into()),
+    ]
+}
+
+fn columns(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("c{i}")).collect()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hkj"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Writes a row-image payload and returns its reference.
+fn row_payload(journal: &Journal, rows: usize) -> PayloadRef {
+    let values = all_kinds_of_values();
+    let mut pw = journal.payload_writer(PayloadKind::RowImages).unwrap();
+    pw.begin_table("log", &columns(values.len())).unwrap();
+    for _ in 0..rows {
+        pw.row(RowRole::Deleted, &values).unwrap();
+    }
+    pw.finish().unwrap()
+}
+
+#[test]
+fn a_new_journal_is_private_and_locked_against_a_second_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state/journal");
+    let (journal, report) = Journal::open(&dir).unwrap();
+    assert!(report.created);
+    assert_eq!(report.head, ChainHead::genesis(&report.journal_id));
+    assert_eq!(journal.head().seq, 0);
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("payloads")), 0o700);
+    assert_eq!(mode(&dir.join("LOCK")), 0o600);
+    let segs = segment_files(&dir);
+    assert_eq!(segs.len(), 1);
+    assert_eq!(mode(&segs[0]), 0o600);
+    assert!(report.notes()[0].starts_with("created a new journal"));
+
+    let err = Journal::open(&dir).unwrap_err();
+    assert!(matches!(err, JournalError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("locked by another housekeeper"));
+    drop(journal);
+    let (_again, report) = Journal::open(&dir).unwrap();
+    assert!(!report.created);
+}
+
+#[test]
+fn loose_permissions_on_an_existing_directory_are_tightened_and_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let (_j, report) = Journal::open(&dir).unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(report.permissions_fixed, vec![dir.clone()]);
+}
+
+#[test]
+fn records_come_back_in_order_with_their_hashes_and_offsets_and_the_chain_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    let a = journal.append_durable(&run_start("r1")).unwrap();
+    let b = journal.append(&outcome("r1", 0, None)).unwrap();
+    journal.sync().unwrap();
+    assert_eq!((a.seq, b.seq), (1, 2));
+    assert_eq!(a.location.offset, 80);
+    assert_eq!(b.location.offset, 80 + a.frame_len);
+    assert_eq!(journal.head(), b.head());
+    drop(journal);
+
+    let (mut journal, report) = Journal::open(&dir).unwrap();
+    assert_eq!(report.head, b.head());
+    assert_eq!(report.records, 2);
+    let c = journal.append(&run_start("r2")).unwrap();
+    assert_eq!(c.seq, 3);
+
+    // Read-only iteration works while the writer holds the lock.
+    let entries: Vec<_> = read_records(&dir).unwrap().map(Result::unwrap).collect();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0].record, run_start("r1"));
+    assert_eq!(entries[1].record, outcome("r1", 0, None));
+    assert_eq!(entries[2].hash, c.hash);
+    assert_eq!(entries[1].location, b.location);
+    let report = verify(&dir, Some(&c.head())).unwrap();
+    assert!(report.is_ok(), "{:?}", report.damage);
+    assert_eq!(report.records, 3);
+    assert_eq!(report.head, Some(c.head()));
+    assert_eq!(report.expected_head_found, Some(true));
+}
+
+#[test]
+fn the_chain_continues_across_rotated_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let options = JournalOptions { segment_bytes: 600 };
+    let (mut journal, _) = Journal::open_with(&dir, options.clone()).unwrap();
+    let mut last = None;
+    for i in 0..20 {
+        last = Some(journal.append(&run_start(&format!("r{i}"))).unwrap());
+    }
+    journal.sync().unwrap();
+    let last = last.unwrap();
+    let segs = segment_files(&dir);
+    assert!(segs.len() >= 5, "{segs:?}");
+    assert_eq!(
+        last.location.file,
+        segs.last().unwrap().file_name().unwrap().to_str().unwrap()
+    );
+    drop(journal);
+    let (journal, report) = Journal::open_with(&dir, options).unwrap();
+    assert_eq!(report.segments as usize, segs.len());
+    assert_eq!(journal.head(), last.head());
+    let v = verify(&dir, Some(&last.head())).unwrap();
+    assert!(v.is_ok(), "{:?}", v.damage);
+    assert_eq!(v.segments as usize, segs.len());
+
+    // Removing a middle segment is a sequence gap at the next segment's header.
+    drop(journal);
+    fs::remove_file(&segs[2]).unwrap();
+    let v = verify(&dir, None).unwrap();
+    let d = v.first_damage().unwrap();
+    assert_eq!(d.class, DamageClass::SequenceGap);
+    assert_eq!(
+        d.location.file,
+        segs[3].file_name().unwrap().to_str().unwrap()
+    );
+    assert_eq!(d.location.offset, 0);
+    let err = Journal::open(&dir).unwrap_err();
+    assert_eq!(err.damage().unwrap().class, DamageClass::SequenceGap);
+}
+
+#[test]
+fn a_torn_tail_is_reported_by_verify_and_cut_off_by_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    journal.append(&run_start("r1")).unwrap();
+    let good = journal.append_durable(&run_start("r2")).unwrap();
+    drop(journal);
+    let seg = dir.join(&good.location.file);
+    let full = fs::read(&seg).unwrap();
+    let end = good.location.offset + good.frame_len;
+    assert_eq!(full.len() as u64, end);
+    // Simulate a crash in the middle of writing record 2 a second time (as record 3).
+    let frame2 = &full[good.location.offset as usize..];
+    let mut torn = full.clone();
+    torn.extend_from_slice(&frame2[..frame2.len() / 2]);
+    fs::write(&seg, &torn).unwrap();
+
+    let v = verify(&dir, None).unwrap();
+    let d = v.first_damage().unwrap();
+    assert_eq!(d.class, DamageClass::TornTail);
+    assert_eq!(d.seq, Some(3));
+    assert_eq!(d.location.offset, end);
+    assert!(d.class.is_repairable());
+    assert_eq!(v.head, Some(good.head()));
+
+    // The expected head says record 3 existed: that is not repairable.
+    let v = verify(
+        &dir,
+        Some(&ChainHead {
+            seq: 3,
+            hash: Digest([1; 32]),
+        }),
+    )
+    .unwrap();
+    assert_eq!(v.first_damage().unwrap().class, DamageClass::Truncated);
+
+    let (mut journal, report) = Journal::open(&dir).unwrap();
+    let repair = report.torn_tail.clone().unwrap();
+    assert_eq!(repair.location.offset, end);
+    assert_eq!(repair.removed_bytes, (frame2.len() / 2) as u64);
+    assert!(report.notes().iter().any(|n| n.contains("torn tail")));
+    assert_eq!(fs::read(&seg).unwrap(), full);
+    assert_eq!(journal.append(&run_start("r3")).unwrap().seq, 3);
+    drop(journal);
+    assert!(verify(&dir, None).unwrap().is_ok());
+}
+
+#[test]
+fn a_zero_filled_tail_is_torn_but_a_damaged_last_frame_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    let a = journal.append_durable(&run_start("r1")).unwrap();
+    drop(journal);
+    let seg = dir.join(&a.location.file);
+    let full = fs::read(&seg).unwrap();
+
+    let mut zeros = full.clone();
+    zeros.extend_from_slice(&[0u8; 4096]);
+    fs::write(&seg, &zeros).unwrap();
+    assert_eq!(
+        verify(&dir, None).unwrap().first_damage().unwrap().class,
+        DamageClass::TornTail
+    );
+    let (_j, report) = Journal::open(&dir).unwrap();
+    assert_eq!(report.torn_tail.unwrap().removed_bytes, 4096);
+    drop(_j);
+
+    // A flipped bit in the length field of the last frame must not pass for a torn tail.
+    let mut bad = full.clone();
+    bad[a.location.offset as usize + 14] ^= 0x80;
+    fs::write(&seg, &bad).unwrap();
+    let err = Journal::open(&dir).unwrap_err();
+    let d = err.damage().unwrap();
+    assert_eq!(d.class, DamageClass::BadFrame, "{d}");
+    assert_eq!(d.location.offset, a.location.offset);
+    assert_eq!(
+        fs::read(&seg).unwrap(),
+        bad,
+        "open must not touch a damaged journal"
+    );
+}
+
+#[test]
+fn payloads_round_trip_every_value_type_and_are_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    let values = all_kinds_of_values();
+    let mut pw = journal.payload_writer(PayloadKind::RowImages).unwrap();
+    pw.begin_table("job", &columns(values.len())).unwrap();
+    // Enough rows to cross several worker chunks.
+    for _ in 0..5000 {
+        pw.row(RowRole::Before, &values).unwrap();
+    }
+    pw.row(RowRole::After, &values).unwrap();
+    pw.json(r#"{"reason": "window expired"}"#).unwrap();
+    let written = pw.len();
+    let r = pw.finish().unwrap();
+    assert_eq!(r.len, written);
+    assert_eq!(r.kind, PayloadKind::RowImages);
+    assert!(journal.payload_exists(&r.digest));
+    let hex = r.digest.to_hex();
+    let blob = dir
+        .join("payloads")
+        .join(&hex[..2])
+        .join(format!("{hex}.hkp"));
+    assert_eq!(mode(&blob), 0o600);
+    assert_eq!(mode(blob.parent().unwrap()), 0o700);
+    assert_eq!(fs::read_dir(dir.join("payloads/tmp")).unwrap().count(), 0);
+
+    let mut reader = journal.read_payload(&r.digest).unwrap();
+    assert_eq!(reader.kind(), Some(PayloadKind::RowImages));
+    match reader.next().unwrap().unwrap() {
+        PayloadEntry::Table { name, columns: c } => {
+            assert_eq!(name, "job");
+            assert_eq!(c, columns(values.len()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut rows = 0;
+    let mut last = None;
+    for entry in reader {
+        match entry.unwrap() {
+            PayloadEntry::Row { role, values: v } => {
+                rows += 1;
+                // Debug formatting compares floats bit for bit (NaN, -0.0).
+                assert_eq!(format!("{v:?}"), format!("{values:?}"));
+                last = Some(role);
+            }
+            PayloadEntry::Json(doc) => assert_eq!(doc, r#"{"reason": "window expired"}"#),
+            PayloadEntry::Table { .. } => panic!("one table only"),
+        }
+    }
+    assert_eq!((rows, last), (5001, Some(RowRole::After)));
+
+    journal
+        .append_durable(&outcome("r1", 0, Some(r.clone())))
+        .unwrap();
+    let v = verify(&dir, None).unwrap();
+    assert!(v.is_ok(), "{:?}", v.damage);
+    assert_eq!(v.payloads_checked, 1);
+    assert_eq!(v.payload_bytes, r.len);
+}
+
+#[test]
+fn payload_writer_misuse_is_an_error_naming_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(&tmp.path().join("j")).unwrap();
+    let mut pw = journal.payload_writer(PayloadKind::RowImages).unwrap();
+    let err = pw.row(RowRole::Deleted, &[Value::Int(1)]).unwrap_err();
+    assert!(err.to_string().contains("before begin_table"), "{err}");
+    pw.begin_table("schedule", &columns(2)).unwrap();
+    let err = pw.row(RowRole::Deleted, &[Value::Int(1)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "payload writer misuse: row of 1 values for table schedule of 2 columns"
+    );
+    assert!(pw.begin_table("t", &[]).is_err());
+}
+
+#[test]
+fn an_abandoned_payload_writer_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (journal, _) = Journal::open(&dir).unwrap();
+    let mut pw = journal.payload_writer(PayloadKind::RowImages).unwrap();
+    pw.begin_table("log", &columns(1)).unwrap();
+    for i in 0..100_000 {
+        pw.row(RowRole::Deleted, &[Value::Int(i)]).unwrap();
+    }
+    drop(pw);
+    assert_eq!(fs::read_dir(dir.join("payloads/tmp")).unwrap().count(), 0);
+    let blobs: Vec<_> = fs::read_dir(dir.join("payloads"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name() != "tmp")
+        .collect();
+    assert!(blobs.is_empty());
+}
+
+#[test]
+fn an_expired_payload_still_verifies_and_a_deleted_one_does_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    journal.append_durable(&run_start("r1")).unwrap();
+    let p1 = row_payload(&journal, 10);
+    let p2 = row_payload(&journal, 10);
+    assert_ne!(
+        p1.digest, p2.digest,
+        "identical rows still make distinct blobs"
+    );
+    journal
+        .append_durable(&outcome("r1", 0, Some(p1.clone())))
+        .unwrap();
+    let o2 = journal
+        .append_durable(&outcome("r1", 1, Some(p2.clone())))
+        .unwrap();
+
+    journal
+        .expire_payload(&p1.digest, "r9", "undo_window")
+        .unwrap();
+    assert!(!journal.payload_exists(&p1.digest));
+    let v = verify(&dir, None).unwrap();
+    assert!(v.is_ok(), "{:?}", v.damage);
+    assert_eq!((v.payloads_checked, v.payloads_expired), (1, 1));
+    let err = journal
+        .expire_payload(&p1.digest, "r9", "again")
+        .unwrap_err();
+    assert!(matches!(err, JournalError::PayloadNotFound { .. }));
+
+    // Deleting a blob behind the journal's back is caught, at the record that names it.
+    let hex = p2.digest.to_hex();
+    fs::remove_file(dir.join(format!("payloads/{}/{hex}.hkp", &hex[..2]))).unwrap();
+    let v = verify(&dir, None).unwrap();
+    let d = v.first_damage().unwrap();
+    assert_eq!(d.class, DamageClass::PayloadMissing);
+    assert_eq!(d.seq, Some(o2.seq));
+    assert_eq!(d.location, o2.location);
+    assert_eq!(d.digest, Some(p2.digest));
+    // Chain-only verification does not look at blobs.
+    let v = verify_with(
+        &dir,
+        &VerifyOptions {
+            expected_head: None,
+            chain_only: true,
+        },
+    )
+    .unwrap();
+    assert!(v.is_ok());
+}
+
+#[test]
+fn an_altered_payload_is_caught_at_the_record_that_names_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    let p = row_payload(&journal, 100);
+    let o = journal
+        .append_durable(&outcome("r1", 0, Some(p.clone())))
+        .unwrap();
+    let hex = p.digest.to_hex();
+    let blob = dir.join(format!("payloads/{}/{hex}.hkp", &hex[..2]));
+    let mut bytes = fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 4;
+    fs::write(&blob, &bytes).unwrap();
+    let v = verify(&dir, None).unwrap();
+    let d = v.first_damage().unwrap();
+    assert_eq!(d.class, DamageClass::PayloadAltered);
+    assert_eq!(d.seq, Some(o.seq));
+    assert!(d.explanation.contains(&hex), "{}", d.explanation);
+    // Reading it reports the damage instead of returning wrong rows silently.
+    let results: Vec<_> = journal.read_payload(&p.digest).unwrap().collect();
+    assert!(results.iter().any(Result::is_err));
+}
+
+#[test]
+fn orphan_payloads_and_expired_leftovers_are_removed_and_referenced_ones_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    let kept = row_payload(&journal, 3);
+    let orphan = row_payload(&journal, 3);
+    let expired = row_payload(&journal, 3);
+    journal
+        .append_durable(&outcome("r1", 0, Some(kept.clone())))
+        .unwrap();
+    journal
+        .append_durable(&outcome("r1", 1, Some(expired.clone())))
+        .unwrap();
+    // A crash between the expiry record and the removal of the file.
+    journal
+        .append_durable(&Record::PayloadExpired {
+            digest: expired.digest,
+            run_id: "r2".into(),
+            reason: "undo_window".into(),
+        })
+        .unwrap();
+    // A partial blob from an interrupted write.
+    fs::File::create(dir.join("payloads/tmp/0123.part"))
+        .unwrap()
+        .write_all(b"partial")
+        .unwrap();
+    drop(journal);
+
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    // Written after opening: never touched.
+    let fresh = row_payload(&journal, 3);
+    let mut removed = journal.remove_orphan_payloads().unwrap();
+    removed.sort();
+    let mut want = vec![orphan.digest, expired.digest];
+    want.sort();
+    assert_eq!(removed, want);
+    assert!(journal.payload_exists(&kept.digest));
+    assert!(journal.payload_exists(&fresh.digest));
+    assert!(!journal.payload_exists(&orphan.digest));
+    assert_eq!(fs::read_dir(dir.join("payloads/tmp")).unwrap().count(), 0);
+    let v = verify(&dir, None).unwrap();
+    assert!(v.is_ok(), "{:?}", v.damage);
+}
+
+#[test]
+fn the_expected_head_catches_truncation_and_rewriting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (mut journal, _) = Journal::open(&dir).unwrap();
+    let a = journal.append_durable(&run_start("r1")).unwrap();
+    let b = journal.append_durable(&run_start("r2")).unwrap();
+    drop(journal);
+    // An anchored head that is not the newest record is fine.
+    assert!(verify(&dir, Some(&a.head())).unwrap().is_ok());
+    let wrong = ChainHead {
+        seq: a.seq,
+        hash: b.hash,
+    };
+    let d = verify(&dir, Some(&wrong)).unwrap().damage.remove(0);
+    assert_eq!((d.class, d.seq), (DamageClass::Fork, Some(1)));
+    assert_eq!(d.location, a.location);
+    let beyond = ChainHead {
+        seq: 7,
+        hash: b.hash,
+    };
+    let v = verify(&dir, Some(&beyond)).unwrap();
+    let d = v.first_damage().unwrap();
+    assert_eq!(d.class, DamageClass::Truncated);
+    assert_eq!(v.expected_head_found, Some(false));
+    assert!(
+        d.explanation.contains("ends at record 2"),
+        "{}",
+        d.explanation
+    );
+}
+
+#[test]
+fn missing_journals_are_reported_not_invented() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = verify(&tmp.path().join("none"), None).unwrap_err();
+    assert!(matches!(err, JournalError::NoJournal { .. }));
+    assert!(read_records(tmp.path()).is_err());
+
+    // Blobs without segments: the records were lost; never start over silently.
+    let dir = tmp.path().join("j");
+    let (journal, _) = Journal::open(&dir).unwrap();
+    row_payload(&journal, 1);
+    drop(journal);
+    for seg in segment_files(&dir) {
+        fs::remove_file(seg).unwrap();
+    }
+    let err = Journal::open(&dir).unwrap_err();
+    assert!(err.to_string().contains("records are lost"), "{err}");
+}
