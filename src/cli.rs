@@ -427,10 +427,9 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         Command::Plan(args) => crate::commands::plan::command(&config, args),
         Command::Apply(args) => crate::commands::apply::command(&config, args),
         Command::Demo(args) => crate::commands::demo::command(&config, args),
-        Command::Undo(_)
-        | Command::Journal(_)
-        | Command::Quarantine(_)
-        | Command::Doctor(_) => not_built(&command, &config),
+        Command::Undo(_) | Command::Journal(_) | Command::Quarantine(_) | Command::Doctor(_) => {
+            not_built(&command, &config)
+        }
         Command::Completions { .. } | Command::Man => Ok(Exit::Ok),
     }
 }

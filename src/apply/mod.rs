@@ -21,10 +21,10 @@ pub mod recover;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use housekeeper_journal::{Journal, PayloadWriter, RowRole};
 use housekeeper_journal::{
     Action, ChunkStatus, Drift, FileStatus, KeySet, PayloadKind, Record, TableChange, Value,
 };
+use housekeeper_journal::{Journal, PayloadWriter, RowRole};
 
 use crate::db::{Connection, DbError, Dialect, SchemaFacts, WriteTx};
 use crate::duties::{Duty, DutyContext, RowRef};

@@ -10,10 +10,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use housekeeper_journal::{Journal, JournalError, PayloadEntry, RowRole};
 use housekeeper_journal::{
     Action, ChunkStatus, FileMeta, FileStatus, PayloadKind, PayloadRef, Record, TableChange, Value,
 };
+use housekeeper_journal::{Journal, JournalError, PayloadEntry, RowRole};
 
 use super::anchor;
 use crate::db::{Connection, DbError, SchemaFacts};
@@ -307,7 +307,7 @@ fn changes_from_payload(
                         .push(key.clone());
                 }
             }
-            PayloadEntry::Json(_) | PayloadEntry::Raw { .. } => {}
+            PayloadEntry::Json(_) => {}
         }
     }
     Ok(by_table

@@ -59,8 +59,11 @@ pub fn read_history(config: &Config) -> Result<History, Failure> {
     let hold = chrono::Duration::days(i64::from(config.hold_days));
     let since = (chrono::Utc::now() - hold).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     crate::apply::history::read(&dir, &since).map_err(|e| {
-        Failure::new(Exit::Integrity, format!("reading the journal in {}: {e}", dir.display()))
-            .hint("run `housekeeper journal verify` for details")
+        Failure::new(
+            Exit::Integrity,
+            format!("reading the journal in {}: {e}", dir.display()),
+        )
+        .hint("run `housekeeper journal verify` for details")
     })
 }
 
@@ -164,7 +167,7 @@ pub fn render_text(saved: &SavedPlan) -> String {
     let mut total = 0;
     for plan in &saved.duties {
         out.push_str(&render::duty_plan(plan));
-        if matches!(plan.status, PlanStatus::Planned) {
+        if matches!(plan.status, PlanStatus::Planned) && !plan.duty.is_read_only() {
             total += plan.affected();
         }
     }

@@ -18,7 +18,7 @@ use crate::duties::{self, DutyContext, DutyName};
 use crate::exit::Exit;
 use crate::plan::PlanStatus;
 use crate::quarantine::Quarantine;
-use crate::report::{DutyReport, Mode, RunReport, Status};
+use crate::report::{DutyReport, Mode, RunReport};
 use crate::state::{self, StateDir};
 
 /// `housekeeper run`.
@@ -126,7 +126,11 @@ pub fn session(
     }
     let (mut journal, opened) = Journal::open(&state.journal_dir()).map_err(journal_failure)?;
     for note in opened.notes() {
-        log::warn!("journal: {note}");
+        if opened.created {
+            log::info!("journal: {note}");
+        } else {
+            log::warn!("journal: {note}");
+        }
     }
     let journal_id = state.journal_id().map_err(|e| {
         Failure::new(

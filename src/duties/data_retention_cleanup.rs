@@ -355,7 +355,10 @@ pub fn gather_policy(
             return facts;
         }
         "archive" if !facts.key_is_integer => {
-            let why = format!("archive needs an integer key, {}.{} is not", p.table, facts.key_column);
+            let why = format!(
+                "archive needs an integer key, {}.{} is not",
+                p.table, facts.key_column
+            );
             fail(&mut facts, why);
             return facts;
         }

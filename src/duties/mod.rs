@@ -64,6 +64,12 @@ impl DutyName {
         }
     }
 
+    /// Whether the duty only reports (it never changes anything).
+    #[must_use]
+    pub fn is_read_only(self) -> bool {
+        self == DutyName::CredentialHealthCheck
+    }
+
     /// One line saying what the duty does, for `--help`, the man page and `doctor`.
     #[must_use]
     pub fn summary(self) -> &'static str {

@@ -70,7 +70,10 @@ pub fn duty_plan_brief(plan: &DutyPlan, shown: usize) -> String {
     let header = duty_plan(plan);
     let real_header = &header[..header.find('\n').unwrap_or(header.len())];
     out.replace_range(..header_end, real_header);
-    let notes_at = out.find("\n  note:").or_else(|| out.find("\n  held:")).map_or(out.len(), |i| i + 1);
+    let notes_at = out
+        .find("\n  note:")
+        .or_else(|| out.find("\n  held:"))
+        .map_or(out.len(), |i| i + 1);
     out.insert_str(notes_at, &format!("  … and {hidden} more\n"));
     out
 }
@@ -108,6 +111,7 @@ pub fn item_line(item: &Item) -> String {
                 changes.join(", ")
             )
         }
+        Op::Insert(i) if i.record => format!("record a {} row", i.table),
         Op::Insert(i) => {
             let key = i
                 .columns

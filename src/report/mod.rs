@@ -201,10 +201,14 @@ impl RunReport {
         }
     }
 
-    /// Total primary changes.
+    /// Total primary changes (read-only duties' counts are not changes).
     #[must_use]
     pub fn affected(&self) -> u64 {
-        self.duties.iter().map(|d| d.affected).sum()
+        self.duties
+            .iter()
+            .filter(|d| !d.duty.is_read_only())
+            .map(|d| d.affected)
+            .sum()
     }
 
     /// The summary for people (stderr).
