@@ -111,10 +111,8 @@ pub fn read(journal_dir: &Path, hold_since_utc: &str) -> Result<History, Journal
                 item,
                 path,
                 ..
-            } => {
-                if runs.get(&run_id).is_some_and(|r| r.2) {
-                    restore_intents.insert((run_id, duty, item), path);
-                }
+            } if runs.get(&run_id).is_some_and(|r| r.2) => {
+                restore_intents.insert((run_id, duty, item), path);
             }
             Record::FileOutcome {
                 run_id,

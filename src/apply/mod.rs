@@ -513,6 +513,7 @@ fn check_columns(table: &str, expected: &[String], got: &[String]) -> Result<(),
 }
 
 /// Deletes rows with capture, writing every deleted row into the payload.
+#[allow(clippy::too_many_arguments)]
 fn delete_rows(
     tx: &mut dyn WriteTx,
     pw: &mut PayloadWriter,

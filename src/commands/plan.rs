@@ -82,7 +82,7 @@ pub fn plan_all(
         config,
         schema,
         engine: conn.engine(),
-        history: &history,
+        history,
     };
     DutyName::ALL
         .into_iter()

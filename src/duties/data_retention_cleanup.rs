@@ -43,7 +43,10 @@ pub const REFERENCED: &[&str] = &["user", "company"];
 
 /// The personal columns `anonymize` overwrites, per table, with their fixed values. `true`
 /// marks a unique column, which gets `-<id>` appended so it stays unique.
-pub const PERSONAL: &[(&str, &[(&str, &str, bool)])] = &[
+/// Column, fixed value, unique.
+pub type PersonalColumns = &'static [(&'static str, &'static str, bool)];
+
+pub const PERSONAL: &[(&str, PersonalColumns)] = &[
     (
         "user",
         &[
@@ -163,7 +166,7 @@ fn date_column_of(table: &str) -> Option<&'static str> {
         .map(|(_, c)| *c)
 }
 
-fn personal_of(table: &str) -> &'static [(&'static str, &'static str, bool)] {
+fn personal_of(table: &str) -> PersonalColumns {
     PERSONAL
         .iter()
         .find(|(t, _)| *t == table)
