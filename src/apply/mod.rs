@@ -35,6 +35,17 @@ use crate::report::{DutyReport, Status};
 /// Keys bound per statement (engines limit the number of parameters).
 const KEYS_PER_STATEMENT: u64 = 1000;
 
+/// A test hook for the crash-consistency tests: when `HOUSEKEEPER_CRASHPOINT` names this
+/// point, the process says so on stderr and stops itself (SIGSTOP), so the test can kill it
+/// with SIGKILL exactly there. Points: `after-plan`, `before-commit`, `after-commit`,
+/// `after-intent`, `after-move`, `before-run-end`.
+pub fn crashpoint(name: &str) {
+    if std::env::var("HOUSEKEEPER_CRASHPOINT").is_ok_and(|v| v == name) {
+        eprintln!("crashpoint {name}");
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGSTOP);
+    }
+}
+
 /// What a fatal executor error means: the journal can no longer be written, so nothing more
 /// may change in this run.
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +276,7 @@ impl<'a> Executor<'a> {
             payload: plan_payload,
             items: summaries,
         })?;
+        crashpoint("after-plan");
 
         // 2. Row chunks.
         for (number, chunk) in chunks(plan, self.chunk_rows).into_iter().enumerate() {
@@ -390,7 +402,9 @@ impl<'a> Executor<'a> {
                 payload_len: Some(payload.len),
             },
         )?;
+        crashpoint("before-commit");
         tx.commit()?;
+        crashpoint("after-commit");
         Ok((work, payload))
     }
 
@@ -449,11 +463,13 @@ impl<'a> Executor<'a> {
                 quarantine_path: dest.display().to_string(),
                 meta: meta.clone(),
             })?;
+            crashpoint("after-intent");
             match self
                 .quarantine
                 .move_in(std::path::Path::new(&file.path), &meta, &dest)
             {
                 Ok(()) => {
+                    crashpoint("after-move");
                     self.journal.append_durable(&outcome(FileStatus::Moved))?;
                     report.affected += 1;
                     report.files.moved += 1;

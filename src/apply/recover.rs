@@ -197,6 +197,9 @@ pub fn recover(
                 by_run: by_run.to_owned(),
             })?;
         }
+        notes.push(format!(
+            "run {run_id} was interrupted; its records are closed and it ends as aborted"
+        ));
         journal.append_durable(&Record::RunEnd {
             run_id: run_id.clone(),
             status: "aborted".into(),

@@ -286,6 +286,7 @@ pub fn session(
     if let Err(e) = log_rows::write(&mut *conn, &schema, severity, &message) {
         log::warn!("could not write the log row of the run: {e}");
     }
+    crate::apply::crashpoint("before-run-end");
     if journal_broken.is_none() {
         let end = Record::RunEnd {
             run_id: run_id.clone(),

@@ -7,4 +7,5 @@
 mod support;
 
 mod db;
+mod executor;
 mod schema;

@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod tool;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
