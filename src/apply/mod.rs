@@ -35,6 +35,12 @@ use crate::report::{DutyReport, Status};
 /// Keys bound per statement (engines limit the number of parameters).
 const KEYS_PER_STATEMENT: u64 = 1000;
 
+/// Free space kept in reserve on the journal's and the quarantine's filesystem.
+pub const MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A generous estimate of one compressed row image in a payload.
+const BYTES_PER_ROW_IMAGE: u64 = 256;
+
 /// A test hook for the crash-consistency tests: when `HOUSEKEEPER_CRASHPOINT` names this
 /// point, the process says so on stderr and stops itself (SIGSTOP), so the test can kill it
 /// with SIGKILL exactly there. Points: `after-plan`, `before-commit`, `after-commit`,
@@ -148,6 +154,30 @@ fn chunks(plan: &DutyPlan, max: usize) -> Vec<Vec<Piece<'_>>> {
     out
 }
 
+fn piece_size(piece: &Piece<'_>) -> u64 {
+    match piece {
+        Piece::Delete { keys, .. } => keys.len(),
+        Piece::Update { .. } | Piece::Insert { .. } => 1,
+    }
+}
+
+/// A progress bar on stderr for a duty of several chunks, only when stderr is a terminal.
+fn progress_bar(duty: &str, chunks: &[Vec<Piece<'_>>]) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if chunks.len() < 2 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let total = chunks.iter().flatten().map(piece_size).sum();
+    let bar = indicatif::ProgressBar::new(total);
+    let style =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} rows, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(duty.to_owned());
+    Some(bar)
+}
+
 /// Splits keys so the first piece fills `room` and the rest are `max` each.
 fn split_to_room(keys: &KeySet, room: u64, max: u64) -> Vec<KeySet> {
     if keys.len() <= room {
@@ -256,6 +286,11 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         let duty_name = plan.duty.as_str().to_owned();
+        // 0. Room for the records: a duty that cannot make them durable changes nothing.
+        if let Err(problem) = self.check_space(plan) {
+            report.error(problem);
+            return Ok(());
+        }
         // 1. The plan, durable before any change.
         let mut pw = self.journal.payload_writer(PayloadKind::Plan)?;
         let document = serde_json::to_string(plan).map_err(|e| {
@@ -278,8 +313,11 @@ impl<'a> Executor<'a> {
         })?;
         crashpoint("after-plan");
 
-        // 2. Row chunks.
-        for (number, chunk) in chunks(plan, self.chunk_rows).into_iter().enumerate() {
+        // 2. Row chunks, with a progress bar on a terminal when there is more than one.
+        let chunks = chunks(plan, self.chunk_rows);
+        let progress = progress_bar(&duty_name, &chunks);
+        for (number, chunk) in chunks.into_iter().enumerate() {
+            let size: u64 = chunk.iter().map(piece_size).sum();
             if self.stop.load(Ordering::SeqCst) {
                 report
                     .notes
@@ -344,12 +382,71 @@ impl<'a> Executor<'a> {
                     report.error(message);
                 }
             }
+            if let Some(bar) = &progress {
+                bar.inc(size);
+            }
+        }
+
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
         }
 
         // 3. Files.
         self.move_files(plan, &duty_name, report)?;
         if !report.errors.is_empty() {
             report.status = Status::Failed;
+        }
+        Ok(())
+    }
+
+    /// Fails when the journal's or the quarantine's filesystem lacks room for this plan's
+    /// records: a fixed reserve plus an estimate of the row images and the files to move.
+    fn check_space(&self, plan: &DutyPlan) -> Result<(), String> {
+        let rows: u64 = plan
+            .items
+            .iter()
+            .filter(|i| i.enabled && !i.is_file())
+            .map(Item::size)
+            .sum();
+        let files: u64 = plan
+            .items
+            .iter()
+            .filter(|i| i.enabled)
+            .filter_map(|i| match &i.op {
+                Op::Quarantine(f) => Some(f.size),
+                _ => None,
+            })
+            .sum();
+        let journal_needs = MIN_FREE_BYTES + rows.saturating_mul(BYTES_PER_ROW_IMAGE);
+        let dirs = [
+            (self.journal.dir().to_path_buf(), journal_needs),
+            (
+                self.quarantine
+                    .root()
+                    .parent()
+                    .unwrap_or(self.quarantine.root())
+                    .to_path_buf(),
+                MIN_FREE_BYTES + files,
+            ),
+        ];
+        for (dir, needed) in dirs {
+            let available = match fs4::available_space(&dir) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Err(format!(
+                        "cannot check the free space of {}: {e}; nothing was changed",
+                        dir.display()
+                    ))
+                }
+            };
+            if available < needed {
+                return Err(format!(
+                    "not enough free space in {}: {} KiB available, about {} KiB needed for the journal and quarantine of this duty; nothing was changed",
+                    dir.display(),
+                    available / 1024,
+                    needed / 1024
+                ));
+            }
         }
         Ok(())
     }

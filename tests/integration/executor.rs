@@ -336,3 +336,126 @@ backend_test!(fn crash_after_commit(db) { crash_at(db, "after-commit"); });
 backend_test!(fn crash_after_file_intent(db) { crash_at(db, "after-intent"); });
 backend_test!(fn crash_after_file_move(db) { crash_at(db, "after-move"); });
 backend_test!(fn crash_before_run_end(db) { crash_at(db, "before-run-end"); });
+
+backend_test!(
+    fn reviewed_plans_apply_exactly_once_and_only_where_they_were_made(db) {
+        seed_log(db, 100);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "10");
+        let file = db.dir().join("plan.json");
+        let file_arg = file.to_str().unwrap();
+        let out = hk.run(&["plan", "--duty", "LogPruning", "--out", file_arg]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stderr.contains("apply it with `housekeeper apply"), "{}", out.stderr);
+
+        // The world moves on: five more rows arrive before the review ends.
+        let mut seed = Seed::new(now());
+        seed.start_ids_at("log", 101);
+        for i in 0..5 {
+            seed.log("info", "later", &format!("later {i}"), now());
+        }
+        seed.apply(&mut *db.connect()).unwrap();
+
+        let out = hk.run(&["apply", file_arg, "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let left: Vec<i64> = rows_by_id(db, "log").keys().copied().filter(|id| *id <= 105).collect();
+        assert_eq!(left, (91..=105).collect::<Vec<_>>(), "exactly the reviewed rows went, nothing more");
+
+        let again = hk.run(&["apply", file_arg]);
+        assert_eq!(again.code, 1, "{}", again.stderr);
+        assert!(again.stderr.contains("was already applied by run"), "{}", again.stderr);
+
+        let text = std::fs::read_to_string(&file).unwrap();
+        let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut old = plan.clone();
+        old["created_utc"] = serde_json::Value::from("2026-01-01T00:00:00Z");
+        let old_file = db.dir().join("old.json");
+        std::fs::write(&old_file, old.to_string()).unwrap();
+        let out = hk.run(&["apply", old_file.to_str().unwrap(), "--max-age", "1h"]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("older than --max-age 1h"), "{}", out.stderr);
+
+        let mut other = plan;
+        other["database"] = serde_json::Value::from("sqlite:/elsewhere/multiflexi.sqlite");
+        let other_file = db.dir().join("other.json");
+        std::fs::write(&other_file, other.to_string()).unwrap();
+        let out = hk.run(&["apply", other_file.to_str().unwrap()]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("was made for"), "{}", out.stderr);
+
+        let out = hk.run(&["apply", db.dir().join("missing.json").to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+    }
+);
+
+backend_test!(
+    fn plan_says_when_a_crashed_run_left_records_open(db) {
+        seed_log(db, 30);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5");
+        kill9(hk.stopped_at("after-commit", &["run", "--duty", "LogPruning"]));
+        let out = hk.run_when_free(&["plan", "--duty", "LogPruning"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("was interrupted and left journal records open"), "{}", out.stdout);
+        assert!(out.stdout.contains("`housekeeper run` will recover them first"), "{}", out.stdout);
+    }
+);
+
+backend_test!(
+    fn a_run_writes_one_log_row_per_duty_and_one_per_run(db) {
+        seed_log(db, 3);
+        let hk = Tool::new(db);
+        let out = hk.run(&["run", "--duty", "LogPruning,RuntemplateCounterRecalc"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let rows = rows_by_id(db, "log");
+        let written: Vec<&Vec<Value>> = rows.iter().filter(|(id, _)| **id > 3).map(|(_, r)| r).collect();
+        let messages: Vec<String> = written.iter().map(|r| housekeeper::plan::key_text(&r[6])).collect();
+        assert_eq!(written.len(), 3, "{messages:?}");
+        assert!(messages[0].starts_with("Duty [LogPruning] done in "), "{messages:?}");
+        assert!(messages[1].starts_with("Duty [RuntemplateCounterRecalc] done in "), "{messages:?}");
+        assert!(messages[2].starts_with("Housekeeper run "), "{messages:?}");
+        for r in written {
+            assert_eq!(housekeeper::plan::key_text(&r[5]), "MultiFlexi\\Housekeeper");
+        }
+        let plan = hk.run(&["plan"]);
+        assert_eq!(plan.code, 0);
+        assert_eq!(rows_by_id(db, "log").len(), rows.len(), "plan writes no log row");
+    }
+);
+
+backend_test!(
+    only(sqlite)
+    fn a_full_disk_changes_nothing(db) {
+        seed_log(db, 50);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5");
+        std::fs::create_dir_all(&hk.state).unwrap();
+        let mount = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs"])
+            .arg(&hk.state)
+            .status();
+        if !mount.is_ok_and(|s| s.success()) {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI runs as root and must be able to mount a small tmpfs for this test"
+            );
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        struct Unmount(std::path::PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(&self.0).status();
+            }
+        }
+        let _unmount = Unmount(hk.state.clone());
+        let out = hk.run(&["run", "--duty", "LogPruning", "--format", "json"]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("not enough free space in"), "{}", out.stderr);
+        assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+        assert_eq!(rows_by_id(db, "log").keys().filter(|id| **id <= 50).count(), 50);
+        hk.state = db.dir().join("roomy-state");
+        let out = hk.run(&["run", "--duty", "LogPruning"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+);
