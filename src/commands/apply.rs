@@ -2,8 +2,6 @@
 //! each re-checked in its transaction as in a run (with the plan's `now`). Refuses (exit 1) a
 //! plan made for another database, one already applied, and one older than `--max-age`.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use housekeeper_journal::{Digest, Record, RunKind};
@@ -132,12 +130,7 @@ pub fn command(config: &Config, args: &ApplyArgs) -> Result<Exit, Failure> {
         }
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| {
-            Failure::new(Exit::Failed, format!("installing the signal handler: {e}"))
-        })?;
-    }
+    let stop = super::run::stop_flag()?;
     let mut planner = |_: &mut dyn crate::db::Connection,
                        name,
                        _: &crate::duties::DutyContext<'_>| {

@@ -34,14 +34,71 @@ pub fn command(config: &Config, args: &RunArgs) -> Result<Exit, Failure> {
         };
         return super::plan::command(config, &plan_args);
     }
+    let stop = stop_flag()?;
+    if !config.daemonize {
+        let report = cycle(config, args, &stop)?;
+        return Ok(report.exit());
+    }
+    daemon(config, args, &stop)
+}
+
+/// A flag set by SIGTERM or SIGINT: the executor finishes the chunk it is in, then the run
+/// stops. A second signal terminates at once.
+///
+/// # Errors
+/// The handlers could not be installed.
+pub fn stop_flag() -> Result<Arc<AtomicBool>, Failure> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| {
+        let installed =
+            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
+        installed.map_err(|e| {
             Failure::new(Exit::Failed, format!("installing the signal handler: {e}"))
         })?;
     }
-    let report = cycle(config, args, &stop)?;
-    Ok(report.exit())
+    Ok(stop)
+}
+
+/// Daemon mode (`MULTIFLEXI_DAEMONIZE=true`): a cycle, then `CYCLE_PAUSE` seconds, forever.
+/// A cycle that fails (database down, lock held) is logged and retried after the pause. A
+/// signal during a cycle ends it after the current chunk; during the pause it ends at once.
+/// Either way the exit code is 0.
+fn daemon(config: &Config, args: &RunArgs, stop: &AtomicBool) -> Result<Exit, Failure> {
+    use std::sync::atomic::Ordering;
+    log::info!(
+        "daemon mode: a cycle every {} s (MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE); stop with SIGTERM",
+        config.cycle_pause_secs
+    );
+    loop {
+        match cycle(config, args, stop) {
+            Ok(report) if report.exit() != Exit::Ok => {
+                log::warn!("cycle finished with failed duties")
+            }
+            Ok(_) => {}
+            Err(failure) if failure.exit == Exit::Usage => return Err(failure),
+            Err(failure) => {
+                log::error!("cycle failed: {}", failure.message);
+                for hint in &failure.hints {
+                    log::info!("hint: {hint}");
+                }
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            log::info!("stopped by a signal");
+            return Ok(Exit::Ok);
+        }
+        log::info!("next cycle in {} s", config.cycle_pause_secs);
+        let until =
+            std::time::Instant::now() + std::time::Duration::from_secs(config.cycle_pause_secs);
+        while std::time::Instant::now() < until {
+            if stop.load(Ordering::SeqCst) {
+                log::info!("stopped by a signal during the pause");
+                return Ok(Exit::Ok);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
 }
 
 /// One cycle: everything `run` does once.

@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod daemon;
 mod db;
 mod executor;
 mod schema;

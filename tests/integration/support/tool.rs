@@ -120,7 +120,8 @@ impl Tool {
     }
 
     /// Starts a run that stops itself at `point` (see `apply::crashpoint`) and returns the
-    /// stopped process once it got there.
+    /// stopped process once it got there. Its stderr keeps being drained (into the test's
+    /// stderr) so the process never writes into a closed pipe.
     #[must_use]
     pub fn stopped_at(&self, point: &str, args: &[&str]) -> Child {
         let mut cmd = self.command(args);
@@ -129,14 +130,21 @@ impl Tool {
         let mut child = cmd.spawn().expect("spawn housekeeper");
         let stderr = child.stderr.take().expect("stderr is piped");
         let marker = format!("crashpoint {point}");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("  [housekeeper] {line}");
+                let _ = tx.send(line);
+            }
+        });
         let mut seen = Vec::new();
-        for line in BufReader::new(stderr).lines() {
-            let line = line.expect("read stderr");
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
             if line == marker {
                 return child;
             }
             seen.push(line);
         }
+        let _ = child.kill();
         let status = child.wait().expect("wait");
         panic!(
             "the run ended ({status}) without reaching {point}:\n{}",
