@@ -73,7 +73,7 @@ fn daemon(config: &Config, args: &RunArgs, stop: &AtomicBool) -> Result<Exit, Fa
     loop {
         match cycle(config, args, stop) {
             Ok(report) if report.exit() != Exit::Ok => {
-                log::warn!("cycle finished with failed duties")
+                log::warn!("cycle finished with failed duties");
             }
             Ok(_) => {}
             Err(failure) if failure.exit == Exit::Usage => return Err(failure),
