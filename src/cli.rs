@@ -427,7 +427,8 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         Command::Plan(args) => crate::commands::plan::command(&config, args),
         Command::Apply(args) => crate::commands::apply::command(&config, args),
         Command::Demo(args) => crate::commands::demo::command(&config, args),
-        Command::Undo(_) | Command::Journal(_) | Command::Quarantine(_) | Command::Doctor(_) => {
+        Command::Doctor(args) => crate::commands::doctor::command(&config, args),
+        Command::Undo(_) | Command::Journal(_) | Command::Quarantine(_) => {
             not_built(&command, &config)
         }
         Command::Completions { .. } | Command::Man => Ok(Exit::Ok),

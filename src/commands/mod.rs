@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod demo;
+pub mod doctor;
 pub mod plan;
 pub mod run;
 
