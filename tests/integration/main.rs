@@ -8,5 +8,6 @@ mod support;
 
 mod daemon;
 mod db;
+mod doctor;
 mod executor;
 mod schema;
