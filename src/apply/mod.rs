@@ -192,15 +192,18 @@ fn split_to_room(keys: &KeySet, room: u64, max: u64) -> Vec<KeySet> {
 }
 
 /// A `WHERE` condition over a key column for a key set, split into statements that bind at
-/// most `KEYS_PER_STATEMENT` keys each.
+/// most `KEYS_PER_STATEMENT` parameters each (a range binds two, whatever its length).
 fn key_conditions(d: &Dialect, column: &str, keys: &KeySet) -> Vec<(String, Vec<Value>)> {
-    plan::split_keys(keys, KEYS_PER_STATEMENT)
-        .iter()
-        .map(|piece| match piece {
-            KeySet::Ranges(r) => d.in_ranges(column, r),
-            KeySet::Values(v) => d.in_keys(column, v),
-        })
-        .collect()
+    match keys {
+        KeySet::Ranges(ranges) => ranges
+            .chunks(usize::try_from(KEYS_PER_STATEMENT / 2).unwrap_or(500))
+            .map(|piece| d.in_ranges(column, piece))
+            .collect(),
+        KeySet::Values(values) => values
+            .chunks(usize::try_from(KEYS_PER_STATEMENT).unwrap_or(1000))
+            .map(|piece| d.in_keys(column, piece))
+            .collect(),
+    }
 }
 
 /// What one chunk did, before it is committed.

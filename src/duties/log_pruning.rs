@@ -72,6 +72,19 @@ pub fn gather(view: &mut dyn ReadView, keep: u64) -> DbResult<Facts> {
             doomed: Vec::new(),
         });
     };
+    // The common case: the doomed ids have no gaps, which three index lookups prove
+    // (count below the boundary = total − keep, so the span from the lowest id must match).
+    let lowest = view
+        .query_scalar(&format!("SELECT MIN({id}) FROM {log}"), &[])?
+        .and_then(|v| v.as_i64());
+    let doomed_count = total - keep;
+    if let Some(lowest) = lowest {
+        let span = u64::try_from(boundary - lowest + 1).unwrap_or(0);
+        if span == doomed_count {
+            return Ok(Facts { total, doomed: vec![(lowest, boundary)] });
+        }
+    }
+    // Gaps: collapse the ids into ranges while streaming them.
     let mut doomed: Vec<(i64, i64)> = Vec::new();
     view.query_each(
         &format!("SELECT {id} FROM {log} WHERE {id} <= ? ORDER BY {id}"),

@@ -459,3 +459,19 @@ backend_test!(
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
 );
+
+backend_test!(
+    fn log_pruning_plans_exact_ranges_around_gaps(db) {
+        seed_log(db, 100);
+        db.run_sql(&["DELETE FROM log WHERE id BETWEEN 10 AND 20 OR id = 50"]);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "10");
+        let plan = hk.run(&["plan", "--duty", "LogPruning", "--format", "json"]).json();
+        let duty = plan["duties"].as_array().unwrap().iter().find(|d| d["duty"] == "LogPruning").unwrap();
+        let keys = &duty["items"][0]["op"]["Delete"]["keys"]["Ranges"];
+        assert_eq!(keys, &serde_json::json!([[1, 9], [21, 49], [51, 90]]));
+        assert_eq!(hk.run(&["run", "--duty", "LogPruning"]).code, 0);
+        let left: Vec<i64> = rows_by_id(db, "log").keys().copied().filter(|id| *id <= 100).collect();
+        assert_eq!(left, (91..=100).collect::<Vec<_>>());
+    }
+);
