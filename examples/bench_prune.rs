@@ -25,11 +25,14 @@ fn reset(conn: &mut dyn Connection) {
     let schema = conn.introspect().expect("introspect");
     for table in schema.tables.keys() {
         let sql = match d.engine() {
-            housekeeper::config::Engine::Postgres => format!("DROP TABLE IF EXISTS {} CASCADE", d.quote(table)),
+            housekeeper::config::Engine::Postgres => {
+                format!("DROP TABLE IF EXISTS {} CASCADE", d.quote(table))
+            }
             _ => format!("DROP TABLE IF EXISTS {}", d.quote(table)),
         };
         if d.engine() == housekeeper::config::Engine::Mysql {
-            conn.execute_ddl("SET FOREIGN_KEY_CHECKS = 0").expect("fk off");
+            conn.execute_ddl("SET FOREIGN_KEY_CHECKS = 0")
+                .expect("fk off");
         }
         conn.execute_ddl(&sql).expect("drop");
     }
@@ -38,7 +41,14 @@ fn reset(conn: &mut dyn Connection) {
 
 fn seed(conn: &mut dyn Connection, rows: i64) {
     let d = *conn.dialect();
-    let cols = ["id", "severity", "venue", "message", "created", "marked_for_deletion"];
+    let cols = [
+        "id",
+        "severity",
+        "venue",
+        "message",
+        "created",
+        "marked_for_deletion",
+    ];
     let per_statement = 1000;
     let created = DateTimeValue::ymd_hms(2026, 11, 28, 9, 0, 0);
     let mut id = 1;
@@ -61,7 +71,12 @@ fn seed(conn: &mut dyn Connection, rows: i64) {
                 params.push(Value::Int(i));
                 params.push(Value::from(if i % 10 == 0 { "error" } else { "info" }));
                 params.push(Value::from("MultiFlexi\\Executor"));
-                params.push(Value::from(format!("Job #{} finished with exit code {} after {} s", i % 5000, i % 3, i % 97)));
+                params.push(Value::from(format!(
+                    "Job #{} finished with exit code {} after {} s",
+                    i % 5000,
+                    i % 3,
+                    i % 97
+                )));
                 params.push(Value::DateTime(created));
                 params.push(Value::Bool(false));
             }
@@ -74,7 +89,9 @@ fn seed(conn: &mut dyn Connection, rows: i64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).expect("usage: bench_prune <database URL> [rows] [keep]");
+    let url = args
+        .get(1)
+        .expect("usage: bench_prune <database URL> [rows] [keep]");
     let rows: i64 = args.get(2).map_or(1_000_000, |r| r.parse().expect("rows"));
     let keep: i64 = args.get(3).map_or(100_000, |k| k.parse().expect("keep"));
     let target = DbTarget::from_url(url, "url").expect("a database URL");
@@ -84,18 +101,30 @@ fn main() {
     reset(&mut *conn);
     let t = Instant::now();
     seed(&mut *conn, rows);
-    eprintln!("{engine}: seeded {rows} rows in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "{engine}: seeded {rows} rows in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     if args.get(4).is_some_and(|a| a == "seed-only") {
         return;
     }
     let d = *conn.dialect();
-    let floor_sql = format!("DELETE FROM {} WHERE {} <= ?", d.quote("log"), d.quote("id"));
+    let floor_sql = format!(
+        "DELETE FROM {} WHERE {} <= ?",
+        d.quote("log"),
+        d.quote("id")
+    );
     let t = Instant::now();
     let mut tx = conn.begin().expect("begin");
-    let deleted = tx.execute(&floor_sql, &[Value::Int(rows - keep)]).expect("delete");
+    let deleted = tx
+        .execute(&floor_sql, &[Value::Int(rows - keep)])
+        .expect("delete");
     tx.commit().expect("commit");
     let floor = t.elapsed().as_secs_f64();
-    println!("{engine}: floor  {deleted} rows in {floor:.2} s = {:.0} rows/s", deleted as f64 / floor);
+    println!(
+        "{engine}: floor  {deleted} rows in {floor:.2} s = {:.0} rows/s",
+        deleted as f64 / floor
+    );
 
     reset(&mut *conn);
     seed(&mut *conn, rows);
@@ -104,7 +133,11 @@ fn main() {
     let env_file = dir.path().join("empty.env");
     std::fs::write(&env_file, "").expect("env file");
     let exe = std::env::current_exe().expect("exe");
-    let tool = exe.parent().and_then(|p| p.parent()).expect("target dir").join("housekeeper");
+    let tool = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("housekeeper");
     let t = Instant::now();
     let out = Command::new("/usr/bin/time")
         .args(["-f", "peak-rss-kib %M"])
@@ -123,8 +156,18 @@ fn main() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "housekeeper failed: {stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
-    let affected = report["duties"].as_array().unwrap().iter().find(|d| d["duty"] == "LogPruning").unwrap()["affected"].as_u64().unwrap();
-    let rss = stderr.lines().find_map(|l| l.strip_prefix("peak-rss-kib ")).unwrap_or("?");
+    let affected = report["duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["duty"] == "LogPruning")
+        .unwrap()["affected"]
+        .as_u64()
+        .unwrap();
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib "))
+        .unwrap_or("?");
     let journal: u64 = walk_size(&dir.path().join("state/journal"));
     println!(
         "{engine}: housekeeper {affected} rows in {elapsed:.2} s = {:.0} rows/s, {:.2}x the floor, peak RSS {rss} KiB, journal {} KiB ({:.1} bytes/row)",
@@ -140,7 +183,11 @@ fn walk_size(dir: &std::path::Path) -> u64 {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let m = e.metadata().unwrap();
-            total += if m.is_dir() { walk_size(&e.path()) } else { m.len() };
+            total += if m.is_dir() {
+                walk_size(&e.path())
+            } else {
+                m.len()
+            };
         }
     }
     total

@@ -81,7 +81,10 @@ pub fn gather(view: &mut dyn ReadView, keep: u64) -> DbResult<Facts> {
     if let Some(lowest) = lowest {
         let span = u64::try_from(boundary - lowest + 1).unwrap_or(0);
         if span == doomed_count {
-            return Ok(Facts { total, doomed: vec![(lowest, boundary)] });
+            return Ok(Facts {
+                total,
+                doomed: vec![(lowest, boundary)],
+            });
         }
     }
     // Gaps: collapse the ids into ranges while streaming them.
