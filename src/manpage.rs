@@ -456,7 +456,7 @@ fn see_also(roff: &mut Roff) {
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
         "systemctl(1), journalctl(1), systemd.timer(5), systemd.exec(5), and \
-         /usr/share/doc/multiflexi-housekeeper/OPERATIONS.md (installing, hardening, \
+         /usr/share/doc/multiflexi-housekeeper/OPERATIONS.md.gz (installing, hardening, \
          upgrading from the PHP tool, monitoring).",
     )]);
 }

@@ -47,7 +47,7 @@ d 755 ./usr/share/bash-completion/completions/
 f 644 ./usr/share/bash-completion/completions/housekeeper
 d 755 ./usr/share/doc/
 d 755 ./usr/share/doc/multiflexi-housekeeper/
-f 644 ./usr/share/doc/multiflexi-housekeeper/OPERATIONS.md
+f 644 ./usr/share/doc/multiflexi-housekeeper/OPERATIONS.md.gz
 f 644 ./usr/share/doc/multiflexi-housekeeper/changelog.gz
 f 644 ./usr/share/doc/multiflexi-housekeeper/copyright
 d 755 ./usr/share/fish/
@@ -118,6 +118,9 @@ check "fish completion completes housekeeper" \
 for unit in multiflexi-housekeeper.service multiflexi-housekeeper.timer; do
   check "$unit is systemd/$unit" cmp -s "$repo/systemd/$unit" "$tmp/root/lib/systemd/system/$unit"
 done
+
+check "OPERATIONS.md.gz is docs/OPERATIONS.md" bash -c \
+  'zcat "$1/usr/share/doc/multiflexi-housekeeper/OPERATIONS.md.gz" | cmp -s - "$2/docs/OPERATIONS.md"' _ "$tmp/root" "$repo"
 
 # --- maintainer scripts
 for script in postinst prerm postrm; do
