@@ -7,6 +7,7 @@
 #
 # Usage: tests/packaging/check-deb.sh PATH/TO/multiflexi-housekeeper_VERSION_ARCH.deb
 set -uo pipefail
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 deb=${1:?usage: $0 DEB}

@@ -13,6 +13,7 @@
 # Usage: tests/packaging/install-test.sh DEB WORKDIR
 # Needs root. The base chroot is cached in /var/cache/housekeeper-ci (rebuilt weekly).
 set -uo pipefail
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 deb=${1:?usage: $0 DEB WORKDIR}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers of the packaging checks (sourced, not run).
 # ok/fail print one line per check; finish prints "NAME: N passed, N failed" and sets the
 # exit status.

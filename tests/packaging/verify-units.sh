@@ -9,6 +9,7 @@
 #
 # Usage: tests/packaging/verify-units.sh PATH/TO/multiflexi-housekeeper_VERSION_ARCH.deb
 set -uo pipefail
+# shellcheck source=tests/packaging/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 deb=${1:?usage: $0 DEB}
