@@ -945,17 +945,7 @@ fn exec_insert(
         .and_then(|i| op.values.get(i).cloned())
         .unwrap_or(Value::Null);
     if op.record {
-        let cols: Vec<String> = op.columns.iter().map(|c| d.quote(c)).collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            d.quote(&op.table),
-            cols.join(", "),
-            d.placeholders(cols.len())
-        );
-        tx.execute(&sql, &op.values)?;
-        work.header(pw, &op.table, &op.columns)?;
-        pw.row(RowRole::Inserted, &op.values)?;
-        return Ok(());
+        return insert_row(tx, pw, work, op);
     }
     let conflict = |reason: &str| Drift {
         item,
@@ -1012,6 +1002,20 @@ fn exec_insert(
             }
         }
     }
+    insert_row(tx, pw, work, op)?;
+    work.change(&op.table, Action::Insert, key);
+    *work.affected.entry(None).or_insert(0) += 1;
+    Ok(())
+}
+
+/// Inserts the row and writes its image into the payload.
+fn insert_row(
+    tx: &mut dyn WriteTx,
+    pw: &mut PayloadWriter,
+    work: &mut ChunkWork,
+    op: &InsertRow,
+) -> Result<(), ChunkError> {
+    let d = *tx.dialect();
     let cols: Vec<String> = op.columns.iter().map(|c| d.quote(c)).collect();
     let sql = format!(
         "INSERT INTO {} ({}) VALUES ({})",
@@ -1022,8 +1026,6 @@ fn exec_insert(
     tx.execute(&sql, &op.values)?;
     work.header(pw, &op.table, &op.columns)?;
     pw.row(RowRole::Inserted, &op.values)?;
-    work.change(&op.table, Action::Insert, key);
-    *work.affected.entry(None).or_insert(0) += 1;
     Ok(())
 }
 

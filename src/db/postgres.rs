@@ -1140,16 +1140,7 @@ fn introspect(c: &mut PostgresConnection) -> DbResult<SchemaFacts> {
     )?;
     for row in &tables.rows {
         let name = need_text(&row[0], "pg_class.relname")?;
-        facts.tables.insert(
-            name.clone(),
-            TableInfo {
-                name,
-                columns: Vec::new(),
-                primary_key: Vec::new(),
-                foreign_keys: Vec::new(),
-                indexes: Vec::new(),
-            },
-        );
+        facts.tables.insert(name.clone(), TableInfo::named(name));
     }
 
     let columns = c.rows(
