@@ -96,7 +96,9 @@ pub enum Format {
 /// Which duties take part.
 #[derive(Debug, Clone, Args, Default)]
 pub struct DutySelection {
-    /// Only these duties (repeatable or comma-separated; case-insensitive).
+    /// Only these duties (repeatable or comma-separated; case-insensitive): StaleTaskFinalization,
+    /// OrphanedJobCleanup, ScheduleIntegrity, DataRetentionCleanup, DiskTempFileCleanup,
+    /// LogPruning, RuntemplateCounterRecalc, CredentialHealthCheck.
     #[arg(long = "duty", value_name = "NAME", value_delimiter = ',')]
     pub only: Vec<DutyName>,
 
