@@ -10,5 +10,6 @@ mod cli;
 mod daemon;
 mod db;
 mod doctor;
+mod duties_rows;
 mod executor;
 mod schema;
