@@ -481,3 +481,493 @@ backend_test!(
         assert!(got.contains("log [1] removed"), "{got:#?}");
     }
 );
+
+// ----- DiskTempFileCleanup -------------------------------------------------------------------
+
+/// Sets a path's own modification time (a symbolic link's, not its target's) `hours` before
+/// the tool's `now`, with coreutils `touch -h`.
+fn age_link(path: &Path, hours: u64) {
+    let when = tool::now_system() - Duration::from_secs(hours * 3600);
+    let secs = when
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let status = Command::new("touch")
+        .arg("-h")
+        .arg("-d")
+        .arg(format!("@{secs}"))
+        .arg(path)
+        .status()
+        .expect("run touch");
+    assert!(status.success(), "touch -h {}", path.display());
+}
+
+/// Creates a file with `content` and an mtime `hours` before the tool's `now`.
+fn file(path: &Path, content: &[u8], hours: u64) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+    let when = tool::now_system() - Duration::from_secs(hours * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap();
+}
+
+/// Sets a file's mtime to exactly `seconds` before the tool's `now`.
+fn age_exactly(path: &Path, seconds: u64) {
+    let when = tool::now_system() - Duration::from_secs(seconds);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap();
+}
+
+/// A job environment as MultiFlexi core stores it: a serialized `ConfigFields` object, cut at
+/// its first NUL byte on PostgreSQL as PHP's PDO leaves it there.
+fn config_fields_env(engine: Engine, job: i64, fields: &[(&str, &str, &str)]) -> Value {
+    let mut all = vec![scenario::EnvField::new(
+        "MULTIFLEXI_JOB_ID",
+        "integer",
+        &job.to_string(),
+        "Job",
+    )];
+    all.extend(
+        fields
+            .iter()
+            .map(|(code, kind, value)| scenario::EnvField::new(code, kind, value, "Application")),
+    );
+    Value::Text(scenario::as_stored_by_php(
+        engine,
+        &scenario::php_serialized_config_fields("Job", &all),
+    ))
+}
+
+/// Every regular file and link under `dir` (FIFOs and other special files, which reading
+/// would block on, are left out): relative path → (bytes or link target, mode, uid, gid,
+/// mtime in ns).
+fn tree(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, u32, u32, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).expect("lstat");
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let content = if kind.is_symlink() {
+                std::fs::read_link(&path)
+                    .expect("readlink")
+                    .to_string_lossy()
+                    .into_owned()
+                    .into_bytes()
+            } else if kind.is_file() {
+                std::fs::read(&path).expect("read")
+            } else {
+                continue;
+            };
+            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+            let relative = path
+                .strip_prefix(dir)
+                .expect("inside")
+                .to_string_lossy()
+                .into_owned();
+            out.insert(
+                relative,
+                (content, meta.mode(), meta.uid(), meta.gid(), mtime),
+            );
+        }
+    }
+    out
+}
+
+/// Relative paths of what a quarantine holds (the run-id directory stripped).
+fn quarantined(state: &Path) -> BTreeMap<String, (Vec<u8>, u32, u32, u32, i128)> {
+    tree(&state.join("quarantine"))
+        .into_iter()
+        .map(|(p, meta)| {
+            (
+                p.split_once('/')
+                    .map_or(p.clone(), |(_, rest)| rest.to_owned()),
+                meta,
+            )
+        })
+        .collect()
+}
+
+backend_test!(
+    fn disk_temp_file_cleanup_quarantines_old_unreferenced_files_and_links_only(db) {
+        install(db);
+        let hk = Tool::new(db);
+        let tmp = hk.tmp.clone();
+        let t = |rel: &str| tmp.join(rel).to_string_lossy().into_owned();
+        let engine = db.engine();
+        let postgres = engine == Engine::Postgres;
+
+        let mut seed = Seed::new(now());
+        let (app, company) = parents(&mut seed);
+        let rt = seed.runtemplate(app, company, "d").id();
+        // A running job whose ConfigFields name a result file and a path with spaces.
+        seed.running_job(rt, at(-3 * DAY)).set("env", config_fields_env(engine, 1, &[
+            ("RESULT_FILE", "file-path", &t("job-1/result.json")),
+            ("EXPORT_TO", "file-path", &t("job-1/out dir/report 2026.csv")),
+            ("MULTIFLEXI_TMP", "string", &t("")),
+        ]));
+        // A queued job with a hand-written JSON env (slashes escaped as PHP does).
+        seed.queued_job(rt, at(HOUR)).set(
+            "env",
+            Value::Text(format!("{{\"RESULT_FILE\":\"{}\"}}", t("json/result.json").replace('/', "\\/"))),
+        );
+        // An unfinished job whose env is neither: scanned as text; it names a directory.
+        seed.running_job(rt, at(-DAY)).set(
+            "env",
+            Value::Text(format!("RESULT_FILE={} WORKDIR={}/ LOG=/var/log/x", t("text/out.csv"), t("workdir"))),
+        );
+        // A finished job's references protect nothing.
+        seed.succeeded_job(rt, at(-3 * DAY)).set("env", config_fields_env(engine, 4, &[
+            ("RESULT_FILE", "file-path", &t("finished/result.json")),
+        ]));
+        apply(db, &seed);
+
+        let outside = db.dir().join("outside");
+        file(&outside.join("secret.txt"), b"not the temp dir's", 100);
+        file(&outside.join("dir/inner.txt"), b"inner", 100);
+        for (rel, hours) in [
+            ("old.txt", 72),
+            ("new.txt", 1),
+            ("job-1/result.json", 72),
+            ("job-1/out dir/report 2026.csv", 72),
+            ("json/result.json", 72),
+            ("text/out.csv", 72),
+            ("workdir/a/deep.bin", 72),
+            ("finished/result.json", 72),
+            ("edge/over.txt", 0),
+            ("edge/exact.txt", 0),
+            ("edge/under.txt", 0),
+        ] {
+            file(&tmp.join(rel), format!("{rel}\n").as_bytes(), hours);
+        }
+        age_exactly(&tmp.join("edge/over.txt"), 24 * 3600 + 1);
+        age_exactly(&tmp.join("edge/exact.txt"), 24 * 3600);
+        age_exactly(&tmp.join("edge/under.txt"), 24 * 3600 - 1);
+        std::os::unix::fs::symlink(outside.join("secret.txt"), tmp.join("link-out")).unwrap();
+        age_link(&tmp.join("link-out"), 72);
+        std::os::unix::fs::symlink(outside.join("secret.txt"), tmp.join("link-fresh")).unwrap();
+        std::os::unix::fs::symlink(outside.join("dir"), tmp.join("dir-link")).unwrap();
+        age_link(&tmp.join("dir-link"), 72);
+        std::fs::create_dir_all(tmp.join("empty/nested")).unwrap();
+        let fifo = Command::new("mkfifo").arg(tmp.join("pipe")).status().expect("mkfifo");
+        assert!(fifo.success());
+        let before_tmp = tree(&tmp);
+        let before_outside = tree(&outside);
+
+        let out = hk.run(&["plan", "--duty", "DiskTempFileCleanup"]);
+        assert_run(&out, 0);
+        for line in [
+            format!("quarantine symlink {} (", t("link-out")),
+            format!("quarantine {} (8 bytes) — file last modified about 72 h ago, older than 24 h", t("old.txt")),
+            format!("quarantine {} (", t("edge/over.txt")),
+            format!("note: {} is referenced by an unfinished job; kept", t("json/result.json")),
+        ] {
+            assert!(out.stdout.contains(&line), "plan lacks {line:?}:\n{}", out.stdout);
+        }
+
+        let report = run_duty(&hk, "DiskTempFileCleanup", 0);
+        let mut moved = vec!["old.txt", "finished/result.json", "edge/over.txt", "link-out", "dir-link"];
+        if postgres {
+            // The ConfigFields env was cut at its first NUL byte: it names nothing there.
+            moved.extend(["job-1/result.json", "job-1/out dir/report 2026.csv"]);
+        }
+        assert_eq!(report["status"], "ok", "{report:#}");
+        assert_eq!(report["affected"], moved.len());
+        assert_eq!(report["categories"], counts(&[("files", moved.len() as u64)]));
+        assert_eq!(report["files"]["moved"], moved.len());
+        let moved_set = lines(&moved);
+        let in_quarantine = quarantined(&hk.state);
+        assert_eq!(in_quarantine.keys().cloned().collect::<BTreeSet<_>>(), moved_set);
+        for (rel, meta) in &in_quarantine {
+            assert_eq!(Some(meta), before_tmp.get(rel), "{rel} is kept byte for byte, with its mode, owner and times");
+        }
+        let left: BTreeSet<String> = tree(&tmp).into_keys().collect();
+        let expected_left: BTreeSet<String> = before_tmp.keys().filter(|k| !moved_set.contains(*k)).cloned().collect();
+        assert_eq!(left, expected_left);
+        assert!(tmp.join("empty/nested").is_dir(), "directories stay");
+        assert!(tmp.join("pipe").exists(), "only regular files and links are swept");
+        assert_eq!(tree(&outside), before_outside, "link targets outside the temp dir are untouched");
+
+        let journal = JournalView::read(&hk.state);
+        let planned: BTreeSet<String> = moved.iter().map(|rel| format!("QuarantineFile {}  old_temp_file", t(rel))).collect();
+        assert_eq!(journal.plan_lines("DiskTempFileCleanup"), planned);
+    }
+);
+
+/// `housekeeper` run as `nobody` (CI runs as root, to whom `chmod 000` hides nothing).
+fn run_as_nobody(hk: &Tool, args: &[&str]) -> Out {
+    let inner = hk.command(args);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
+    cmd.arg(inner.get_program());
+    cmd.args(inner.get_args());
+    cmd.env_clear();
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.output().expect("run setpriv");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Hands a tree to `nobody` (uid and gid 65534), links included.
+fn chown_to_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(65534), Some(65534)).unwrap();
+    if std::fs::symlink_metadata(path).unwrap().is_dir() {
+        for entry in std::fs::read_dir(path).unwrap() {
+            chown_to_nobody(&entry.unwrap().path());
+        }
+    }
+}
+
+backend_test!(
+    fn disk_temp_file_cleanup_walks_a_large_tree_with_unreadable_directories_as_nobody(db) {
+        install(db);
+        let mut seed = Seed::new(now());
+        let (app, company) = parents(&mut seed);
+        let rt = seed.runtemplate(app, company, "d").id();
+        let hk = Tool::new(db);
+        let tmp = hk.tmp.clone();
+        // Jobs referring to every tenth old file.
+        let mut referenced = BTreeSet::new();
+        let mut expected_moved = BTreeSet::new();
+        let mut locked_files = Vec::new();
+        let outside = db.dir().join("outside.txt");
+        file(&outside, b"outside", 100);
+        for d in 0..20 {
+            for f in 0..20 {
+                let rel = format!("batch-{d:02}/sub-{}/file-{f:02}.dat", f % 3);
+                let old = (d + f) % 2 == 0;
+                file(&tmp.join(&rel), format!("{rel} {}", "x".repeat(f)).as_bytes(), if old { 48 } else { 2 });
+                if old && f % 10 == 0 {
+                    referenced.insert(rel);
+                } else if old {
+                    expected_moved.insert(rel);
+                }
+            }
+            let link = format!("batch-{d:02}/link");
+            std::os::unix::fs::symlink(&outside, tmp.join(&link)).unwrap();
+            if d % 2 == 0 {
+                age_link(&tmp.join(&link), 48);
+                expected_moved.insert(link);
+            }
+        }
+        for locked in ["locked", "batch-03/locked-too", "batch-07/sub-1/deep/locked"] {
+            for f in 0..5 {
+                let rel = format!("{locked}/old-{f}.dat");
+                file(&tmp.join(&rel), b"unreachable", 48);
+                locked_files.push(rel);
+            }
+        }
+        let env = referenced
+            .iter()
+            .map(|rel| format!("{}", tmp.join(rel).display()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        seed.running_job(rt, at(-HOUR)).set("env", Value::Text(format!("FILES={env}")));
+        apply(db, &seed);
+
+        chown_to_nobody(db.dir());
+        for locked in ["locked", "batch-03/locked-too", "batch-07/sub-1/deep/locked"] {
+            std::fs::set_permissions(tmp.join(locked), std::fs::Permissions::from_mode(0o000)).unwrap();
+        }
+        let before = tree(&tmp);
+        let started = Instant::now();
+        let out = run_as_nobody(&hk, &["run", "--duty", "DiskTempFileCleanup", "--format", "json"]);
+        assert_run(&out, 1);
+        let report = duty(&out.json(), "DiskTempFileCleanup").clone();
+        assert_eq!(report["status"], "failed");
+        let errors: BTreeSet<String> = report["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_owned()).collect();
+        let expected_errors: BTreeSet<String> = ["locked", "batch-03/locked-too", "batch-07/sub-1/deep/locked"]
+            .iter()
+            .map(|l| format!("cannot read directory {}: Permission denied (os error 13)", tmp.join(l).display()))
+            .collect();
+        assert_eq!(errors, expected_errors);
+        assert_eq!(report["files"]["moved"], expected_moved.len(), "the walk went on past every unreadable directory");
+        assert_eq!(report["affected"], expected_moved.len());
+        let in_quarantine = quarantined(&hk.state);
+        assert_eq!(in_quarantine.keys().cloned().collect::<BTreeSet<_>>(), expected_moved);
+        for (rel, meta) in &in_quarantine {
+            assert_eq!(Some(meta), before.get(rel), "{rel}");
+            assert_eq!(meta.2, 65534, "{rel} still belongs to its owner");
+        }
+        let left = tree(&tmp);
+        for rel in referenced.iter().chain(&locked_files) {
+            assert_eq!(left.get(rel), before.get(rel), "{rel} stays as it was");
+        }
+        assert_eq!(left.len() + in_quarantine.len(), before.len());
+        eprintln!("walked and moved {} of {} entries in {:?}", expected_moved.len(), before.len(), started.elapsed());
+        for locked in ["locked", "batch-03/locked-too", "batch-07/sub-1/deep/locked"] {
+            std::fs::set_permissions(tmp.join(locked), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+);
+
+backend_test!(
+    fn disk_temp_file_cleanup_refuses_system_and_state_directories_and_skips_a_missing_one(db) {
+        install(db);
+        let mut hk = Tool::new(db);
+        for (tmp, message) in [
+            (PathBuf::from("/tmp"), "refusing to sweep /tmp (MULTIFLEXI_TMP=/tmp): it is a system directory".to_owned()),
+            (PathBuf::from("/var/tmp/"), "refusing to sweep /var/tmp (MULTIFLEXI_TMP=/var/tmp/): it is a system directory".to_owned()),
+            (
+                db.dir().to_path_buf(),
+                format!(
+                    "refusing to sweep {}: it contains the state directory {}",
+                    std::fs::canonicalize(db.dir()).unwrap().display(),
+                    hk.state.display()
+                ),
+            ),
+        ] {
+            hk.tmp = tmp;
+            let report = run_duty(&hk, "DiskTempFileCleanup", 1);
+            assert_eq!(report["status"], "failed");
+            assert_eq!(report["errors"], serde_json::json!([message]));
+            assert_eq!(report["affected"], 0);
+        }
+        if let Some(sqlite) = db.sqlite_path() {
+            hk.tmp = db.dir().to_path_buf();
+            hk.state = PathBuf::from("/dev/shm").join(format!("hk-state-{}", std::process::id()));
+            let report = run_duty(&hk, "DiskTempFileCleanup", 1);
+            assert_eq!(
+                report["errors"],
+                serde_json::json!([format!(
+                    "refusing to sweep {}: it contains the database {}",
+                    std::fs::canonicalize(db.dir()).unwrap().display(),
+                    sqlite.display()
+                )])
+            );
+            let _ = std::fs::remove_dir_all(&hk.state);
+            hk.state = db.dir().join("state");
+        }
+        hk.tmp = db.dir().join("no-such-dir");
+        let report = run_duty(&hk, "DiskTempFileCleanup", 0);
+        assert_eq!(report["status"], "skipped");
+        assert_eq!(report["reason"], format!("temp directory {} does not exist", hk.tmp.display()));
+    }
+);
+
+backend_test!(
+    fn disk_temp_file_cleanup_skips_files_that_vanished_or_changed_after_planning(db) {
+        install(db);
+        let hk = Tool::new(db);
+        for rel in ["gone.txt", "grown.txt", "touched.txt", "replaced.txt", "kept-going.txt"] {
+            file(&hk.tmp.join(rel), rel.as_bytes(), 48);
+        }
+        let plan_file = db.dir().join("plan.json");
+        assert_run(&hk.run(&["plan", "--duty", "DiskTempFileCleanup", "--out", plan_file.to_str().unwrap()]), 0);
+        std::fs::remove_file(hk.tmp.join("gone.txt")).unwrap();
+        std::fs::OpenOptions::new().append(true).open(hk.tmp.join("grown.txt")).unwrap();
+        {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().append(true).open(hk.tmp.join("grown.txt")).unwrap();
+            f.write_all(b" and more").unwrap();
+        }
+        age_exactly(&hk.tmp.join("grown.txt"), 48 * 3600);
+        age_exactly(&hk.tmp.join("touched.txt"), 47 * 3600);
+        // Same name, size and time, but another file.
+        std::fs::remove_file(hk.tmp.join("replaced.txt")).unwrap();
+        file(&hk.tmp.join("replaced.txt"), b"replaced.txt", 48);
+        let out = hk.run(&["apply", plan_file.to_str().unwrap(), "--format", "json"]);
+        assert_run(&out, 0);
+        let report = duty(&out.json(), "DiskTempFileCleanup").clone();
+        assert_eq!(report["status"], "ok", "{report:#}");
+        assert_eq!(report["files"]["moved"], 1);
+        assert_eq!(report["files"]["skipped"], 4);
+        assert_eq!(report["affected"], 1);
+        let p = |rel: &str| hk.tmp.join(rel).to_string_lossy().into_owned();
+        assert_eq!(
+            report["drifted"],
+            serde_json::json!([
+                {"table": "file", "key": p("gone.txt"), "reason": "vanished"},
+                {"table": "file", "key": p("grown.txt"), "reason": "changed"},
+                {"table": "file", "key": p("replaced.txt"), "reason": "changed"},
+                {"table": "file", "key": p("touched.txt"), "reason": "changed"},
+            ])
+        );
+        assert_eq!(quarantined(&hk.state).into_keys().collect::<Vec<_>>(), ["kept-going.txt"]);
+        for rel in ["grown.txt", "touched.txt", "replaced.txt"] {
+            assert!(hk.tmp.join(rel).exists(), "{rel} stays where it is");
+        }
+    }
+);
+
+backend_test!(
+    only(sqlite) fn quarantine_across_filesystems_keeps_bytes_and_metadata(db) {
+        // The state dir on tmpfs, the temp dir on the disk: files are copied, synced, verified
+        // and removed rather than renamed.
+        let shm = Path::new("/dev/shm");
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(a), Ok(b)) = (std::fs::metadata(shm), std::fs::metadata(db.dir())) else {
+            panic!("/dev/shm is needed for the cross-filesystem case");
+        };
+        assert_ne!(a.dev(), b.dev(), "/dev/shm must be another filesystem");
+        install(db);
+        let mut hk = Tool::new(db);
+        let state = tempfile::Builder::new().prefix("hk-state-").tempdir_in(shm).unwrap();
+        hk.state = state.path().join("state");
+        let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        file(&hk.tmp.join("bin/blob.bin"), &binary, 48);
+        file(&hk.tmp.join("private.txt"), b"secret", 48);
+        std::fs::set_permissions(hk.tmp.join("private.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::lchown(hk.tmp.join("private.txt"), Some(65534), Some(65534)).unwrap();
+        age_exactly(&hk.tmp.join("private.txt"), 48 * 3600);
+        std::os::unix::fs::symlink("/etc/hostname", hk.tmp.join("link")).unwrap();
+        age_link(&hk.tmp.join("link"), 48);
+        let before = tree(&hk.tmp);
+        let report = run_duty(&hk, "DiskTempFileCleanup", 0);
+        assert_eq!(report["files"]["moved"], 3, "{report:#}");
+        assert_eq!(report["files"]["bytes"], 70_000 + 6 + "/etc/hostname".len() as u64);
+        let summary = |tree: BTreeMap<String, (Vec<u8>, u32, u32, u32, i128)>| -> BTreeMap<String, String> {
+            tree.into_iter()
+                .map(|(p, (bytes, mode, uid, gid, mtime))| {
+                    (p, format!("{} bytes {} mode {mode:o} owner {uid}:{gid} mtime {mtime}", bytes.len(), blake3::hash(&bytes)))
+                })
+                .collect()
+        };
+        let mut kept = summary(quarantined(&hk.state));
+        let mut was = summary(before.clone());
+        // A copied symbolic link gets a new mtime of its own (std cannot set a link's times);
+        // the journal's intent record keeps the original for undo.
+        let strip = |m: &mut BTreeMap<String, String>| {
+            if let Some(v) = m.get_mut("link") {
+                *v = v.split(" mtime").next().unwrap().to_owned();
+            }
+        };
+        strip(&mut kept);
+        strip(&mut was);
+        assert_eq!(kept, was, "bytes, link target, mode, owner and mtime all kept");
+        let link = hk.tmp.join("link").to_string_lossy().into_owned();
+        let recorded = housekeeper_journal::read_records(&hk.state.join("journal"))
+            .unwrap()
+            .filter_map(|e| match e.unwrap().record {
+                housekeeper_journal::Record::FileIntent { path, meta, .. } if path == link => Some(meta),
+                _ => None,
+            })
+            .next()
+            .expect("an intent record for the link");
+        assert_eq!(recorded.mtime_ns, before["link"].4);
+        assert_eq!(recorded.link_target.as_deref(), Some("/etc/hostname"));
+        assert!(tree(&hk.tmp).is_empty());
+    }
+);
