@@ -12,11 +12,11 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use housekeeper::scenario::{self, Dump, Seed};
-use housekeeper_journal::{RowRole, Value};
+use housekeeper_journal::Value;
 
 use crate::duties_rows::{
     apply, assert_changes, assert_every_removed_row_journaled, assert_run, at, changes, counts,
-    dump, duty, install, lines, norm, now, parents, run_duty, JournalView, DAY, HOUR, MINUTE,
+    dump, duty, install, lines, norm, now, parents, run_duty, JournalView, DAY, HOUR,
 };
 use crate::support::tool::{self, Out, Tool};
 use crate::support::{Engine, TestDb};
@@ -969,5 +969,167 @@ backend_test!(
         assert_eq!(recorded.mtime_ns, before["link"].4);
         assert_eq!(recorded.link_target.as_deref(), Some("/etc/hostname"));
         assert!(tree(&hk.tmp).is_empty());
+    }
+);
+
+// ----- CredentialHealthCheck -------------------------------------------------------------------
+
+fn seed_credentials(db: &TestDb) {
+    install(db);
+    let mut seed = Seed::new(now());
+    let (app, company) = parents(&mut seed);
+    let rt1 = seed.runtemplate(app, company, "d").id();
+    let rt2 = seed.runtemplate(app, company, "h").id();
+    let rt3 = seed.runtemplate(app, company, "d").id();
+    seed.set_on("runtemplate", rt3, "active", Value::Bool(false));
+    let rt4 = seed.runtemplate(app, company, "n").id();
+    // 1: FioBank with a token, on two scheduled runtemplates: probed once.
+    let fio = seed.credential_type(company, "Fio", "FioBank").id();
+    seed.credential_type_option(fio, "FIO_TOKEN", "secret-token");
+    let c1 = seed.credential(fio, "Fio main").id();
+    seed.assign_credential(rt1, c1);
+    seed.assign_credential(rt2, c1);
+    // 2: FioBank without a token and without its required account number.
+    let fio_empty = seed.credential_type(company, "Fio empty", "FioBank").id();
+    seed.credential_type_option(fio_empty, "FIO_TOKEN", "");
+    seed.credential_type_field(fio_empty, "ACCOUNT", true, None);
+    let c2 = seed.credential(fio_empty, "Fio empty").id();
+    seed.assign_credential(rt1, c2);
+    // 3, 4: a Common type with required fields, one with a default.
+    let mail = seed.credential_type(company, "Mail", "Common").id();
+    seed.credential_type_field(mail, "SMTP_HOST", true, None);
+    seed.credential_type_field(mail, "SMTP_PORT", true, Some("25"));
+    seed.credential_type_field(mail, "SMTP_USER", false, None);
+    let c3 = seed.credential(mail, "Mail ok").id();
+    seed.credential_value(c3, "SMTP_HOST", "smtp.example.com");
+    let c4 = seed.credential(mail, "Mail broken").id();
+    seed.credential_value(c4, "SMTP_HOST", "  ");
+    seed.assign_credential(rt2, c3);
+    seed.assign_credential(rt2, c4);
+    // 5: a prototype defined in the database, with a required field nobody filled.
+    let proto = seed.credential_prototype("AcmeApi", "Acme API").id();
+    seed.credential_prototype_field(proto, "API_KEY", true, None);
+    seed.credential_prototype_field(proto, "API_URL", true, Some("https://api.example.com"));
+    let acme = seed.credential_type(company, "Acme", "AcmeApi").id();
+    let c5 = seed.credential(acme, "Acme").id();
+    seed.assign_credential(rt1, c5);
+    // 6: misconfigured, but only on an inactive and a disabled runtemplate: not checked.
+    let c6 = seed.credential(fio_empty, "Fio idle").id();
+    seed.assign_credential(rt3, c6);
+    seed.assign_credential(rt4, c6);
+    apply(db, &seed);
+}
+
+const MISCONFIGURED: [&str; 3] = [
+    "credential \"Fio empty\" (#2) for runtemplate #1 is MISCONFIGURED: required field(s) without a value: ACCOUNT; Fio API token is not set",
+    "credential \"Mail broken\" (#4) for runtemplate #2 is MISCONFIGURED: required field(s) without a value: SMTP_HOST",
+    "credential \"Acme\" (#5) for runtemplate #1 is MISCONFIGURED: required field(s) without a value: API_KEY",
+];
+
+/// Runs the check against `endpoint`, asserts it changed nothing, returns its report.
+fn check_credentials(db: &TestDb, endpoint: &str) -> serde_json::Value {
+    seed_credentials(db);
+    let mut hk = Tool::new(db);
+    hk.set("MULTIFLEXI_HOUSEKEEPER_FIO_URL", endpoint);
+    let before = dump(db);
+    let report = run_duty(&hk, "CredentialHealthCheck", 0);
+    assert_changes(&before, &dump(db), &[]);
+    assert!(
+        !hk.state.join("journal").exists() || JournalView::read(&hk.state).plans.is_empty(),
+        "a read-only duty journals no plan"
+    );
+    assert_eq!(
+        report["status"], "ok",
+        "findings do not fail the duty: {report:#}"
+    );
+    assert_eq!(report["errors"], serde_json::json!([]));
+    assert_eq!(
+        report["affected"], 4,
+        "three misconfigured and the probed one; Unknown is not counted"
+    );
+    report
+}
+
+fn misconfigured_findings(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "misconfigured")
+        .map(|f| {
+            assert_eq!(f["level"], "error");
+            f["message"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+backend_test!(
+    fn credential_health_check_finds_misconfigured_credentials_and_an_available_fio(db) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let report = check_credentials(db, &format!("https://127.0.0.1:{port}/"));
+        assert_eq!(misconfigured_findings(&report), MISCONFIGURED);
+        assert_eq!(report["findings"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            report["notes"],
+            serde_json::json!(["credential \"Fio main\" (#1) for runtemplates #1, #2 is available"])
+        );
+        drop(listener);
+
+        // Switched off, it is skipped and says why.
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK", "false");
+        let off = run_duty(&hk, "CredentialHealthCheck", 0);
+        assert_eq!(off["status"], "skipped");
+        assert_eq!(off["reason"], "disabled by MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK=false");
+    }
+);
+
+backend_test!(
+    fn credential_health_check_reports_a_refused_fio_endpoint_as_unavailable(db) {
+        let port = crate::support::closed_port();
+        let report = check_credentials(db, &format!("https://127.0.0.1:{port}/"));
+        assert_eq!(misconfigured_findings(&report), MISCONFIGURED);
+        let unavailable: Vec<&serde_json::Value> = report["findings"].as_array().unwrap().iter().filter(|f| f["code"] == "unavailable").collect();
+        assert_eq!(unavailable.len(), 1);
+        assert_eq!(unavailable[0]["level"], "warning");
+        assert_eq!(
+            unavailable[0]["message"],
+            format!("credential \"Fio main\" (#1) for runtemplates #1, #2 is temporarily UNAVAILABLE: Fio API host unreachable: 127.0.0.1:{port}: Connection refused (os error 111)")
+        );
+    }
+);
+
+/// A listener whose accept queue is full, so further connection attempts get no answer at
+/// all (the kernel drops their SYNs): a silent endpoint on the loopback.
+fn silent_endpoint() -> (std::net::TcpListener, Vec<std::net::TcpStream>, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..10_000 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(stream) => held.push(stream),
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return (listener, held, addr.port())
+            }
+            Err(e) => panic!("filling the accept queue: {e}"),
+        }
+    }
+    panic!("the accept queue of {addr} never filled");
+}
+
+backend_test!(
+    fn credential_health_check_gives_up_on_a_silent_fio_endpoint_after_five_seconds(db) {
+        let (_listener, _held, port) = silent_endpoint();
+        let started = Instant::now();
+        let report = check_credentials(db, &format!("https://127.0.0.1:{port}/"));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(30), "took {took:?}");
+        assert_eq!(misconfigured_findings(&report), MISCONFIGURED);
+        let unavailable: Vec<&serde_json::Value> = report["findings"].as_array().unwrap().iter().filter(|f| f["code"] == "unavailable").collect();
+        assert_eq!(
+            unavailable[0]["message"],
+            format!("credential \"Fio main\" (#1) for runtemplates #1, #2 is temporarily UNAVAILABLE: Fio API host unreachable: 127.0.0.1:{port}: connection timed out")
+        );
     }
 );

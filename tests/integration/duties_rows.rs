@@ -200,7 +200,7 @@ impl JournalView {
                             PayloadEntry::Table { name, columns } => table = (name, columns),
                             PayloadEntry::Row { role, values } => {
                                 view.images
-                                    .push((table.0.clone(), role, table.1.clone(), values))
+                                    .push((table.0.clone(), role, table.1.clone(), values));
                             }
                             PayloadEntry::Json(_) => {}
                         }
