@@ -1,6 +1,9 @@
 //! Reading a job's `env` column for file paths: MultiFlexi stores it as PHP `serialize()`
 //! output of a `MultiFlexi\ConfigFields` object (with the NUL bytes of private property
 //! names), hand-written jobs sometimes as JSON, and anything else is scanned as plain text.
+//! A string value of the first two that is itself a path counts whole (spaces included); in
+//! plain text a path ends at white space or punctuation. On PostgreSQL the serialized object
+//! is stored cut at its first NUL byte, so it names no path there.
 //!
 //! Pure: text in, strings or paths out. Never panics on any input (the parser is bounded by
 //! the input length and a nesting limit).
