@@ -482,7 +482,15 @@ mod tests {
         running.schedule = Value::from("2020-01-01 00:00:00");
         running.begin = Value::from("2020-01-01 00:00:01");
         let plan = decide(
-            &[ghost, boundary, queued, unscheduled, running, later, zero_date],
+            &[
+                ghost,
+                boundary,
+                queued,
+                unscheduled,
+                running,
+                later,
+                zero_date,
+            ],
             &[],
             now(),
             60,
@@ -492,7 +500,11 @@ mod tests {
             plan.items[0].reason.text,
             "job #1 (runtemplate #1) scheduled 2026-11-28 10:59:59, never started and not queued for more than 60 min"
         );
-        assert_eq!(plan.findings.len(), 1, "the zero date is reported, not matched");
+        assert_eq!(
+            plan.findings.len(),
+            1,
+            "the zero date is reported, not matched"
+        );
         assert!(plan.findings[0].message.starts_with("job #7: schedule"));
     }
 
