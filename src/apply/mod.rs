@@ -362,7 +362,7 @@ impl<'a> Executor<'a> {
                         *report.dependents.entry(table).or_insert(0) += n;
                     }
                     for drift in &work.drifted {
-                        report.drift(&drift.table, drift.key.to_string(), &drift.reason);
+                        report.drift(&drift.table, plan::key_text(&drift.key), &drift.reason);
                     }
                 }
                 Err(error) => {
@@ -713,16 +713,22 @@ fn exec_delete(
                     }
                 }
             }
-            if let KeySet::Values(planned) = keys {
-                for key in planned {
-                    if !found.contains(&key.to_string()) {
-                        work.drifted.push(Drift {
-                            item,
-                            table: op.table.clone(),
-                            key: key.clone(),
-                            reason: "gone".into(),
-                        });
-                    }
+            let planned: Box<dyn Iterator<Item = Value>> = match keys {
+                KeySet::Values(values) => Box::new(values.iter().cloned()),
+                KeySet::Ranges(ranges) => Box::new(
+                    ranges
+                        .iter()
+                        .flat_map(|(lo, hi)| (*lo..=*hi).map(Value::Int)),
+                ),
+            };
+            for key in planned {
+                if !found.contains(&key.to_string()) {
+                    work.drifted.push(Drift {
+                        item,
+                        table: op.table.clone(),
+                        key,
+                        reason: "gone".into(),
+                    });
                 }
             }
             plan::keyset(kept)

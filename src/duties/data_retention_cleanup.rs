@@ -314,6 +314,24 @@ pub fn gather_policy(
         return facts;
     };
     facts.date_column = date_column.into();
+    // What the policy asks for, before what the database has.
+    match p.action.as_str() {
+        "hard_delete" if REFERENCED.contains(&p.table.as_str()) => {
+            fail(
+                &mut facts,
+                format!(
+                    "hard_delete is refused on {}, which other tables reference; use anonymize",
+                    p.table
+                ),
+            );
+            return facts;
+        }
+        "hard_delete" | "soft_delete" | "anonymize" | "archive" => {}
+        other => {
+            fail(&mut facts, format!("unknown deletion_action {other:?}"));
+            return facts;
+        }
+    }
     let Some(table) = ctx.schema.table(&p.table) else {
         fail(&mut facts, format!("table {} does not exist", p.table));
         return facts;
@@ -340,16 +358,6 @@ pub fn gather_policy(
     facts.has_marked = table.has_column("marked_for_deletion");
     facts.has_anonymized_at = table.has_column("anonymized_at");
     match p.action.as_str() {
-        "hard_delete" if REFERENCED.contains(&p.table.as_str()) => {
-            fail(
-                &mut facts,
-                format!(
-                    "hard_delete is refused on {}, which other tables reference; use anonymize",
-                    p.table
-                ),
-            );
-            return facts;
-        }
         "soft_delete" | "archive" if !facts.has_marked => {
             fail(
                 &mut facts,
@@ -365,11 +373,7 @@ pub fn gather_policy(
             fail(&mut facts, why);
             return facts;
         }
-        "hard_delete" | "soft_delete" | "anonymize" | "archive" => {}
-        other => {
-            fail(&mut facts, format!("unknown deletion_action {other:?}"));
-            return facts;
-        }
+        _ => {}
     }
     if p.action == "archive" {
         if ctx.schema.table("data_archive").is_none() {

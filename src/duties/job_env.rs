@@ -1,6 +1,9 @@
 //! Reading a job's `env` column for file paths: MultiFlexi stores it as PHP `serialize()`
 //! output of a `MultiFlexi\ConfigFields` object (with the NUL bytes of private property
 //! names), hand-written jobs sometimes as JSON, and anything else is scanned as plain text.
+//! A string value of the first two that is itself a path counts whole (spaces included); in
+//! plain text a path ends at white space or punctuation. On PostgreSQL the serialized object
+//! is stored cut at its first NUL byte, so it names no path there.
 //!
 //! Pure: text in, strings or paths out. Never panics on any input (the parser is bounded by
 //! the input length and a nesting limit).
@@ -211,6 +214,19 @@ fn paths_in(text: &str, dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A structured value that is itself a path inside `dir` counts whole, spaces and all (a
+/// `RESULT_FILE` of `/…/tmp/report 2026.csv`); free text is cut at white space instead.
+fn whole_value_path(value: &str, dir: &Path, out: &mut Vec<PathBuf>) {
+    let value = value.trim();
+    if value.contains(['\0', '\n']) || !value.starts_with('/') {
+        return;
+    }
+    let path = normalize(Path::new(value));
+    if path.starts_with(dir) && path != dir {
+        out.push(path);
+    }
+}
+
 /// Every absolute path inside `dir` that a job's `env` refers to: PHP-serialized values,
 /// else JSON values, else a plain text scan.
 #[must_use]
@@ -219,7 +235,12 @@ pub fn referenced_paths(env: &[u8], dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let strings = php_strings(env).or_else(|| std::str::from_utf8(env).ok().and_then(json_strings));
     match strings {
-        Some(strings) => strings.iter().for_each(|s| paths_in(s, &dir, &mut out)),
+        Some(strings) => {
+            for s in &strings {
+                whole_value_path(s, &dir, &mut out);
+                paths_in(s, &dir, &mut out);
+            }
+        }
         None => paths_in(&String::from_utf8_lossy(env), &dir, &mut out),
     }
     out.sort();
@@ -297,6 +318,38 @@ mod tests {
             referenced_paths(text, Path::new("/var/lib/multiflexi/tmp")),
             [PathBuf::from("/var/lib/multiflexi/tmp/out.csv")]
         );
+    }
+
+    #[test]
+    fn a_value_that_is_a_path_counts_whole_with_its_spaces() {
+        let env = config_fields("/var/lib/multiflexi/tmp/out dir/report 2026.csv");
+        let paths = referenced_paths(&env, Path::new("/var/lib/multiflexi/tmp"));
+        assert!(
+            paths.contains(&PathBuf::from(
+                "/var/lib/multiflexi/tmp/out dir/report 2026.csv"
+            )),
+            "{paths:?}"
+        );
+        let json = br#"{"RESULT_FILE":"\/var\/lib\/multiflexi\/tmp\/a b.json"}"#;
+        assert!(referenced_paths(json, Path::new("/var/lib/multiflexi/tmp"))
+            .contains(&PathBuf::from("/var/lib/multiflexi/tmp/a b.json")));
+        // In free text a space ends a path.
+        let text = b"RESULT_FILE=/var/lib/multiflexi/tmp/a b.json";
+        assert_eq!(
+            referenced_paths(text, Path::new("/var/lib/multiflexi/tmp")),
+            [PathBuf::from("/var/lib/multiflexi/tmp/a")]
+        );
+    }
+
+    #[test]
+    fn postgres_truncated_config_fields_name_nothing_and_still_parse_as_text() {
+        let env = config_fields("/var/lib/multiflexi/tmp/running.json");
+        let cut = &env[..env.iter().position(|b| *b == 0).unwrap()];
+        assert!(
+            php_strings(cut).is_none(),
+            "cut at the first NUL it is no longer PHP"
+        );
+        assert!(referenced_paths(cut, Path::new("/var/lib/multiflexi/tmp")).is_empty());
     }
 
     #[test]

@@ -174,6 +174,30 @@ mod tests {
     }
 
     #[test]
+    fn log_keep_boundaries_over_a_table_with_gaps() {
+        let ids = [1, 2, 3, 5, 8, 13, 21];
+        for (keep, doomed) in [
+            (0, vec![(1, 3), (5, 5), (8, 8), (13, 13), (21, 21)]),
+            (1, vec![(1, 3), (5, 5), (8, 8), (13, 13)]),
+            (7, vec![]),
+            (8, vec![]),
+        ] {
+            let expected: Vec<i64> = doomed.iter().flat_map(|(lo, hi)| *lo..=*hi).collect();
+            assert_eq!(doomed_ids(&ids, keep), expected, "LOG_KEEP={keep}");
+            let plan = decide(
+                &Facts {
+                    total: 7,
+                    doomed: doomed.clone(),
+                },
+                keep,
+                now(),
+            );
+            assert_eq!(plan.affected(), expected.len() as u64, "LOG_KEEP={keep}");
+            assert_eq!(plan.items.is_empty(), expected.is_empty());
+        }
+    }
+
+    #[test]
     fn nothing_to_prune_is_an_empty_plan() {
         let plan = decide(
             &Facts {

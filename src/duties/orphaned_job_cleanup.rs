@@ -467,6 +467,12 @@ mod tests {
         let mut boundary = job(2);
         boundary.queued = false;
         boundary.schedule = Value::from("2026-11-28 11:00:00");
+        let mut later = job(6);
+        later.queued = false;
+        later.schedule = Value::from("2026-11-28 11:00:01");
+        let mut zero_date = job(7);
+        zero_date.queued = false;
+        zero_date.schedule = Value::from("0000-00-00 00:00:00");
         let mut queued = job(3);
         queued.schedule = Value::from("2020-01-01 00:00:00");
         let mut unscheduled = job(4);
@@ -476,12 +482,30 @@ mod tests {
         running.schedule = Value::from("2020-01-01 00:00:00");
         running.begin = Value::from("2020-01-01 00:00:01");
         let plan = decide(
-            &[ghost, boundary, queued, unscheduled, running],
+            &[
+                ghost,
+                boundary,
+                queued,
+                unscheduled,
+                running,
+                later,
+                zero_date,
+            ],
             &[],
             now(),
             60,
         );
         assert_eq!(categories(&plan), [("job 1".into(), GHOST.into())]);
+        assert_eq!(
+            plan.items[0].reason.text,
+            "job #1 (runtemplate #1) scheduled 2026-11-28 10:59:59, never started and not queued for more than 60 min"
+        );
+        assert_eq!(
+            plan.findings.len(),
+            1,
+            "the zero date is reported, not matched"
+        );
+        assert!(plan.findings[0].message.starts_with("job #7: schedule"));
     }
 
     #[test]

@@ -64,8 +64,26 @@ pub struct Runtemplate {
     pub dat_save: Value,
 }
 
-/// `(runtemplate id, schedule)` of every unfinished job with a schedule.
-pub type Queued = BTreeSet<(i64, DateTimeValue)>;
+/// A job with a `schedule`, as far as matching `next_schedule` goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduledJob {
+    pub runtemplate_id: Value,
+    pub schedule: Value,
+    /// NULL while the job is queued or running; only such jobs keep `next_schedule`.
+    pub exitcode: Value,
+}
+
+/// `(runtemplate id, schedule)` of the unfinished jobs among `jobs`.
+#[must_use]
+pub fn queued(jobs: &[ScheduledJob]) -> BTreeSet<(i64, DateTimeValue)> {
+    jobs.iter()
+        .filter(|j| j.exitcode.is_null() && !j.runtemplate_id.is_null())
+        .filter_map(|j| match common::when(&j.schedule) {
+            When::At(at) => Some((common::int(&j.runtemplate_id), at)),
+            _ => None,
+        })
+        .collect()
+}
 
 fn scheduled(active: &Value, interv: &Value) -> bool {
     active.as_bool() == Some(true) && interv.as_str().is_some_and(|i| i != "n")
@@ -83,7 +101,7 @@ impl Duty for ScheduleIntegrity {
 
     fn plan(&self, view: &mut dyn ReadView, ctx: &DutyContext<'_>) -> DutyPlan {
         match gather(view) {
-            Ok((runtemplates, queued)) => decide(&runtemplates, &queued, ctx.now),
+            Ok((runtemplates, jobs)) => decide(&runtemplates, &jobs, ctx.now),
             Err(e) => DutyPlan::failed(self.name(), ctx.now, format!("reading runtemplates: {e}")),
         }
     }
@@ -102,32 +120,40 @@ impl Duty for ScheduleIntegrity {
             return Ok(Some("no_longer_matches".into()));
         };
         let id = common::int(row.get("id"));
-        let queued = queued_jobs(tx, Some(id))?;
-        if queued.contains(&(id, next)) {
+        if queued(&unfinished_jobs(tx, Some(id))?).contains(&(id, next)) {
             return Ok(Some("job_queued".into()));
         }
         Ok(None)
     }
 }
 
-fn queued_jobs(q: &mut dyn Query, runtemplate: Option<i64>) -> DbResult<Queued> {
+/// Unfinished jobs with a schedule (of one runtemplate, or of all). Finished jobs never keep
+/// `next_schedule`, so they are not read; `decide` still checks `exitcode` itself.
+fn unfinished_jobs(q: &mut dyn Query, runtemplate: Option<i64>) -> DbResult<Vec<ScheduledJob>> {
     let d = *q.dialect();
-    let (rt, schedule) = (d.quote("runtemplate_id"), d.quote("schedule"));
+    let (rt, schedule, exit) = (
+        d.quote("runtemplate_id"),
+        d.quote("schedule"),
+        d.quote("exitcode"),
+    );
     let mut sql = format!(
-        "SELECT {rt}, {schedule} FROM {} WHERE {} IS NULL AND {schedule} IS NOT NULL AND {rt} IS NOT NULL",
+        "SELECT {rt}, {schedule}, {exit} FROM {} WHERE {exit} IS NULL AND {schedule} IS NOT NULL AND {rt} IS NOT NULL",
         d.quote("job"),
-        d.quote("exitcode")
     );
     let mut params = Vec::new();
     if let Some(id) = runtemplate {
         sql.push_str(&format!(" AND {rt} = ?"));
         params.push(Value::Int(id));
     }
-    let mut out = Queued::new();
+    let mut out = Vec::new();
     q.query_each(&sql, &params, &mut |r| {
-        if let When::At(at) = common::when(&r[1]) {
-            out.insert((common::int(&r[0]), at));
-        }
+        let mut r = r.iter().cloned();
+        let mut next = || r.next().unwrap_or(Value::Null);
+        out.push(ScheduledJob {
+            runtemplate_id: next(),
+            schedule: next(),
+            exitcode: next(),
+        });
         Ok(())
     })?;
     Ok(out)
@@ -137,7 +163,7 @@ fn queued_jobs(q: &mut dyn Query, runtemplate: Option<i64>) -> DbResult<Queued> 
 ///
 /// # Errors
 /// A query failed.
-pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Runtemplate>, Queued)> {
+pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Runtemplate>, Vec<ScheduledJob>)> {
     let d = *view.dialect();
     let sql = format!(
         "SELECT {}, {}, {}, {}, {} FROM {} WHERE {} IS NOT NULL ORDER BY {}",
@@ -166,13 +192,14 @@ pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Runtemplate>, Queued)> {
             }
         })
         .collect();
-    Ok((runtemplates, queued_jobs(view, None)?))
+    Ok((runtemplates, unfinished_jobs(view, None)?))
 }
 
 /// The plan: reset `next_schedule` of every active runtemplate whose queued job is gone.
 #[must_use]
-pub fn decide(runtemplates: &[Runtemplate], queued: &Queued, now: DateTimeValue) -> DutyPlan {
+pub fn decide(runtemplates: &[Runtemplate], jobs: &[ScheduledJob], now: DateTimeValue) -> DutyPlan {
     let mut plan = DutyPlan::new(DutyName::ScheduleIntegrity, now);
+    let queued = queued(jobs);
     let stale_before = crate::clock::shift(now, -STALE_SECONDS).unwrap_or(now);
     for rt in runtemplates
         .iter()
@@ -255,26 +282,38 @@ mod tests {
         }
     }
 
-    fn at(text: &str) -> DateTimeValue {
-        DateTimeValue::parse(text).unwrap()
+    fn job(runtemplate: i64, schedule: &str, exitcode: Option<i64>) -> ScheduledJob {
+        ScheduledJob {
+            runtemplate_id: Value::Int(runtemplate),
+            schedule: Value::from(schedule),
+            exitcode: exitcode.map_or(Value::Null, Value::Int),
+        }
+    }
+
+    fn reset_ids(plan: &DutyPlan) -> Vec<i64> {
+        plan.items
+            .iter()
+            .map(|i| match &i.op {
+                Op::Update(u) => common::int(&u.key),
+                _ => panic!("not an update"),
+            })
+            .collect()
     }
 
     #[test]
     fn a_matching_unfinished_job_keeps_next_schedule() {
-        let queued: Queued = [(1, at("2020-01-01 00:00:00"))].into();
         let plan = decide(
             &[
                 rt(1, true, "d", Some("2020-01-01 00:00:00")),
                 rt(2, true, "h", Some("2020-01-01 00:00:00")),
             ],
-            &queued,
+            &[job(1, "2020-01-01 00:00:00", None)],
             now(),
         );
-        assert_eq!(plan.items.len(), 1);
+        assert_eq!(reset_ids(&plan), [2]);
         let Op::Update(u) = &plan.items[0].op else {
             panic!()
         };
-        assert_eq!(u.key, Value::Int(2));
         assert_eq!(u.changes[0].new, Value::Null);
         assert_eq!(
             u.changes[1],
@@ -285,17 +324,47 @@ mod tests {
             }
         );
         assert_eq!(plan.items[0].reason.code, "stale_next_schedule");
+        assert_eq!(
+            plan.items[0].reason.text,
+            "runtemplate #2: next_schedule 2020-01-01 00:00:00 is stale (more than 2 hours past) and no unfinished job is queued for it"
+        );
     }
 
     #[test]
-    fn a_job_at_another_time_does_not_match() {
-        let queued: Queued = [(1, at("2026-11-28 13:00:00"))].into();
-        let plan = decide(
-            &[rt(1, true, "d", Some("2026-11-28 11:00:00"))],
-            &queued,
+    fn a_running_job_matches_a_finished_one_does_not() {
+        let next = "2026-11-28 11:30:00";
+        let running = decide(
+            &[rt(1, true, "d", Some(next))],
+            &[job(1, next, None)],
             now(),
         );
-        assert_eq!(plan.items.len(), 1);
+        assert!(
+            running.items.is_empty(),
+            "queued or running: it keeps its slot"
+        );
+        let finished = decide(
+            &[rt(1, true, "d", Some(next))],
+            &[job(1, next, Some(0)), job(1, next, Some(3))],
+            now(),
+        );
+        assert_eq!(reset_ids(&finished), [1]);
+        assert_eq!(finished.items[0].reason.code, "job_missing");
+    }
+
+    #[test]
+    fn a_job_at_another_time_or_of_another_runtemplate_does_not_match() {
+        let plan = decide(
+            &[
+                rt(1, true, "d", Some("2026-11-28 11:00:00")),
+                rt(2, true, "d", Some("2026-11-28 13:00:00")),
+            ],
+            &[
+                job(1, "2026-11-28 13:00:00", None),
+                job(3, "2026-11-28 13:00:00", None),
+            ],
+            now(),
+        );
+        assert_eq!(reset_ids(&plan), [1, 2]);
         assert_eq!(
             plan.items[0].reason.code, "job_missing",
             "one hour past is not stale yet"
@@ -306,27 +375,39 @@ mod tests {
     fn stale_means_more_than_two_hours() {
         let plan = decide(
             &[
-                rt(1, true, "d", Some("2026-11-28 10:00:00")),
-                rt(2, true, "d", Some("2026-11-28 09:59:59")),
+                rt(1, true, "d", Some("2026-11-28 10:00:01")),
+                rt(2, true, "d", Some("2026-11-28 10:00:00")),
+                rt(3, true, "d", Some("2026-11-28 09:59:59")),
             ],
-            &Queued::new(),
+            &[],
             now(),
         );
         let codes: Vec<&str> = plan.items.iter().map(|i| i.reason.code.as_str()).collect();
-        assert_eq!(codes, ["job_missing", "stale_next_schedule"]);
+        assert_eq!(codes, ["job_missing", "job_missing", "stale_next_schedule"]);
+        assert_eq!(plan.categories().get("stale"), Some(&1));
+        assert_eq!(plan.categories().get("job_missing"), Some(&2));
     }
 
     #[test]
-    fn inactive_disabled_and_unscheduled_runtemplates_are_left_alone() {
+    fn inactive_disabled_unscheduled_and_unreadable_runtemplates_are_left_alone() {
+        let mut mysql_style = rt(6, true, "d", Some("2020-01-01 00:00:00"));
+        mysql_style.active = Value::Int(0);
         let plan = decide(
             &[
                 rt(3, false, "d", Some("2020-01-01 00:00:00")),
                 rt(4, true, "n", Some("2020-01-01 00:00:00")),
                 rt(5, true, "d", None),
+                mysql_style,
+                rt(7, true, "d", Some("0000-00-00 00:00:00")),
             ],
-            &Queued::new(),
+            &[],
             now(),
         );
         assert!(plan.items.is_empty());
+        assert_eq!(plan.findings.len(), 1);
+        assert_eq!(
+            plan.findings[0].message,
+            "runtemplate #7: next_schedule 0000-00-00 00:00:00 is not a date; left alone"
+        );
     }
 }

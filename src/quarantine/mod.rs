@@ -411,8 +411,15 @@ const fn libc_exdev() -> i32 {
 }
 
 fn copy_verified(source: &Path, dest: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
+    // The copy keeps the owner as a rename would (best effort: it needs privileges, and as
+    // the file's own user the owner is already right); before the mode, since a change of
+    // owner may clear set-id bits.
+    let keep_owner = || {
+        let _ = std::os::unix::fs::lchown(dest, Some(meta.uid), Some(meta.gid));
+    };
     if let Some(target) = &meta.link_target {
         std::os::unix::fs::symlink(target, dest).map_err(io_err(dest))?;
+        keep_owner();
     } else {
         let mut from = File::open(source).map_err(io_err(source))?;
         let mut to = fs::OpenOptions::new()
@@ -431,6 +438,7 @@ fn copy_verified(source: &Path, dest: &Path, meta: &FileMeta) -> Result<(), Quar
                 });
             }
         }
+        keep_owner();
         fs::set_permissions(dest, fs::Permissions::from_mode(meta.mode & 0o7777))
             .map_err(io_err(dest))?;
         set_times(dest, meta)?;

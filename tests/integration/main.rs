@@ -10,5 +10,7 @@ mod cli;
 mod daemon;
 mod db;
 mod doctor;
+mod duties_policy;
+mod duties_rows;
 mod executor;
 mod schema;
