@@ -137,6 +137,8 @@ fn chunks(plan: &DutyPlan, max: usize) -> Vec<Vec<Piece<'_>>> {
                 });
                 room -= 1;
             }
+            // Record rows are written after the changes, from what actually happened.
+            Op::Insert(i) if i.record => continue,
             Op::Insert(i) => {
                 current.push(Piece::Insert { item: index, op: i });
                 room -= 1;
@@ -213,6 +215,8 @@ struct ChunkWork {
     drifted: Vec<Drift>,
     /// Primary rows changed, per category (`None` = uncategorized).
     affected: BTreeMap<Option<String>, u64>,
+    /// Rows applied per plan item.
+    applied: BTreeMap<u32, u64>,
     dependents: BTreeMap<String, u64>,
     last_table: Option<String>,
 }
@@ -318,7 +322,9 @@ impl<'a> Executor<'a> {
 
         // 2. Row chunks, with a progress bar on a terminal when there is more than one.
         let chunks = chunks(plan, self.chunk_rows);
+        let chunk_count = chunks.len();
         let progress = progress_bar(&duty_name, &chunks);
+        let mut applied: BTreeMap<u32, u64> = BTreeMap::new();
         for (number, chunk) in chunks.into_iter().enumerate() {
             let size: u64 = chunk.iter().map(piece_size).sum();
             if self.stop.load(Ordering::SeqCst) {
@@ -352,6 +358,9 @@ impl<'a> Executor<'a> {
                         error: None,
                         error_payload: None,
                     })?;
+                    for (item, n) in &work.applied {
+                        *applied.entry(*item).or_insert(0) += n;
+                    }
                     for (category, n) in work.affected {
                         report.affected += n;
                         if let Some(category) = category {
@@ -396,6 +405,43 @@ impl<'a> Executor<'a> {
 
         // 3. Files.
         self.move_files(plan, &duty_name, report)?;
+
+        // 4. The duty's record rows (e.g. `retention_cleanup_jobs`), from what was applied.
+        let records = duty.records(plan, &applied);
+        if !records.is_empty() && !self.stop.load(Ordering::SeqCst) {
+            let pieces: Vec<Piece<'_>> = records
+                .iter()
+                .map(|(item, op)| Piece::Insert { item: *item, op })
+                .collect();
+            let chunk_no = u32::try_from(chunk_count).unwrap_or(u32::MAX);
+            let first = pieces.first().map_or(0, Piece::item);
+            let last = pieces.last().map_or(0, Piece::item);
+            match self.run_chunk(
+                duty,
+                ctx,
+                &duty_name,
+                chunk_no,
+                &pieces,
+                plan_record.seq,
+                &plan_record.hash.to_hex(),
+            ) {
+                Ok((work, payload)) => {
+                    self.journal.append_durable(&Record::ChunkOutcome {
+                        run_id: self.run_id.to_owned(),
+                        duty: duty_name.clone(),
+                        chunk: chunk_no,
+                        items: vec![(first, last)],
+                        status: ChunkStatus::Committed,
+                        changes: work.table_changes(),
+                        drifted: Vec::new(),
+                        payload: Some(payload),
+                        error: None,
+                        error_payload: None,
+                    })?;
+                }
+                Err(error) => report.error(format!("writing the record rows: {error}")),
+            }
+        }
         if !report.errors.is_empty() {
             report.status = Status::Failed;
         }
@@ -820,6 +866,7 @@ fn exec_delete(
         work.change(&op.table, Action::Delete, k);
     }
     *work.affected.entry(source.category.clone()).or_insert(0) += n;
+    *work.applied.entry(item).or_insert(0) += n;
     Ok(())
 }
 
@@ -876,6 +923,7 @@ fn exec_update(
         &op.changes,
     )?;
     *work.affected.entry(source.category.clone()).or_insert(0) += 1;
+    *work.applied.entry(item).or_insert(0) += 1;
     Ok(())
 }
 
@@ -1011,6 +1059,7 @@ fn exec_insert(
     insert_row(tx, pw, work, op)?;
     work.change(&op.table, Action::Insert, key);
     *work.affected.entry(None).or_insert(0) += 1;
+    *work.applied.entry(item).or_insert(0) += 1;
     Ok(())
 }
 

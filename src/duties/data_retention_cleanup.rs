@@ -204,6 +204,78 @@ impl Duty for DataRetentionCleanup {
         decide(&facts, &ctx.config.retention_actions, ctx.now)
     }
 
+    /// The archive copies of rows whose mark applied, and per policy a `retention_cleanup_jobs`
+    /// row counting what really changed (drifted rows are not counted; a policy that changed
+    /// nothing gets no row).
+    fn records(&self, plan: &DutyPlan, applied: &BTreeMap<u32, u64>) -> Vec<(u32, InsertRow)> {
+        let done = |i: usize| {
+            applied
+                .get(&u32::try_from(i).unwrap_or(u32::MAX))
+                .copied()
+                .unwrap_or(0)
+        };
+        let mut out = Vec::new();
+        for (i, item) in plan.items.iter().enumerate() {
+            let Op::Insert(row) = &item.op else { continue };
+            if !row.record || !item.enabled {
+                continue;
+            }
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            if let Some(mark) = item
+                .tags
+                .get("for_item")
+                .and_then(|m| m.parse::<usize>().ok())
+            {
+                if done(mark) > 0 {
+                    out.push((index, row.clone()));
+                }
+                continue;
+            }
+            let Some(policy) = item.tags.get("policy") else {
+                continue;
+            };
+            let grace = row.values.get(1) == Some(&Value::from("grace_period_cleanup"));
+            let mut counts = BTreeMap::<&str, u64>::new();
+            for (j, other) in plan.items.iter().enumerate() {
+                if other.tags.get("policy") == Some(policy) {
+                    if let Some(category) = other.category.as_deref() {
+                        *counts.entry(category).or_insert(0) += done(j);
+                    }
+                }
+            }
+            let get = |c: &str| counts.get(c).copied().unwrap_or(0);
+            let tally = if grace {
+                (get("purged"), get("purged"), 0, 0)
+            } else {
+                let (deleted, marked, anonymized, archived) = (
+                    get("deleted"),
+                    get("marked"),
+                    get("anonymized"),
+                    get("archived"),
+                );
+                (
+                    deleted + marked + anonymized + archived,
+                    deleted,
+                    anonymized,
+                    archived,
+                )
+            };
+            if tally.0 == 0 {
+                continue;
+            }
+            let policy_id = row.values.first().and_then(Value::as_i64).unwrap_or(0);
+            let job_type = if grace {
+                "grace_period_cleanup"
+            } else {
+                "scheduled_cleanup"
+            };
+            if let Op::Insert(fresh) = cleanup_job(policy_id, job_type, plan.now, tally).op {
+                out.push((index, fresh));
+            }
+        }
+        out
+    }
+
     fn recheck(
         &self,
         _tx: &mut dyn Query,
@@ -759,11 +831,14 @@ fn decide_policy(
                     text(&c.key),
                     why(c)
                 );
+                // The copy is written only if the mark right after it applies.
+                let mark_item = plan.items.len() + 1;
                 plan.items.push(toggle(
                     Item::new(
                         Op::Insert(record),
                         Reason::new("retention_archive_copy", reason.clone()),
-                    ),
+                    )
+                    .tag("for_item", mark_item.to_string()),
                     on,
                 ));
                 let item = Item::new(mark(facts, c), Reason::new("retention_archive", reason))
@@ -776,8 +851,9 @@ fn decide_policy(
         RetentionAction::GracePurge => {}
     }
     if on && counts.0 > 0 {
-        plan.items
-            .push(cleanup_job(p.id, "scheduled_cleanup", now, counts));
+        plan.items.push(
+            cleanup_job(p.id, "scheduled_cleanup", now, counts).tag("policy", p.name.clone()),
+        );
     }
     // Grace purge: rows this tool marked long enough ago.
     if action == RetentionAction::SoftDelete {
@@ -811,11 +887,14 @@ fn decide_policy(
                     ),
                 )
                 .category("purged")
-                .tag("check", "marked");
+                .tag("check", "marked")
+                .tag("policy", p.name.clone());
                 plan.items.push(toggle(item, purge_on));
                 if purge_on {
-                    plan.items
-                        .push(cleanup_job(p.id, "grace_period_cleanup", now, (n, n, 0, 0)));
+                    plan.items.push(
+                        cleanup_job(p.id, "grace_period_cleanup", now, (n, n, 0, 0))
+                            .tag("policy", p.name.clone()),
+                    );
                 }
             }
         }

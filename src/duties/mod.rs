@@ -196,6 +196,26 @@ pub trait Duty {
     ///
     /// # Errors
     /// A query the check needed failed.
+    /// The rows this duty writes as its own record after its changes (the plan's `record`
+    /// inserts), given how many rows each plan item actually changed. By default the record
+    /// inserts as planned.
+    fn records(
+        &self,
+        plan: &DutyPlan,
+        _applied: &std::collections::BTreeMap<u32, u64>,
+    ) -> Vec<(u32, crate::plan::InsertRow)> {
+        plan.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match &item.op {
+                crate::plan::Op::Insert(row) if row.record && item.enabled => {
+                    Some((u32::try_from(i).unwrap_or(u32::MAX), row.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn recheck(
         &self,
         _tx: &mut dyn Query,

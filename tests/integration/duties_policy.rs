@@ -1133,3 +1133,49 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    fn retention_records_count_what_really_changed(db) {
+        install(db);
+        let mut seed = Seed::new(now());
+        parents(&mut seed);
+        seed.retention_policy("audit_archive", "audit_data", "security_audit_log", 30, 7, "archive", None);
+        seed.retention_policy("app_logs", "application_logs", "log", 30, 7, "soft_delete", None);
+        for _ in 0..3 {
+            seed.audit_event(None, "login", "low", at(-40 * DAY));
+        }
+        for i in 0..3 {
+            seed.log("info", "seed", &format!("old {i}"), at(-40 * DAY));
+        }
+        apply(db, &seed);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", "soft_delete,archive");
+        let file = db.dir().join("plan.json");
+        assert_run(&hk.run(&["plan", "--duty", "DataRetentionCleanup", "--out", file.to_str().unwrap()]), 0);
+        // Between review and apply, something else marks one audit event and one log row.
+        let yes = db.pick("1", "true", "1");
+        db.run_sql(&[
+            &format!("UPDATE security_audit_log SET marked_for_deletion = {yes} WHERE id = 2"),
+            &format!("UPDATE log SET marked_for_deletion = {yes} WHERE id = 3"),
+        ]);
+        let out = hk.run(&["apply", file.to_str().unwrap(), "--format", "json"]);
+        assert_run(&out, 0);
+        let report = duty(&out.json(), "DataRetentionCleanup").clone();
+        assert_eq!(report["affected"], 4, "{report:#}");
+        assert_eq!(report["drifted_count"], 2, "{report:#}");
+        let after = dump(db);
+        assert_eq!(
+            columns_of(&after, "data_archive", &["source_table", "source_record_id"]),
+            ["security_audit_log|1", "security_audit_log|3"],
+            "no copy of the row whose mark drifted"
+        );
+        assert_eq!(
+            columns_of(&after, "retention_cleanup_jobs", &["policy_id", "records_processed", "records_archived", "summary"]),
+            [
+                "1|2|2|Processed: 2, Deleted: 0, Anonymized: 0, Archived: 2",
+                "2|2|0|Processed: 2, Deleted: 0, Anonymized: 0, Archived: 0",
+            ],
+            "the records count what was applied, not what was planned"
+        );
+    }
+);
