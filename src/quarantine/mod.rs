@@ -420,6 +420,7 @@ fn copy_verified(source: &Path, dest: &Path, meta: &FileMeta) -> Result<(), Quar
     if let Some(target) = &meta.link_target {
         std::os::unix::fs::symlink(target, dest).map_err(io_err(dest))?;
         keep_owner();
+        set_link_times(dest, meta)?;
     } else {
         let mut from = File::open(source).map_err(io_err(source))?;
         let mut to = fs::OpenOptions::new()
@@ -471,8 +472,21 @@ fn restore_owner(path: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
         fs::set_permissions(path, fs::Permissions::from_mode(meta.mode & 0o7777))
             .map_err(io_err(path))?;
         set_times(path, meta)?;
+    } else {
+        set_link_times(path, meta)?;
     }
     Ok(())
+}
+
+/// A symbolic link's own times (never its target's).
+fn set_link_times(path: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
+    let time = |ns: i128| {
+        let secs = i64::try_from(ns.div_euclid(1_000_000_000)).unwrap_or(0);
+        let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
+        filetime::FileTime::from_unix_time(secs, nanos)
+    };
+    filetime::set_symlink_file_times(path, time(meta.atime_ns), time(meta.mtime_ns))
+        .map_err(io_err(path))
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), QuarantineError> {
