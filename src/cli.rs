@@ -96,7 +96,9 @@ pub enum Format {
 /// Which duties take part.
 #[derive(Debug, Clone, Args, Default)]
 pub struct DutySelection {
-    /// Only these duties (repeatable or comma-separated; case-insensitive).
+    /// Only these duties (repeatable or comma-separated; case-insensitive): StaleTaskFinalization,
+    /// OrphanedJobCleanup, ScheduleIntegrity, DataRetentionCleanup, DiskTempFileCleanup,
+    /// LogPruning, RuntemplateCounterRecalc, CredentialHealthCheck.
     #[arg(long = "duty", value_name = "NAME", value_delimiter = ',')]
     pub only: Vec<DutyName>,
 
@@ -422,15 +424,15 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         log::warn!("{warning}");
     }
     let config = loaded.config;
-    match command {
-        Command::Run(_)
-        | Command::Plan(_)
-        | Command::Apply(_)
-        | Command::Undo(_)
-        | Command::Journal(_)
-        | Command::Quarantine(_)
-        | Command::Doctor(_)
-        | Command::Demo(_) => not_built(&command, &config),
+    match &command {
+        Command::Run(args) => crate::commands::run::command(&config, args),
+        Command::Plan(args) => crate::commands::plan::command(&config, args),
+        Command::Apply(args) => crate::commands::apply::command(&config, args),
+        Command::Demo(args) => crate::commands::demo::command(&config, args),
+        Command::Doctor(args) => crate::commands::doctor::command(&config, args),
+        Command::Undo(_) | Command::Journal(_) | Command::Quarantine(_) => {
+            not_built(&command, &config)
+        }
         Command::Completions { .. } | Command::Man => Ok(Exit::Ok),
     }
 }

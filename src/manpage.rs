@@ -1,15 +1,32 @@
-//! The man page `housekeeper(8)`, generated from the clap definitions and the variable table
-//! so that it cannot drift from `--help`.
+//! The man page `housekeeper(8)`, generated from the clap definitions, the variable table,
+//! the duty list and the exit-code table, so that it cannot drift from `--help`.
+//!
+//! Owns the page's text and layout only: it reads no configuration, touches no file and
+//! prints nothing itself (the caller passes the writer). Every subcommand — hidden ones
+//! included, a man page is the full reference — every option, every variable of
+//! `config::VARIABLES` and every exit code of `Exit::TABLE` appears; the tests below hold
+//! that line.
 
 use std::io::{self, Write};
 
-use clap::CommandFactory;
-use clap_mangen::roff::{bold, roman, Roff};
+use clap::{Arg, Command, CommandFactory};
+use clap_mangen::roff::{bold, italic, roman, Inline, Roff};
 
 use crate::cli::Cli;
-use crate::config::VARIABLES;
+use crate::config::{VarDoc, VARIABLES};
 use crate::duties::DutyName;
 use crate::exit::Exit;
+
+/// The variables read that are not configuration proper, so not in `VARIABLES`.
+const EXTRA_VARIABLES: &[(&str, &str)] = &[(
+    "RUST_LOG",
+    "log filter in env_logger syntax (e.g. debug, or housekeeper=trace); wins over -v, -q and APP_DEBUG",
+)];
+
+/// Where the Debian package puts things; the state and temp paths are the defaults of
+/// their variables.
+const UNIT_DIR: &str = "/lib/systemd/system";
+const SQLITE_DIR: &str = "/var/lib/dbconfig-common/sqlite3/multiflexi/";
 
 /// Writes the whole man page as roff.
 ///
@@ -23,90 +40,392 @@ pub fn render(out: &mut dyn Write) -> io::Result<()> {
     man.render_title(out)?;
     man.render_name_section(out)?;
     man.render_synopsis_section(out)?;
-    man.render_description_section(out)?;
+
+    let mut roff = Roff::new();
+    description(&mut roff);
+    roff.to_writer(out)?;
+
     man.render_options_section(out)?;
 
     let mut roff = Roff::new();
-    roff.control("SH", ["COMMANDS"]);
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        roff.control("TP", []);
-        roff.text([bold(format!("housekeeper {}", sub.get_name()))]);
-        roff.text([roman(
-            sub.get_about().map(ToString::to_string).unwrap_or_default(),
-        )]);
-        for nested in sub.get_subcommands() {
+    commands(&mut roff, &cmd);
+    duties(&mut roff);
+    environment(&mut roff);
+    files(&mut roff);
+    exit_status(&mut roff);
+    zabbix(&mut roff);
+    examples(&mut roff);
+    see_also(&mut roff);
+    roff.to_writer(out)?;
+    man.render_version_section(out)?;
+    Ok(())
+}
+
+fn paragraph(roff: &mut Roff, text: &str) {
+    roff.control("PP", []);
+    roff.text([roman(text)]);
+}
+
+fn entry(roff: &mut Roff, term: Vec<Inline>, text: &str) {
+    roff.control("TP", []);
+    roff.text(term);
+    roff.text([roman(text)]);
+}
+
+fn default_of(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|v| v.name == name)
+        .map_or("", |v: &VarDoc| v.default)
+}
+
+fn description(roff: &mut Roff) {
+    roff.control("SH", ["DESCRIPTION"]);
+    roff.text([roman(
+        "housekeeper keeps a MultiFlexi database (MySQL/MariaDB, PostgreSQL or SQLite) and \
+         its temp directory clean. It performs eight duties (see DUTIES), in a fixed order.",
+    )]);
+    paragraph(
+        roff,
+        "Nothing is changed without a plan: every duty first decides the exact rows and \
+         files it will change, with a reason for each, and writes that plan to a \
+         hash-chained journal in the state directory. The plan is then applied in short \
+         database transactions that capture a full image of every row they delete or \
+         update; files are moved to a quarantine, never deleted. Any run can be undone \
+         with housekeeper undo, for MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS days.",
+    );
+    paragraph(
+        roff,
+        "Without a command, housekeeper performs a run. Installed from the Debian package, \
+         multiflexi-housekeeper.timer starts multiflexi-housekeeper.service, which runs \
+         housekeeper run, every hour. housekeeper plan shows what a run would change \
+         and changes nothing anywhere.",
+    );
+    paragraph(
+        roff,
+        "Invoked as multiflexi-housekeeper (the name of the PHP tool it replaces), \
+         housekeeper behaves as housekeeper run: multiflexi-housekeeper --dry-run (or -n) \
+         only plans.",
+    );
+}
+
+/// `[--flag VALUE]`, `[-n|--dry-run]`, `NAME` or `[DIR]` for one argument.
+fn synopsis_of(arg: &Arg) -> String {
+    let value = value_text(arg);
+    if arg.is_positional() {
+        return if arg.is_required_set() {
+            value
+        } else {
+            format!("[{value}]")
+        };
+    }
+    let mut names = Vec::new();
+    if let Some(short) = arg.get_short() {
+        names.push(format!("-{short}"));
+    }
+    if let Some(long) = arg.get_long() {
+        names.push(format!("--{long}"));
+    }
+    let flag = names.join("|");
+    let text = if arg.get_action().takes_values() {
+        format!("{flag} {value}")
+    } else {
+        flag
+    };
+    if arg.is_required_set() {
+        text
+    } else {
+        format!("[{text}]")
+    }
+}
+
+/// The value an argument takes: its possible values (`text|json`) or its value name.
+fn value_text(arg: &Arg) -> String {
+    let possible: Vec<String> = possible_values(arg)
+        .iter()
+        .map(|v| v.get_name().to_owned())
+        .collect();
+    if !possible.is_empty() && !arg.is_positional() {
+        return possible.join("|");
+    }
+    arg.get_value_names()
+        .and_then(|names| names.first())
+        .map_or_else(
+            || arg.get_id().as_str().to_ascii_uppercase(),
+            ToString::to_string,
+        )
+}
+
+/// The values an argument that takes a value accepts (none for plain flags, whose
+/// `true`/`false` are an implementation detail).
+fn possible_values(arg: &Arg) -> Vec<clap::builder::PossibleValue> {
+    if !arg.get_action().takes_values() {
+        return Vec::new();
+    }
+    arg.get_possible_values()
+        .into_iter()
+        .filter(|v| !v.is_hide_set())
+        .collect()
+}
+
+/// The arguments a subcommand documents itself (not the global ones, not help).
+fn own_arguments(cmd: &Command) -> impl Iterator<Item = &Arg> {
+    cmd.get_arguments().filter(|a| {
+        !a.is_hide_set() && !a.is_global_set() && !matches!(a.get_id().as_str(), "help" | "version")
+    })
+}
+
+fn argument_help(arg: &Arg) -> String {
+    let mut help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+    let possible: Vec<String> = possible_values(arg)
+        .iter()
+        .map(|v| match v.get_help() {
+            Some(h) => format!("{}: {h}", v.get_name()),
+            None => v.get_name().to_owned(),
+        })
+        .collect();
+    if !possible.is_empty() {
+        if !help.is_empty() {
+            help.push_str(". ");
+        }
+        help.push_str(&format!("One of: {}", possible.join("; ")));
+    }
+    let defaults: Vec<String> = arg
+        .get_default_values()
+        .iter()
+        .map(|d| d.to_string_lossy().into_owned())
+        .collect();
+    if !defaults.is_empty() {
+        if !help.is_empty() {
+            help.push(' ');
+        }
+        help.push_str(&format!("(default: {})", defaults.join(",")));
+    }
+    help
+}
+
+fn command_entry(roff: &mut Roff, path: &str, cmd: &Command) {
+    let mut synopsis = format!("housekeeper {path}");
+    for arg in own_arguments(cmd).filter(|a| !a.is_positional()) {
+        synopsis.push(' ');
+        synopsis.push_str(&synopsis_of(arg));
+    }
+    for arg in own_arguments(cmd).filter(|a| a.is_positional()) {
+        synopsis.push(' ');
+        synopsis.push_str(&synopsis_of(arg));
+    }
+    if cmd.has_subcommands() {
+        synopsis.push_str(" COMMAND");
+    }
+    roff.control("TP", []);
+    roff.text([bold(synopsis)]);
+    let about = cmd
+        .get_long_about()
+        .or_else(|| cmd.get_about())
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    roff.text([roman(about)]);
+    let args: Vec<&Arg> = own_arguments(cmd).collect();
+    if !args.is_empty() {
+        roff.control("RS", []);
+        for arg in args {
+            let name = if arg.is_positional() {
+                value_text(arg)
+            } else {
+                synopsis_of(arg)
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            };
             roff.control("TP", []);
-            roff.text([bold(format!(
-                "housekeeper {} {}",
-                sub.get_name(),
-                nested.get_name()
-            ))]);
-            roff.text([roman(
-                nested
-                    .get_about()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-            )]);
+            roff.text([italic(name)]);
+            roff.text([roman(argument_help(arg))]);
+        }
+        roff.control("RE", []);
+    }
+}
+
+fn commands(roff: &mut Roff, cmd: &Command) {
+    roff.control("SH", ["COMMANDS"]);
+    roff.text([roman(
+        "The options of OPTIONS above are accepted by every command, before or after it.",
+    )]);
+    for sub in cmd.get_subcommands() {
+        command_entry(roff, sub.get_name(), sub);
+        for nested in sub.get_subcommands() {
+            command_entry(
+                roff,
+                &format!("{} {}", sub.get_name(), nested.get_name()),
+                nested,
+            );
         }
     }
+    entry(
+        roff,
+        vec![bold("multiflexi-housekeeper [--dry-run|-n] [OPTIONS]")],
+        "The entry point of the PHP tool, kept for existing scripts and cron jobs: the same \
+         as housekeeper run [--dry-run]. A symbolic link to housekeeper.",
+    );
+}
+
+fn duties(roff: &mut Roff) {
     roff.control("SH", ["DUTIES"]);
-    roff.text([roman("Performed in this order; names are case-insensitive in --duty, --skip and MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES.")]);
+    roff.text([roman("Performed in this order; names are case-insensitive in --duty, --skip and MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES. A failing duty is reported and the others still run.")]);
     for duty in DutyName::ALL {
-        roff.control("TP", []);
-        roff.text([bold(duty.as_str())]);
-        roff.text([roman(duty.summary())]);
+        entry(roff, vec![bold(duty.as_str())], duty.summary());
     }
+}
+
+fn environment(roff: &mut Roff) {
     roff.control("SH", ["ENVIRONMENT"]);
-    roff.text([roman("Read from the command line, the process environment, the env file and defaults, in that order. Booleans are true/false, 1/0, yes/no or on/off; an empty value means unset.")]);
+    roff.text([roman("Read from the command line, the process environment, the env file and defaults, in that order. Booleans are true/false, 1/0, yes/no or on/off; an empty value means unset. An invalid value is an error naming the variable (exit status 2).")]);
     for var in VARIABLES {
-        roff.control("TP", []);
-        roff.text([bold(var.name)]);
         let default = if var.default.is_empty() {
             String::new()
         } else {
             format!(" (default: {})", var.default)
         };
-        roff.text([roman(format!("{}{default}", var.help))]);
+        entry(
+            roff,
+            vec![bold(var.name)],
+            &format!("{}{default}", var.help),
+        );
     }
+    for (name, help) in EXTRA_VARIABLES {
+        entry(roff, vec![bold(*name)], help);
+    }
+}
+
+fn files(roff: &mut Roff) {
+    let state = default_of("MULTIFLEXI_HOUSEKEEPER_STATE_DIR").trim_end_matches('/');
+    let tmp = default_of("MULTIFLEXI_TMP").trim_end_matches('/');
     roff.control("SH", ["FILES"]);
-    for (path, what) in [
+    let rows: Vec<(String, String)> = vec![
         (
-            "/etc/multiflexi/multiflexi.env",
-            "the env file shared with MultiFlexi",
+            crate::config::SYSTEM_ENV_FILE.to_owned(),
+            "the env file shared with MultiFlexi (read by systemd for the service too)".into(),
         ),
         (
-            "/var/lib/multiflexi-housekeeper/journal/",
-            "the hash-chained journal and its payloads",
+            "./.env".into(),
+            "read instead when the file above does not exist".into(),
         ),
         (
-            "/var/lib/multiflexi-housekeeper/quarantine/RUN-ID/",
-            "files moved out of MULTIFLEXI_TMP by a run",
+            format!("{state}/"),
+            "the state directory (MULTIFLEXI_HOUSEKEEPER_STATE_DIR), readable by the service user only".into(),
         ),
-        ("/var/lib/multiflexi/tmp/", "the MultiFlexi temp directory"),
-    ] {
-        roff.control("TP", []);
-        roff.text([bold(path)]);
-        roff.text([roman(what)]);
+        (
+            format!("{state}/journal/"),
+            "the hash-chained journal and the payloads holding row images".into(),
+        ),
+        (
+            format!("{state}/quarantine/RUN-ID/"),
+            "files moved out of MULTIFLEXI_TMP by a run, kept for undo".into(),
+        ),
+        (
+            format!("{state}/housekeeper.lock"),
+            "the host lock: one housekeeper at a time on this host".into(),
+        ),
+        (
+            format!("{state}/journal-id"),
+            "this host's journal id, used in the database's housekeeper_anchor table".into(),
+        ),
+        (
+            format!("{tmp}/"),
+            "the MultiFlexi temp directory (MULTIFLEXI_TMP)".into(),
+        ),
+        (
+            SQLITE_DIR.into(),
+            "where the MultiFlexi SQLite database lives when it was installed with dbconfig-common; the database lock file is created beside the database".into(),
+        ),
+        (
+            format!("{UNIT_DIR}/multiflexi-housekeeper.service"),
+            "one run, as the multiflexi user, hardened".into(),
+        ),
+        (
+            format!("{UNIT_DIR}/multiflexi-housekeeper.timer"),
+            "starts the service every hour".into(),
+        ),
+    ];
+    for (path, what) in rows {
+        entry(roff, vec![bold(path)], &what);
     }
+}
+
+fn exit_status(roff: &mut Roff) {
     roff.control("SH", ["EXIT STATUS"]);
     for (code, meaning) in Exit::TABLE {
-        roff.control("TP", []);
-        roff.text([bold(code.to_string())]);
-        roff.text([roman(*meaning)]);
+        entry(roff, vec![bold(code.to_string())], meaning);
     }
+}
+
+fn zabbix(roff: &mut Roff) {
+    roff.control("SH", ["ZABBIX ITEMS"]);
+    roff.text([roman(
+        "With ZABBIX_SERVER and ZABBIX_HOST set, every run sends these trapper items \
+         (Zabbix sender protocol, 5 s timeout; a failure to send is a warning only):",
+    )]);
+    for (key, what) in [
+        (
+            "multiflexi.housekeeper[DUTY,affected]",
+            "items the duty changed (numeric)",
+        ),
+        (
+            "multiflexi.housekeeper[DUTY,errors]",
+            "errors that stopped work in the duty (numeric)",
+        ),
+        (
+            "multiflexi.housekeeper[DUTY,findings]",
+            "problems found in the data but not fixed (numeric)",
+        ),
+        (
+            "multiflexi.housekeeper[DUTY,status]",
+            "ok, skipped or failed (text)",
+        ),
+        ("multiflexi.housekeeper[run,status]", "ok or failed (text)"),
+    ] {
+        entry(roff, vec![bold(key)], what);
+    }
+    paragraph(roff, "DUTY is one of the names in DUTIES.");
+}
+
+fn examples(roff: &mut Roff) {
     roff.control("SH", ["EXAMPLES"]);
     for (command, what) in [
         (
             "housekeeper demo /tmp/hk-demo",
-            "Build a throw-away database with realistic mess and clean it up.",
+            "Build a throw-away database with realistic mess and clean it up: the first command to try.",
         ),
         (
-            "housekeeper plan --duty LogPruning",
-            "Show which log rows a run would delete.",
+            "housekeeper doctor",
+            "Show the configuration with the source of each value and check database, schema, directories and journal.",
+        ),
+        (
+            "housekeeper plan",
+            "Show, row by row, what the next run would change and why.",
+        ),
+        (
+            "housekeeper plan --duty LogPruning --format json",
+            "The same for one duty, as JSON.",
         ),
         (
             "housekeeper plan --out /tmp/plan.json && housekeeper apply /tmp/plan.json",
             "Review a plan, then apply exactly it.",
+        ),
+        (
+            "housekeeper --database sqlite:/var/lib/dbconfig-common/sqlite3/multiflexi/multiflexi plan",
+            "Plan against a database given as a URL instead of DB_* variables.",
+        ),
+        (
+            "systemctl start multiflexi-housekeeper.service",
+            "A run now, exactly as the timer starts it (as the multiflexi user, hardened).",
+        ),
+        (
+            "systemd-run --wait --pipe --uid=multiflexi --gid=multiflexi -p EnvironmentFile=/etc/multiflexi/multiflexi.env housekeeper run --skip DiskTempFileCleanup",
+            "A run with options, as the service user, so the journal stays the service's own.",
+        ),
+        (
+            "multiflexi-housekeeper --dry-run",
+            "The PHP tool's dry run: plans and changes nothing.",
         ),
         (
             "housekeeper journal list",
@@ -114,18 +433,357 @@ pub fn render(out: &mut dyn Write) -> io::Result<()> {
         ),
         (
             "housekeeper undo RUN-ID --dry-run",
-            "Show what undoing a run would restore.",
+            "Show what undoing a run would restore, and what conflicts.",
+        ),
+        (
+            "housekeeper journal verify",
+            "Check the hash chain, payloads, quarantine and database anchors.",
+        ),
+        (
+            "systemctl list-timers multiflexi-housekeeper.timer",
+            "When the next run is due.",
+        ),
+        (
+            "journalctl -u multiflexi-housekeeper.service --since today",
+            "What today's runs reported.",
         ),
     ] {
-        roff.control("TP", []);
-        roff.text([bold(command)]);
-        roff.text([roman(what)]);
+        entry(roff, vec![bold(command)], what);
     }
+}
+
+fn see_also(roff: &mut Roff) {
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
-        "systemctl(1), multiflexi-housekeeper.service, multiflexi-housekeeper.timer",
+        "systemctl(1), journalctl(1), systemd.timer(5), systemd.exec(5), and \
+         /usr/share/doc/multiflexi-housekeeper/OPERATIONS.md.gz (installing, hardening, \
+         upgrading from the PHP tool, monitoring).",
     )]);
-    roff.to_writer(out)?;
-    man.render_version_section(out)?;
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> String {
+        let mut out = Vec::new();
+        render(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The text of a roff line as a reader sees it (escapes undone).
+    fn plain(roff: &str) -> String {
+        roff.replace("\\&", "")
+            .replace("\\-", "-")
+            .replace("\\*(Aq", "'")
+            .replace("\\fB", "")
+            .replace("\\fI", "")
+            .replace("\\fR", "")
+            .replace("\\fP", "")
+            .replace("\\\\", "\\")
+    }
+
+    /// The sections of the page, by title, as plain text.
+    fn sections(page: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in page.lines() {
+            if let Some(title) = line.strip_prefix(".SH ") {
+                out.push((title.trim_matches('"').to_owned(), String::new()));
+            } else if let Some((_, body)) = out.last_mut() {
+                body.push_str(&plain(line));
+                body.push('\n');
+            }
+        }
+        out
+    }
+
+    fn section(page: &str, title: &str) -> String {
+        sections(page)
+            .into_iter()
+            .find(|(t, _)| t == title)
+            .map(|(_, body)| body)
+            .unwrap_or_else(|| panic!("no section {title}"))
+    }
+
+    /// Every command path (`run`, `journal list`, …), hidden ones included.
+    fn command_paths() -> Vec<(String, Command)> {
+        let mut out = Vec::new();
+        for sub in Cli::command().get_subcommands() {
+            out.push((sub.get_name().to_owned(), sub.clone()));
+            for nested in sub.get_subcommands() {
+                out.push((
+                    format!("{} {}", sub.get_name(), nested.get_name()),
+                    nested.clone(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_sections_are_in_the_usual_order() {
+        let titles: Vec<String> = sections(&page()).into_iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            titles,
+            [
+                "NAME",
+                "SYNOPSIS",
+                "DESCRIPTION",
+                "OPTIONS",
+                "COMMANDS",
+                "DUTIES",
+                "ENVIRONMENT",
+                "FILES",
+                "EXIT STATUS",
+                "ZABBIX ITEMS",
+                "EXAMPLES",
+                "SEE ALSO",
+                "VERSION",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_title_names_section_8() {
+        let page = page();
+        let title = page.lines().find(|l| l.starts_with(".TH ")).unwrap();
+        assert!(title.starts_with(".TH housekeeper 8 "), "{title}");
+    }
+
+    #[test]
+    fn every_command_is_documented_with_its_synopsis_and_about() {
+        let page = page();
+        let commands = section(&page, "COMMANDS");
+        let paths = command_paths();
+        assert!(paths.len() >= 16, "{} commands", paths.len());
+        for (path, cmd) in paths {
+            let line = commands
+                .lines()
+                .find(|l| l.starts_with(&format!("housekeeper {path}")))
+                .unwrap_or_else(|| panic!("`housekeeper {path}` is not in COMMANDS"));
+            let about = cmd.get_about().unwrap().to_string();
+            assert!(
+                commands.contains(&about),
+                "the about of `{path}` ({about}) is not in COMMANDS"
+            );
+            for arg in own_arguments(&cmd) {
+                let shown = if arg.is_positional() {
+                    value_text(arg)
+                } else {
+                    format!("--{}", arg.get_long().unwrap())
+                };
+                assert!(
+                    line.contains(&shown),
+                    "`{path}`: {shown} is not in its synopsis: {line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_option_is_explained() {
+        let page = page();
+        let commands = section(&page, "COMMANDS");
+        for (path, cmd) in command_paths() {
+            for arg in own_arguments(&cmd) {
+                if let Some(help) = arg.get_help() {
+                    assert!(
+                        commands.contains(&help.to_string()),
+                        "`{path}` {}: its help is not in COMMANDS",
+                        arg.get_id()
+                    );
+                }
+                for value in possible_values(arg) {
+                    assert!(
+                        commands.contains(value.get_name()),
+                        "`{path}` {}: value {} is not in COMMANDS",
+                        arg.get_id(),
+                        value.get_name()
+                    );
+                }
+            }
+        }
+        assert!(
+            commands.contains("(default: 1h)"),
+            "apply --max-age default"
+        );
+    }
+
+    #[test]
+    fn plain_flags_show_no_values() {
+        let page = page();
+        let commands = section(&page, "COMMANDS");
+        assert!(!commands.contains("true; false"), "{commands}");
+        assert!(commands.contains("housekeeper undo [--duty NAME] [--dry-run] [--strict]"));
+    }
+
+    #[test]
+    fn every_global_option_is_in_options() {
+        let page = page();
+        let options = section(&page, "OPTIONS");
+        for arg in Cli::command().get_arguments().filter(|a| !a.is_hide_set()) {
+            if let Some(long) = arg.get_long() {
+                assert!(
+                    options.contains(&format!("--{long}")),
+                    "--{long} not in OPTIONS"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_compatible_entry_point_is_documented() {
+        let page = page();
+        assert!(section(&page, "COMMANDS").contains("multiflexi-housekeeper [--dry-run|-n]"));
+        assert!(section(&page, "DESCRIPTION").contains("multiflexi-housekeeper --dry-run"));
+        assert!(section(&page, "EXAMPLES").contains("multiflexi-housekeeper --dry-run"));
+    }
+
+    #[test]
+    fn every_duty_is_in_duties_in_order() {
+        let page = page();
+        let duties = section(&page, "DUTIES");
+        let mut from = 0;
+        for duty in DutyName::ALL {
+            let at = duties[from..]
+                .find(&format!("\n{}\n", duty.as_str()))
+                .unwrap_or_else(|| panic!("{duty} missing or out of order in DUTIES"));
+            from += at + 1;
+            assert!(duties.contains(duty.summary()), "{duty}: summary missing");
+        }
+    }
+
+    #[test]
+    fn every_variable_is_in_environment_with_its_default() {
+        let page = page();
+        let environment = section(&page, "ENVIRONMENT");
+        for var in VARIABLES {
+            assert!(
+                environment.contains(&format!("\n{}\n", var.name)),
+                "{} is not in ENVIRONMENT",
+                var.name
+            );
+            assert!(environment.contains(var.help), "{}: help missing", var.name);
+            if !var.default.is_empty() {
+                assert!(
+                    environment.contains(&format!("(default: {})", var.default)),
+                    "{}: default missing",
+                    var.name
+                );
+            }
+        }
+        assert!(environment.contains("\nRUST_LOG\n"));
+    }
+
+    #[test]
+    fn every_exit_code_is_in_exit_status_with_its_meaning() {
+        let page = page();
+        let status = section(&page, "EXIT STATUS");
+        let mut codes = Vec::new();
+        let mut lines = status.lines().filter(|l| !l.starts_with('.'));
+        while let (Some(code), Some(meaning)) = (lines.next(), lines.next()) {
+            codes.push((code.to_owned(), meaning.to_owned()));
+        }
+        let expected: Vec<(String, String)> = Exit::TABLE
+            .iter()
+            .map(|(c, m)| (c.to_string(), (*m).to_owned()))
+            .collect();
+        assert_eq!(codes, expected);
+        for exit in [
+            Exit::Ok,
+            Exit::Failed,
+            Exit::Usage,
+            Exit::Integrity,
+            Exit::Database,
+            Exit::Locked,
+        ] {
+            assert!(
+                Exit::TABLE.iter().any(|(c, _)| *c == exit.code()),
+                "{exit:?} is not in Exit::TABLE"
+            );
+        }
+    }
+
+    #[test]
+    fn files_name_the_default_paths() {
+        let page = page();
+        let files = section(&page, "FILES");
+        for path in [
+            "/etc/multiflexi/multiflexi.env",
+            "/var/lib/multiflexi-housekeeper/journal/",
+            "/var/lib/multiflexi-housekeeper/quarantine/RUN-ID/",
+            "/var/lib/multiflexi-housekeeper/housekeeper.lock",
+            "/var/lib/multiflexi/tmp/",
+            "/var/lib/dbconfig-common/sqlite3/multiflexi/",
+            "/lib/systemd/system/multiflexi-housekeeper.service",
+            "/lib/systemd/system/multiflexi-housekeeper.timer",
+        ] {
+            assert!(files.contains(&format!("{path}\n")), "{path} not in FILES");
+        }
+    }
+
+    #[test]
+    fn zabbix_items_cover_the_per_duty_keys_and_the_run() {
+        let page = page();
+        let items = section(&page, "ZABBIX ITEMS");
+        for metric in ["affected", "errors", "findings", "status"] {
+            assert!(items.contains(&format!("multiflexi.housekeeper[DUTY,{metric}]")));
+        }
+        assert!(items.contains("multiflexi.housekeeper[run,status]"));
+    }
+
+    #[test]
+    fn examples_use_only_real_commands() {
+        let page = page();
+        let examples = section(&page, "EXAMPLES");
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        let mut seen = 0;
+        for line in examples.lines() {
+            for part in line.split("&&") {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                let Some(at) = words.iter().position(|w| *w == "housekeeper") else {
+                    continue;
+                };
+                // The command is the first word after the global options.
+                let mut rest = words[at + 1..].iter();
+                let mut command = None;
+                while let Some(word) = rest.next() {
+                    if *word == "--database" {
+                        rest.next();
+                    } else {
+                        command = Some(*word);
+                        break;
+                    }
+                }
+                let command = command.unwrap();
+                assert!(
+                    names.iter().any(|n| n == command),
+                    "example uses unknown command {command}: {line}"
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 8, "{seen} examples");
+    }
+
+    #[test]
+    fn every_line_is_text_or_a_known_request() {
+        const REQUESTS: &[&str] = &[
+            "TH", "SH", "SS", "TP", "PP", "LP", "RS", "RE", "IP", "B", "I", "BR", "ie", "el", "ds",
+            "br", "sp", "nf", "fi",
+        ];
+        for line in page().lines() {
+            if let Some(request) = line.strip_prefix('.') {
+                let name = request.split_whitespace().next().unwrap_or("");
+                assert!(REQUESTS.contains(&name), "unknown request: {line}");
+            }
+            assert!(
+                !line.starts_with('\''),
+                "control line by apostrophe: {line}"
+            );
+        }
+    }
 }

@@ -723,7 +723,11 @@ fn provenance(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<Pro
                 "HOUSEKEEPER_NOW" => config.fixed_now.map(|n| n.to_string()).unwrap_or_default(),
                 _ => String::new(),
             };
-            let source = seen.get(var.name).cloned().unwrap_or(Source::Default);
+            let from_url = var.name.starts_with("DB_") && !value.is_empty();
+            let source = match seen.get("HOUSEKEEPER_DATABASE_URL") {
+                Some(url_source) if from_url => url_source.clone(),
+                _ => seen.get(var.name).cloned().unwrap_or(Source::Default),
+            };
             Provenance {
                 variable: var.name,
                 value,

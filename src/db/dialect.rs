@@ -100,6 +100,53 @@ impl Dialect {
         (sql, params)
     }
 
+    /// `CREATE TABLE IF NOT EXISTS housekeeper_anchor …`: the one table this tool adds to a
+    /// MultiFlexi database (SPEC §5). Keyed by journal id so several hosts can share a database.
+    #[must_use]
+    pub fn anchor_table_ddl(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite => {
+                "CREATE TABLE IF NOT EXISTS \"housekeeper_anchor\" (\
+                 \"journal_id\" TEXT NOT NULL, \"run_id\" TEXT NOT NULL, \"duty\" TEXT NOT NULL, \
+                 \"chunk\" INTEGER NOT NULL, \"record_seq\" INTEGER NOT NULL, \
+                 \"record_hash\" TEXT NOT NULL, \"payload_digest\" TEXT NULL, \
+                 \"payload_len\" INTEGER NULL, \
+                 \"created_at\" TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+                 PRIMARY KEY (\"journal_id\", \"run_id\", \"duty\", \"chunk\"))"
+            }
+            Engine::Postgres => {
+                "CREATE TABLE IF NOT EXISTS \"housekeeper_anchor\" (\
+                 \"journal_id\" varchar(64) NOT NULL, \"run_id\" varchar(64) NOT NULL, \
+                 \"duty\" varchar(64) NOT NULL, \"chunk\" integer NOT NULL, \
+                 \"record_seq\" bigint NOT NULL, \"record_hash\" char(64) NOT NULL, \
+                 \"payload_digest\" char(64) NULL, \"payload_len\" bigint NULL, \
+                 \"created_at\" timestamp NOT NULL DEFAULT LOCALTIMESTAMP, \
+                 PRIMARY KEY (\"journal_id\", \"run_id\", \"duty\", \"chunk\"))"
+            }
+            Engine::Mysql => {
+                "CREATE TABLE IF NOT EXISTS `housekeeper_anchor` (\
+                 `journal_id` varchar(64) NOT NULL, `run_id` varchar(64) NOT NULL, \
+                 `duty` varchar(64) NOT NULL, `chunk` int NOT NULL, \
+                 `record_seq` bigint unsigned NOT NULL, `record_hash` char(64) NOT NULL, \
+                 `payload_digest` char(64) NULL, `payload_len` bigint unsigned NULL, \
+                 `created_at` datetime NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+                 PRIMARY KEY (`journal_id`, `run_id`, `duty`, `chunk`)\
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+            }
+        }
+    }
+
+    /// The statement reading the database clock in UTC (`None` on SQLite, which has no
+    /// server clock).
+    #[must_use]
+    pub fn utc_now_sql(&self) -> Option<&'static str> {
+        match self.engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some("SELECT CAST(now() AT TIME ZONE 'UTC' AS timestamp)"),
+            Engine::Mysql => Some("SELECT UTC_TIMESTAMP()"),
+        }
+    }
+
     /// Rewrites `?` placeholders into the engine's native form (`$1…$n` on PostgreSQL),
     /// leaving quoted identifiers and string literals alone.
     #[must_use]

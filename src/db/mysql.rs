@@ -1,21 +1,875 @@
-//! The mysql backend (to be implemented).
+//! The MySQL/MariaDB backend (`mysql`, pure Rust, without TLS).
+//!
+//! Owns: connecting from a `ServerTarget` (TCP host and port or a Unix socket, the
+//! `prefer_socket` URL parameter, a connect timeout), the session settings below, typed values
+//! through the binary protocol (every statement is prepared), snapshots, write transactions,
+//! capturing deletes, introspection from `information_schema`, and the `GET_LOCK` lock.
+//!
+//! Must never: put a value into SQL text, print the password, or change the server's session
+//! time zone.
+//!
+//! Session settings, on every connection:
+//! - `SET NAMES utf8mb4`, as the PHP daemons do.
+//! - `sql_mode`: the server's own mode minus `NO_ZERO_DATE` and `NO_ZERO_IN_DATE`, plus
+//!   `ALLOW_INVALID_DATES`. Strict mode stays, so a value that does not fit its column is an
+//!   error rather than silently cut; zero dates (`0000-00-00`) and dates such as `2024-02-30`,
+//!   which MultiFlexi databases can hold, can be written back exactly as they were read (undo
+//!   re-inserts rows).
+//! - The time zone is the server's default, which is what the PHP daemons use. `TIMESTAMP`
+//!   columns are stored in UTC and converted from and to that zone; a value read and written
+//!   back in the same session zone is the same instant, except within the hour repeated when
+//!   daylight saving time ends: both instants of that hour read as the same local time, and
+//!   writing it back stores the first. `DATETIME` columns are naive and round-trip exactly.
+//!
+//! Values: signed integers → `Int`, integers of `UNSIGNED` columns → `UInt`, `FLOAT`/`DOUBLE`
+//! → `Float`, `DECIMAL` → `Decimal`, `DATE` → `Date`, `DATETIME`/`TIMESTAMP` → `DateTime`
+//! (zero dates kept field by field), `TIME` → `Time` (±838 hours), strings with the binary
+//! character set (BLOB, BINARY) and `BIT` → `Bytes`, other strings → `Text`, MySQL's `JSON` →
+//! `Json`. MariaDB's `JSON` is `LONGTEXT` with a `json_valid()` check: it reads as `Text`
+//! (introspection still reports the column kind as JSON).
+//!
+//! Write transactions use `READ COMMITTED` (no gap locks that would hold up MultiFlexi's
+//! inserts), except on a server that binary-logs in `STATEMENT` format, which refuses writes
+//! under `READ COMMITTED`: there the server default isolation is used. `delete_capture` uses
+//! `DELETE … RETURNING *` on MariaDB; MySQL has no `RETURNING`, so there it selects the rows
+//! `FOR UPDATE` and deletes them, comparing the counts. The URL parameter
+//! `delete_returning=false` forces the second way on MariaDB too.
 
-use super::{ConnectOptions, DbError, DbResult};
+use std::fmt::Write as _;
 
-pub struct MysqlConnection;
+use housekeeper_journal::{DateTimeValue, TimeValue, Value};
+use mysql::consts::{ColumnFlags, ColumnType};
+use mysql::prelude::Queryable;
+
+use super::{
+    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, ForeignKey,
+    IndexInfo, LockHolder, Query, ReadView, Rows, SchemaFacts, TableInfo, WriteTx,
+};
+use crate::config::{DbTarget, Engine, ServerTarget};
+
+/// The character set number of binary strings.
+const BINARY_CHARSET: u16 = 63;
+
+/// Server error codes that mean the login was refused.
+const AUTH_ERRORS: &[u16] = &[1044, 1045, 1251, 1698, 1862, 3118, 4151];
+
+/// One open MySQL/MariaDB session.
+pub struct MysqlConnection {
+    conn: mysql::Conn,
+    server: ServerTarget,
+    dialect: Dialect,
+    /// `DELETE … RETURNING` is available (MariaDB 10.0.5 and later).
+    returning: bool,
+    /// `SET TRANSACTION ISOLATION LEVEL …` before a write transaction, if any.
+    write_isolation: Option<&'static str>,
+    lock_held: bool,
+}
+
+/// The driver's reason, without the `MySqlError { … }` wrapping.
+fn reason(error: &mysql::Error) -> String {
+    match error {
+        mysql::Error::MySqlError(e) => {
+            format!("{} (error {}, SQLSTATE {})", e.message, e.code, e.state)
+        }
+        mysql::Error::IoError(e) => e.to_string(),
+        mysql::Error::DriverError(e) => e.to_string(),
+        mysql::Error::CodecError(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn statement_error(sql: &str, error: &mysql::Error) -> DbError {
+    let code = match error {
+        mysql::Error::MySqlError(e) => Some(e.code.to_string()),
+        _ => None,
+    };
+    DbError::statement(sql, reason(error), code)
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether a `VERSION()` string is a MariaDB with `DELETE … RETURNING` (10.0.5+).
+fn mariadb_with_returning(version: &str) -> bool {
+    if !version.contains("MariaDB") {
+        return false;
+    }
+    let numbers: Vec<u32> = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [major, minor, patch, ..] => (*major, *minor, *patch) >= (10, 0, 5),
+        _ => false,
+    }
+}
+
+/// The session `sql_mode` this backend uses, from the server's.
+fn session_sql_mode(server_mode: &str) -> String {
+    let mut modes: Vec<&str> = server_mode
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty() && !matches!(*m, "NO_ZERO_DATE" | "NO_ZERO_IN_DATE"))
+        .collect();
+    if !modes.contains(&"ALLOW_INVALID_DATES") {
+        modes.push("ALLOW_INVALID_DATES");
+    }
+    modes.join(",")
+}
 
 impl MysqlConnection {
-    /// Opens a connection.
+    /// Connects, logs in and applies the session settings.
     ///
     /// # Errors
-    /// Not implemented yet.
-    pub fn open(
-        server: &crate::config::ServerTarget,
-        _options: &ConnectOptions,
-    ) -> DbResult<Box<dyn super::Connection>> {
-        let _ = (server,);
-        Err(DbError::Unsupported(
-            "the mysql backend is not built yet".into(),
+    /// `DbError::Connect` naming the redacted target; `auth` is set when the server refused
+    /// the login.
+    pub fn open(server: &ServerTarget, options: &ConnectOptions) -> DbResult<Box<dyn Connection>> {
+        let target = DbTarget::Mysql(server.clone()).to_string();
+        let fail = |detail: String, auth: bool| DbError::Connect {
+            target: target.clone(),
+            detail,
+            auth,
+        };
+        let mut builder = mysql::OptsBuilder::new()
+            .ip_or_hostname(Some(server.host.clone()))
+            .tcp_port(server.port)
+            .user(Some(server.user.clone()))
+            .pass(server.password.as_ref().map(|p| p.expose().to_owned()))
+            .db_name(Some(server.database.clone()))
+            .tcp_connect_timeout(Some(options.timeout))
+            .init(vec!["SET NAMES utf8mb4"]);
+        if let Some(socket) = &server.socket {
+            builder = builder.socket(Some(socket.display().to_string()));
+        }
+        let mut force_no_returning = false;
+        for (key, value) in &server.params {
+            match key.as_str() {
+                "prefer_socket" => {
+                    let prefer = parse_bool(value).ok_or_else(|| {
+                        fail(
+                            format!("prefer_socket={value:?} is not true or false"),
+                            false,
+                        )
+                    })?;
+                    builder = builder.prefer_socket(prefer);
+                }
+                "delete_returning" => {
+                    force_no_returning = !parse_bool(value).ok_or_else(|| {
+                        fail(
+                            format!("delete_returning={value:?} is not true or false"),
+                            false,
+                        )
+                    })?;
+                }
+                _ => log::warn!("{target}: ignoring the unknown connection parameter {key:?}"),
+            }
+        }
+        let conn = mysql::Conn::new(builder).map_err(|e| {
+            let auth = matches!(&e, mysql::Error::MySqlError(m) if AUTH_ERRORS.contains(&m.code));
+            fail(reason(&e), auth)
+        })?;
+        let mut this = MysqlConnection {
+            conn,
+            server: server.clone(),
+            dialect: Dialect::new(Engine::Mysql),
+            returning: false,
+            write_isolation: Some("READ COMMITTED"),
+            lock_held: false,
+        };
+        this.settle().map_err(|e| fail(e.to_string(), false))?;
+        if force_no_returning {
+            this.returning = false;
+        }
+        Ok(Box::new(this))
+    }
+
+    /// Reads what the server is and applies the session settings.
+    fn settle(&mut self) -> DbResult<()> {
+        let rows = self.rows(
+            "SELECT VERSION(), @@SESSION.sql_mode, @@log_bin, @@SESSION.binlog_format",
+            &[],
+        )?;
+        let row = rows.rows.first().ok_or_else(|| DbError::Decode {
+            column: "VERSION()".into(),
+            detail: "no row".into(),
+        })?;
+        let version = text_of(&row[0]).unwrap_or_default();
+        self.returning = mariadb_with_returning(&version);
+        let statement_binlog = row[2].as_i64() == Some(1)
+            && text_of(&row[3]).is_some_and(|f| f.eq_ignore_ascii_case("STATEMENT"));
+        if statement_binlog {
+            self.write_isolation = None;
+        }
+        let mode = session_sql_mode(&text_of(&row[1]).unwrap_or_default());
+        execute(
+            &mut self.conn,
+            "SET SESSION sql_mode = ?",
+            &[Value::Text(mode)],
+        )?;
+        Ok(())
+    }
+
+    fn rows(&mut self, sql: &str, params: &[Value]) -> DbResult<Rows> {
+        let mut rows = Vec::new();
+        let columns = query_each(&mut self.conn, sql, params, &mut |row| {
+            rows.push(row.to_vec());
+            Ok(())
+        })?;
+        Ok(Rows { columns, rows })
+    }
+
+    fn scalar(&mut self, sql: &str, params: &[Value]) -> DbResult<Value> {
+        Ok(self
+            .rows(sql, params)?
+            .rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .unwrap_or(Value::Null))
+    }
+
+    /// The `GET_LOCK` name: per database, at most 64 characters.
+    fn lock_name(&self) -> String {
+        let name = format!("multiflexi-housekeeper:{}", self.server.database);
+        if name.chars().count() <= 64 {
+            return name;
+        }
+        let hash = blake3::hash(self.server.database.as_bytes()).to_hex();
+        format!("multiflexi-housekeeper:{}", &hash[..32])
+    }
+
+    fn holder(&mut self, name: &str) -> DbResult<Option<String>> {
+        let id = self.scalar("SELECT IS_USED_LOCK(?)", &[Value::Text(name.to_owned())])?;
+        let Some(id) = id.as_i64() else {
+            return Ok(None);
+        };
+        let details = self.rows(
+            "SELECT USER, HOST, DB, COMMAND, TIME FROM information_schema.PROCESSLIST WHERE ID = ?",
+            &[Value::Int(id)],
+        )?;
+        let mut text = format!("MySQL connection {id}");
+        if let Some(r) = details.rows.first() {
+            let field = |v: &Value| text_of(v).unwrap_or_else(|| "unknown".to_owned());
+            let command = field(&r[3]);
+            let state = if command.eq_ignore_ascii_case("Sleep") {
+                "idle".to_owned()
+            } else {
+                format!("running {}", command.to_lowercase())
+            };
+            let _ = write!(
+                text,
+                " (user {} from {}, database {}, {state} for {} s)",
+                field(&r[0]),
+                field(&r[1]),
+                field(&r[2]),
+                r[4]
+            );
+        }
+        Ok(Some(text))
+    }
+}
+
+/// A value as the binary protocol sends it.
+fn to_mysql(value: &Value) -> mysql::Value {
+    use mysql::Value as M;
+    match value {
+        Value::Null => M::NULL,
+        Value::Bool(b) => M::Int(i64::from(*b)),
+        Value::Int(i) => M::Int(*i),
+        Value::UInt(u) => M::UInt(*u),
+        Value::Float(f) => M::Double(*f),
+        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => M::Bytes(s.as_bytes().to_vec()),
+        Value::Bytes(b) => M::Bytes(b.clone()),
+        Value::DateTime(d) => M::Date(d.year, d.month, d.day, d.hour, d.minute, d.second, d.micros),
+        Value::Date(d) => M::Date(d.year, d.month, d.day, 0, 0, 0, 0),
+        Value::Time(t) => {
+            let (days, hours) = (t.hours / 24, t.hours % 24);
+            // `hours % 24` always fits a u8.
+            let hours = u8::try_from(hours).unwrap_or(0);
+            M::Time(t.negative, days, hours, t.minute, t.second, t.micros)
+        }
+    }
+}
+
+fn utf8(bytes: Vec<u8>, column: &mysql::Column) -> DbResult<String> {
+    String::from_utf8(bytes).map_err(|_| DbError::Decode {
+        column: column.name_str().into_owned(),
+        detail: "text is not valid UTF-8".into(),
+    })
+}
+
+/// A value as read, typed by its column.
+fn from_mysql(value: mysql::Value, column: &mysql::Column) -> DbResult<Value> {
+    use mysql::Value as M;
+    let unsigned = column.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+    Ok(match value {
+        M::NULL => Value::Null,
+        // The driver reads unsigned values that fit i64 as `Int`: they are never negative.
+        M::Int(i) if unsigned => Value::UInt(i.unsigned_abs()),
+        M::Int(i) => Value::Int(i),
+        M::UInt(u) => Value::UInt(u),
+        M::Float(f) => Value::Float(f64::from(f)),
+        M::Double(d) => Value::Float(d),
+        M::Date(year, month, day, hour, minute, second, micros) => {
+            let d = DateTimeValue {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                micros,
+            };
+            match column.column_type() {
+                ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => Value::Date(d),
+                _ => Value::DateTime(d),
+            }
+        }
+        M::Time(negative, days, hours, minute, second, micros) => Value::Time(TimeValue {
+            negative,
+            hours: days * 24 + u32::from(hours),
+            minute,
+            second,
+            micros,
+        }),
+        M::Bytes(bytes) => match column.column_type() {
+            ColumnType::MYSQL_TYPE_DECIMAL | ColumnType::MYSQL_TYPE_NEWDECIMAL => {
+                Value::Decimal(utf8(bytes, column)?)
+            }
+            ColumnType::MYSQL_TYPE_JSON => Value::Json(utf8(bytes, column)?),
+            ColumnType::MYSQL_TYPE_BIT
+            | ColumnType::MYSQL_TYPE_GEOMETRY
+            | ColumnType::MYSQL_TYPE_VECTOR => Value::Bytes(bytes),
+            _ if column.character_set() == BINARY_CHARSET => Value::Bytes(bytes),
+            _ => Value::Text(utf8(bytes, column)?),
+        },
+    })
+}
+
+fn prepare(conn: &mut mysql::Conn, sql: &str, params: &[Value]) -> DbResult<mysql::Statement> {
+    let stmt = conn.prep(sql).map_err(|e| statement_error(sql, &e))?;
+    if usize::from(stmt.num_params()) != params.len() {
+        return Err(DbError::statement(
+            sql,
+            format!(
+                "the statement has {} parameters but {} values were given",
+                stmt.num_params(),
+                params.len()
+            ),
+            None,
+        ));
+    }
+    Ok(stmt)
+}
+
+fn positional(params: &[Value]) -> mysql::Params {
+    if params.is_empty() {
+        mysql::Params::Empty
+    } else {
+        mysql::Params::Positional(params.iter().map(to_mysql).collect())
+    }
+}
+
+fn query_each(
+    conn: &mut mysql::Conn,
+    sql: &str,
+    params: &[Value],
+    each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+) -> DbResult<Vec<String>> {
+    let stmt = prepare(conn, sql, params)?;
+    let mut result = conn
+        .exec_iter(&stmt, positional(params))
+        .map_err(|e| statement_error(sql, &e))?;
+    let names: Vec<String> = result
+        .columns()
+        .as_ref()
+        .iter()
+        .map(|c| c.name_str().into_owned())
+        .collect();
+    let mut buffer = Vec::with_capacity(names.len());
+    for row in result.by_ref() {
+        let row = row.map_err(|e| statement_error(sql, &e))?;
+        let columns = row.columns();
+        buffer.clear();
+        for (value, column) in row.unwrap().into_iter().zip(columns.iter()) {
+            buffer.push(from_mysql(value, column)?);
+        }
+        each(&buffer)?;
+    }
+    Ok(names)
+}
+
+fn execute(conn: &mut mysql::Conn, sql: &str, params: &[Value]) -> DbResult<u64> {
+    let stmt = prepare(conn, sql, params)?;
+    conn.exec_drop(&stmt, positional(params))
+        .map_err(|e| statement_error(sql, &e))?;
+    Ok(conn.affected_rows())
+}
+
+/// Transaction control and other statements without parameters or results.
+fn simple(conn: &mut mysql::Conn, sql: &str) -> DbResult<()> {
+    conn.query_drop(sql).map_err(|e| statement_error(sql, &e))
+}
+
+/// `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY` under `REPEATABLE READ`.
+struct MysqlSnapshot<'a> {
+    owner: &'a mut MysqlConnection,
+}
+
+impl Query for MysqlSnapshot<'_> {
+    fn dialect(&self) -> &Dialect {
+        &self.owner.dialect
+    }
+
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+    ) -> DbResult<Vec<String>> {
+        query_each(&mut self.owner.conn, sql, params, each)
+    }
+}
+
+impl ReadView for MysqlSnapshot<'_> {}
+
+impl Drop for MysqlSnapshot<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = simple(&mut self.owner.conn, "ROLLBACK") {
+            log::warn!("ending the MySQL snapshot failed: {e}");
+        }
+    }
+}
+
+/// One write transaction; dropped without commit, it rolls back.
+struct MysqlTx<'a> {
+    owner: &'a mut MysqlConnection,
+    done: bool,
+}
+
+impl Query for MysqlTx<'_> {
+    fn dialect(&self) -> &Dialect {
+        &self.owner.dialect
+    }
+
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+    ) -> DbResult<Vec<String>> {
+        query_each(&mut self.owner.conn, sql, params, each)
+    }
+}
+
+impl WriteTx for MysqlTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
+        execute(&mut self.owner.conn, sql, params)
+    }
+
+    fn delete_capture(
+        &mut self,
+        table: &str,
+        where_sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+    ) -> DbResult<(Vec<String>, u64)> {
+        let quoted = self.owner.dialect.quote(table);
+        if self.owner.returning {
+            let sql = format!("DELETE FROM {quoted} WHERE {where_sql} RETURNING *");
+            let mut deleted = 0u64;
+            let mut columns = query_each(&mut self.owner.conn, &sql, params, &mut |row| {
+                deleted += 1;
+                each(row)
+            })?;
+            if columns.is_empty() {
+                // MariaDB sends no column definitions when RETURNING returns no row.
+                let sql = format!("SELECT * FROM {quoted} WHERE 1 = 0");
+                columns = query_each(&mut self.owner.conn, &sql, &[], &mut |_| Ok(()))?;
+            }
+            return Ok((columns, deleted));
+        }
+        // No RETURNING (MySQL): lock and capture the rows, then delete them. The locked rows
+        // cannot change meanwhile; equal counts mean nothing else was deleted.
+        let select = format!("SELECT * FROM {quoted} WHERE {where_sql} FOR UPDATE");
+        let mut captured = 0u64;
+        let columns = query_each(&mut self.owner.conn, &select, params, &mut |row| {
+            captured += 1;
+            each(row)
+        })?;
+        let delete = format!("DELETE FROM {quoted} WHERE {where_sql}");
+        let deleted = execute(&mut self.owner.conn, &delete, params)?;
+        if deleted != captured {
+            return Err(DbError::statement(
+                &delete,
+                format!(
+                    "deleted {deleted} rows of {table} but captured {captured}; \
+                     the transaction must be rolled back"
+                ),
+                None,
+            ));
+        }
+        Ok((columns, deleted))
+    }
+
+    fn select_for_update(
+        &mut self,
+        table: &str,
+        where_sql: &str,
+        params: &[Value],
+    ) -> DbResult<Rows> {
+        let sql = format!(
+            "SELECT * FROM {} WHERE {where_sql} FOR UPDATE",
+            self.owner.dialect.quote(table)
+        );
+        self.query(&sql, params)
+    }
+
+    fn commit(mut self: Box<Self>) -> DbResult<()> {
+        simple(&mut self.owner.conn, "COMMIT")?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for MysqlTx<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Err(e) = simple(&mut self.owner.conn, "ROLLBACK") {
+                log::warn!("rolling back the MySQL transaction failed: {e}");
+            }
+        }
+    }
+}
+
+impl Connection for MysqlConnection {
+    fn engine(&self) -> Engine {
+        Engine::Mysql
+    }
+
+    fn dialect(&self) -> &Dialect {
+        &self.dialect
+    }
+
+    fn describe(&self) -> String {
+        DbTarget::Mysql(self.server.clone()).to_string()
+    }
+
+    fn identity(&mut self) -> DbResult<String> {
+        // The server's own host name and port, not the spelling used to reach it.
+        let rows = self.rows("SELECT @@hostname, @@port, DATABASE()", &[])?;
+        let row = rows.rows.first().ok_or_else(|| DbError::Decode {
+            column: "@@hostname".into(),
+            detail: "no row".into(),
+        })?;
+        Ok(format!(
+            "mysql:{}:{}/{}",
+            text_of(&row[0]).unwrap_or_default(),
+            row[1],
+            text_of(&row[2]).unwrap_or_default()
         ))
+    }
+
+    fn server_version(&mut self) -> DbResult<String> {
+        let version = self.scalar("SELECT VERSION()", &[])?;
+        Ok(text_of(&version).unwrap_or_default())
+    }
+
+    fn server_now(&mut self) -> DbResult<Option<DateTimeValue>> {
+        match self.scalar("SELECT NOW(6)", &[])? {
+            Value::DateTime(now) => Ok(Some(now)),
+            other => Err(DbError::Decode {
+                column: "NOW(6)".into(),
+                detail: format!("expected a date and time, got {}", other.kind()),
+            }),
+        }
+    }
+
+    fn introspect(&mut self) -> DbResult<SchemaFacts> {
+        introspect(self)
+    }
+
+    fn snapshot(&mut self) -> DbResult<Box<dyn ReadView + '_>> {
+        simple(
+            &mut self.conn,
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )?;
+        simple(
+            &mut self.conn,
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+        )?;
+        Ok(Box::new(MysqlSnapshot { owner: self }))
+    }
+
+    fn begin(&mut self) -> DbResult<Box<dyn WriteTx + '_>> {
+        if let Some(level) = self.write_isolation {
+            simple(
+                &mut self.conn,
+                &format!("SET TRANSACTION ISOLATION LEVEL {level}"),
+            )?;
+        }
+        simple(&mut self.conn, "START TRANSACTION")?;
+        Ok(Box::new(MysqlTx {
+            owner: self,
+            done: false,
+        }))
+    }
+
+    fn execute_ddl(&mut self, sql: &str) -> DbResult<()> {
+        simple(&mut self.conn, sql)
+    }
+
+    fn try_lock(&mut self) -> DbResult<Result<(), LockHolder>> {
+        if self.lock_held {
+            return Ok(Ok(()));
+        }
+        let name = self.lock_name();
+        let lock_error = |e: DbError| DbError::Lock(format!("GET_LOCK: {e}"));
+        for _ in 0..2 {
+            match self
+                .scalar("SELECT GET_LOCK(?, 0)", &[Value::Text(name.clone())])
+                .map_err(lock_error)?
+                .as_i64()
+            {
+                Some(1) => {
+                    self.lock_held = true;
+                    return Ok(Ok(()));
+                }
+                Some(0) => {}
+                _ => return Err(DbError::Lock(format!("GET_LOCK({name}) failed"))),
+            }
+            // Held: name the holder. If it let go in between, try once more.
+            if let Some(holder) = self.holder(&name).map_err(lock_error)? {
+                return Ok(Err(LockHolder(holder)));
+            }
+        }
+        Ok(Err(LockHolder(
+            "another MySQL connection (it could not be identified)".into(),
+        )))
+    }
+
+    fn unlock(&mut self) -> DbResult<()> {
+        if self.lock_held {
+            let name = self.lock_name();
+            self.scalar("SELECT RELEASE_LOCK(?)", &[Value::Text(name)])
+                .map_err(|e| DbError::Lock(format!("RELEASE_LOCK: {e}")))?;
+            self.lock_held = false;
+        }
+        Ok(())
+    }
+}
+
+/// Text of an `information_schema` value (some servers send it as binary strings).
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Text(s) => Some(s.clone()),
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn need_text(value: &Value, what: &str) -> DbResult<String> {
+    match value {
+        Value::Text(_) | Value::Bytes(_) => Ok(text_of(value).unwrap_or_default()),
+        other => Err(DbError::Decode {
+            column: what.to_owned(),
+            detail: format!("expected text, got {}", other.kind()),
+        }),
+    }
+}
+
+/// The column kind from `DATA_TYPE` and `COLUMN_TYPE`.
+fn kind_of(data_type: &str, column_type: &str) -> ColumnKind {
+    match data_type.to_ascii_lowercase().as_str() {
+        "tinyint" if column_type.to_ascii_lowercase().starts_with("tinyint(1)") => {
+            ColumnKind::Boolean
+        }
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+            ColumnKind::Integer
+        }
+        "decimal" | "numeric" => ColumnKind::Decimal,
+        "float" | "double" | "real" => ColumnKind::Float,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
+            ColumnKind::Text
+        }
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            ColumnKind::Bytes
+        }
+        "datetime" | "timestamp" => ColumnKind::DateTime,
+        "date" => ColumnKind::Date,
+        "time" => ColumnKind::Time,
+        "json" => ColumnKind::Json,
+        _ => ColumnKind::Other,
+    }
+}
+
+fn introspect(c: &mut MysqlConnection) -> DbResult<SchemaFacts> {
+    let mut facts = SchemaFacts::default();
+    let tables = c.rows(
+        "SELECT TABLE_NAME FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+        &[],
+    )?;
+    for row in &tables.rows {
+        let name = need_text(&row[0], "TABLES.TABLE_NAME")?;
+        facts.tables.insert(name.clone(), TableInfo::named(name));
+    }
+
+    let columns = c.rows(
+        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, \
+                EXTRA \
+         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+         ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        &[],
+    )?;
+    for row in &columns.rows {
+        let table = need_text(&row[0], "COLUMNS.TABLE_NAME")?;
+        let declared_type = need_text(&row[2], "COLUMNS.COLUMN_TYPE")?;
+        let extra = text_of(&row[6]).unwrap_or_default().to_ascii_lowercase();
+        let column = ColumnInfo {
+            name: need_text(&row[1], "COLUMNS.COLUMN_NAME")?,
+            kind: kind_of(&text_of(&row[3]).unwrap_or_default(), &declared_type),
+            declared_type,
+            nullable: text_of(&row[4]).as_deref() == Some("YES"),
+            // MariaDB shows a nullable column without a default as the text `NULL`.
+            default: text_of(&row[5]).filter(|d| !d.eq_ignore_ascii_case("NULL")),
+            auto_increment: extra.contains("auto_increment"),
+            on_update_now: extra.contains("on update"),
+        };
+        if let Some(t) = facts.tables.get_mut(&table) {
+            t.columns.push(column);
+        }
+    }
+
+    // MariaDB's JSON columns are LONGTEXT with a json_valid() check.
+    if let Ok(checks) = c.rows(
+        "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+         WHERE CONSTRAINT_SCHEMA = DATABASE()",
+        &[],
+    ) {
+        for row in &checks.rows {
+            let (Some(table), Some(clause)) = (text_of(&row[0]), text_of(&row[1])) else {
+                continue;
+            };
+            let Some(t) = facts.tables.get_mut(&table) else {
+                continue;
+            };
+            for column in &mut t.columns {
+                if column.kind == ColumnKind::Text
+                    && clause.replace(' ', "") == format!("json_valid(`{}`)", column.name)
+                {
+                    column.kind = ColumnKind::Json;
+                }
+            }
+        }
+    }
+
+    let keys = c.rows(
+        "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, \
+                k.REFERENCED_COLUMN_NAME, r.DELETE_RULE \
+         FROM information_schema.KEY_COLUMN_USAGE k \
+         LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+           ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
+          AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME \
+         WHERE k.TABLE_SCHEMA = DATABASE() \
+           AND (k.CONSTRAINT_NAME = 'PRIMARY' OR k.REFERENCED_TABLE_NAME IS NOT NULL) \
+         ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+        &[],
+    )?;
+    for row in &keys.rows {
+        let table = need_text(&row[0], "KEY_COLUMN_USAGE.TABLE_NAME")?;
+        let Some(t) = facts.tables.get_mut(&table) else {
+            continue;
+        };
+        let name = need_text(&row[1], "KEY_COLUMN_USAGE.CONSTRAINT_NAME")?;
+        let column = need_text(&row[2], "KEY_COLUMN_USAGE.COLUMN_NAME")?;
+        if row[3].is_null() {
+            t.primary_key.push(column);
+            continue;
+        }
+        let referenced_column = need_text(&row[4], "KEY_COLUMN_USAGE.REFERENCED_COLUMN_NAME")?;
+        match t.foreign_keys.last_mut() {
+            Some(fk) if fk.name.as_deref() == Some(name.as_str()) => {
+                fk.columns.push(column);
+                fk.referenced_columns.push(referenced_column);
+            }
+            _ => t.foreign_keys.push(ForeignKey {
+                name: Some(name),
+                columns: vec![column],
+                referenced_table: need_text(&row[3], "KEY_COLUMN_USAGE.REFERENCED_TABLE_NAME")?,
+                referenced_columns: vec![referenced_column],
+                on_delete: text_of(&row[5]).unwrap_or_else(|| "RESTRICT".into()),
+            }),
+        }
+    }
+
+    let indexes = c.rows(
+        "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME <> 'PRIMARY' \
+         ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+        &[],
+    )?;
+    for row in &indexes.rows {
+        let table = need_text(&row[0], "STATISTICS.TABLE_NAME")?;
+        let Some(t) = facts.tables.get_mut(&table) else {
+            continue;
+        };
+        let name = need_text(&row[1], "STATISTICS.INDEX_NAME")?;
+        let column = text_of(&row[3]).unwrap_or_else(|| "<expression>".into());
+        match t.indexes.last_mut() {
+            Some(index) if index.name == name => index.columns.push(column),
+            _ => t.indexes.push(IndexInfo {
+                name,
+                columns: vec![column],
+                unique: row[2].as_i64() == Some(0),
+            }),
+        }
+    }
+    Ok(facts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returning_is_detected_from_the_version() {
+        assert!(mariadb_with_returning("10.11.6-MariaDB-0+deb12u1"));
+        assert!(mariadb_with_returning("11.4.2-MariaDB"));
+        assert!(!mariadb_with_returning("10.0.4-MariaDB"));
+        assert!(!mariadb_with_returning("8.0.36"));
+        assert!(!mariadb_with_returning("8.4.0-log"));
+    }
+
+    #[test]
+    fn the_session_mode_allows_zero_dates_and_keeps_strictness() {
+        assert_eq!(
+            session_sql_mode(
+                "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,\
+                 ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+            ),
+            "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,\
+             NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES"
+        );
+        assert_eq!(session_sql_mode(""), "ALLOW_INVALID_DATES");
+    }
+
+    #[test]
+    fn kinds_follow_the_declared_types() {
+        assert_eq!(kind_of("tinyint", "tinyint(1)"), ColumnKind::Boolean);
+        assert_eq!(kind_of("tinyint", "tinyint(4)"), ColumnKind::Integer);
+        assert_eq!(kind_of("int", "int(11) unsigned"), ColumnKind::Integer);
+        assert_eq!(kind_of("timestamp", "timestamp"), ColumnKind::DateTime);
+        assert_eq!(kind_of("longtext", "longtext"), ColumnKind::Text);
+        assert_eq!(kind_of("longblob", "longblob"), ColumnKind::Bytes);
+        assert_eq!(kind_of("enum", "enum('a','b')"), ColumnKind::Text);
     }
 }

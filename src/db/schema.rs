@@ -74,6 +74,18 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
+    /// A table with nothing known about it yet (introspection fills it in).
+    #[must_use]
+    pub fn named(name: String) -> Self {
+        TableInfo {
+            name,
+            columns: Vec::new(),
+            primary_key: Vec::new(),
+            foreign_keys: Vec::new(),
+            indexes: Vec::new(),
+        }
+    }
+
     #[must_use]
     pub fn column(&self, name: &str) -> Option<&ColumnInfo> {
         self.columns.iter().find(|c| c.name == name)

@@ -2,10 +2,27 @@
 //! (reads through a read-only view) plus a pure `decide` (facts and `now` in, plan out).
 //! Duties never write: the executor applies their plans.
 
+pub mod common;
+pub mod credential_health_check;
+pub mod data_retention_cleanup;
+pub mod disk_temp_file_cleanup;
+pub mod job_env;
+pub mod log_pruning;
+pub mod orphaned_job_cleanup;
+pub mod runtemplate_counter_recalc;
+pub mod schedule_integrity;
+pub mod stale_task_finalization;
+
 use std::fmt;
 use std::str::FromStr;
+use std::time::SystemTime;
 
+use housekeeper_journal::{DateTimeValue, Value};
 use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Engine};
+use crate::db::{DbResult, Query, ReadView, SchemaFacts};
+use crate::plan::{DutyPlan, Item};
 
 /// The name of a duty, as used in output, `MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES` and `--duty`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,6 +62,12 @@ impl DutyName {
             DutyName::RuntemplateCounterRecalc => "RuntemplateCounterRecalc",
             DutyName::CredentialHealthCheck => "CredentialHealthCheck",
         }
+    }
+
+    /// Whether the duty only reports (it never changes anything).
+    #[must_use]
+    pub fn is_read_only(self) -> bool {
+        self == DutyName::CredentialHealthCheck
     }
 
     /// One line saying what the duty does, for `--help`, the man page and `doctor`.
@@ -102,6 +125,122 @@ impl FromStr for DutyName {
                 name: wanted.to_owned(),
                 known: DutyName::ALL.map(DutyName::as_str).join(", "),
             })
+    }
+}
+
+/// What every duty may know about the run it plans for.
+pub struct DutyContext<'a> {
+    /// The run's `now`: database server time (naive local), or the clock in
+    /// `MULTIFLEXI_TIMEZONE` on SQLite, or `HOUSEKEEPER_NOW`.
+    pub now: DateTimeValue,
+    /// The host's absolute clock, for file ages (`HOUSEKEEPER_NOW` fixes it too).
+    pub host_now: SystemTime,
+    pub config: &'a Config,
+    pub schema: &'a SchemaFacts,
+    pub engine: Engine,
+    /// What earlier runs did, as far as duties need it (holds, retention marks).
+    pub history: &'a History,
+}
+
+/// Facts from the journal that duties need: items an undo restored recently (on hold for
+/// `HOLD_DAYS`: later runs leave them alone) and when this tool marked rows for deletion
+/// (the retention grace period counts from there).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// `(table, key)` of rows restored by an undo within the hold period → the undo's run id.
+    pub held_rows: std::collections::BTreeMap<(String, String), String>,
+    /// Paths of files restored by an undo within the hold period → the undo's run id.
+    pub held_paths: std::collections::BTreeMap<String, String>,
+    /// `(table, key)` → the `now` of the latest run that set `marked_for_deletion` on it.
+    pub marks: std::collections::BTreeMap<(String, String), DateTimeValue>,
+}
+
+/// A row as the executor sees it inside a chunk's transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRef<'a> {
+    pub columns: &'a [String],
+    pub values: &'a [Value],
+}
+
+impl<'a> RowRef<'a> {
+    /// The value of a column, `Value::Null` when the column is absent.
+    #[must_use]
+    pub fn get(&self, column: &str) -> &'a Value {
+        static NULL: Value = Value::Null;
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.values.get(i))
+            .unwrap_or(&NULL)
+    }
+}
+
+/// One duty: a check of the schema, a plan (gather through a read-only view, then a pure
+/// decide), and a re-check of its condition inside the executor's transaction.
+pub trait Duty {
+    fn name(&self) -> DutyName;
+
+    /// `Err(reason)` when the schema lacks what the duty needs (it is then `skipped`), e.g.
+    /// "needs table task, from multiflexi-database 2.5.5".
+    ///
+    /// # Errors
+    /// The reason to skip.
+    fn check_schema(&self, schema: &SchemaFacts) -> Result<(), String>;
+
+    /// Gathers facts through the view and decides. Problems become the plan's `errors` (or a
+    /// failed plan); this never writes anything anywhere.
+    fn plan(&self, view: &mut dyn ReadView, ctx: &DutyContext<'_>) -> DutyPlan;
+
+    /// Re-evaluates the item's selection condition on the current, locked row, inside the
+    /// chunk's transaction. `Ok(Some(code))` when the item no longer qualifies (drifted).
+    ///
+    /// # Errors
+    /// A query the check needed failed.
+    /// The rows this duty writes as its own record after its changes (the plan's `record`
+    /// inserts), given how many rows each plan item actually changed. By default the record
+    /// inserts as planned.
+    fn records(
+        &self,
+        plan: &DutyPlan,
+        _applied: &std::collections::BTreeMap<u32, u64>,
+    ) -> Vec<(u32, crate::plan::InsertRow)> {
+        plan.items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| match &item.op {
+                crate::plan::Op::Insert(row) if row.record && item.enabled => {
+                    Some((u32::try_from(i).unwrap_or(u32::MAX), row.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn recheck(
+        &self,
+        _tx: &mut dyn Query,
+        _ctx: &DutyContext<'_>,
+        _item: &Item,
+        _row: RowRef<'_>,
+    ) -> DbResult<Option<String>> {
+        Ok(None)
+    }
+}
+
+/// The duty of that name.
+#[must_use]
+pub fn duty(name: DutyName) -> Box<dyn Duty> {
+    match name {
+        DutyName::StaleTaskFinalization => Box::new(stale_task_finalization::StaleTaskFinalization),
+        DutyName::OrphanedJobCleanup => Box::new(orphaned_job_cleanup::OrphanedJobCleanup),
+        DutyName::ScheduleIntegrity => Box::new(schedule_integrity::ScheduleIntegrity),
+        DutyName::DataRetentionCleanup => Box::new(data_retention_cleanup::DataRetentionCleanup),
+        DutyName::DiskTempFileCleanup => Box::new(disk_temp_file_cleanup::DiskTempFileCleanup),
+        DutyName::LogPruning => Box::new(log_pruning::LogPruning),
+        DutyName::CredentialHealthCheck => Box::new(credential_health_check::CredentialHealthCheck),
+        DutyName::RuntemplateCounterRecalc => {
+            Box::new(runtemplate_counter_recalc::RuntemplateCounterRecalc)
+        }
     }
 }
 

@@ -1,0 +1,194 @@
+//! Benchmark: LogPruning of a big `log` table against the engine's own bulk delete.
+//!
+//! ```text
+//! cargo run --release --example bench_prune -- <database URL> [rows] [keep] [seed-only]
+//! ```
+//!
+//! For each engine: seeds `rows` log rows (default 1 000 000) into a MultiFlexi schema, times a
+//! plain `DELETE FROM log WHERE id <= rows - keep` in one transaction (the floor), seeds again,
+//! and times `housekeeper run --duty LogPruning` (the real binary, release build next to this
+//! example) keeping `keep` rows (default 100 000): planning, journaling every deleted row's image
+//! in chunks of `MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS`, anchors, log rows. Prints rows/s, the ratio
+//! to the floor, and the tool's peak RSS (from `/usr/bin/time`). The database named by the URL
+//! is emptied and reused: give it a scratch database.
+
+use std::process::Command;
+use std::time::Instant;
+
+use housekeeper::config::DbTarget;
+use housekeeper::db::{self, ConnectOptions, Connection};
+use housekeeper::scenario::{self, SchemaLevel};
+use housekeeper_journal::{DateTimeValue, Value};
+
+fn reset(conn: &mut dyn Connection) {
+    let d = *conn.dialect();
+    let schema = conn.introspect().expect("introspect");
+    for table in schema.tables.keys() {
+        let sql = match d.engine() {
+            housekeeper::config::Engine::Postgres => {
+                format!("DROP TABLE IF EXISTS {} CASCADE", d.quote(table))
+            }
+            _ => format!("DROP TABLE IF EXISTS {}", d.quote(table)),
+        };
+        if d.engine() == housekeeper::config::Engine::Mysql {
+            conn.execute_ddl("SET FOREIGN_KEY_CHECKS = 0")
+                .expect("fk off");
+        }
+        conn.execute_ddl(&sql).expect("drop");
+    }
+    scenario::install_schema(conn, SchemaLevel::Current).expect("schema");
+}
+
+fn seed(conn: &mut dyn Connection, rows: i64) {
+    let d = *conn.dialect();
+    let cols = [
+        "id",
+        "severity",
+        "venue",
+        "message",
+        "created",
+        "marked_for_deletion",
+    ];
+    let per_statement = 1000;
+    let created = DateTimeValue::ymd_hms(2026, 11, 28, 9, 0, 0);
+    let mut id = 1;
+    while id <= rows {
+        let mut tx = conn.begin().expect("begin");
+        for _ in 0..50 {
+            if id > rows {
+                break;
+            }
+            let n = per_statement.min(rows - id + 1);
+            let one = format!("({})", d.placeholders(cols.len()));
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                d.quote("log"),
+                cols.map(|c| d.quote(c)).join(", "),
+                vec![one; usize::try_from(n).unwrap()].join(", ")
+            );
+            let mut params = Vec::with_capacity(usize::try_from(n).unwrap() * cols.len());
+            for i in id..id + n {
+                params.push(Value::Int(i));
+                params.push(Value::from(if i % 10 == 0 { "error" } else { "info" }));
+                params.push(Value::from("MultiFlexi\\Executor"));
+                params.push(Value::from(format!(
+                    "Job #{} finished with exit code {} after {} s",
+                    i % 5000,
+                    i % 3,
+                    i % 97
+                )));
+                params.push(Value::DateTime(created));
+                params.push(Value::Bool(false));
+            }
+            tx.execute(&sql, &params).expect("insert");
+            id += n;
+        }
+        tx.commit().expect("commit");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let url = args
+        .get(1)
+        .expect("usage: bench_prune <database URL> [rows] [keep]");
+    let rows: i64 = args.get(2).map_or(1_000_000, |r| r.parse().expect("rows"));
+    let keep: i64 = args.get(3).map_or(100_000, |k| k.parse().expect("keep"));
+    let target = DbTarget::from_url(url, "url").expect("a database URL");
+    let mut conn = db::connect(&target, &ConnectOptions::default()).expect("connect");
+    let engine = conn.engine();
+
+    reset(&mut *conn);
+    let t = Instant::now();
+    seed(&mut *conn, rows);
+    eprintln!(
+        "{engine}: seeded {rows} rows in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    if args.get(4).is_some_and(|a| a == "seed-only") {
+        return;
+    }
+    let d = *conn.dialect();
+    let floor_sql = format!(
+        "DELETE FROM {} WHERE {} <= ?",
+        d.quote("log"),
+        d.quote("id")
+    );
+    let t = Instant::now();
+    let mut tx = conn.begin().expect("begin");
+    let deleted = tx
+        .execute(&floor_sql, &[Value::Int(rows - keep)])
+        .expect("delete");
+    tx.commit().expect("commit");
+    let floor = t.elapsed().as_secs_f64();
+    println!(
+        "{engine}: floor  {deleted} rows in {floor:.2} s = {:.0} rows/s",
+        deleted as f64 / floor
+    );
+
+    reset(&mut *conn);
+    seed(&mut *conn, rows);
+    drop(conn);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env_file = dir.path().join("empty.env");
+    std::fs::write(&env_file, "").expect("env file");
+    let exe = std::env::current_exe().expect("exe");
+    let tool = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target dir")
+        .join("housekeeper");
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "peak-rss-kib %M"])
+        .arg(&tool)
+        .arg("--env-file")
+        .arg(&env_file)
+        .args(["--database", url, "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--tmp-dir")
+        .arg(dir.path().join("tmp"))
+        .args(["run", "--duty", "LogPruning", "--format", "json"])
+        .env("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", keep.to_string())
+        .output()
+        .expect("run housekeeper");
+    let elapsed = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "housekeeper failed: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
+    let affected = report["duties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["duty"] == "LogPruning")
+        .unwrap()["affected"]
+        .as_u64()
+        .unwrap();
+    let rss = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-kib "))
+        .unwrap_or("?");
+    let journal: u64 = walk_size(&dir.path().join("state/journal"));
+    println!(
+        "{engine}: housekeeper {affected} rows in {elapsed:.2} s = {:.0} rows/s, {:.2}x the floor, peak RSS {rss} KiB, journal {} KiB ({:.1} bytes/row)",
+        affected as f64 / elapsed,
+        elapsed / floor,
+        journal / 1024,
+        journal as f64 / affected.max(1) as f64
+    );
+}
+
+fn walk_size(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let m = e.metadata().unwrap();
+            total += if m.is_dir() {
+                walk_size(&e.path())
+            } else {
+                m.len()
+            };
+        }
+    }
+    total
+}

@@ -1,0 +1,328 @@
+//! Recovery at start: closes, exactly, what a crashed run left open.
+//!
+//! A chunk whose outcome record is missing is committed if its anchor row exists in the
+//! database (its row images are in the payload the anchor names) and was rolled back if not.
+//! A file whose intent has no outcome is looked for where it actually is. Every resolution is
+//! journaled as a `Recovery` record, the crashed run gets its `RunEnd` (`aborted`), and
+//! payload blobs no record references (written before a COMMIT that never happened) are
+//! removed. Nothing here changes the MultiFlexi data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use housekeeper_journal::{
+    Action, ChunkStatus, FileMeta, FileStatus, PayloadKind, PayloadRef, Record, TableChange, Value,
+};
+use housekeeper_journal::{Journal, JournalError, PayloadEntry, RowRole};
+
+use super::anchor;
+use crate::db::{Connection, DbError, SchemaFacts};
+use crate::plan;
+use crate::quarantine::Quarantine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error("reading anchors: {0}")]
+    Db(#[from] DbError),
+}
+
+#[derive(Default)]
+struct OpenRun {
+    plans: BTreeSet<String>,
+    outcomes: BTreeSet<(String, u32)>,
+    duty_ends: BTreeSet<String>,
+    intents: BTreeMap<(String, u32), (String, String, FileMeta)>,
+    file_outcomes: BTreeSet<(String, u32)>,
+}
+
+/// The runs of a journal directory that started and never ended.
+///
+/// # Errors
+/// The journal could not be read.
+pub fn open_runs(journal_dir: &Path) -> Result<Vec<String>, JournalError> {
+    Ok(scan(journal_dir)?.into_keys().collect())
+}
+
+fn scan(journal_dir: &Path) -> Result<BTreeMap<String, OpenRun>, JournalError> {
+    let mut runs: BTreeMap<String, OpenRun> = BTreeMap::new();
+    for entry in housekeeper_journal::store::read_records(journal_dir)? {
+        let entry = entry?;
+        match entry.record {
+            Record::RunStart { run_id, .. } => {
+                runs.insert(run_id, OpenRun::default());
+            }
+            Record::Plan { run_id, duty, .. } => {
+                if let Some(run) = runs.get_mut(&run_id) {
+                    run.plans.insert(duty);
+                }
+            }
+            Record::ChunkOutcome {
+                run_id,
+                duty,
+                chunk,
+                ..
+            } => {
+                if let Some(run) = runs.get_mut(&run_id) {
+                    run.outcomes.insert((duty, chunk));
+                }
+            }
+            Record::DutyEnd { run_id, duty, .. } => {
+                if let Some(run) = runs.get_mut(&run_id) {
+                    run.duty_ends.insert(duty);
+                }
+            }
+            Record::FileIntent {
+                run_id,
+                duty,
+                item,
+                path,
+                quarantine_path,
+                meta,
+            } => {
+                if let Some(run) = runs.get_mut(&run_id) {
+                    run.intents
+                        .insert((duty, item), (path, quarantine_path, meta));
+                }
+            }
+            Record::FileOutcome {
+                run_id, duty, item, ..
+            } => {
+                if let Some(run) = runs.get_mut(&run_id) {
+                    run.file_outcomes.insert((duty, item));
+                }
+            }
+            Record::RunEnd { run_id, .. } => {
+                runs.remove(&run_id);
+            }
+            _ => {}
+        }
+    }
+    Ok(runs)
+}
+
+/// Closes every open run of the journal. Returns one line per resolution, for the report.
+///
+/// # Errors
+/// The journal could not be read or written, or the anchors could not be read.
+pub fn recover(
+    journal: &mut Journal,
+    journal_dir: &Path,
+    conn: &mut dyn Connection,
+    schema: &SchemaFacts,
+    journal_id: &str,
+    by_run: &str,
+    quarantine: &Quarantine,
+) -> Result<Vec<String>, RecoverError> {
+    let runs = scan(journal_dir)?;
+    let mut notes = Vec::new();
+    for (run_id, run) in runs {
+        let anchors = if schema.table(anchor::TABLE).is_some() {
+            let mut view = conn.snapshot()?;
+            anchor::for_run(&mut *view, journal_id, &run_id)?
+        } else {
+            Vec::new()
+        };
+        for a in anchors.iter().filter(|a| a.duty != "*") {
+            if run.outcomes.contains(&(a.duty.clone(), a.chunk)) {
+                continue;
+            }
+            let (changes, payload) = match a.payload_digest {
+                Some(digest) if journal.payload_exists(&digest) => {
+                    let changes = changes_from_payload(journal, &digest, schema)?;
+                    let payload = PayloadRef {
+                        digest,
+                        len: a.payload_len.unwrap_or(0),
+                        kind: PayloadKind::RowImages,
+                    };
+                    (changes, Some(payload))
+                }
+                _ => (Vec::new(), None),
+            };
+            journal.append(&Record::ChunkOutcome {
+                run_id: run_id.clone(),
+                duty: a.duty.clone(),
+                chunk: a.chunk,
+                items: Vec::new(),
+                status: ChunkStatus::Committed,
+                changes,
+                drifted: Vec::new(),
+                payload,
+                error: None,
+                error_payload: None,
+            })?;
+            journal.append(&Record::Recovery {
+                run_id: run_id.clone(),
+                duty: a.duty.clone(),
+                chunk: Some(a.chunk),
+                file_item: None,
+                resolution: "committed".into(),
+                by_run: by_run.to_owned(),
+            })?;
+            notes.push(format!(
+                "run {run_id}: {} chunk {} had committed (anchor found); outcome recorded",
+                a.duty, a.chunk
+            ));
+        }
+        for duty in run.plans.iter().filter(|d| !run.duty_ends.contains(*d)) {
+            journal.append(&Record::Recovery {
+                run_id: run_id.clone(),
+                duty: duty.clone(),
+                chunk: None,
+                file_item: None,
+                resolution: "interrupted".into(),
+                by_run: by_run.to_owned(),
+            })?;
+            notes.push(format!("run {run_id}: {duty} was interrupted; chunks without an anchor were rolled back by the database"));
+        }
+        for ((duty, item), (path, qpath, meta)) in &run.intents {
+            if run.file_outcomes.contains(&(duty.clone(), *item)) {
+                continue;
+            }
+            let (status, resolution) = locate(Path::new(path), Path::new(qpath), meta, quarantine);
+            notes.push(format!("run {run_id}: file {path}: {resolution}"));
+            journal.append(&Record::FileOutcome {
+                run_id: run_id.clone(),
+                duty: duty.clone(),
+                item: *item,
+                status,
+            })?;
+            journal.append(&Record::Recovery {
+                run_id: run_id.clone(),
+                duty: duty.clone(),
+                chunk: None,
+                file_item: Some(*item),
+                resolution,
+                by_run: by_run.to_owned(),
+            })?;
+        }
+        notes.push(format!(
+            "run {run_id} was interrupted; its records are closed and it ends as aborted"
+        ));
+        journal.append_durable(&Record::RunEnd {
+            run_id: run_id.clone(),
+            status: "aborted".into(),
+            ended_utc: crate::clock::utc_stamp(),
+            details: None,
+        })?;
+    }
+    let orphans = journal.remove_orphan_payloads()?;
+    if !orphans.is_empty() {
+        notes.push(format!(
+            "removed {} row-image payload(s) of chunks that never committed",
+            orphans.len()
+        ));
+    }
+    Ok(notes)
+}
+
+/// Where a file whose move was interrupted actually is.
+fn locate(
+    original: &Path,
+    quarantined: &Path,
+    meta: &FileMeta,
+    quarantine: &Quarantine,
+) -> (FileStatus, String) {
+    let at_original = std::fs::symlink_metadata(original).is_ok();
+    let at_quarantine = std::fs::symlink_metadata(quarantined).is_ok();
+    match (at_original, at_quarantine) {
+        (false, true) => {
+            let intact = match &meta.blake3 {
+                Some(expected) => {
+                    crate::quarantine::hash_file(quarantined).is_ok_and(|h| h == *expected)
+                }
+                None => true,
+            };
+            if intact {
+                (FileStatus::Moved, "moved (found in the quarantine)".into())
+            } else {
+                (
+                    FileStatus::Failed {
+                        error: "hash_mismatch".into(),
+                    },
+                    "in the quarantine but its bytes differ from the recorded hash".into(),
+                )
+            }
+        }
+        (true, true) => {
+            // A copy across filesystems was interrupted before the source was removed.
+            match quarantine.discard_partial(quarantined) {
+                Ok(()) => (
+                    FileStatus::Skipped {
+                        reason: "interrupted".into(),
+                    },
+                    "left in place (partial copy removed)".into(),
+                ),
+                Err(e) => (
+                    FileStatus::Failed {
+                        error: "io_error".into(),
+                    },
+                    format!("left in place; partial copy could not be removed: {e}"),
+                ),
+            }
+        }
+        (true, false) => (
+            FileStatus::Skipped {
+                reason: "interrupted".into(),
+            },
+            "left in place (never moved)".into(),
+        ),
+        (false, false) => (
+            FileStatus::Failed {
+                error: "lost".into(),
+            },
+            "found neither at its path nor in the quarantine".into(),
+        ),
+    }
+}
+
+/// The keys a committed chunk changed, from its row images.
+fn changes_from_payload(
+    journal: &Journal,
+    digest: &housekeeper_journal::Digest,
+    schema: &SchemaFacts,
+) -> Result<Vec<TableChange>, JournalError> {
+    let mut by_table: BTreeMap<(String, u8), Vec<Value>> = BTreeMap::new();
+    let mut key_at: Option<usize> = None;
+    let mut table = String::new();
+    for entry in journal.read_payload(digest)? {
+        match entry? {
+            PayloadEntry::Table { name, columns } => {
+                let key = schema
+                    .table(&name)
+                    .and_then(|t| t.primary_key.first().cloned())
+                    .unwrap_or_else(|| "id".into());
+                key_at = columns.iter().position(|c| *c == key);
+                table = name;
+            }
+            PayloadEntry::Row { role, values } => {
+                let code = match role {
+                    RowRole::Deleted => 0,
+                    RowRole::After => 1,
+                    RowRole::Inserted => 2,
+                    RowRole::Before => continue,
+                };
+                if let Some(key) = key_at.and_then(|i| values.get(i)) {
+                    by_table
+                        .entry((table.clone(), code))
+                        .or_default()
+                        .push(key.clone());
+                }
+            }
+            PayloadEntry::Json(_) => {}
+        }
+    }
+    Ok(by_table
+        .into_iter()
+        .map(|((table, code), keys)| TableChange {
+            table,
+            action: match code {
+                0 => Action::Delete,
+                1 => Action::Update,
+                _ => Action::Insert,
+            },
+            keys: plan::keyset(keys),
+        })
+        .collect())
+}

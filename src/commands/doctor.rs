@@ -1,0 +1,416 @@
+//! `housekeeper doctor`: checks everything a run needs and says what is wrong, without
+//! changing anything (the database is opened read-only where the engine allows, no lock is
+//! kept, nothing is written). Exit 1 when something would make a run fail.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{open_database, require_database};
+use crate::cli::{DoctorArgs, Failure, Format};
+use crate::config::{Config, DbTarget};
+use crate::duties::{self, DutyName};
+use crate::exit::Exit;
+use crate::state::StateDir;
+
+/// One line of the diagnosis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub section: &'static str,
+    pub name: String,
+    /// `ok`, `info`, `warning` or `problem` (a problem would make a run fail).
+    pub level: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Diagnosis {
+    format: &'static str,
+    checks: Vec<Check>,
+}
+
+impl Diagnosis {
+    fn add(
+        &mut self,
+        section: &'static str,
+        name: impl Into<String>,
+        level: &'static str,
+        detail: impl Into<String>,
+    ) {
+        self.checks.push(Check {
+            section,
+            name: name.into(),
+            level,
+            detail: detail.into(),
+        });
+    }
+
+    fn problems(&self) -> usize {
+        self.checks.iter().filter(|c| c.level == "problem").count()
+    }
+}
+
+fn mode_text(mode: u32) -> String {
+    format!("{:04o}", mode & 0o7777)
+}
+
+fn directory(d: &mut Diagnosis, name: &str, path: &Path, must_exist: bool) {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let free = fs4::available_space(path)
+                .map(|b| format!("{} MiB free", b / (1024 * 1024)))
+                .unwrap_or_else(|e| format!("free space unknown: {e}"));
+            d.add(
+                "directories",
+                name,
+                "ok",
+                format!(
+                    "{} (owner {}:{}, mode {}, {free})",
+                    path.display(),
+                    meta.uid(),
+                    meta.gid(),
+                    mode_text(meta.permissions().mode())
+                ),
+            );
+        }
+        Ok(_) => d.add(
+            "directories",
+            name,
+            "problem",
+            format!("{} is not a directory", path.display()),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            d.add(
+                "directories",
+                name,
+                "info",
+                format!(
+                    "{} does not exist yet (created by the first run)",
+                    path.display()
+                ),
+            );
+        }
+        Err(e) => d.add(
+            "directories",
+            name,
+            if must_exist { "problem" } else { "warning" },
+            format!("{}: {e}", path.display()),
+        ),
+    }
+}
+
+fn render_check(out: &mut String, c: &Check) {
+    let mark = match c.level {
+        "ok" => "ok     ",
+        "problem" => "PROBLEM",
+        "warning" => "warning",
+        _ => "       ",
+    };
+    let _ = writeln!(out, "  {mark} {}: {}", c.name, c.detail);
+}
+
+/// `housekeeper doctor`.
+///
+/// # Errors
+/// Never for problems it diagnoses (they set the exit code); only for output failures.
+pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
+    let mut d = Diagnosis {
+        format: "housekeeper.doctor/v1",
+        checks: Vec::new(),
+    };
+
+    // Configuration, with the source of every value.
+    for p in &config.provenance {
+        if !p.value.is_empty() || !matches!(p.source, crate::config::Source::Default) {
+            d.add(
+                "configuration",
+                p.variable,
+                "info",
+                format!(
+                    "{} ({})",
+                    if p.value.is_empty() { "—" } else { &p.value },
+                    p.source
+                ),
+            );
+        }
+    }
+    if let Some(file) = &config.env_file {
+        d.add(
+            "configuration",
+            "env file",
+            "ok",
+            file.display().to_string(),
+        );
+    }
+
+    // Directories.
+    let state = StateDir::new(config.state_dir.clone());
+    directory(&mut d, "state directory", state.root(), false);
+    match crate::duties::disk_temp_file_cleanup::refuse(&config.tmp_dir, config) {
+        Ok(()) => directory(&mut d, "temp directory", &config.tmp_dir, false),
+        Err(refusal) => d.add(
+            "directories",
+            "temp directory",
+            "problem",
+            format!("{refusal}; DiskTempFileCleanup would fail"),
+        ),
+    }
+    let writable_by_us = |meta: &std::fs::Metadata| match crate::state::user_id() {
+        Some(0) => true,
+        Some(uid) => meta.uid() == uid && meta.permissions().mode() & 0o200 != 0,
+        None => true,
+    };
+    let existing = std::iter::successors(Some(state.root()), |p| p.parent()).find(|p| p.exists());
+    if let Some(dir) = existing {
+        if let Ok(meta) = std::fs::metadata(dir) {
+            if !writable_by_us(&meta) {
+                d.add(
+                    "directories",
+                    "state directory access",
+                    "problem",
+                    format!(
+                        "{} is not writable by {} (uid {:?})",
+                        dir.display(),
+                        crate::state::user_name(),
+                        crate::state::user_id()
+                    ),
+                );
+            }
+        }
+    }
+    if let Ok(meta) = std::fs::metadata(state.root()) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            d.add(
+                "directories",
+                "state directory permissions",
+                "warning",
+                format!(
+                    "{} is readable by others; the journal holds personal data (expected 0700)",
+                    state.root().display()
+                ),
+            );
+        }
+    }
+
+    // Lock.
+    if state.root().is_dir() {
+        match state.lock("housekeeper doctor") {
+            Ok(lock) => {
+                drop(lock);
+                d.add(
+                    "lock",
+                    "host lock",
+                    "ok",
+                    format!("{} is free", state.lock_path().display()),
+                );
+            }
+            Err(e) => d.add("lock", "host lock", "info", e.to_string()),
+        }
+    }
+
+    // Journal.
+    let journal_dir = state.journal_dir();
+    if journal_dir.is_dir() {
+        let options = housekeeper_journal::VerifyOptions {
+            expected_head: None,
+            chain_only: true,
+        };
+        match housekeeper_journal::verify_with(&journal_dir, &options) {
+            Ok(report) if report.damage.is_empty() => d.add(
+                "journal",
+                "chain",
+                "ok",
+                format!("{} records in {} segment(s), no damage (payloads: `housekeeper journal verify`)", report.records, report.segments),
+            ),
+            Ok(report) => d.add("journal", "chain", "problem", format!("damaged: {}", report.damage[0])),
+            Err(e) => d.add("journal", "chain", "problem", e.to_string()),
+        }
+        match crate::apply::recover::open_runs(&journal_dir) {
+            Ok(open) if open.is_empty() => {}
+            Ok(open) => d.add(
+                "journal",
+                "interrupted runs",
+                "info",
+                format!("{} (the next run recovers them)", open.join(", ")),
+            ),
+            Err(e) => d.add("journal", "interrupted runs", "problem", e.to_string()),
+        }
+    } else {
+        d.add(
+            "journal",
+            "chain",
+            "info",
+            format!("no journal yet in {}", journal_dir.display()),
+        );
+    }
+    d.add(
+        "journal",
+        "undo window",
+        "info",
+        format!(
+            "{} days (MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS); restored items held {} days",
+            config.undo_days, config.hold_days
+        ),
+    );
+
+    // Database.
+    match require_database(config) {
+        Err(f) => d.add(
+            "database",
+            "configured",
+            "problem",
+            format!("{}; {}", f.message, f.hints.join("; ")),
+        ),
+        Ok(target) => database(&mut d, config, target),
+    }
+
+    let problems = d.problems();
+    match args.format {
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&d)
+                .map_err(|e| Failure::new(Exit::Failed, format!("encoding: {e}")))?;
+            println!("{text}");
+        }
+        Format::Text => print!("{}", render(&d)),
+    }
+    Ok(if problems > 0 { Exit::Failed } else { Exit::Ok })
+}
+
+fn database(d: &mut Diagnosis, config: &Config, target: &DbTarget) {
+    let mut conn = match open_database(target, true) {
+        Ok(conn) => conn,
+        Err(f) => {
+            d.add("database", "connection", "problem", f.message);
+            return;
+        }
+    };
+    match conn.server_version() {
+        Ok(version) => d.add(
+            "database",
+            "connection",
+            "ok",
+            format!("{} ({version})", conn.describe()),
+        ),
+        Err(e) => d.add("database", "connection", "problem", e.to_string()),
+    }
+    let schema = match conn.introspect() {
+        Ok(schema) => schema,
+        Err(e) => {
+            d.add("database", "schema", "problem", e.to_string());
+            return;
+        }
+    };
+    let level = schema_level(&mut *conn);
+    d.add("database", "schema level", "info", level);
+    for name in DutyName::ALL {
+        let duty = duties::duty(name);
+        match (
+            super::deselected(name, config, &Default::default()),
+            duty.check_schema(&schema),
+        ) {
+            (Some(reason), _) => d.add(
+                "duties",
+                name.as_str(),
+                "info",
+                format!("skipped: {reason}"),
+            ),
+            (None, Ok(())) => d.add("duties", name.as_str(), "ok", "will run"),
+            (None, Err(reason)) => d.add(
+                "duties",
+                name.as_str(),
+                "warning",
+                format!("will be skipped: {reason}"),
+            ),
+        }
+    }
+    if schema.table(crate::apply::anchor::TABLE).is_none() {
+        d.add(
+            "database",
+            "housekeeper_anchor",
+            "info",
+            "not created yet (the first real run creates it)",
+        );
+    }
+    match conn.try_lock() {
+        Ok(Ok(())) => {
+            let _ = conn.unlock();
+            d.add("lock", "database lock", "ok", "free");
+        }
+        Ok(Err(holder)) => d.add(
+            "lock",
+            "database lock",
+            "info",
+            format!("held: {}", holder.0),
+        ),
+        Err(e) => d.add("lock", "database lock", "warning", e.to_string()),
+    }
+    if let (Ok(Some(_)), Some(sql)) = (conn.server_now(), conn.dialect().utc_now_sql()) {
+        let utc = conn
+            .snapshot()
+            .and_then(|mut v| v.query_scalar(sql, &[]))
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_datetime());
+        if let Some(skew) = utc.and_then(crate::clock::skew_seconds) {
+            let level = if skew > 300 { "warning" } else { "ok" };
+            d.add(
+                "database",
+                "clock",
+                level,
+                format!("{skew} s from the host clock (compared in UTC)"),
+            );
+        }
+    }
+}
+
+/// The newest applied migration, from `phinxlog`.
+fn schema_level(conn: &mut dyn crate::db::Connection) -> String {
+    let result = conn.snapshot().and_then(|mut view| {
+        let d = *view.dialect();
+        view.query_scalar(
+            &format!(
+                "SELECT MAX({}) FROM {}",
+                d.quote("version"),
+                d.quote("phinxlog")
+            ),
+            &[],
+        )
+    });
+    match result {
+        Ok(Some(v)) if !v.is_null() => format!("newest migration {}", crate::plan::key_text(&v)),
+        Ok(_) => "phinxlog is empty".into(),
+        Err(_) => "no phinxlog table: schema level unknown".into(),
+    }
+}
+
+const SECTIONS: [&str; 6] = [
+    "configuration",
+    "directories",
+    "lock",
+    "journal",
+    "database",
+    "duties",
+];
+
+fn render(d: &Diagnosis) -> String {
+    let mut out = String::new();
+    for section in SECTIONS {
+        let checks: Vec<&Check> = d.checks.iter().filter(|c| c.section == section).collect();
+        if checks.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{section}:");
+        for c in checks {
+            render_check(&mut out, c);
+        }
+    }
+    let problems = d.problems();
+    if problems == 0 {
+        let _ = writeln!(out, "no problem found");
+    } else {
+        let _ = writeln!(out, "{problems} problem(s) would make a run fail");
+    }
+    out
+}

@@ -1,0 +1,531 @@
+//! The plan: what a duty decided to change, as data, before anything is changed.
+//!
+//! A `DutyPlan` lists concrete items — rows to delete (with the dependent rows that go with
+//! them), rows to update (column by column, planned old value → new value), rows to insert
+//! (undo), files to quarantine or restore — each with a human reason. Plans are serde data,
+//! deterministically ordered, so `plan` can render them, `plan --out` can save them,
+//! `run`/`apply` can execute them and `undo` can produce them. This module never touches the
+//! database or the filesystem.
+
+pub mod render;
+
+use std::collections::BTreeMap;
+
+use housekeeper_journal::{Action, DateTimeValue, ItemSummary, KeySet, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::duties::DutyName;
+
+/// Why an item is in the plan: a stable code for machines and the journal, a sentence for
+/// people (the sentence may quote data and therefore only lives in plan payloads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: String,
+    pub text: String,
+}
+
+impl Reason {
+    #[must_use]
+    pub fn new(code: impl Into<String>, text: impl Into<String>) -> Self {
+        Reason {
+            code: code.into(),
+            text: text.into(),
+        }
+    }
+}
+
+/// Rows of another table deleted (first, explicitly, journaled) with each deleted key:
+/// `DELETE FROM table WHERE column IN (keys)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependent {
+    pub table: String,
+    pub column: String,
+}
+
+/// How an item's selection condition is re-checked inside the chunk's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Guard {
+    /// Nothing beyond the row still existing (rows already gone are reported as drifted).
+    Exists,
+    /// The duty re-evaluates its condition on the locked current row (`Duty::recheck`).
+    Duty,
+}
+
+/// Delete the rows of `table` whose key is in `keys`, dependents first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteRows {
+    pub table: String,
+    pub key_column: String,
+    pub keys: KeySet,
+    pub dependents: Vec<Dependent>,
+    pub guard: Guard,
+}
+
+/// One column of one row: the value seen when planning and the value to write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub column: String,
+    pub old: Value,
+    pub new: Value,
+}
+
+/// Update one row. Applied only when every `old` still matches the current value (and the
+/// duty's guard, if any, still holds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRow {
+    pub table: String,
+    pub key_column: String,
+    pub key: Value,
+    pub changes: Vec<Change>,
+    pub guard: Guard,
+}
+
+/// Insert one row with every column given (undo re-inserts a deleted row with its key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InsertRow {
+    pub table: String,
+    pub key_column: String,
+    pub columns: Vec<String>,
+    pub values: Vec<Value>,
+    /// A row the run writes as its own record (`retention_cleanup_jobs`, `data_archive`):
+    /// not a change to restore, so undo leaves it and it is not counted as affected.
+    #[serde(default)]
+    pub record: bool,
+}
+
+/// A file seen when planning: where it is and what it looked like.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileItem {
+    pub path: String,
+    /// Path relative to the temp directory; the quarantine keeps it.
+    pub relative: String,
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+    pub dev: u64,
+    pub inode: u64,
+    pub is_symlink: bool,
+}
+
+/// Move a quarantined file back (undo).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreFile {
+    pub run_id: String,
+    pub quarantine_path: String,
+    pub path: String,
+}
+
+/// What an item does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    Delete(DeleteRows),
+    Update(UpdateRow),
+    Insert(InsertRow),
+    Quarantine(FileItem),
+    Restore(RestoreFile),
+}
+
+/// One planned item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub op: Op,
+    pub reason: Reason,
+    /// The report category it counts under (e.g. `orphaned_job`, `ghost_job`), if any.
+    pub category: Option<String>,
+    /// `false` when the item is shown but not applied (e.g. a retention action that is off).
+    pub enabled: bool,
+    /// Duty-specific facts its re-check needs (e.g. a retention policy's date column and
+    /// cutoff). Never values of the row.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Item {
+    #[must_use]
+    pub fn new(op: Op, reason: Reason) -> Self {
+        Item {
+            op,
+            reason,
+            category: None,
+            enabled: true,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn tag(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.tags.insert(name.to_owned(), value.into());
+        self
+    }
+
+    #[must_use]
+    pub fn category(mut self, category: impl Into<String>) -> Self {
+        self.category = Some(category.into());
+        self
+    }
+
+    #[must_use]
+    pub fn disabled(mut self) -> Self {
+        self.enabled = false;
+        self
+    }
+
+    /// How many primary rows or files the item changes.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        match &self.op {
+            Op::Delete(d) => d.keys.len(),
+            Op::Insert(i) if i.record => 0,
+            Op::Update(_) | Op::Insert(_) | Op::Quarantine(_) | Op::Restore(_) => 1,
+        }
+    }
+
+    /// The table the item changes, if it changes rows.
+    #[must_use]
+    pub fn table(&self) -> Option<&str> {
+        match &self.op {
+            Op::Delete(d) => Some(&d.table),
+            Op::Update(u) => Some(&u.table),
+            Op::Insert(i) => Some(&i.table),
+            Op::Quarantine(_) | Op::Restore(_) => None,
+        }
+    }
+
+    /// Whether the item changes files rather than rows.
+    #[must_use]
+    pub fn is_file(&self) -> bool {
+        matches!(self.op, Op::Quarantine(_) | Op::Restore(_))
+    }
+
+    /// The chained summary: keys, names and paths — never values.
+    #[must_use]
+    pub fn summary(&self, index: u32) -> ItemSummary {
+        let base = ItemSummary {
+            item: index,
+            action: Action::Delete,
+            table: None,
+            key_columns: Vec::new(),
+            keys: KeySet::Values(Vec::new()),
+            columns: Vec::new(),
+            dependents: Vec::new(),
+            path: None,
+            reason: self.reason.code.clone(),
+        };
+        match &self.op {
+            Op::Delete(d) => ItemSummary {
+                table: Some(d.table.clone()),
+                key_columns: vec![d.key_column.clone()],
+                keys: d.keys.clone(),
+                dependents: d.dependents.iter().map(|dep| dep.table.clone()).collect(),
+                ..base
+            },
+            Op::Update(u) => ItemSummary {
+                action: Action::Update,
+                table: Some(u.table.clone()),
+                key_columns: vec![u.key_column.clone()],
+                keys: KeySet::Values(vec![u.key.clone()]),
+                columns: u.changes.iter().map(|c| c.column.clone()).collect(),
+                ..base
+            },
+            Op::Insert(i) => {
+                let key = i
+                    .columns
+                    .iter()
+                    .position(|c| *c == i.key_column)
+                    .and_then(|at| i.values.get(at).cloned())
+                    .unwrap_or(Value::Null);
+                ItemSummary {
+                    action: Action::Insert,
+                    table: Some(i.table.clone()),
+                    key_columns: vec![i.key_column.clone()],
+                    keys: KeySet::Values(vec![key]),
+                    columns: i.columns.clone(),
+                    ..base
+                }
+            }
+            Op::Quarantine(f) => ItemSummary {
+                action: Action::QuarantineFile,
+                path: Some(f.path.clone()),
+                ..base
+            },
+            Op::Restore(r) => ItemSummary {
+                action: Action::RestoreFile,
+                path: Some(r.path.clone()),
+                ..base
+            },
+        }
+    }
+}
+
+/// A problem found in the data that the duty reports but does not fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// `error`, `warning` or `info`.
+    pub level: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl Finding {
+    #[must_use]
+    pub fn new(level: &str, code: &str, message: impl Into<String>) -> Self {
+        Finding {
+            level: level.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Whether the duty planned at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PlanStatus {
+    Planned,
+    Skipped { reason: String },
+    Failed { error: String },
+}
+
+/// Everything one duty decided, for one `now`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DutyPlan {
+    pub duty: DutyName,
+    pub now: DateTimeValue,
+    pub status: PlanStatus,
+    pub items: Vec<Item>,
+    pub findings: Vec<Finding>,
+    /// Problems that stopped part of the planning (a bad policy, an unreadable directory);
+    /// they make the duty `failed` while the rest of the plan still applies.
+    pub errors: Vec<String>,
+    /// Extra facts for the report (e.g. "affected" of a read-only duty).
+    pub notes: Vec<String>,
+    /// Items left alone because an undo restored them recently (SPEC §6).
+    pub held: Vec<String>,
+    /// `affected` of a duty that changes nothing (CredentialHealthCheck's credentials with a
+    /// definite state); `None` for duties whose items are their changes.
+    pub affected_override: Option<u64>,
+}
+
+impl DutyPlan {
+    #[must_use]
+    pub fn new(duty: DutyName, now: DateTimeValue) -> Self {
+        DutyPlan {
+            duty,
+            now,
+            status: PlanStatus::Planned,
+            items: Vec::new(),
+            findings: Vec::new(),
+            errors: Vec::new(),
+            notes: Vec::new(),
+            held: Vec::new(),
+            affected_override: None,
+        }
+    }
+
+    #[must_use]
+    pub fn skipped(duty: DutyName, now: DateTimeValue, reason: impl Into<String>) -> Self {
+        DutyPlan {
+            status: PlanStatus::Skipped {
+                reason: reason.into(),
+            },
+            ..DutyPlan::new(duty, now)
+        }
+    }
+
+    #[must_use]
+    pub fn failed(duty: DutyName, now: DateTimeValue, error: impl Into<String>) -> Self {
+        DutyPlan {
+            status: PlanStatus::Failed {
+                error: error.into(),
+            },
+            ..DutyPlan::new(duty, now)
+        }
+    }
+
+    /// Primary rows and files the plan would change (enabled items only).
+    #[must_use]
+    pub fn affected(&self) -> u64 {
+        self.affected_override.unwrap_or_else(|| {
+            self.items
+                .iter()
+                .filter(|i| i.enabled)
+                .map(Item::size)
+                .sum()
+        })
+    }
+
+    /// Enabled items per category, for the report.
+    #[must_use]
+    pub fn categories(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for item in self.items.iter().filter(|i| i.enabled) {
+            if let Some(category) = &item.category {
+                *out.entry(category.clone()).or_insert(0) += item.size();
+            }
+        }
+        out
+    }
+
+    /// Whether anything would change.
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        self.items.iter().any(|i| i.enabled)
+    }
+}
+
+/// A key as plain text, for lookups and messages: integers as digits, text as is.
+#[must_use]
+pub fn key_text(key: &Value) -> String {
+    match key {
+        Value::Text(s) | Value::Decimal(s) | Value::Json(s) => s.clone(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Collapses sorted, distinct integer keys into inclusive ranges.
+#[must_use]
+pub fn ranges_of(sorted_keys: &[i64]) -> Vec<(i64, i64)> {
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for &k in sorted_keys {
+        match out.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(k) => *hi = k,
+            _ => out.push((k, k)),
+        }
+    }
+    out
+}
+
+/// A `KeySet` from typed keys: integer keys collapse into ranges, others stay values.
+#[must_use]
+pub fn keyset(mut keys: Vec<Value>) -> KeySet {
+    let ints: Option<Vec<i64>> = keys
+        .iter()
+        .map(|k| match k {
+            Value::Int(v) => Some(*v),
+            Value::UInt(v) => i64::try_from(*v).ok(),
+            _ => None,
+        })
+        .collect();
+    match ints {
+        Some(mut ints) => {
+            ints.sort_unstable();
+            ints.dedup();
+            KeySet::Ranges(ranges_of(&ints))
+        }
+        None => {
+            keys.sort_by_key(|k| format!("{k}"));
+            keys.dedup();
+            KeySet::Values(keys)
+        }
+    }
+}
+
+/// Splits a key set into pieces of at most `max` keys, in order.
+#[must_use]
+pub fn split_keys(keys: &KeySet, max: u64) -> Vec<KeySet> {
+    let max = max.max(1);
+    match keys {
+        KeySet::Values(values) => values
+            .chunks(usize::try_from(max).unwrap_or(usize::MAX))
+            .map(|c| KeySet::Values(c.to_vec()))
+            .collect(),
+        KeySet::Ranges(ranges) => {
+            let mut out = Vec::new();
+            let mut current: Vec<(i64, i64)> = Vec::new();
+            let mut room = max;
+            for &(lo, hi) in ranges {
+                let mut lo = lo;
+                loop {
+                    let span = hi.abs_diff(lo) + 1;
+                    if span <= room {
+                        current.push((lo, hi));
+                        room -= span;
+                        break;
+                    }
+                    let take_hi = lo + i64::try_from(room).unwrap_or(i64::MAX) - 1;
+                    current.push((lo, take_hi));
+                    out.push(KeySet::Ranges(std::mem::take(&mut current)));
+                    room = max;
+                    lo = take_hi + 1;
+                }
+                if room == 0 {
+                    out.push(KeySet::Ranges(std::mem::take(&mut current)));
+                    room = max;
+                }
+            }
+            if !current.is_empty() {
+                out.push(KeySet::Ranges(current));
+            }
+            out
+        }
+    }
+}
+
+/// Joins key sets of one kind back into one (ranges with ranges, values with values).
+#[must_use]
+pub fn concat_keys(pieces: &[KeySet]) -> KeySet {
+    let mut ranges = Vec::new();
+    let mut values = Vec::new();
+    for piece in pieces {
+        match piece {
+            KeySet::Ranges(r) => ranges.extend_from_slice(r),
+            KeySet::Values(v) => values.extend_from_slice(v),
+        }
+    }
+    if values.is_empty() {
+        KeySet::Ranges(ranges)
+    } else {
+        values.extend(
+            ranges
+                .iter()
+                .flat_map(|(lo, hi)| (*lo..=*hi).map(Value::Int)),
+        );
+        KeySet::Values(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_collapse_into_ranges() {
+        assert_eq!(ranges_of(&[1, 2, 3, 5, 7, 8]), [(1, 3), (5, 5), (7, 8)]);
+        assert_eq!(ranges_of(&[]), []);
+        let set = keyset(vec![
+            Value::Int(3),
+            Value::Int(1),
+            Value::Int(2),
+            Value::Int(2),
+        ]);
+        assert_eq!(set, KeySet::Ranges(vec![(1, 3)]));
+        let set = keyset(vec![Value::from("b"), Value::from("a")]);
+        assert_eq!(
+            set,
+            KeySet::Values(vec![Value::from("a"), Value::from("b")])
+        );
+    }
+
+    #[test]
+    fn key_sets_split_into_chunks() {
+        let keys = KeySet::Ranges(vec![(1, 5), (10, 12)]);
+        let pieces = split_keys(&keys, 3);
+        assert_eq!(
+            pieces,
+            [
+                KeySet::Ranges(vec![(1, 3)]),
+                KeySet::Ranges(vec![(4, 5), (10, 10)]),
+                KeySet::Ranges(vec![(11, 12)]),
+            ]
+        );
+        assert_eq!(pieces.iter().map(KeySet::len).sum::<u64>(), 8);
+        let exact = split_keys(&KeySet::Ranges(vec![(1, 4)]), 2);
+        assert_eq!(
+            exact,
+            [KeySet::Ranges(vec![(1, 2)]), KeySet::Ranges(vec![(3, 4)])]
+        );
+        let values = KeySet::Values((0..5).map(Value::Int).collect());
+        assert_eq!(split_keys(&values, 2).len(), 3);
+    }
+}

@@ -1,0 +1,168 @@
+//! `housekeeper plan` for people: per duty, each row and file with before → after and the
+//! reason, then counts. (`--format json` serializes the plan itself; see docs/JSON.md.)
+
+use std::fmt::Write as _;
+
+use housekeeper_journal::KeySet;
+
+use super::{DutyPlan, Item, Op, PlanStatus};
+
+/// At most this many keys are listed per delete item; the rest are counted.
+const MAX_KEYS_SHOWN: usize = 20;
+
+/// Renders one duty's plan.
+#[must_use]
+pub fn duty_plan(plan: &DutyPlan) -> String {
+    let mut out = String::new();
+    let _ = write!(out, "== {}", plan.duty);
+    match &plan.status {
+        PlanStatus::Skipped { reason } => {
+            let _ = writeln!(out, ": skipped — {reason}");
+            return out;
+        }
+        PlanStatus::Failed { error } => {
+            let _ = writeln!(out, ": failed — {error}");
+            return out;
+        }
+        PlanStatus::Planned => {}
+    }
+    let affected = plan.affected();
+    let categories: Vec<String> = plan
+        .categories()
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = write!(out, ": {affected} to change");
+    if !categories.is_empty() {
+        let _ = write!(out, " ({})", categories.join(", "));
+    }
+    let _ = writeln!(out);
+    for item in &plan.items {
+        let _ = writeln!(out, "  {}", item_line(item));
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    for held in &plan.held {
+        let _ = writeln!(out, "  held: {held}");
+    }
+    for finding in &plan.findings {
+        let _ = writeln!(out, "  {}: {}", finding.level, finding.message);
+    }
+    for error in &plan.errors {
+        let _ = writeln!(out, "  error: {error}");
+    }
+    out
+}
+
+/// A duty's plan with at most `shown` items listed (the demo's view).
+#[must_use]
+pub fn duty_plan_brief(plan: &DutyPlan, shown: usize) -> String {
+    if plan.items.len() <= shown {
+        return duty_plan(plan);
+    }
+    let mut short = plan.clone();
+    let hidden = short.items.len() - shown;
+    short.items.truncate(shown);
+    let mut out = duty_plan(&short);
+    // Keep the header's count right: it was computed from the truncated plan.
+    let header_end = out.find('\n').unwrap_or(out.len());
+    let header = duty_plan(plan);
+    let real_header = &header[..header.find('\n').unwrap_or(header.len())];
+    out.replace_range(..header_end, real_header);
+    let notes_at = out
+        .find("\n  note:")
+        .or_else(|| out.find("\n  held:"))
+        .map_or(out.len(), |i| i + 1);
+    out.insert_str(notes_at, &format!("  … and {hidden} more\n"));
+    out
+}
+
+/// One line per item: what, which, before → after, why.
+#[must_use]
+pub fn item_line(item: &Item) -> String {
+    let off = if item.enabled { "" } else { "[off] " };
+    let what = match &item.op {
+        Op::Delete(d) => {
+            let deps = if d.dependents.is_empty() {
+                String::new()
+            } else {
+                let tables: Vec<&str> = d.dependents.iter().map(|x| x.table.as_str()).collect();
+                format!(" with its {} rows", tables.join(", "))
+            };
+            format!(
+                "delete {} {} {}{deps}",
+                d.table,
+                d.key_column,
+                keys_text(&d.keys)
+            )
+        }
+        Op::Update(u) => {
+            let changes: Vec<String> = u
+                .changes
+                .iter()
+                .map(|c| format!("{}: {} → {}", c.column, c.old, c.new))
+                .collect();
+            format!(
+                "update {} {}={}: {}",
+                u.table,
+                u.key_column,
+                u.key,
+                changes.join(", ")
+            )
+        }
+        Op::Insert(i) if i.record => format!("record a {} row", i.table),
+        Op::Insert(i) => {
+            let key = i
+                .columns
+                .iter()
+                .position(|c| *c == i.key_column)
+                .and_then(|at| i.values.get(at))
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            format!("insert {} {}={}", i.table, i.key_column, key)
+        }
+        Op::Quarantine(f) => {
+            let kind = if f.is_symlink { "symlink " } else { "" };
+            format!("quarantine {kind}{} ({} bytes)", f.path, f.size)
+        }
+        Op::Restore(r) => format!("restore {} from {}", r.path, r.quarantine_path),
+    };
+    format!("{off}{what} — {}", item.reason.text)
+}
+
+/// `7`, `1–5, 9` or `1–900000 (900000 rows)`.
+#[must_use]
+pub fn keys_text(keys: &KeySet) -> String {
+    let count = keys.len();
+    let mut parts: Vec<String> = match keys {
+        KeySet::Ranges(ranges) => ranges
+            .iter()
+            .take(MAX_KEYS_SHOWN)
+            .map(|(lo, hi)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}–{hi}")
+                }
+            })
+            .collect(),
+        KeySet::Values(values) => values
+            .iter()
+            .take(MAX_KEYS_SHOWN)
+            .map(ToString::to_string)
+            .collect(),
+    };
+    let listed = match keys {
+        KeySet::Ranges(r) => r.len(),
+        KeySet::Values(v) => v.len(),
+    };
+    if listed > MAX_KEYS_SHOWN {
+        parts.push("…".into());
+    }
+    if count == 1 {
+        parts.join(", ")
+    } else {
+        format!("{} ({count} rows)", parts.join(", "))
+    }
+}

@@ -1,0 +1,300 @@
+//! What a run, a plan, an apply or an undo reports: per duty `status`, `affected`,
+//! `errors[]`, `findings[]`, drifted and held items; the run's summary on stderr and the same
+//! as one JSON document (`--format json`, schema in `docs/JSON.md`).
+//!
+//! This module formats; it never decides and never writes to the database (the `log` rows
+//! are written by the executor, Zabbix by `zabbix`).
+
+pub mod zabbix;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::duties::DutyName;
+use crate::exit::Exit;
+use crate::plan::Finding;
+
+/// A duty's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// An item that no longer qualified when its chunk ran, or could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftReport {
+    pub table: String,
+    pub key: String,
+    pub reason: String,
+}
+
+/// Files a duty moved or left.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FileCounts {
+    pub moved: u64,
+    pub skipped: u64,
+    pub bytes: u64,
+}
+
+/// One duty's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct DutyReport {
+    pub duty: DutyName,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Primary items changed (in a plan: to be changed).
+    pub affected: u64,
+    /// `affected` split by category (e.g. `orphaned_job`, `ghost_job`).
+    pub categories: BTreeMap<String, u64>,
+    /// Dependent rows deleted with the primary rows, per table.
+    pub dependents: BTreeMap<String, u64>,
+    /// Items skipped because they no longer qualified (the first 100; see `drifted_count`).
+    pub drifted: Vec<DriftReport>,
+    pub drifted_count: u64,
+    /// Items left alone because an undo restored them recently.
+    pub held: Vec<String>,
+    pub files: FileCounts,
+    pub errors: Vec<String>,
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+impl DutyReport {
+    #[must_use]
+    pub fn new(duty: DutyName) -> Self {
+        DutyReport {
+            duty,
+            status: Status::Ok,
+            reason: None,
+            affected: 0,
+            categories: BTreeMap::new(),
+            dependents: BTreeMap::new(),
+            drifted: Vec::new(),
+            drifted_count: 0,
+            held: Vec::new(),
+            files: FileCounts::default(),
+            errors: Vec::new(),
+            findings: Vec::new(),
+            notes: Vec::new(),
+            elapsed_ms: 0,
+        }
+    }
+
+    #[must_use]
+    pub fn skipped(duty: DutyName, reason: impl Into<String>) -> Self {
+        DutyReport {
+            status: Status::Skipped,
+            reason: Some(reason.into()),
+            ..DutyReport::new(duty)
+        }
+    }
+
+    /// Records a drifted item (keeping the first 100 in detail).
+    pub fn drift(&mut self, table: &str, key: String, reason: &str) {
+        self.drifted_count += 1;
+        if self.drifted.len() < 100 {
+            self.drifted.push(DriftReport {
+                table: table.to_owned(),
+                key,
+                reason: reason.to_owned(),
+            });
+        }
+    }
+
+    /// Adds an error; any error makes the duty failed.
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.errors.push(message.into());
+        self.status = Status::Failed;
+    }
+}
+
+/// What kind of invocation produced the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Plan,
+    Run,
+    Apply,
+    Undo,
+}
+
+impl Mode {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Plan => "plan",
+            Mode::Run => "run",
+            Mode::Apply => "apply",
+            Mode::Undo => "undo",
+        }
+    }
+}
+
+/// The whole invocation's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// `housekeeper.report/v1`.
+    pub format: &'static str,
+    pub mode: Mode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    pub database: String,
+    pub now: String,
+    pub duties: Vec<DutyReport>,
+    /// Chunks and files of crashed runs closed at start.
+    pub recovered: Vec<String>,
+    pub warnings: Vec<String>,
+    /// `ok` or `failed`.
+    pub status: Status,
+}
+
+impl RunReport {
+    #[must_use]
+    pub fn new(mode: Mode, database: String, now: String) -> Self {
+        RunReport {
+            format: "housekeeper.report/v1",
+            mode,
+            run_id: None,
+            database,
+            now,
+            duties: Vec::new(),
+            recovered: Vec::new(),
+            warnings: Vec::new(),
+            status: Status::Ok,
+        }
+    }
+
+    /// Recomputes `status` from the duties.
+    pub fn finish(&mut self) {
+        self.status = if self.duties.iter().any(|d| d.status == Status::Failed) {
+            Status::Failed
+        } else {
+            Status::Ok
+        };
+    }
+
+    /// 0 when every duty is ok or skipped, 1 when one failed.
+    #[must_use]
+    pub fn exit(&self) -> Exit {
+        if self.duties.iter().any(|d| d.status == Status::Failed) {
+            Exit::Failed
+        } else {
+            Exit::Ok
+        }
+    }
+
+    /// Total primary changes (read-only duties' counts are not changes).
+    #[must_use]
+    pub fn affected(&self) -> u64 {
+        self.duties
+            .iter()
+            .filter(|d| !d.duty.is_read_only())
+            .map(|d| d.affected)
+            .sum()
+    }
+
+    /// The summary for people (stderr).
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let id = self
+            .run_id
+            .as_deref()
+            .map(|id| format!(" {id}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "housekeeper {}{id} on {} (now {})",
+            self.mode.as_str(),
+            self.database,
+            self.now
+        );
+        for warning in &self.recovered {
+            let _ = writeln!(out, "  recovered: {warning}");
+        }
+        for d in &self.duties {
+            let mut line = format!("  {:<26} {:<8}", d.duty.as_str(), d.status.as_str());
+            if d.status == Status::Skipped {
+                let _ = write!(line, " {}", d.reason.as_deref().unwrap_or(""));
+            } else {
+                let _ = write!(line, " affected {}", d.affected);
+                let mut extra: Vec<String> = d
+                    .categories
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                if !d.dependents.is_empty() {
+                    let deps: Vec<String> = d
+                        .dependents
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect();
+                    extra.push(format!("dependent rows: {}", deps.join(", ")));
+                }
+                if d.drifted_count > 0 {
+                    extra.push(format!("{} drifted", d.drifted_count));
+                }
+                if !d.held.is_empty() {
+                    extra.push(format!("{} held", d.held.len()));
+                }
+                if !d.findings.is_empty() {
+                    extra.push(format!("{} findings", d.findings.len()));
+                }
+                if !extra.is_empty() {
+                    let _ = write!(line, " ({})", extra.join("; "));
+                }
+            }
+            let _ = writeln!(out, "{line}");
+            for e in &d.errors {
+                let _ = writeln!(out, "    error: {e}");
+            }
+            for f in &d.findings {
+                let _ = writeln!(out, "    {}: {}", f.level, f.message);
+            }
+            for drift in d.drifted.iter().take(10) {
+                let _ = writeln!(
+                    out,
+                    "    drifted: {} {} ({})",
+                    drift.table, drift.key, drift.reason
+                );
+            }
+            for held in d.held.iter().take(10) {
+                let _ = writeln!(out, "    held: {held}");
+            }
+        }
+        let verdict = match self.status {
+            Status::Failed => "failed",
+            _ => "ok",
+        };
+        let _ = write!(
+            out,
+            "{} {verdict}: {} changes",
+            self.mode.as_str(),
+            self.affected()
+        );
+        if let (Some(id), Mode::Run | Mode::Apply) = (&self.run_id, self.mode) {
+            if self.affected() > 0 {
+                let _ = write!(out, "\nhint: inspect with `housekeeper journal show {id}`, undo with `housekeeper undo {id}`");
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,256 @@
+//! The state directory (`MULTIFLEXI_HOUSEKEEPER_STATE_DIR`): where the journal and the
+//! quarantine live, the host lock file, and this host's journal id. Also who and where we
+//! are (host name, Unix user), for journal records and lock messages.
+//!
+//! Owns the layout and the host `flock`; it never touches journal or quarantine contents.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// Why the host lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another housekeeper holds {path} ({holder})")]
+    Held { path: PathBuf, holder: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// The host lock, held until dropped.
+#[derive(Debug)]
+pub struct HostLock {
+    _file: File,
+}
+
+impl StateDir {
+    #[must_use]
+    pub fn new(root: PathBuf) -> Self {
+        StateDir { root }
+    }
+
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    #[must_use]
+    pub fn journal_dir(&self) -> PathBuf {
+        self.root.join("journal")
+    }
+
+    #[must_use]
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.root.join("quarantine")
+    }
+
+    #[must_use]
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join("housekeeper.lock")
+    }
+
+    /// Creates the directory (0700) if it is missing.
+    ///
+    /// # Errors
+    /// It cannot be created, or exists and is not a directory.
+    pub fn ensure(&self) -> io::Result<()> {
+        match fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a directory", self.root.display()),
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&self.root)?;
+                fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes the host lock (`flock` on `housekeeper.lock`) without waiting, and writes who
+    /// holds it into the file.
+    ///
+    /// # Errors
+    /// `Held` naming the holder when another process has it.
+    pub fn lock(&self, what: &str) -> Result<HostLock, LockError> {
+        let path = self.lock_path();
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(LockError::Held {
+                    path,
+                    holder: if holder.is_empty() {
+                        "holder unknown".into()
+                    } else {
+                        holder.to_owned()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        let text = format!(
+            "pid {} on {} as {} since {}: {what}",
+            std::process::id(),
+            host_name(),
+            user_name(),
+            crate::clock::utc_stamp()
+        );
+        file.write_all(text.as_bytes()).map_err(io)?;
+        Ok(HostLock { _file: file })
+    }
+
+    /// This host's journal id (created on first use): 16 hex digits that key this journal's
+    /// anchor rows in a database several hosts may share.
+    ///
+    /// # Errors
+    /// The id file cannot be read or written.
+    pub fn journal_id(&self) -> io::Result<String> {
+        let path = self.root.join("journal-id");
+        match fs::read_to_string(&path) {
+            Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let id = random_hex(16);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(id.as_bytes())?;
+        file.sync_all()?;
+        Ok(id)
+    }
+
+    /// The journal id if it exists, without creating it (read-only commands).
+    #[must_use]
+    pub fn existing_journal_id(&self) -> Option<String> {
+        fs::read_to_string(self.root.join("journal-id"))
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// `n` hex digits that differ between calls, processes and hosts (not cryptographic).
+#[must_use]
+pub fn random_hex(n: usize) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&std::process::id().to_le_bytes());
+    hasher.update(&COUNTER.fetch_add(1, Ordering::SeqCst).to_le_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.update(&nanos.to_le_bytes());
+    hasher.update(host_name().as_bytes());
+    let hex = hasher.finalize().to_hex();
+    hex.as_str()[..n.min(64)].to_owned()
+}
+
+/// A new run id: `YYYYMMDDTHHMMSSZ-xxxxxx`, sortable by start time.
+#[must_use]
+pub fn new_run_id() -> String {
+    format!("{}-{}", crate::clock::compact_utc_stamp(), random_hex(6))
+}
+
+/// The host name (kernel's), or `localhost`.
+#[must_use]
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// The effective Unix user's id (from `/proc/self`).
+#[must_use]
+pub fn user_id() -> Option<u32> {
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// The name of the Unix user running the tool (from `/etc/passwd`, else `$USER`, else the
+/// numeric id).
+#[must_use]
+pub fn user_name() -> String {
+    let uid = user_id();
+    if let (Some(uid), Ok(passwd)) = (uid, fs::read_to_string("/etc/passwd")) {
+        for line in passwd.lines() {
+            let mut fields = line.split(':');
+            let (Some(name), _, Some(id)) = (fields.next(), fields.next(), fields.next()) else {
+                continue;
+            };
+            if id.parse::<u32>().ok() == Some(uid) {
+                return name.to_owned();
+            }
+        }
+    }
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| uid.map_or_else(|| "unknown".into(), |u| u.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_host_lock_names_the_first_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        state.ensure().unwrap();
+        let mode = fs::metadata(state.root()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let first = state.lock("run").unwrap();
+        let err = state.lock("run").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("another housekeeper holds"), "{text}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        drop(first);
+        state.lock("run").unwrap();
+    }
+
+    #[test]
+    fn journal_id_is_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().to_owned());
+        assert_eq!(state.existing_journal_id(), None);
+        let id = state.journal_id().unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(state.journal_id().unwrap(), id);
+        assert_ne!(random_hex(8), random_hex(8));
+    }
+}

@@ -1,0 +1,107 @@
+//! The command line as a user meets it: configuration errors (exit 2), unreachable databases
+//! and refused logins (exit 4), with messages that name what is wrong and never a password.
+
+use crate::support::tool::Tool;
+use crate::support::{closed_port, TestDb};
+
+fn bare(db: &TestDb) -> Tool {
+    Tool::new(db)
+}
+
+backend_test!(
+    fn configuration_errors_exit_2_naming_the_variable(db) {
+        let mut hk = bare(db);
+        hk.set("MULTIFLEXI_DAEMONIZE", "maybe");
+        let out = hk.run(&["plan"]);
+        assert_eq!(out.code, 2);
+        assert_eq!(
+            out.stderr.trim_end(),
+            "error: configuration: MULTIFLEXI_DAEMONIZE=\"maybe\": expected a boolean: true/false, 1/0, yes/no or on/off"
+        );
+        let mut hk = bare(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES", "LogPruning,Vacuum");
+        let out = hk.run(&["run"]);
+        assert_eq!(out.code, 2);
+        assert!(out.stderr.starts_with("error: configuration: MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES=\"LogPruning,Vacuum\": unknown duty \"Vacuum\""), "{}", out.stderr);
+        let out = bare(db).run(&["plan", "--duty", "Vacuum"]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        let env = db.dir().join("broken.env");
+        std::fs::write(&env, "DB_CONNECTION=sqlite\nthis is not a pair\n").unwrap();
+        let mut hk = bare(db);
+        hk.env_file = env.clone();
+        let out = hk.run(&["plan"]);
+        assert_eq!(out.code, 2);
+        assert_eq!(
+            out.stderr.trim_end(),
+            format!("error: configuration: env file {}:2: expected KEY=VALUE, found \"this is not a pair\"", env.display())
+        );
+    }
+);
+
+backend_test!(
+    only(sqlite)
+    fn no_database_configured_exits_2_with_a_hint(db) {
+        let hk = bare(db);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"));
+        cmd.env_clear().arg("--env-file").arg(&hk.env_file).arg("--state-dir").arg(&hk.state).arg("plan");
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("error: no database configured"), "{stderr}");
+        assert!(stderr.contains("hint: to see housekeeper at work on a throw-away database, try `housekeeper demo`"), "{stderr}");
+        let missing = db.dir().join("nope.env");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"));
+        let out = cmd.env_clear().arg("--env-file").arg(&missing).arg("plan").output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("env file {}: No such file", missing.display())));
+    }
+);
+
+backend_test!(
+    fn an_unreachable_database_exits_4_naming_it(db) {
+        let mut hk = bare(db);
+        let port = closed_port();
+        hk.url = match db.engine() {
+            housekeeper::config::Engine::Sqlite => format!("sqlite:{}", db.dir().join("absent.sqlite").display()),
+            housekeeper::config::Engine::Postgres => format!("postgres://hkuser:Secr3tPw@127.0.0.1:{port}/multiflexi"),
+            housekeeper::config::Engine::Mysql => format!("mysql://hkuser:Secr3tPw@127.0.0.1:{port}/multiflexi?prefer_socket=false"),
+        };
+        for command in [&["plan"][..], &["run"], &["doctor"]] {
+            let out = hk.run(command);
+            let expected = if command == ["doctor"] { 1 } else { 4 };
+            assert_eq!(out.code, expected, "{command:?}: {}{}", out.stdout, out.stderr);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert!(!text.contains("Secr3tPw"), "the password leaked: {text}");
+            match db.engine() {
+                housekeeper::config::Engine::Sqlite => assert!(text.contains("absent.sqlite"), "{text}"),
+                _ => assert!(
+                    text.contains(&format!("hkuser@127.0.0.1:{port}/multiflexi")),
+                    "host, port, database and user are named: {text}"
+                ),
+            }
+        }
+    }
+);
+
+backend_test!(
+    only(mysql)
+    fn a_refused_login_exits_4_without_the_password(db) {
+        db.run_sql(&[
+            "CREATE USER IF NOT EXISTS 'hk_cli_user'@'%' IDENTIFIED BY 'right-password'",
+        ]);
+        let mut hk = bare(db);
+        let url = url::Url::parse(db.url()).unwrap();
+        hk.url = format!(
+            "mysql://hk_cli_user:Wr0ngPassw0rd@{}:{}{}?prefer_socket=false",
+            url.host_str().unwrap(),
+            url.port().unwrap_or(3306),
+            url.path()
+        );
+        let out = hk.run(&["plan"]);
+        db.run_sql(&["DROP USER IF EXISTS 'hk_cli_user'@'%'"]);
+        assert_eq!(out.code, 4, "{}", out.stderr);
+        assert!(out.stderr.contains("hint: check DB_USERNAME and DB_PASSWORD"), "{}", out.stderr);
+        assert!(out.stderr.contains("hk_cli_user@"), "{}", out.stderr);
+        assert!(!out.stderr.contains("Wr0ngPassw0rd"), "{}", out.stderr);
+    }
+);

@@ -1,0 +1,126 @@
+//! Daemon mode and signals (SPEC §3), with real signals: SIGTERM during a duty finishes the
+//! chunk in progress and exits 0 with every record closed; during the pause it exits at once.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use housekeeper::scenario::{self, SchemaLevel, Seed};
+use housekeeper_journal::{read_records, ChunkStatus, Record};
+
+use crate::support::tool::{self, Tool};
+use crate::support::TestDb;
+
+fn seed_log(db: &TestDb, n: i64) {
+    let mut conn = db.connect();
+    scenario::install_schema(&mut *conn, SchemaLevel::Current).unwrap();
+    let now = housekeeper_journal::DateTimeValue::parse(tool::NOW).unwrap();
+    let mut seed = Seed::new(now);
+    for i in 0..n {
+        seed.log("info", "seed", &format!("row {i}"), now);
+    }
+    seed.apply(&mut *conn).unwrap();
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn log_count(db: &TestDb) -> i64 {
+    let mut conn = db.connect();
+    let mut view = conn.snapshot().unwrap();
+    view.query_scalar("SELECT COUNT(*) FROM log WHERE venue = 'seed'", &[])
+        .unwrap()
+        .unwrap()
+        .as_i64()
+        .unwrap()
+}
+
+backend_test!(
+    fn sigterm_during_the_pause_exits_at_once(db) {
+        seed_log(db, 20);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_DAEMONIZE", "true")
+            .set("MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", "3600")
+            .set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5");
+        let mut child = hk.command(&["run", "--duty", "LogPruning"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut seen = Vec::new();
+        loop {
+            let line = lines.next().expect("the daemon finished a cycle").unwrap();
+            let done = line.contains("next cycle in 3600 s");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(seen.iter().any(|l| l.contains("daemon mode: a cycle every 3600 s")), "{seen:?}");
+        let sent = Instant::now();
+        signal(child.id(), "TERM");
+        let status = wait_at_most(&mut child, Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0));
+        assert!(sent.elapsed() < Duration::from_secs(2), "it left the pause at once");
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(rest.iter().any(|l| l.contains("stopped by a signal during the pause")), "{rest:?}");
+        assert_eq!(log_count(db), 5);
+    }
+);
+
+backend_test!(
+    fn sigterm_during_a_duty_finishes_the_chunk_and_exits_cleanly(db) {
+        seed_log(db, 300);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_DAEMONIZE", "true")
+            .set("MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", "3600")
+            .set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "0")
+            .set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "50");
+        // Stop the process right after its first chunk committed, signal it, let it go on.
+        let mut child = hk.stopped_at("after-commit", &["run", "--duty", "LogPruning,RuntemplateCounterRecalc"]);
+        signal(child.id(), "TERM");
+        signal(child.id(), "CONT");
+        let status = wait_at_most(&mut child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "a signal is a clean stop");
+        assert_eq!(log_count(db), 250, "the chunk in progress was finished, no other was started");
+
+        let journal = hk.state.join("journal");
+        let records: Vec<Record> = read_records(&journal).unwrap().map(|e| e.unwrap().record).collect();
+        let committed = records
+            .iter()
+            .filter(|r| matches!(r, Record::ChunkOutcome { status: ChunkStatus::Committed, .. }))
+            .count();
+        assert_eq!(committed, 1);
+        assert!(
+            records.iter().any(|r| matches!(r, Record::RunEnd { status, .. } if status == "ok")),
+            "the run ended normally: {records:?}"
+        );
+        assert!(housekeeper::apply::recover::open_runs(&journal).unwrap().is_empty());
+        let ends: Vec<(&str, &str)> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::DutyEnd { duty, status, .. } => Some((duty.as_str(), status.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert!(ends.contains(&("RuntemplateCounterRecalc", "skipped")), "later duties are skipped: {ends:?}");
+    }
+);

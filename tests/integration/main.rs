@@ -1,0 +1,16 @@
+//! The integration tests: one test binary, one body per behaviour, run on every engine.
+//!
+//! `support` holds the harness (`backend_test!`, per-test databases); each other module
+//! tests one part of the tool against real engines, real files and the real binary.
+
+#[macro_use]
+mod support;
+
+mod cli;
+mod daemon;
+mod db;
+mod doctor;
+mod duties_policy;
+mod duties_rows;
+mod executor;
+mod schema;

@@ -1,0 +1,221 @@
+//! Running the real `housekeeper` binary against a test database, with its own state and
+//! temp directories, an empty env file (nothing of the host's configuration leaks in) and a
+//! fixed clock; and stopping it at a crash point to kill it with SIGKILL.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use super::TestDb;
+
+/// The fixed `now` of tool runs (UTC).
+pub const NOW: &str = "2026-11-28 09:00:00";
+
+/// `NOW` as a host time.
+#[must_use]
+pub fn now_system() -> SystemTime {
+    // 2026-11-28 09:00:00 UTC
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_856_400)
+}
+
+/// The outcome of one invocation.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// stdout as JSON; panics with both streams when it is not.
+    #[must_use]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e})\nstdout:\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// The binary, pointed at one test database.
+#[derive(Debug, Clone)]
+pub struct Tool {
+    pub url: String,
+    pub state: PathBuf,
+    pub tmp: PathBuf,
+    pub env_file: PathBuf,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Tool {
+    /// State in `<test dir>/state`, temp files in `<test dir>/tmp` (created).
+    #[must_use]
+    pub fn new(db: &TestDb) -> Tool {
+        let tmp = db.dir().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("create the temp dir");
+        let env_file = db.dir().join("empty.env");
+        std::fs::write(&env_file, "# nothing\n").expect("write the env file");
+        let mut env = BTreeMap::new();
+        env.insert("HOUSEKEEPER_NOW".into(), NOW.into());
+        env.insert("MULTIFLEXI_TIMEZONE".into(), "UTC".into());
+        Tool {
+            url: db.url().to_owned(),
+            state: db.dir().join("state"),
+            tmp,
+            env_file,
+            env,
+        }
+    }
+
+    /// Sets a variable for later invocations.
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.env.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// The command, ready to run: global flags first, then `args`.
+    #[must_use]
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_housekeeper"));
+        cmd.env_clear();
+        cmd.envs(&self.env);
+        cmd.arg("--env-file").arg(&self.env_file);
+        cmd.arg("--database").arg(&self.url);
+        cmd.arg("--state-dir").arg(&self.state);
+        cmd.arg("--tmp-dir").arg(&self.tmp);
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs to completion.
+    #[must_use]
+    pub fn run(&self, args: &[&str]) -> Out {
+        let out = self.command(args).output().expect("run housekeeper");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs, retrying while another (just killed) process's database lock is still being
+    /// released by the server (exit 75), for up to 10 s.
+    #[must_use]
+    pub fn run_when_free(&self, args: &[&str]) -> Out {
+        let mut out = self.run(args);
+        for _ in 0..40 {
+            if out.code != 75 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+            out = self.run(args);
+        }
+        out
+    }
+
+    /// Starts a run that stops itself at `point` (see `apply::crashpoint`) and returns the
+    /// stopped process once it got there. Its stderr keeps being drained (into the test's
+    /// stderr) so the process never writes into a closed pipe.
+    #[must_use]
+    pub fn stopped_at(&self, point: &str, args: &[&str]) -> Child {
+        let mut cmd = self.command(args);
+        cmd.env("HOUSEKEEPER_CRASHPOINT", point);
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn housekeeper");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let marker = format!("crashpoint {point}");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("  [housekeeper] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+            if line == marker {
+                return child;
+            }
+            seen.push(line);
+        }
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        panic!(
+            "the run ended ({status}) without reaching {point}:\n{}",
+            seen.join("\n")
+        );
+    }
+}
+
+/// Kills a process with SIGKILL and reaps it.
+pub fn kill9(mut child: Child) {
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+}
+
+/// Creates files under `dir`, each with some content and an mtime `hours` before `now`.
+pub fn make_files(dir: &Path, files: &[(&str, u64)], now: SystemTime) -> Vec<PathBuf> {
+    files
+        .iter()
+        .map(|(relative, hours)| {
+            let path = dir.join(relative);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("create dirs");
+            std::fs::write(&path, format!("content of {relative}\n")).expect("write a file");
+            let when = now - Duration::from_secs(hours * 3600);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(when))
+                .expect("set mtime");
+            path
+        })
+        .collect()
+}
+
+/// Every file and link under `dir`: relative path → (bytes or link target, mode, uid, gid,
+/// mtime in ns).
+#[must_use]
+pub fn tree(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, u32, u32, i128)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).expect("lstat");
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let content = if meta.file_type().is_symlink() {
+                std::fs::read_link(&path)
+                    .expect("readlink")
+                    .to_string_lossy()
+                    .into_owned()
+                    .into_bytes()
+            } else {
+                std::fs::read(&path).expect("read")
+            };
+            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+            let relative = path
+                .strip_prefix(dir)
+                .expect("inside")
+                .to_string_lossy()
+                .into_owned();
+            out.insert(
+                relative,
+                (content, meta.mode(), meta.uid(), meta.gid(), mtime),
+            );
+        }
+    }
+    out
+}
