@@ -430,30 +430,11 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         Command::Apply(args) => crate::commands::apply::command(&config, args),
         Command::Demo(args) => crate::commands::demo::command(&config, args),
         Command::Doctor(args) => crate::commands::doctor::command(&config, args),
-        Command::Undo(_) | Command::Journal(_) | Command::Quarantine(_) => {
-            not_built(&command, &config)
-        }
+        Command::Undo(args) => crate::commands::undo::command(&config, args),
+        Command::Journal(command) => crate::commands::journal::command(&config, command),
+        Command::Quarantine(command) => crate::commands::quarantine::command(&config, command),
         Command::Completions { .. } | Command::Man => Ok(Exit::Ok),
     }
-}
-
-fn not_built(command: &Command, _config: &Config) -> Result<Exit, Failure> {
-    let name = match command {
-        Command::Run(_) => "run",
-        Command::Plan(_) => "plan",
-        Command::Apply(_) => "apply",
-        Command::Undo(_) => "undo",
-        Command::Journal(_) => "journal",
-        Command::Quarantine(_) => "quarantine",
-        Command::Doctor(_) => "doctor",
-        Command::Demo(_) => "demo",
-        Command::Completions { .. } => "completions",
-        Command::Man => "man",
-    };
-    Err(Failure::new(
-        Exit::Usage,
-        format!("`housekeeper {name}` is not built yet in this version; nothing was done"),
-    ))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! The journal format lives in the `housekeeper-journal` crate (`journal/`).
 
 pub mod apply;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -4,8 +4,11 @@
 pub mod apply;
 pub mod demo;
 pub mod doctor;
+pub mod journal;
 pub mod plan;
+pub mod quarantine;
 pub mod run;
+pub mod undo;
 
 use std::collections::BTreeSet;
 

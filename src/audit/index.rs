@@ -1,0 +1,429 @@
+//! The journal index: every run of a journal directory with its plans, chunks, files, end,
+//! undo and expiry, built by streaming the chained records once (keys and names only: the
+//! values stay in the payload blobs, read on demand).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use housekeeper_journal::{
+    ChunkStatus, DateTimeValue, Digest, Drift, FileMeta, FileStatus, ItemSummary, JournalError,
+    PayloadRef, Record, RunKind, TableChange,
+};
+
+/// One chunk outcome of a duty.
+#[derive(Debug, Clone)]
+pub struct ChunkInfo {
+    pub chunk: u32,
+    pub status: ChunkStatus,
+    pub changes: Vec<TableChange>,
+    pub drifted: Vec<Drift>,
+    pub payload: Option<PayloadRef>,
+    pub error: Option<String>,
+    /// Closed by a later start's recovery rather than by the run itself.
+    pub recovered: bool,
+}
+
+/// What one duty of a run did.
+#[derive(Debug, Clone)]
+pub struct DutyInfo {
+    pub duty: String,
+    /// The plan record: its payload (the full plan, with values) and the chained items.
+    pub plan: Option<(PayloadRef, Vec<ItemSummary>)>,
+    pub chunks: Vec<ChunkInfo>,
+    /// `DutyEnd`: status, affected, errors, findings.
+    pub end: Option<(String, u64, u32, u32)>,
+}
+
+impl DutyInfo {
+    /// Rows changed by committed chunks (record rows included).
+    #[must_use]
+    pub fn rows_changed(&self) -> u64 {
+        self.chunks
+            .iter()
+            .filter(|c| c.status == ChunkStatus::Committed)
+            .flat_map(|c| &c.changes)
+            .map(|c| c.keys.len())
+            .sum()
+    }
+}
+
+/// One file a run moved (into the quarantine, or back out of it for an undo).
+#[derive(Debug, Clone)]
+pub struct FileInfo {
+    pub duty: String,
+    pub item: u32,
+    /// The file's own path (in the temp directory).
+    pub path: String,
+    pub quarantine_path: String,
+    pub meta: FileMeta,
+    /// `None` while the move is open (a crash the next start has not closed yet).
+    pub status: Option<FileStatus>,
+}
+
+/// One run of the journal.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub kind: RunKind,
+    pub started_utc: String,
+    pub now: DateTimeValue,
+    pub host: String,
+    pub user: String,
+    pub database: String,
+    pub tool_version: String,
+    /// `RunEnd`: status (`ok`, `failed`, `aborted`) and the host time it ended.
+    pub end: Option<(String, String)>,
+    /// Duties in the order the run recorded them.
+    pub duties: Vec<DutyInfo>,
+    pub files: Vec<FileInfo>,
+    /// Undo runs of this run, with the duties each of them planned.
+    pub undone_by: Vec<(String, Vec<String>)>,
+    /// Payloads of this run destroyed at the end of the undo window.
+    pub expired_payloads: BTreeSet<Digest>,
+    /// Quarantined files of this run destroyed at the end of the undo window.
+    pub expired_files: BTreeSet<String>,
+    /// Host time of this run's first expiry record.
+    pub expired_utc: Option<String>,
+}
+
+impl RunInfo {
+    #[must_use]
+    pub fn duty(&self, name: &str) -> Option<&DutyInfo> {
+        self.duties.iter().find(|d| d.duty == name)
+    }
+
+    /// The run being undone, when this run is an undo.
+    #[must_use]
+    pub fn undo_of(&self) -> Option<&str> {
+        match &self.kind {
+            RunKind::Undo { of_run } => Some(of_run),
+            _ => None,
+        }
+    }
+
+    /// `run`, `apply`, `undo` or `maintenance`.
+    #[must_use]
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RunKind::Run => "run",
+            RunKind::Apply { .. } => "apply",
+            RunKind::Undo { .. } => "undo",
+            RunKind::Maintenance => "maintenance",
+        }
+    }
+
+    /// Every payload this run's chained records reference.
+    #[must_use]
+    pub fn payloads(&self) -> Vec<&PayloadRef> {
+        let mut out = Vec::new();
+        for duty in &self.duties {
+            if let Some((plan, _)) = &duty.plan {
+                out.push(plan);
+            }
+            out.extend(duty.chunks.iter().filter_map(|c| c.payload.as_ref()));
+        }
+        out
+    }
+
+    /// Whether the run changed anything in the database or the temp directory.
+    #[must_use]
+    pub fn changed_anything(&self) -> bool {
+        self.duties.iter().any(|d| d.rows_changed() > 0)
+            || self
+                .files
+                .iter()
+                .any(|f| matches!(f.status, Some(FileStatus::Moved)))
+    }
+
+    /// Whether the undo window of this run has passed (its row images or quarantined files
+    /// were destroyed).
+    #[must_use]
+    pub fn expired(&self) -> bool {
+        !self.expired_payloads.is_empty() || !self.expired_files.is_empty()
+    }
+
+    /// Why `undo` of this run is impossible, or `None` when it can be undone. `duty` limits
+    /// the question to one duty.
+    #[must_use]
+    pub fn not_undoable(&self, duty: Option<&str>) -> Option<String> {
+        let id = &self.run_id;
+        if let Some(of) = self.undo_of() {
+            return Some(format!(
+                "run {id} is itself the undo of run {of}; an undo is not undone"
+            ));
+        }
+        if matches!(self.kind, RunKind::Maintenance) {
+            return Some(format!(
+                "run {id} only expired old payloads and quarantined files; there is nothing to undo"
+            ));
+        }
+        if self.end.is_none() {
+            return Some(format!(
+                "run {id} has not ended (it was interrupted and its records are still open); the next `housekeeper run` closes them, then it can be undone"
+            ));
+        }
+        let covered = |d: &str| duty.is_none_or(|want| want.eq_ignore_ascii_case(d));
+        for (undo, duties) in &self.undone_by {
+            if let Some(d) = duties.iter().find(|d| covered(d)) {
+                return Some(format!(
+                    "run {id} was already undone by run {undo} ({d}); a run cannot be undone twice"
+                ));
+            }
+        }
+        if self.expired() {
+            let when = self
+                .expired_utc
+                .as_deref()
+                .map(|w| format!(" on {w}"))
+                .unwrap_or_default();
+            return Some(format!(
+                "run {id} is past its undo window: its row images and quarantined files were destroyed{when} (MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS)"
+            ));
+        }
+        let changed = self
+            .duties
+            .iter()
+            .filter(|d| covered(&d.duty))
+            .any(|d| d.rows_changed() > 0)
+            || self
+                .files
+                .iter()
+                .any(|f| covered(&f.duty) && matches!(f.status, Some(FileStatus::Moved)));
+        if !changed {
+            let what = duty.map(|d| format!(" in {d}")).unwrap_or_default();
+            return Some(format!(
+                "run {id} changed nothing{what}; there is nothing to undo"
+            ));
+        }
+        None
+    }
+}
+
+/// Every run of a journal, in chain order.
+#[derive(Debug, Clone, Default)]
+pub struct JournalIndex {
+    pub runs: Vec<RunInfo>,
+    /// Records read.
+    pub records: u64,
+}
+
+impl JournalIndex {
+    /// Reads the journal in `dir` (an absent directory is an empty journal). The chain is
+    /// checked while reading; a torn tail (a write in progress) is left out.
+    ///
+    /// # Errors
+    /// The journal is damaged or unreadable.
+    pub fn read(dir: &Path) -> Result<JournalIndex, JournalError> {
+        let mut index = JournalIndex::default();
+        if !dir.is_dir() {
+            return Ok(index);
+        }
+        let mut at: BTreeMap<String, usize> = BTreeMap::new();
+        // Expiry records carry no time of their own: they are written during the latest run.
+        let mut last_started = String::new();
+        for entry in housekeeper_journal::store::read_records(dir)? {
+            let record = entry?.record;
+            index.records += 1;
+            if let Record::RunStart {
+                run_id,
+                kind,
+                started_utc,
+                now,
+                host,
+                user,
+                tool_version,
+                database,
+                ..
+            } = record
+            {
+                last_started.clone_from(&started_utc);
+                if let RunKind::Undo { of_run } = &kind {
+                    if let Some(&i) = at.get(of_run) {
+                        index.runs[i].undone_by.push((run_id.clone(), Vec::new()));
+                    }
+                }
+                at.insert(run_id.clone(), index.runs.len());
+                index.runs.push(RunInfo {
+                    run_id,
+                    kind,
+                    started_utc,
+                    now,
+                    host,
+                    user,
+                    database,
+                    tool_version,
+                    end: None,
+                    duties: Vec::new(),
+                    files: Vec::new(),
+                    undone_by: Vec::new(),
+                    expired_payloads: BTreeSet::new(),
+                    expired_files: BTreeSet::new(),
+                    expired_utc: None,
+                });
+                continue;
+            }
+            let Some(run_id) = run_of(&record) else {
+                continue;
+            };
+            let Some(&i) = at.get(run_id) else {
+                continue;
+            };
+            index.apply(i, record, &at, &last_started);
+        }
+        Ok(index)
+    }
+
+    fn apply(&mut self, i: usize, record: Record, at: &BTreeMap<String, usize>, when: &str) {
+        let expiry_stamp = || when.to_owned();
+        let run = &mut self.runs[i];
+        match record {
+            Record::Plan {
+                duty,
+                payload,
+                items,
+                ..
+            } => {
+                if let Some(of) = run.undo_of().map(str::to_owned) {
+                    if let Some(&j) = at.get(&of) {
+                        let undo_id = self.runs[i].run_id.clone();
+                        if let Some(entry) = self.runs[j]
+                            .undone_by
+                            .iter_mut()
+                            .find(|(id, _)| *id == undo_id)
+                        {
+                            entry.1.push(duty.clone());
+                        }
+                    }
+                }
+                duty_mut(&mut self.runs[i], &duty).plan = Some((payload, items));
+            }
+            Record::ChunkOutcome {
+                duty,
+                chunk,
+                status,
+                changes,
+                drifted,
+                payload,
+                error,
+                ..
+            } => duty_mut(run, &duty).chunks.push(ChunkInfo {
+                chunk,
+                status,
+                changes,
+                drifted,
+                payload,
+                error,
+                recovered: false,
+            }),
+            Record::Recovery {
+                duty,
+                chunk: Some(chunk),
+                ..
+            } => {
+                if let Some(c) = duty_mut(run, &duty)
+                    .chunks
+                    .iter_mut()
+                    .rev()
+                    .find(|c| c.chunk == chunk)
+                {
+                    c.recovered = true;
+                }
+            }
+            Record::FileIntent {
+                duty,
+                item,
+                path,
+                quarantine_path,
+                meta,
+                ..
+            } => run.files.push(FileInfo {
+                duty,
+                item,
+                path,
+                quarantine_path,
+                meta,
+                status: None,
+            }),
+            Record::FileOutcome {
+                duty, item, status, ..
+            } => {
+                if let Some(f) = run
+                    .files
+                    .iter_mut()
+                    .rev()
+                    .find(|f| f.duty == duty && f.item == item)
+                {
+                    f.status = Some(status);
+                }
+            }
+            Record::DutyEnd {
+                duty,
+                status,
+                affected,
+                errors,
+                findings,
+                ..
+            } => duty_mut(run, &duty).end = Some((status, affected, errors, findings)),
+            Record::RunEnd {
+                status, ended_utc, ..
+            } => run.end = Some((status, ended_utc)),
+            Record::PayloadExpired { digest, .. } => {
+                run.expired_payloads.insert(digest);
+                run.expired_utc.get_or_insert_with(expiry_stamp);
+            }
+            Record::QuarantineExpired { path, .. } => {
+                run.expired_files.insert(path);
+                run.expired_utc.get_or_insert_with(expiry_stamp);
+            }
+            Record::RunStart { .. } | Record::Recovery { .. } => {}
+        }
+    }
+
+    #[must_use]
+    pub fn run(&self, run_id: &str) -> Option<&RunInfo> {
+        self.runs.iter().find(|r| r.run_id == run_id)
+    }
+
+    /// Whether a file restored by an undo came back out of the quarantine: the quarantined
+    /// path of every file moved back by an undo run.
+    #[must_use]
+    pub fn restored_paths(&self) -> BTreeSet<&str> {
+        self.runs
+            .iter()
+            .filter(|r| r.undo_of().is_some())
+            .flat_map(|r| &r.files)
+            .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
+            .map(|f| f.quarantine_path.as_str())
+            .collect()
+    }
+}
+
+fn duty_mut<'r>(run: &'r mut RunInfo, duty: &str) -> &'r mut DutyInfo {
+    if let Some(i) = run.duties.iter().position(|d| d.duty == duty) {
+        return &mut run.duties[i];
+    }
+    run.duties.push(DutyInfo {
+        duty: duty.to_owned(),
+        plan: None,
+        chunks: Vec::new(),
+        end: None,
+    });
+    let last = run.duties.len() - 1;
+    &mut run.duties[last]
+}
+
+/// The run a record belongs to.
+fn run_of(record: &Record) -> Option<&str> {
+    match record {
+        Record::RunStart { run_id, .. }
+        | Record::Plan { run_id, .. }
+        | Record::ChunkOutcome { run_id, .. }
+        | Record::FileIntent { run_id, .. }
+        | Record::FileOutcome { run_id, .. }
+        | Record::DutyEnd { run_id, .. }
+        | Record::RunEnd { run_id, .. }
+        | Record::Recovery { run_id, .. }
+        | Record::PayloadExpired { run_id, .. }
+        | Record::QuarantineExpired { run_id, .. } => Some(run_id),
+    }
+}
