@@ -24,3 +24,4 @@ pub mod quarantine;
 pub mod report;
 pub mod scenario;
 pub mod state;
+pub mod undo;

@@ -14,6 +14,7 @@
 //! the journal.
 
 pub mod anchor;
+pub mod conflicts;
 pub mod history;
 pub mod log_rows;
 pub mod recover;
@@ -68,8 +69,12 @@ pub struct Executor<'a> {
     pub journal_id: &'a str,
     pub run_id: &'a str,
     pub chunk_rows: usize,
-    /// Set by SIGTERM/SIGINT: finish the current chunk, then stop.
+    /// Set by SIGTERM/SIGINT: finish the current chunk, then stop. A `strict` conflict sets
+    /// it too.
     pub stop: &'a AtomicBool,
+    /// `undo --strict`: a conflict rolls its chunk back and stops the session (nothing after
+    /// it is changed either).
+    pub strict: bool,
 }
 
 /// One unit of work inside a chunk.
@@ -328,9 +333,10 @@ impl<'a> Executor<'a> {
         for (number, chunk) in chunks.into_iter().enumerate() {
             let size: u64 = chunk.iter().map(piece_size).sum();
             if self.stop.load(Ordering::SeqCst) {
-                report
-                    .notes
-                    .push("stopped by a signal before all chunks were applied".into());
+                report.notes.push(
+                    "stopped before all chunks were applied (a signal or a --strict conflict)"
+                        .into(),
+                );
                 break;
             }
             let chunk_no = u32::try_from(number).unwrap_or(u32::MAX);
@@ -534,6 +540,17 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+        if self.strict {
+            if let Some(first) = work.drifted.first() {
+                self.stop.store(true, Ordering::SeqCst);
+                return Err(ChunkError::Other(format!(
+                    "--strict: {} {} {}; this chunk is rolled back and nothing more is changed",
+                    first.table,
+                    plan::key_text(&first.key),
+                    crate::report::reason_text(&first.reason)
+                )));
+            }
+        }
         let payload = pw.finish()?;
         anchor::insert(
             &mut *tx,
@@ -561,88 +578,180 @@ impl<'a> Executor<'a> {
         report: &mut DutyReport,
     ) -> Result<(), ExecError> {
         for (index, item) in plan.items.iter().enumerate() {
-            if !item.enabled {
+            if !item.enabled || !item.is_file() {
                 continue;
             }
-            let Op::Quarantine(file) = &item.op else {
-                continue;
-            };
             if self.stop.load(Ordering::SeqCst) {
-                report
-                    .notes
-                    .push("stopped by a signal before all files were moved".into());
+                report.notes.push(
+                    "stopped before all files were moved (a signal or a --strict conflict)".into(),
+                );
                 break;
             }
             let item_no = u32::try_from(index).unwrap_or(u32::MAX);
-            let outcome = |status| Record::FileOutcome {
-                run_id: self.run_id.to_owned(),
-                duty: duty_name.to_owned(),
-                item: item_no,
-                status,
-            };
-            let meta = match self.quarantine.inspect(file) {
-                Ok(meta) => meta,
-                Err(refusal) => {
-                    self.journal.append(&outcome(FileStatus::Skipped {
-                        reason: refusal.code().into(),
-                    }))?;
-                    report.files.skipped += 1;
-                    report.drift("file", file.path.clone(), refusal.code());
-                    continue;
+            match &item.op {
+                Op::Quarantine(file) => {
+                    self.quarantine_file(file, item, item_no, duty_name, report)?
                 }
-            };
-            let dest = match self.quarantine.path_for(self.run_id, &file.relative) {
-                Ok(dest) => dest,
-                Err(e) => {
-                    self.journal.append(&outcome(FileStatus::Failed {
-                        error: e.code().into(),
-                    }))?;
-                    report.error(e.to_string());
-                    continue;
-                }
-            };
-            self.journal.append_durable(&Record::FileIntent {
-                run_id: self.run_id.to_owned(),
-                duty: duty_name.to_owned(),
-                item: item_no,
-                path: file.path.clone(),
-                quarantine_path: dest.display().to_string(),
-                meta: meta.clone(),
-            })?;
-            crashpoint("after-intent");
-            match self
-                .quarantine
-                .move_in(std::path::Path::new(&file.path), &meta, &dest)
-            {
-                Ok(()) => {
-                    crashpoint("after-move");
-                    self.journal.append_durable(&outcome(FileStatus::Moved))?;
-                    report.affected += 1;
-                    report.files.moved += 1;
-                    report.files.bytes += meta.size;
-                    if let Some(category) = &item.category {
-                        *report.categories.entry(category.clone()).or_insert(0) += 1;
-                    }
-                }
-                Err(
-                    e @ (crate::quarantine::QuarantineError::Vanished { .. }
-                    | crate::quarantine::QuarantineError::Changed { .. }),
-                ) => {
-                    self.journal.append_durable(&outcome(FileStatus::Skipped {
-                        reason: e.code().into(),
-                    }))?;
-                    report.files.skipped += 1;
-                    report.drift("file", file.path.clone(), e.code());
-                }
-                Err(e) => {
-                    self.journal.append_durable(&outcome(FileStatus::Failed {
-                        error: e.code().into(),
-                    }))?;
-                    report.error(e.to_string());
-                }
+                Op::Restore(file) => self.restore_file(file, item_no, duty_name, report)?,
+                _ => {}
             }
         }
         Ok(())
+    }
+
+    fn file_outcome(&self, duty: &str, item: u32, status: FileStatus) -> Record {
+        Record::FileOutcome {
+            run_id: self.run_id.to_owned(),
+            duty: duty.to_owned(),
+            item,
+            status,
+        }
+    }
+
+    /// A file that was not moved because the world moved on (drift, or an undo conflict).
+    fn file_skipped(
+        &mut self,
+        duty: &str,
+        item: u32,
+        path: &str,
+        code: &str,
+        report: &mut DutyReport,
+    ) -> Result<(), ExecError> {
+        let outcome = self.file_outcome(
+            duty,
+            item,
+            FileStatus::Skipped {
+                reason: code.into(),
+            },
+        );
+        self.journal.append_durable(&outcome)?;
+        report.files.skipped += 1;
+        report.drift("file", path.to_owned(), code);
+        Ok(())
+    }
+
+    fn file_failed(
+        &mut self,
+        duty: &str,
+        item: u32,
+        error: &crate::quarantine::QuarantineError,
+        report: &mut DutyReport,
+    ) -> Result<(), ExecError> {
+        let outcome = self.file_outcome(
+            duty,
+            item,
+            FileStatus::Failed {
+                error: error.code().into(),
+            },
+        );
+        self.journal.append_durable(&outcome)?;
+        report.error(error.to_string());
+        Ok(())
+    }
+
+    fn quarantine_file(
+        &mut self,
+        file: &plan::FileItem,
+        item: &Item,
+        item_no: u32,
+        duty_name: &str,
+        report: &mut DutyReport,
+    ) -> Result<(), ExecError> {
+        let meta = match self.quarantine.inspect(file) {
+            Ok(meta) => meta,
+            Err(refusal) => {
+                return self.file_skipped(duty_name, item_no, &file.path, refusal.code(), report)
+            }
+        };
+        let dest = match self.quarantine.path_for(self.run_id, &file.relative) {
+            Ok(dest) => dest,
+            Err(e) => return self.file_failed(duty_name, item_no, &e, report),
+        };
+        self.journal.append_durable(&Record::FileIntent {
+            run_id: self.run_id.to_owned(),
+            duty: duty_name.to_owned(),
+            item: item_no,
+            path: file.path.clone(),
+            quarantine_path: dest.display().to_string(),
+            meta: meta.clone(),
+        })?;
+        crashpoint("after-intent");
+        match self
+            .quarantine
+            .move_in(std::path::Path::new(&file.path), &meta, &dest)
+        {
+            Ok(()) => {
+                crashpoint("after-move");
+                let outcome = self.file_outcome(duty_name, item_no, FileStatus::Moved);
+                self.journal.append_durable(&outcome)?;
+                report.affected += 1;
+                report.files.moved += 1;
+                report.files.bytes += meta.size;
+                if let Some(category) = &item.category {
+                    *report.categories.entry(category.clone()).or_insert(0) += 1;
+                }
+                Ok(())
+            }
+            Err(
+                e @ (crate::quarantine::QuarantineError::Vanished { .. }
+                | crate::quarantine::QuarantineError::Changed { .. }),
+            ) => self.file_skipped(duty_name, item_no, &file.path, e.code(), report),
+            Err(e) => self.file_failed(duty_name, item_no, &e, report),
+        }
+    }
+
+    /// Moves a quarantined file back (undo): only where its path is free and its bytes still
+    /// hash as recorded; otherwise a conflict.
+    fn restore_file(
+        &mut self,
+        file: &plan::RestoreFile,
+        item_no: u32,
+        duty_name: &str,
+        report: &mut DutyReport,
+    ) -> Result<(), ExecError> {
+        let quarantined = std::path::Path::new(&file.quarantine_path);
+        let original = std::path::Path::new(&file.path);
+        if let Err(e) = self
+            .quarantine
+            .check_restore(quarantined, &file.meta, original)
+        {
+            if e.is_conflict() {
+                if self.strict {
+                    self.stop.store(true, Ordering::SeqCst);
+                    report.error(format!(
+                        "--strict: {}: {}; nothing more is changed",
+                        file.path,
+                        crate::report::reason_text(e.code())
+                    ));
+                }
+                return self.file_skipped(duty_name, item_no, &file.path, e.code(), report);
+            }
+            return self.file_failed(duty_name, item_no, &e, report);
+        }
+        self.journal.append_durable(&Record::FileIntent {
+            run_id: self.run_id.to_owned(),
+            duty: duty_name.to_owned(),
+            item: item_no,
+            path: file.path.clone(),
+            quarantine_path: file.quarantine_path.clone(),
+            meta: file.meta.clone(),
+        })?;
+        crashpoint("after-intent");
+        match self.quarantine.restore(quarantined, &file.meta, original) {
+            Ok(()) => {
+                crashpoint("after-move");
+                let outcome = self.file_outcome(duty_name, item_no, FileStatus::Moved);
+                self.journal.append_durable(&outcome)?;
+                report.affected += 1;
+                report.files.moved += 1;
+                report.files.bytes += file.meta.size;
+                Ok(())
+            }
+            Err(e) if e.is_conflict() => {
+                self.file_skipped(duty_name, item_no, &file.path, e.code(), report)
+            }
+            Err(e) => self.file_failed(duty_name, item_no, &e, report),
+        }
     }
 }
 
@@ -890,20 +999,23 @@ fn exec_update(
         key: op.key.clone(),
         reason: reason.into(),
     };
+    if let Some(reason) = conflicts::update_conflict(
+        &mut *tx,
+        ctx.schema,
+        op,
+        &rows.columns,
+        rows.rows.first().map(Vec::as_slice),
+    )? {
+        work.drifted.push(drift(reason));
+        return Ok(());
+    }
     let Some(row) = rows.rows.first() else {
-        work.drifted.push(drift("gone"));
         return Ok(());
     };
     let current = RowRef {
         columns: &rows.columns,
         values: row,
     };
-    for change in &op.changes {
-        if !same_value(current.get(&change.column), &change.old) {
-            work.drifted.push(drift("changed"));
-            return Ok(());
-        }
-    }
     if op.guard == plan::Guard::Duty {
         if let Some(reason) = duty.recheck(&mut *tx, ctx, source, current)? {
             work.drifted.push(drift(&reason));
@@ -991,70 +1103,18 @@ fn exec_insert(
     item: u32,
     op: &InsertRow,
 ) -> Result<(), ChunkError> {
-    let d = *tx.dialect();
-    let key = op
-        .columns
-        .iter()
-        .position(|c| *c == op.key_column)
-        .and_then(|i| op.values.get(i).cloned())
-        .unwrap_or(Value::Null);
     if op.record {
         return insert_row(tx, pw, work, op);
     }
-    let conflict = |reason: &str| Drift {
-        item,
-        table: op.table.clone(),
-        key: key.clone(),
-        reason: reason.into(),
-    };
-    let value_of = |column: &str| {
-        op.columns
-            .iter()
-            .position(|c| c == column)
-            .and_then(|i| op.values.get(i))
-    };
-    let exists = |tx: &mut dyn WriteTx,
-                  table: &str,
-                  cols: &[String],
-                  vals: &[&Value]|
-     -> Result<bool, ChunkError> {
-        let cond: Vec<String> = cols.iter().map(|c| format!("{} = ?", d.quote(c))).collect();
-        let params: Vec<Value> = vals.iter().map(|v| (*v).clone()).collect();
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE {}",
-            d.quote(table),
-            cond.join(" AND ")
-        );
-        Ok(tx.query_scalar(&sql, &params)?.is_some())
-    };
-    if exists(tx, &op.table, std::slice::from_ref(&op.key_column), &[&key])? {
-        work.drifted.push(conflict("key_reused"));
+    let key = conflicts::insert_key(op);
+    if let Some(reason) = conflicts::insert_conflict(&mut *tx, schema, op, &conflicts::NoneYet)? {
+        work.drifted.push(Drift {
+            item,
+            table: op.table.clone(),
+            key,
+            reason: reason.into(),
+        });
         return Ok(());
-    }
-    if let Some(info) = schema.table(&op.table) {
-        for index in info.indexes.iter().filter(|i| i.unique) {
-            let vals: Option<Vec<&Value>> = index.columns.iter().map(|c| value_of(c)).collect();
-            // NULLs never collide in a unique index.
-            let Some(vals) = vals.filter(|v| v.iter().all(|x| !x.is_null())) else {
-                continue;
-            };
-            if exists(tx, &op.table, &index.columns, &vals)? {
-                work.drifted.push(conflict("unique_taken"));
-                return Ok(());
-            }
-        }
-        if d.engine() != crate::config::Engine::Sqlite {
-            for fk in &info.foreign_keys {
-                let vals: Option<Vec<&Value>> = fk.columns.iter().map(|c| value_of(c)).collect();
-                let Some(vals) = vals.filter(|v| v.iter().all(|x| !x.is_null())) else {
-                    continue;
-                };
-                if !exists(tx, &fk.referenced_table, &fk.referenced_columns, &vals)? {
-                    work.drifted.push(conflict("parent_gone"));
-                    return Ok(());
-                }
-            }
-        }
     }
     insert_row(tx, pw, work, op)?;
     work.change(&op.table, Action::Insert, key);

@@ -30,6 +30,8 @@ pub enum RecoverError {
 
 #[derive(Default)]
 struct OpenRun {
+    /// An undo: its file moves go from the quarantine back to the temp directory.
+    undo: bool,
     plans: BTreeSet<String>,
     outcomes: BTreeSet<(String, u32)>,
     duty_ends: BTreeSet<String>,
@@ -50,8 +52,15 @@ fn scan(journal_dir: &Path) -> Result<BTreeMap<String, OpenRun>, JournalError> {
     for entry in housekeeper_journal::store::read_records(journal_dir)? {
         let entry = entry?;
         match entry.record {
-            Record::RunStart { run_id, .. } => {
-                runs.insert(run_id, OpenRun::default());
+            Record::RunStart { run_id, kind, .. } => {
+                let undo = matches!(kind, housekeeper_journal::RunKind::Undo { .. });
+                runs.insert(
+                    run_id,
+                    OpenRun {
+                        undo,
+                        ..OpenRun::default()
+                    },
+                );
             }
             Record::Plan { run_id, duty, .. } => {
                 if let Some(run) = runs.get_mut(&run_id) {
@@ -180,7 +189,11 @@ pub fn recover(
             if run.file_outcomes.contains(&(duty.clone(), *item)) {
                 continue;
             }
-            let (status, resolution) = locate(Path::new(path), Path::new(qpath), meta, quarantine);
+            let (status, resolution) = if run.undo {
+                locate_restore(Path::new(path), Path::new(qpath), meta, quarantine)
+            } else {
+                locate(Path::new(path), Path::new(qpath), meta, quarantine)
+            };
             notes.push(format!("run {run_id}: file {path}: {resolution}"));
             journal.append(&Record::FileOutcome {
                 run_id: run_id.clone(),
@@ -267,6 +280,60 @@ fn locate(
                 reason: "interrupted".into(),
             },
             "left in place (never moved)".into(),
+        ),
+        (false, false) => (
+            FileStatus::Failed {
+                error: "lost".into(),
+            },
+            "found neither at its path nor in the quarantine".into(),
+        ),
+    }
+}
+
+/// Where a file whose move back (undo) was interrupted actually is.
+fn locate_restore(
+    original: &Path,
+    quarantined: &Path,
+    meta: &FileMeta,
+    quarantine: &Quarantine,
+) -> (FileStatus, String) {
+    let at_original = std::fs::symlink_metadata(original).is_ok();
+    let at_quarantine = std::fs::symlink_metadata(quarantined).is_ok();
+    let intact_at_original = || match &meta.blake3 {
+        Some(expected) => crate::quarantine::hash_file(original).is_ok_and(|h| h == *expected),
+        None => std::fs::read_link(original)
+            .is_ok_and(|t| Some(t.to_string_lossy().as_ref()) == meta.link_target.as_deref()),
+    };
+    match (at_original, at_quarantine) {
+        (true, false) => (FileStatus::Moved, "moved back (found at its path)".into()),
+        (false, true) => (
+            FileStatus::Skipped {
+                reason: "interrupted".into(),
+            },
+            "still in the quarantine (never moved back)".into(),
+        ),
+        // A copy back across filesystems was interrupted before the quarantined file was
+        // removed: complete it if the copy is whole, else leave both and say so.
+        (true, true) if intact_at_original() => match quarantine.discard_partial(quarantined) {
+            Ok(()) => (
+                FileStatus::Moved,
+                "moved back (the copy was whole; the quarantined file was removed)".into(),
+            ),
+            Err(e) => (
+                FileStatus::Failed {
+                    error: "io_error".into(),
+                },
+                format!("copied back, but the quarantined file could not be removed: {e}"),
+            ),
+        },
+        (true, true) => (
+            FileStatus::Failed {
+                error: "partial_copy".into(),
+            },
+            format!(
+                "still in the quarantine; {} holds other bytes (an interrupted copy, or a new file)",
+                original.display()
+            ),
         ),
         (false, false) => (
             FileStatus::Failed {

@@ -146,6 +146,8 @@ pub fn command(config: &Config, args: &ApplyArgs) -> Result<Exit, Failure> {
         },
         fixed_now: Some(saved.now),
         format: args.format,
+        reverse: false,
+        strict: false,
     };
     let report = session(config, &options, &mut planner, &stop)?;
     Ok(report.exit())

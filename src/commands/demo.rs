@@ -1,6 +1,7 @@
 //! `housekeeper demo [DIR]`: the newcomer's first command. Builds a throw-away SQLite
 //! MultiFlexi database, temp dir and state dir under DIR with realistic mess, then shows the
-//! plan, performs the run and prints the commands to inspect and undo it. Offline, with a
+//! plan, performs the run, undoes it and proves that every row and temp file came back
+//! (full dumps compared), and prints the commands to look at the journal. Offline, with a
 //! fixed `now` (`HOUSEKEEPER_NOW`), so the story is the same every time.
 
 use std::fs;
@@ -189,6 +190,8 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
         println!("total: {total} to change (the full list: housekeeper {flags} plan)\n");
     }
 
+    let (rows_before, files_before) = snapshot(&target, &config.tmp_dir)?;
+
     // 2. The run.
     println!("$ housekeeper run");
     let stop = AtomicBool::new(false);
@@ -205,19 +208,67 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
         kind: housekeeper_journal::RunKind::Run,
         fixed_now: None,
         format: Format::Text,
+        reverse: false,
+        strict: false,
     };
     let report = run::session(&config, &options, &mut planner, &stop)?;
     let run_id = report.run_id.clone().unwrap_or_default();
+    if report.exit() != Exit::Ok {
+        return Ok(report.exit());
+    }
+
+    // 3. The undo, and the proof that everything came back.
+    println!("\n$ housekeeper undo {run_id}");
+    let undo = crate::cli::UndoArgs {
+        run_id: run_id.clone(),
+        duty: None,
+        dry_run: false,
+        strict: false,
+        format: Format::Text,
+    };
+    let undone = super::undo::command(&config, &undo)?;
+    let (rows_after, files_after) = snapshot(&target, &config.tmp_dir)?;
+    let diff = rows_before.diff(&rows_after.without_run_records(&rows_before));
+    let rows: usize = rows_before.row_counts().values().sum();
+    if diff.is_empty() && files_before == files_after && undone == Exit::Ok {
+        println!(
+            "undo: all {rows} rows of {} tables and all {} temp files are back as they were, byte for byte",
+            rows_before.tables.len(),
+            files_before.len()
+        );
+        println!("      (the run's own records stay: its log rows, anchors and retention records)");
+    } else {
+        println!("undo: not everything came back:\n{diff}");
+        if files_before != files_after {
+            println!("      the temp files differ");
+        }
+        return Ok(Exit::Failed);
+    }
     println!();
     println!("What next:");
     println!("  housekeeper {flags} journal list");
     println!("  housekeeper {flags} journal show {run_id}");
     println!("  housekeeper {flags} journal verify");
+    println!("  housekeeper {flags} run     # restored items are held (MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS)");
     println!("  housekeeper {flags} quarantine list");
-    println!("  housekeeper {flags} undo {run_id} --dry-run");
-    println!("  housekeeper {flags} undo {run_id}");
-    println!("  ls -R {}", config.state_dir.join("quarantine").display());
-    Ok(report.exit())
+    Ok(Exit::Ok)
+}
+
+/// Every row of the demo database and every temp file, to compare before and after.
+fn snapshot(
+    target: &DbTarget,
+    tmp: &Path,
+) -> Result<
+    (
+        scenario::Dump,
+        std::collections::BTreeMap<String, scenario::FileState>,
+    ),
+    Failure,
+> {
+    let mut conn = super::open_database(target, true)?;
+    let dump = scenario::dump_database(&mut *conn)
+        .map_err(|e| super::db_failure("reading the demo database", &e))?;
+    Ok((dump, scenario::file_tree(tmp)))
 }
 
 /// The flags that point another command at the demo.

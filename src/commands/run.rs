@@ -119,6 +119,8 @@ pub fn cycle(config: &Config, args: &RunArgs, stop: &AtomicBool) -> Result<RunRe
         kind: RunKind::Run,
         fixed_now: None,
         format: args.format,
+        reverse: false,
+        strict: false,
     };
     session(config, &options, &mut planner, stop)
 }
@@ -137,6 +139,10 @@ pub struct SessionOptions {
     /// Use this `now` instead of reading the clock (`apply` re-checks with the plan's).
     pub fixed_now: Option<housekeeper_journal::DateTimeValue>,
     pub format: Format,
+    /// Duties in reverse order (undo puts back the last duty's changes first).
+    pub reverse: bool,
+    /// `undo --strict`: the first conflict rolls back its chunk and stops the session.
+    pub strict: bool,
 }
 
 /// A real session: locks, recovery, the run's journal records, then for each duty in order
@@ -261,7 +267,11 @@ pub fn session(
         log::warn!("{w}");
     }
     let mut journal_broken: Option<String> = None;
-    for name in DutyName::ALL {
+    let mut order = DutyName::ALL.to_vec();
+    if options.reverse {
+        order.reverse();
+    }
+    for name in order {
         let duty_started = Instant::now();
         let planned = if stop.load(std::sync::atomic::Ordering::SeqCst) {
             Planned::Skip("stopped by a signal".into())
@@ -300,6 +310,7 @@ pub fn session(
                             run_id: &run_id,
                             chunk_rows: config.chunk_rows,
                             stop,
+                            strict: options.strict,
                         };
                         if let Err(e) = executor.apply(&*duty, &ctx, &plan, &mut r) {
                             r.error(format!("{e}; nothing more is changed in this run"));

@@ -1,16 +1,225 @@
-//! `housekeeper undo <run-id>`: puts back what a run changed.
+//! `housekeeper undo <run-id>`: puts back what a run changed (SPEC §6).
+//!
+//! Steps: read the journal index and refuse what cannot be undone (unknown run, an undo, a
+//! run already undone, past its undo window, another database); verify the chain; build the
+//! inverse plans from the run's row images (each payload confirmed against its digest);
+//! with `--dry-run` or `--strict`, predict the conflicts; then hand the plans, duties in
+//! reverse order, to the same session and executor as `run` — journaled, anchored, in
+//! chunks. Restored items are on hold for `HOLD_DAYS` (`apply::history`).
 
-use crate::cli::{Failure, UndoArgs};
+use serde::Serialize;
+
+use housekeeper_journal::RunKind;
+
+use super::run::{session, Planned, SessionOptions};
+use super::{open_database, require_database};
+use crate::audit::JournalIndex;
+use crate::cli::{Failure, Format, UndoArgs};
 use crate::config::Config;
 use crate::exit::Exit;
+use crate::plan::DutyPlan;
+use crate::quarantine::Quarantine;
+use crate::report::{reason_text, Mode};
+use crate::state::StateDir;
+use crate::undo::{self, Conflict, UndoError, UndoPlan};
+
+/// What `undo --dry-run --format json` prints.
+#[derive(Serialize)]
+struct DryRun<'a> {
+    /// `housekeeper.undo-plan/v1`.
+    format: &'static str,
+    run_id: &'a str,
+    /// Rows and files the undo would restore.
+    restorable: u64,
+    conflicts: &'a [Conflict],
+    plans: &'a [DutyPlan],
+}
+
+fn integrity(run_id: &str, e: &impl std::fmt::Display) -> Failure {
+    Failure::new(
+        Exit::Integrity,
+        format!("undo of run {run_id}: the journal cannot be trusted: {e}; nothing was changed"),
+    )
+    .hint("run `housekeeper journal verify` for details")
+}
+
+fn undo_failure(run_id: &str, e: UndoError) -> Failure {
+    match e {
+        UndoError::Journal(e) => integrity(run_id, &e),
+        UndoError::Db(e) => super::db_failure(&format!("undo of run {run_id}"), &e),
+        UndoError::File(e) => Failure::new(
+            Exit::Integrity,
+            format!("undo of run {run_id}: quarantine: {e}; nothing was changed"),
+        ),
+        UndoError::Other(e) => Failure::new(Exit::Integrity, format!("undo of run {run_id}: {e}")),
+    }
+}
 
 /// `housekeeper undo`.
 ///
 /// # Errors
-/// Configuration, database, lock or journal problems, with their exit codes.
-pub fn command(_config: &Config, _args: &UndoArgs) -> Result<Exit, Failure> {
-    Err(Failure::new(
-        Exit::Usage,
-        "`housekeeper undo` is not built yet in this version; nothing was done",
-    ))
+/// Configuration, database, lock or journal problems, and refusals, with their exit codes.
+pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
+    let run_id = args.run_id.as_str();
+    let target = require_database(config)?;
+    let state = StateDir::new(config.state_dir.clone());
+    let journal_dir = state.journal_dir();
+    let index = JournalIndex::read(&journal_dir).map_err(|e| integrity(run_id, &e))?;
+    let Some(run) = index.run(run_id) else {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "no run {run_id} in the journal at {}",
+                journal_dir.display()
+            ),
+        )
+        .hint("`housekeeper journal list` shows the runs and whether each can be undone"));
+    };
+    let duty = args.duty.map(crate::duties::DutyName::as_str);
+    if let Some(why) = run.not_undoable(duty) {
+        return Err(Failure::new(Exit::Failed, format!("refused: {why}")));
+    }
+
+    // Verify before anything: the chain now, each payload as it is read.
+    let verdict = housekeeper_journal::verify_with(
+        &journal_dir,
+        &housekeeper_journal::VerifyOptions {
+            expected_head: None,
+            chain_only: true,
+        },
+    )
+    .map_err(|e| integrity(run_id, &e))?;
+    if let Some(damage) = verdict.first_damage() {
+        return Err(integrity(run_id, damage));
+    }
+
+    let mut conn = open_database(target, true)?;
+    let identity = conn
+        .identity()
+        .map_err(|e| super::db_failure("identifying the database", &e))?;
+    if identity != run.database {
+        return Err(Failure::new(
+            Exit::Failed,
+            format!(
+                "refused: run {run_id} changed {}, not {identity}",
+                run.database
+            ),
+        )
+        .hint("point --database (or DB_*) at the database the run changed"));
+    }
+    let schema = conn
+        .introspect()
+        .map_err(|e| super::db_failure("reading the schema", &e))?;
+    let inverse = undo::inverse(run, &journal_dir, &schema, args.duty)
+        .map_err(|e| undo_failure(run_id, e))?;
+    let quarantine = Quarantine::new(state.quarantine_dir());
+
+    if args.dry_run || args.strict {
+        let mut conflicts = inverse.unavailable.clone();
+        {
+            let mut view = conn
+                .snapshot()
+                .map_err(|e| super::db_failure("opening a read-only view", &e))?;
+            conflicts.extend(
+                undo::predict(&mut *view, &schema, &inverse.plans, &quarantine)
+                    .map_err(|e| undo_failure(run_id, e))?,
+            );
+        }
+        if args.dry_run {
+            show_dry_run(run_id, &inverse, &conflicts, args.format);
+            return Ok(if conflicts.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::Failed
+            });
+        }
+        if !conflicts.is_empty() {
+            show_conflicts(&conflicts);
+            return Err(Failure::new(
+                Exit::Failed,
+                format!(
+                    "--strict: the undo of run {run_id} would meet {} conflict(s); nothing was changed",
+                    conflicts.len()
+                ),
+            )
+            .hint("without --strict, undo restores everything else and reports these items"));
+        }
+    }
+    drop(conn);
+
+    if !inverse.unavailable.is_empty() {
+        show_conflicts(&inverse.unavailable);
+        log::warn!(
+            "{} item(s) of run {run_id} cannot be restored: their row images expired",
+            inverse.unavailable.len()
+        );
+    }
+    let stop = super::run::stop_flag()?;
+    let of = run.run_id.clone();
+    let plans = inverse.plans.clone();
+    let mut planner = |_: &mut dyn crate::db::Connection,
+                       name,
+                       _: &crate::duties::DutyContext<'_>| {
+        match plans.iter().find(|p| p.duty == name) {
+            Some(plan) => Planned::Plan(plan.clone()),
+            None if args.duty.is_some_and(|d| d != name) => {
+                Planned::Skip("not selected by --duty".into())
+            }
+            None => Planned::Skip(format!("run {of} changed nothing here")),
+        }
+    };
+    let options = SessionOptions {
+        mode: Mode::Undo,
+        kind: RunKind::Undo {
+            of_run: run.run_id.clone(),
+        },
+        fixed_now: None,
+        format: args.format,
+        reverse: true,
+        strict: args.strict,
+    };
+    let report = session(config, &options, &mut planner, &stop)?;
+    if !inverse.unavailable.is_empty() {
+        return Ok(Exit::Failed);
+    }
+    Ok(report.exit())
+}
+
+fn show_conflicts(conflicts: &[Conflict]) {
+    for c in conflicts {
+        eprintln!(
+            "  conflict: {} {} {}: {}",
+            c.duty,
+            c.table,
+            c.key,
+            reason_text(&c.reason)
+        );
+    }
+}
+
+fn show_dry_run(run_id: &str, inverse: &UndoPlan, conflicts: &[Conflict], format: Format) {
+    if format == Format::Json {
+        let doc = DryRun {
+            format: "housekeeper.undo-plan/v1",
+            run_id,
+            restorable: inverse.size().saturating_sub(conflicts.len() as u64),
+            conflicts,
+            plans: &inverse.plans,
+        };
+        match serde_json::to_string_pretty(&doc) {
+            Ok(text) => println!("{text}"),
+            Err(e) => log::error!("encoding the undo plan: {e}"),
+        }
+        return;
+    }
+    eprintln!("housekeeper undo {run_id} --dry-run: nothing is changed");
+    for plan in &inverse.plans {
+        eprint!("{}", crate::plan::render::duty_plan_brief(plan, 20));
+    }
+    show_conflicts(conflicts);
+    eprintln!(
+        "undo would restore {} rows and files; {} conflict(s)",
+        inverse.size().saturating_sub(conflicts.len() as u64),
+        conflicts.len()
+    );
 }

@@ -110,9 +110,13 @@ pub struct FileItem {
 /// Move a quarantined file back (undo).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestoreFile {
+    /// The run that quarantined it.
     pub run_id: String,
     pub quarantine_path: String,
+    /// Where it was, and goes back to.
     pub path: String,
+    /// What it was: size, mode, owner, times and hash (or link target), restored with it.
+    pub meta: housekeeper_journal::FileMeta,
 }
 
 /// What an item does.

@@ -49,6 +49,19 @@ impl QuarantineError {
             QuarantineError::BadPath { .. } => "bad_path",
         }
     }
+
+    /// Whether the file was left alone because the world moved on (it vanished or changed,
+    /// its path is taken, its quarantined bytes differ), rather than because of a failure.
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            QuarantineError::Vanished { .. }
+                | QuarantineError::Changed { .. }
+                | QuarantineError::TargetExists { .. }
+                | QuarantineError::HashMismatch { .. }
+        )
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> QuarantineError + '_ {
@@ -196,13 +209,13 @@ impl Quarantine {
         move_file(source, dest, meta)
     }
 
-    /// Moves a quarantined file back to `original`, where the path must be free and the bytes
-    /// must still hash as recorded; restores mode, owner and times.
+    /// Whether a quarantined file can go back to `original`: the path must be free and the
+    /// quarantined bytes (or link target) must still be what was recorded.
     ///
     /// # Errors
-    /// The original path is taken, the quarantined file is missing or altered, or the
+    /// `TargetExists`, `Vanished` (the quarantined file is missing), `HashMismatch`, or the
     /// filesystem failed.
-    pub fn restore(
+    pub fn check_restore(
         &self,
         quarantined: &Path,
         meta: &FileMeta,
@@ -243,6 +256,21 @@ impl Quarantine {
             }
             (None, None) => {}
         }
+        Ok(())
+    }
+
+    /// Moves a quarantined file back to `original` after `check_restore`; restores mode,
+    /// owner and times.
+    ///
+    /// # Errors
+    /// As `check_restore`, or the filesystem failed.
+    pub fn restore(
+        &self,
+        quarantined: &Path,
+        meta: &FileMeta,
+        original: &Path,
+    ) -> Result<(), QuarantineError> {
+        self.check_restore(quarantined, meta, original)?;
         if let Some(parent) = original.parent() {
             fs::create_dir_all(parent).map_err(io_err(parent))?;
         }

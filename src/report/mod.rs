@@ -126,6 +126,23 @@ impl DutyReport {
     }
 }
 
+/// A conflict or drift code in words (`key_reused` → "key reused by another row").
+#[must_use]
+pub fn reason_text(code: &str) -> &str {
+    match code {
+        "key_reused" => "key reused by another row",
+        "unique_taken" => "unique value taken by another row",
+        "parent_gone" => "parent row gone",
+        "changed" => "value changed since",
+        "gone" => "row gone since",
+        "target_exists" => "path exists",
+        "hash_mismatch" => "hash mismatch: the quarantined bytes were altered",
+        "vanished" => "vanished",
+        "payload_expired" => "payload expired: past the undo window",
+        other => other,
+    }
+}
+
 /// What kind of invocation produced the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -191,10 +208,20 @@ impl RunReport {
         };
     }
 
-    /// 0 when every duty is ok or skipped, 1 when one failed.
+    /// Items an undo could not restore (its conflicts).
+    #[must_use]
+    pub fn conflicts(&self) -> u64 {
+        if self.mode == Mode::Undo {
+            self.duties.iter().map(|d| d.drifted_count).sum()
+        } else {
+            0
+        }
+    }
+
+    /// 0 when every duty is ok or skipped, 1 when one failed or an undo met conflicts.
     #[must_use]
     pub fn exit(&self) -> Exit {
-        if self.duties.iter().any(|d| d.status == Status::Failed) {
+        if self.duties.iter().any(|d| d.status == Status::Failed) || self.conflicts() > 0 {
             Exit::Failed
         } else {
             Exit::Ok
@@ -249,7 +276,9 @@ impl RunReport {
                         .collect();
                     extra.push(format!("dependent rows: {}", deps.join(", ")));
                 }
-                if d.drifted_count > 0 {
+                if d.drifted_count > 0 && self.mode == Mode::Undo {
+                    extra.push(format!("{} not restored", d.drifted_count));
+                } else if d.drifted_count > 0 {
                     extra.push(format!("{} drifted", d.drifted_count));
                 }
                 if !d.held.is_empty() {
@@ -269,12 +298,31 @@ impl RunReport {
             for f in &d.findings {
                 let _ = writeln!(out, "    {}: {}", f.level, f.message);
             }
-            for drift in d.drifted.iter().take(10) {
-                let _ = writeln!(
-                    out,
-                    "    drifted: {} {} ({})",
-                    drift.table, drift.key, drift.reason
-                );
+            if self.mode == Mode::Undo {
+                for drift in &d.drifted {
+                    let _ = writeln!(
+                        out,
+                        "    conflict: {} {}: {}",
+                        drift.table,
+                        drift.key,
+                        reason_text(&drift.reason)
+                    );
+                }
+                if d.drifted_count > d.drifted.len() as u64 {
+                    let _ = writeln!(
+                        out,
+                        "    … and {} more conflicts (--format json, or `housekeeper journal show`)",
+                        d.drifted_count - d.drifted.len() as u64
+                    );
+                }
+            } else {
+                for drift in d.drifted.iter().take(10) {
+                    let _ = writeln!(
+                        out,
+                        "    drifted: {} {} ({})",
+                        drift.table, drift.key, drift.reason
+                    );
+                }
             }
             for held in d.held.iter().take(10) {
                 let _ = writeln!(out, "    held: {held}");
@@ -284,6 +332,20 @@ impl RunReport {
             Status::Failed => "failed",
             _ => "ok",
         };
+        if self.mode == Mode::Undo {
+            let conflicts = self.conflicts();
+            let verdict = if conflicts > 0 && self.status != Status::Failed {
+                "finished with conflicts"
+            } else {
+                verdict
+            };
+            let _ = write!(
+                out,
+                "undo {verdict}: {} rows and files restored, {conflicts} not restored",
+                self.affected()
+            );
+            return out;
+        }
         let _ = write!(
             out,
             "{} {verdict}: {} changes",

@@ -61,6 +61,10 @@ impl TableDump {
     }
 }
 
+/// Tables where a run writes rows as its own record (SPEC §6): its `log` rows, and
+/// `retention_cleanup_jobs` and `data_archive` rows of retention policies. Undo leaves them.
+pub const RUN_RECORD_TABLES: &[&str] = &["log", "retention_cleanup_jobs", "data_archive"];
+
 /// Every table of a database.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Dump {
@@ -93,6 +97,30 @@ impl Dump {
     pub fn without_tables(mut self, tables: &[&str]) -> Self {
         for table in tables {
             self.tables.remove(*table);
+        }
+        self
+    }
+
+    /// The same dump without the rows a run (or an undo) wrote as its own record — rows of
+    /// [`RUN_RECORD_TABLES`] whose key `baseline` does not have — and without the anchor
+    /// table. What is left must equal the baseline after a run and its undo.
+    #[must_use]
+    pub fn without_run_records(mut self, baseline: &Dump) -> Self {
+        self.tables.remove("housekeeper_anchor");
+        for name in RUN_RECORD_TABLES {
+            let Some(table) = self.tables.get_mut(*name) else {
+                continue;
+            };
+            let keys: std::collections::HashSet<String> = baseline
+                .tables
+                .get(*name)
+                .map(|b| b.rows.iter().map(|r| b.key_of(r)).collect())
+                .unwrap_or_default();
+            let rows = std::mem::take(&mut table.rows);
+            table.rows = rows
+                .into_iter()
+                .filter(|r| keys.contains(&table.key_of(r)))
+                .collect();
         }
         self
     }
@@ -408,4 +436,49 @@ mod tests {
         assert_eq!(d.row_count("nope"), 0);
         assert!(d.without_tables(&["job"]).tables.is_empty());
     }
+}
+
+/// One file or symbolic link of a tree: bytes (or link target), mode, uid, gid, mtime (ns).
+pub type FileState = (Vec<u8>, u32, u32, u32, i128);
+
+/// Every file and link under `dir` (directories are walked, not listed), by path relative to
+/// `dir`: what an undo must bring back byte for byte with mode, owner and mtime. Never
+/// follows links; unreadable entries are left out.
+#[must_use]
+pub fn file_tree(dir: &std::path::Path) -> BTreeMap<String, FileState> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let content = if meta.file_type().is_symlink() {
+                std::fs::read_link(&path)
+                    .map(|t| t.to_string_lossy().into_owned().into_bytes())
+                    .unwrap_or_default()
+            } else {
+                std::fs::read(&path).unwrap_or_default()
+            };
+            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+            let relative = path
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.insert(
+                relative,
+                (content, meta.mode(), meta.uid(), meta.gid(), mtime),
+            );
+        }
+    }
+    out
 }

@@ -21,7 +21,10 @@ mod php;
 mod php_observed;
 mod seed;
 
-pub use dump::{dump_database, Dump, DumpDiff, DumpDifference, TableDump};
+pub use dump::{
+    dump_database, file_tree, Dump, DumpDiff, DumpDifference, FileState, TableDump,
+    RUN_RECORD_TABLES,
+};
 pub use mess::{realistic_mess, realistic_mess_in, MessReport};
 pub use php::{as_stored_by_php, php_serialized_config_fields, EnvField};
 pub use php_observed::{php_observed_fixture, PhpObservedFixture, PHP_OBSERVED_TEMP_FILES};

@@ -181,41 +181,6 @@ pub fn make_files(dir: &Path, files: &[(&str, u64)], now: SystemTime) -> Vec<Pat
 /// Every file and link under `dir`: relative path → (bytes or link target, mode, uid, gid,
 /// mtime in ns).
 #[must_use]
-pub fn tree(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, u32, u32, i128)> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(current) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).expect("lstat");
-            if meta.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let content = if meta.file_type().is_symlink() {
-                std::fs::read_link(&path)
-                    .expect("readlink")
-                    .to_string_lossy()
-                    .into_owned()
-                    .into_bytes()
-            } else {
-                std::fs::read(&path).expect("read")
-            };
-            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-            let relative = path
-                .strip_prefix(dir)
-                .expect("inside")
-                .to_string_lossy()
-                .into_owned();
-            out.insert(
-                relative,
-                (content, meta.mode(), meta.uid(), meta.gid(), mtime),
-            );
-        }
-    }
-    out
+pub fn tree(dir: &Path) -> BTreeMap<String, housekeeper::scenario::FileState> {
+    housekeeper::scenario::file_tree(dir)
 }

@@ -1,0 +1,184 @@
+//! The checks that decide whether a row can be put back: the executor makes them on locked
+//! rows inside a chunk's transaction, and `undo --dry-run`/`--strict` makes the same ones
+//! beforehand through a read-only view (`undo::predict`), so both always agree.
+//!
+//! Codes (stable, in the journal and the JSON report): `key_reused`, `unique_taken`,
+//! `parent_gone`, `changed`, `gone`. This module only reads.
+
+use housekeeper_journal::Value;
+
+use crate::config::Engine;
+use crate::db::{DbResult, Query, SchemaFacts};
+use crate::plan::{InsertRow, UpdateRow};
+
+/// Rows an undo will have inserted by the time it reaches an item (for prediction: the
+/// executor inserts them for real, in order, so it passes `&NoneYet`).
+pub trait Pending {
+    /// Whether a row of `table` with these values in `columns` is among them.
+    fn has(&self, table: &str, columns: &[String], values: &[&Value]) -> bool;
+}
+
+/// Nothing pending: the database itself says what exists.
+pub struct NoneYet;
+
+impl Pending for NoneYet {
+    fn has(&self, _table: &str, _columns: &[String], _values: &[&Value]) -> bool {
+        false
+    }
+}
+
+fn exists(q: &mut dyn Query, table: &str, columns: &[String], values: &[&Value]) -> DbResult<bool> {
+    exists_other(q, table, columns, values, None)
+}
+
+/// Whether a row with these values exists, other than the row whose key is `except`.
+fn exists_other(
+    q: &mut dyn Query,
+    table: &str,
+    columns: &[String],
+    values: &[&Value],
+    except: Option<(&str, &Value)>,
+) -> DbResult<bool> {
+    let d = *q.dialect();
+    let mut cond: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{} = ?", d.quote(c)))
+        .collect();
+    let mut params: Vec<Value> = values.iter().map(|v| (*v).clone()).collect();
+    if let Some((column, key)) = except {
+        cond.push(format!("{} <> ?", d.quote(column)));
+        params.push(key.clone());
+    }
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE {}",
+        d.quote(table),
+        cond.join(" AND ")
+    );
+    Ok(q.query_scalar(&sql, &params)?.is_some())
+}
+
+/// The key value of a row to insert.
+#[must_use]
+pub fn insert_key(op: &InsertRow) -> Value {
+    op.columns
+        .iter()
+        .position(|c| *c == op.key_column)
+        .and_then(|i| op.values.get(i).cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// Why `op` cannot be inserted now, or `None`: its key is taken (`key_reused`), a unique
+/// value is taken (`unique_taken`), or — where the engine enforces foreign keys — a parent
+/// row is missing (`parent_gone`).
+///
+/// # Errors
+/// A query failed.
+pub fn insert_conflict(
+    q: &mut dyn Query,
+    schema: &SchemaFacts,
+    op: &InsertRow,
+    pending: &dyn Pending,
+) -> DbResult<Option<&'static str>> {
+    let key = insert_key(op);
+    if exists(q, &op.table, std::slice::from_ref(&op.key_column), &[&key])? {
+        return Ok(Some("key_reused"));
+    }
+    let value_of = |column: &str| {
+        op.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| op.values.get(i))
+    };
+    let Some(info) = schema.table(&op.table) else {
+        return Ok(None);
+    };
+    for index in info.indexes.iter().filter(|i| i.unique) {
+        let values: Option<Vec<&Value>> = index.columns.iter().map(|c| value_of(c)).collect();
+        // NULLs never collide in a unique index.
+        let Some(values) = values.filter(|v| v.iter().all(|x| !x.is_null())) else {
+            continue;
+        };
+        if exists(q, &op.table, &index.columns, &values)? {
+            return Ok(Some("unique_taken"));
+        }
+    }
+    if q.dialect().engine() != Engine::Sqlite {
+        for fk in &info.foreign_keys {
+            let values: Option<Vec<&Value>> = fk.columns.iter().map(|c| value_of(c)).collect();
+            let Some(values) = values.filter(|v| v.iter().all(|x| !x.is_null())) else {
+                continue;
+            };
+            if !pending.has(&fk.referenced_table, &fk.referenced_columns, &values)
+                && !exists(q, &fk.referenced_table, &fk.referenced_columns, &values)?
+            {
+                return Ok(Some("parent_gone"));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Why `op` cannot be applied to the current row (`columns`/`current`), or `None`: the row
+/// is gone (`gone`), a column no longer holds the planned old value (`changed`), or a value
+/// to write is unique and another row holds it now (`unique_taken`).
+///
+/// # Errors
+/// A query failed.
+pub fn update_conflict(
+    q: &mut dyn Query,
+    schema: &SchemaFacts,
+    op: &UpdateRow,
+    columns: &[String],
+    current: Option<&[Value]>,
+) -> DbResult<Option<&'static str>> {
+    let Some(current) = current else {
+        return Ok(Some("gone"));
+    };
+    let value = |column: &str| {
+        columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| current.get(i))
+            .unwrap_or(&Value::Null)
+    };
+    for change in &op.changes {
+        if !super::same_value(value(&change.column), &change.old) {
+            return Ok(Some("changed"));
+        }
+    }
+    let Some(info) = schema.table(&op.table) else {
+        return Ok(None);
+    };
+    for index in info.indexes.iter().filter(|i| i.unique) {
+        if !op
+            .changes
+            .iter()
+            .any(|c| index.columns.contains(&c.column) && c.old != c.new)
+        {
+            continue;
+        }
+        let values: Vec<&Value> = index
+            .columns
+            .iter()
+            .map(|c| {
+                op.changes
+                    .iter()
+                    .find(|ch| ch.column == *c)
+                    .map_or_else(|| value(c), |ch| &ch.new)
+            })
+            .collect();
+        if values.iter().any(|v| v.is_null()) {
+            continue;
+        }
+        if exists_other(
+            q,
+            &op.table,
+            &index.columns,
+            &values,
+            Some((&op.key_column, &op.key)),
+        )? {
+            return Ok(Some("unique_taken"));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,280 @@
+//! Undo (SPEC §6): turns what a run did, as its journal records it, into inverse plans for the
+//! executor, and predicts the conflicts they would meet.
+//!
+//! - `inverse` reads the run's committed row images (each payload confirmed against its
+//!   digest while reading) and its file moves, and builds per duty a plan that re-inserts
+//!   deleted rows with every column (parents before children: the reverse of the order they
+//!   were deleted in), restores updated columns to their old values where they still hold
+//!   what the run wrote, and moves quarantined files back. Rows the run wrote as its record
+//!   (`retention_cleanup_jobs`, `data_archive`, its `log` rows, anchors) stay.
+//! - `predict` checks every item against the database and the filesystem as they are now,
+//!   with the same checks the executor makes, for `--dry-run` and `--strict`.
+//!
+//! This module never writes: the executor applies the plans it builds.
+
+mod predict;
+
+use std::path::Path;
+
+use housekeeper_journal::{
+    ChunkStatus, FileStatus, JournalError, PayloadEntry, RowRole, TableChange, Value,
+};
+
+use crate::audit::RunInfo;
+use crate::db::SchemaFacts;
+use crate::duties::DutyName;
+use crate::plan::{
+    self, Change, DutyPlan, Guard, InsertRow, Item, Op, Reason, RestoreFile, UpdateRow,
+};
+
+pub use predict::{predict, Conflict};
+
+/// Why an undo cannot even be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum UndoError {
+    /// A payload is missing or does not match its digest, or the journal cannot be read.
+    #[error("{0}")]
+    Journal(#[from] JournalError),
+    #[error("{0}")]
+    Db(#[from] crate::db::DbError),
+    #[error("{0}")]
+    File(#[from] crate::quarantine::QuarantineError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The inverse of a run: one plan per duty, in the order they are to be applied (the reverse
+/// of the run's), and the items that cannot be restored because their payload expired.
+#[derive(Debug, Clone, Default)]
+pub struct UndoPlan {
+    pub plans: Vec<DutyPlan>,
+    pub unavailable: Vec<Conflict>,
+}
+
+impl UndoPlan {
+    /// Rows and files the plans would restore.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.plans
+            .iter()
+            .flat_map(|p| &p.items)
+            .map(Item::size)
+            .sum()
+    }
+}
+
+/// Builds the inverse plans of `run` (only of `only` when given) from its journal in
+/// `journal_dir`. Key columns come from `schema` (the primary key), else `id`.
+///
+/// # Errors
+/// A payload the undo needs is missing or damaged, or a duty name is unknown.
+pub fn inverse(
+    run: &RunInfo,
+    journal_dir: &Path,
+    schema: &SchemaFacts,
+    only: Option<DutyName>,
+) -> Result<UndoPlan, UndoError> {
+    let mut out = UndoPlan::default();
+    for info in run.duties.iter().rev() {
+        let name: DutyName = info
+            .duty
+            .parse()
+            .map_err(|e| UndoError::Other(format!("run {}: {e}", run.run_id)))?;
+        if only.is_some_and(|d| d != name) {
+            continue;
+        }
+        let mut duty_plan = DutyPlan::new(name, run.now);
+        for chunk in info
+            .chunks
+            .iter()
+            .rev()
+            .filter(|c| c.status == ChunkStatus::Committed)
+        {
+            let Some(payload) = &chunk.payload else {
+                continue;
+            };
+            if run.expired_payloads.contains(&payload.digest) {
+                out.unavailable.extend(expired_items(name, &chunk.changes));
+                continue;
+            }
+            let mut items = Vec::new();
+            read_chunk(
+                journal_dir,
+                &payload.digest,
+                schema,
+                &run.run_id,
+                &mut items,
+            )?;
+            items.reverse();
+            duty_plan.items.extend(items);
+        }
+        for file in run.files.iter().rev().filter(|f| f.duty == info.duty) {
+            if !matches!(file.status, Some(FileStatus::Moved)) {
+                continue;
+            }
+            if run.expired_files.contains(&file.quarantine_path) {
+                out.unavailable.push(Conflict {
+                    duty: name,
+                    table: "file".into(),
+                    key: file.path.clone(),
+                    reason: "payload_expired".into(),
+                });
+                continue;
+            }
+            duty_plan.items.push(Item::new(
+                Op::Restore(RestoreFile {
+                    run_id: run.run_id.clone(),
+                    quarantine_path: file.quarantine_path.clone(),
+                    path: file.path.clone(),
+                    meta: file.meta.clone(),
+                }),
+                Reason::new(
+                    "undo",
+                    format!("quarantined by run {} ({})", run.run_id, file.duty),
+                ),
+            ));
+        }
+        if !duty_plan.items.is_empty() {
+            out.plans.push(duty_plan);
+        }
+    }
+    Ok(out)
+}
+
+/// The items of a chunk whose row images expired: reported, not restored.
+fn expired_items(duty: DutyName, changes: &[TableChange]) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    for change in changes {
+        if change.action == housekeeper_journal::Action::Insert {
+            continue;
+        }
+        match &change.keys {
+            housekeeper_journal::KeySet::Ranges(ranges) => {
+                for (lo, hi) in ranges {
+                    let key = if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}–{hi}")
+                    };
+                    out.push(Conflict {
+                        duty,
+                        table: change.table.clone(),
+                        key,
+                        reason: "payload_expired".into(),
+                    });
+                }
+            }
+            housekeeper_journal::KeySet::Values(values) => {
+                for v in values {
+                    out.push(Conflict {
+                        duty,
+                        table: change.table.clone(),
+                        key: plan::key_text(v),
+                        reason: "payload_expired".into(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Turns one chunk's row images into inverse items, in the order the chunk changed them.
+fn read_chunk(
+    journal_dir: &Path,
+    digest: &housekeeper_journal::Digest,
+    schema: &SchemaFacts,
+    run_id: &str,
+    items: &mut Vec<Item>,
+) -> Result<(), UndoError> {
+    let mut table = String::new();
+    let mut columns: Vec<String> = Vec::new();
+    let mut key_column = String::new();
+    let mut key_at: Option<usize> = None;
+    let mut before: Option<Vec<Value>> = None;
+    for entry in housekeeper_journal::open_payload(journal_dir, digest)? {
+        match entry? {
+            PayloadEntry::Table {
+                name,
+                columns: cols,
+            } => {
+                key_column = schema
+                    .table(&name)
+                    .and_then(|t| t.primary_key.first().cloned())
+                    .unwrap_or_else(|| "id".into());
+                key_at = cols.iter().position(|c| *c == key_column);
+                columns = cols;
+                table = name;
+                before = None;
+            }
+            // Rows the run inserted are its own records: they stay.
+            PayloadEntry::Row {
+                role: RowRole::Inserted,
+                ..
+            } => {}
+            PayloadEntry::Row { role, values } => {
+                let key = key_at.and_then(|i| values.get(i).cloned()).ok_or_else(|| {
+                    UndoError::Other(format!(
+                        "run {run_id}: a row image of {table} has no {key_column} column"
+                    ))
+                })?;
+                match role {
+                    RowRole::Deleted => items.push(Item::new(
+                        Op::Insert(InsertRow {
+                            table: table.clone(),
+                            key_column: key_column.clone(),
+                            columns: columns.clone(),
+                            values,
+                            record: false,
+                        }),
+                        Reason::new(
+                            "undo",
+                            format!("deleted by run {run_id}; re-inserted with every column"),
+                        ),
+                    )),
+                    RowRole::Before => before = Some(values),
+                    RowRole::After => {
+                        let Some(old) = before.take() else {
+                            return Err(UndoError::Other(format!(
+                                "run {run_id}: an after image of {table} {key_column}={key} has no before image"
+                            )));
+                        };
+                        let changes: Vec<Change> = columns
+                            .iter()
+                            .zip(old.iter().zip(values.iter()))
+                            .filter(|(_, (was, is))| was != is)
+                            .map(|(column, (was, is))| Change {
+                                column: column.clone(),
+                                old: is.clone(),
+                                new: was.clone(),
+                            })
+                            .collect();
+                        if changes.is_empty() {
+                            continue;
+                        }
+                        let names: Vec<String> = changes.iter().map(|c| c.column.clone()).collect();
+                        items.push(Item::new(
+                            Op::Update(UpdateRow {
+                                table: table.clone(),
+                                key_column: key_column.clone(),
+                                key,
+                                changes,
+                                guard: Guard::Exists,
+                            }),
+                            Reason::new(
+                                "undo",
+                                format!(
+                                    "changed by run {run_id}; {} restored where still as the run left it",
+                                    names.join(", ")
+                                ),
+                            ),
+                        ));
+                    }
+                    RowRole::Inserted => {}
+                }
+            }
+            PayloadEntry::Json(_) => {}
+        }
+    }
+    Ok(())
+}
