@@ -11,20 +11,10 @@ use housekeeper_journal::{
 };
 
 use crate::duties::History;
-use crate::plan::key_text;
+use crate::plan::{key_text, keys_of};
 
 /// The column whose setting by a retention policy starts the grace period.
 pub const MARK_COLUMN: &str = "marked_for_deletion";
-
-fn keys_of(keys: &KeySet) -> Vec<String> {
-    match keys {
-        KeySet::Ranges(ranges) => ranges
-            .iter()
-            .flat_map(|(lo, hi)| (*lo..=*hi).map(|k| k.to_string()))
-            .collect(),
-        KeySet::Values(values) => values.iter().map(key_text).collect(),
-    }
-}
 
 /// Reads the history from a journal directory. `hold_since_utc` is the host time (RFC 3339)
 /// before which undo runs no longer hold anything.

@@ -78,6 +78,9 @@ pub struct RunInfo {
     pub files: Vec<FileInfo>,
     /// Undo runs of this run, with the duties each of them planned.
     pub undone_by: Vec<(String, Vec<String>)>,
+    /// Those of `undone_by` that have not ended, or ended `aborted` (interrupted): they do not
+    /// count as an undo, and a new undo finishes their work.
+    pub unfinished_undos: BTreeSet<String>,
     /// Payloads of this run destroyed at the end of the undo window.
     pub expired_payloads: BTreeSet<Digest>,
     /// Quarantined files of this run destroyed at the end of the undo window.
@@ -164,6 +167,9 @@ impl RunInfo {
         }
         let covered = |d: &str| duty.is_none_or(|want| want.eq_ignore_ascii_case(d));
         for (undo, duties) in &self.undone_by {
+            if self.unfinished_undos.contains(undo) {
+                continue;
+            }
             if let Some(d) = duties.iter().find(|d| covered(d)) {
                 return Some(format!(
                     "run {id} was already undone by run {undo} ({d}); a run cannot be undone twice"
@@ -240,6 +246,7 @@ impl JournalIndex {
                 if let RunKind::Undo { of_run } = &kind {
                     if let Some(&i) = at.get(of_run) {
                         index.runs[i].undone_by.push((run_id.clone(), Vec::new()));
+                        index.runs[i].unfinished_undos.insert(run_id.clone());
                     }
                 }
                 at.insert(run_id.clone(), index.runs.len());
@@ -256,6 +263,7 @@ impl JournalIndex {
                     duties: Vec::new(),
                     files: Vec::new(),
                     undone_by: Vec::new(),
+                    unfinished_undos: BTreeSet::new(),
                     expired_payloads: BTreeSet::new(),
                     expired_files: BTreeSet::new(),
                     expired_utc: None,
@@ -366,7 +374,15 @@ impl JournalIndex {
             } => duty_mut(run, &duty).end = Some((status, affected, errors, findings)),
             Record::RunEnd {
                 status, ended_utc, ..
-            } => run.end = Some((status, ended_utc)),
+            } => {
+                if status != "aborted" {
+                    if let Some(&j) = run.undo_of().and_then(|of| at.get(of)) {
+                        let undo_id = self.runs[i].run_id.clone();
+                        self.runs[j].unfinished_undos.remove(&undo_id);
+                    }
+                }
+                self.runs[i].end = Some((status, ended_utc));
+            }
             Record::PayloadExpired { digest, .. } => {
                 run.expired_payloads.insert(digest);
                 run.expired_utc.get_or_insert_with(expiry_stamp);
@@ -382,6 +398,37 @@ impl JournalIndex {
     #[must_use]
     pub fn run(&self, run_id: &str) -> Option<&RunInfo> {
         self.runs.iter().find(|r| r.run_id == run_id)
+    }
+
+    /// What interrupted undos of `run` already put back: `(table, key)` of rows re-inserted or
+    /// restored by their committed chunks, and the paths of files they moved back.
+    #[must_use]
+    pub fn restored_by_unfinished_undos(
+        &self,
+        run: &RunInfo,
+    ) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
+        let mut rows = BTreeSet::new();
+        let mut paths = BTreeSet::new();
+        for undo in run.unfinished_undos.iter().filter_map(|id| self.run(id)) {
+            for chunk in undo
+                .duties
+                .iter()
+                .flat_map(|d| &d.chunks)
+                .filter(|c| c.status == ChunkStatus::Committed)
+            {
+                for change in &chunk.changes {
+                    for key in crate::plan::keys_of(&change.keys) {
+                        rows.insert((change.table.clone(), key));
+                    }
+                }
+            }
+            for file in &undo.files {
+                if matches!(file.status, Some(FileStatus::Moved)) {
+                    paths.insert(file.path.clone());
+                }
+            }
+        }
+        (rows, paths)
     }
 
     /// Whether a file restored by an undo came back out of the quarantine: the quarantined

@@ -110,9 +110,24 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     let schema = conn
         .introspect()
         .map_err(|e| super::db_failure("reading the schema", &e))?;
-    let inverse = undo::inverse(run, &journal_dir, &schema, args.duty)
+    // An interrupted run (perhaps an earlier undo of this run) is closed by the session's
+    // recovery; the plans are then built again from what the journal says after it.
+    let interrupted = index
+        .runs
+        .iter()
+        .find(|r| r.end.is_none())
+        .map(|r| r.run_id.clone());
+    let inverse = undo::inverse(run, &journal_dir, &schema, args.duty, &already(&index, run))
         .map_err(|e| undo_failure(run_id, e))?;
     let quarantine = Quarantine::new(state.quarantine_dir());
+
+    if let (Some(open), true) = (&interrupted, args.dry_run || args.strict) {
+        return Err(Failure::new(
+            Exit::Failed,
+            format!("refused: run {open} was interrupted and its records are still open, so what it changed is not known yet"),
+        )
+        .hint(format!("`housekeeper undo {run_id}` without --dry-run/--strict, or `housekeeper run`, closes them first")));
+    }
 
     if args.dry_run || args.strict {
         let mut conflicts = inverse.unavailable.clone();
@@ -156,18 +171,50 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     }
     let stop = super::run::stop_flag()?;
     let of = run.run_id.clone();
-    let plans = inverse.plans.clone();
-    let mut planner = |_: &mut dyn crate::db::Connection,
-                       name,
-                       _: &crate::duties::DutyContext<'_>| {
-        match plans.iter().find(|p| p.duty == name) {
-            Some(plan) => Planned::Plan(plan.clone()),
-            None if args.duty.is_some_and(|d| d != name) => {
-                Planned::Skip("not selected by --duty".into())
+    let mut plans = Some(inverse.plans.clone());
+    if interrupted.is_some() {
+        plans = None;
+    }
+    let mut planner =
+        |_: &mut dyn crate::db::Connection, name, ctx: &crate::duties::DutyContext<'_>| {
+            let plans = plans.get_or_insert_with(|| {
+                // After recovery: read the journal again.
+                let rebuilt = JournalIndex::read(&journal_dir)
+                    .map_err(|e| UndoError::Journal(e))
+                    .and_then(|index| {
+                        let run = index.run(&of).ok_or_else(|| {
+                            UndoError::Other(format!("run {of} vanished from the journal"))
+                        })?;
+                        undo::inverse(
+                            run,
+                            &journal_dir,
+                            ctx.schema,
+                            args.duty,
+                            &already(&index, run),
+                        )
+                    });
+                match rebuilt {
+                    Ok(inverse) => inverse.plans,
+                    Err(e) => crate::duties::DutyName::ALL
+                        .iter()
+                        .map(|d| {
+                            DutyPlan::failed(
+                                *d,
+                                ctx.now,
+                                format!("building the undo after recovery: {e}"),
+                            )
+                        })
+                        .collect(),
+                }
+            });
+            match plans.iter().find(|p| p.duty == name) {
+                Some(plan) => Planned::Plan(plan.clone()),
+                None if args.duty.is_some_and(|d| d != name) => {
+                    Planned::Skip("not selected by --duty".into())
+                }
+                None => Planned::Skip(format!("run {of} changed nothing here")),
             }
-            None => Planned::Skip(format!("run {of} changed nothing here")),
-        }
-    };
+        };
     let options = SessionOptions {
         mode: Mode::Undo,
         kind: RunKind::Undo {
@@ -185,24 +232,38 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     Ok(report.exit())
 }
 
+/// What interrupted undos of `run` already put back.
+fn already(index: &JournalIndex, run: &crate::audit::RunInfo) -> undo::Restored {
+    let (rows, paths) = index.restored_by_unfinished_undos(run);
+    undo::Restored { rows, paths }
+}
+
+fn conflict_lines(conflicts: &[Conflict]) -> String {
+    conflicts
+        .iter()
+        .map(|c| {
+            format!(
+                "  conflict: {} {} {}: {}\n",
+                c.duty,
+                c.table,
+                c.key,
+                reason_text(&c.reason)
+            )
+        })
+        .collect()
+}
+
 fn show_conflicts(conflicts: &[Conflict]) {
-    for c in conflicts {
-        eprintln!(
-            "  conflict: {} {} {}: {}",
-            c.duty,
-            c.table,
-            c.key,
-            reason_text(&c.reason)
-        );
-    }
+    eprint!("{}", conflict_lines(conflicts));
 }
 
 fn show_dry_run(run_id: &str, inverse: &UndoPlan, conflicts: &[Conflict], format: Format) {
+    let restorable = inverse.size().saturating_sub(conflicts.len() as u64);
     if format == Format::Json {
         let doc = DryRun {
             format: "housekeeper.undo-plan/v1",
             run_id,
-            restorable: inverse.size().saturating_sub(conflicts.len() as u64),
+            restorable,
             conflicts,
             plans: &inverse.plans,
         };
@@ -212,14 +273,13 @@ fn show_dry_run(run_id: &str, inverse: &UndoPlan, conflicts: &[Conflict], format
         }
         return;
     }
-    eprintln!("housekeeper undo {run_id} --dry-run: nothing is changed");
+    println!("undo of run {run_id} (dry run: nothing is changed)");
     for plan in &inverse.plans {
-        eprint!("{}", crate::plan::render::duty_plan_brief(plan, 20));
+        print!("{}", crate::plan::render::duty_plan_brief(plan, 20));
     }
-    show_conflicts(conflicts);
-    eprintln!(
-        "undo would restore {} rows and files; {} conflict(s)",
-        inverse.size().saturating_sub(conflicts.len() as u64),
+    print!("{}", conflict_lines(conflicts));
+    println!(
+        "the undo would restore {restorable} rows and files; {} conflict(s)",
         conflicts.len()
     );
 }

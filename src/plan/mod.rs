@@ -377,6 +377,18 @@ impl DutyPlan {
     }
 }
 
+/// Every key of a set as text (see [`key_text`]), ranges expanded.
+#[must_use]
+pub fn keys_of(keys: &KeySet) -> Vec<String> {
+    match keys {
+        KeySet::Ranges(ranges) => ranges
+            .iter()
+            .flat_map(|(lo, hi)| (*lo..=*hi).map(|k| k.to_string()))
+            .collect(),
+        KeySet::Values(values) => values.iter().map(key_text).collect(),
+    }
+}
+
 /// A key as plain text, for lookups and messages: integers as digits, text as is.
 #[must_use]
 pub fn key_text(key: &Value) -> String {

@@ -14,6 +14,7 @@
 
 mod predict;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use housekeeper_journal::{
@@ -63,8 +64,17 @@ impl UndoPlan {
     }
 }
 
+/// What interrupted undos of the same run already put back (left out of a new undo).
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// `(table, key as text)`.
+    pub rows: BTreeSet<(String, String)>,
+    pub paths: BTreeSet<String>,
+}
+
 /// Builds the inverse plans of `run` (only of `only` when given) from its journal in
-/// `journal_dir`. Key columns come from `schema` (the primary key), else `id`.
+/// `journal_dir`, leaving out what `already` holds. Key columns come from `schema` (the
+/// primary key), else `id`.
 ///
 /// # Errors
 /// A payload the undo needs is missing or damaged, or a duty name is unknown.
@@ -73,6 +83,7 @@ pub fn inverse(
     journal_dir: &Path,
     schema: &SchemaFacts,
     only: Option<DutyName>,
+    already: &Restored,
 ) -> Result<UndoPlan, UndoError> {
     let mut out = UndoPlan::default();
     for info in run.duties.iter().rev() {
@@ -105,11 +116,22 @@ pub fn inverse(
                 &run.run_id,
                 &mut items,
             )?;
+            items.retain(|item| match &item.op {
+                Op::Insert(i) => !already.rows.contains(&(
+                    i.table.clone(),
+                    plan::key_text(&crate::apply::conflicts::insert_key(i)),
+                )),
+                Op::Update(u) => !already
+                    .rows
+                    .contains(&(u.table.clone(), plan::key_text(&u.key))),
+                _ => true,
+            });
             items.reverse();
             duty_plan.items.extend(items);
         }
         for file in run.files.iter().rev().filter(|f| f.duty == info.duty) {
-            if !matches!(file.status, Some(FileStatus::Moved)) {
+            if !matches!(file.status, Some(FileStatus::Moved)) || already.paths.contains(&file.path)
+            {
                 continue;
             }
             if run.expired_files.contains(&file.quarantine_path) {

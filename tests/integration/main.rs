@@ -14,3 +14,4 @@ mod duties_policy;
 mod duties_rows;
 mod executor;
 mod schema;
+mod undo;
