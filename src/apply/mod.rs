@@ -590,9 +590,11 @@ impl<'a> Executor<'a> {
             let item_no = u32::try_from(index).unwrap_or(u32::MAX);
             match &item.op {
                 Op::Quarantine(file) => {
-                    self.quarantine_file(file, item, item_no, duty_name, report)?
+                    self.quarantine_file(file, item, item_no, duty_name, report)?;
                 }
-                Op::Restore(file) => self.restore_file(file, item_no, duty_name, report)?,
+                Op::Restore(file) => {
+                    self.restore_file(file, item_no, duty_name, report)?;
+                }
                 _ => {}
             }
         }

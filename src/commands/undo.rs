@@ -180,7 +180,7 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
             let plans = plans.get_or_insert_with(|| {
                 // After recovery: read the journal again.
                 let rebuilt = JournalIndex::read(&journal_dir)
-                    .map_err(|e| UndoError::Journal(e))
+                    .map_err(UndoError::Journal)
                     .and_then(|index| {
                         let run = index.run(&of).ok_or_else(|| {
                             UndoError::Other(format!("run {of} vanished from the journal"))

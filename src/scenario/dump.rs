@@ -345,6 +345,51 @@ pub fn dump_database(conn: &mut dyn Connection) -> DbResult<Dump> {
     Ok(dump)
 }
 
+/// One file or symbolic link of a tree: bytes (or link target), mode, uid, gid, mtime (ns).
+pub type FileState = (Vec<u8>, u32, u32, u32, i128);
+
+/// Every file and link under `dir` (directories are walked, not listed), by path relative to
+/// `dir`: what an undo must bring back byte for byte with mode, owner and mtime. Never
+/// follows links; unreadable entries are left out.
+#[must_use]
+pub fn file_tree(dir: &std::path::Path) -> BTreeMap<String, FileState> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let content = if meta.file_type().is_symlink() {
+                std::fs::read_link(&path)
+                    .map(|t| t.to_string_lossy().into_owned().into_bytes())
+                    .unwrap_or_default()
+            } else {
+                std::fs::read(&path).unwrap_or_default()
+            };
+            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+            let relative = path
+                .strip_prefix(dir)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.insert(
+                relative,
+                (content, meta.mode(), meta.uid(), meta.gid(), mtime),
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,49 +481,4 @@ mod tests {
         assert_eq!(d.row_count("nope"), 0);
         assert!(d.without_tables(&["job"]).tables.is_empty());
     }
-}
-
-/// One file or symbolic link of a tree: bytes (or link target), mode, uid, gid, mtime (ns).
-pub type FileState = (Vec<u8>, u32, u32, u32, i128);
-
-/// Every file and link under `dir` (directories are walked, not listed), by path relative to
-/// `dir`: what an undo must bring back byte for byte with mode, owner and mtime. Never
-/// follows links; unreadable entries are left out.
-#[must_use]
-pub fn file_tree(dir: &std::path::Path) -> BTreeMap<String, FileState> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(current) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else {
-                continue;
-            };
-            if meta.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let content = if meta.file_type().is_symlink() {
-                std::fs::read_link(&path)
-                    .map(|t| t.to_string_lossy().into_owned().into_bytes())
-                    .unwrap_or_default()
-            } else {
-                std::fs::read(&path).unwrap_or_default()
-            };
-            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-            let relative = path
-                .strip_prefix(dir)
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            out.insert(
-                relative,
-                (content, meta.mode(), meta.uid(), meta.gid(), mtime),
-            );
-        }
-    }
-    out
 }

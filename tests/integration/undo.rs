@@ -611,3 +611,41 @@ backend_test!(fn undo_refuses_unknown_runs_and_runs_of_another_database(db) {
         );
     }
 );
+
+backend_test!(
+    fn undo_of_one_duty_restores_only_its_changes_and_each_duty_once(db) {
+        let hk = tool_for(db);
+        small_mess(db, &hk);
+        let before = dump(db);
+        let files = tree(&hk.tmp);
+        let run = run_all(&hk);
+        let after_run = dump(db);
+
+        let logs = hk.run(&["undo", &run, "--duty", "LogPruning"]);
+        assert_eq!(logs.code, 0, "{}", logs.stderr);
+        let now = dump(db);
+        let log = now.table("log").expect("log");
+        for id in 1..=5 {
+            assert!(log.row(&format!("id={id}")).is_some(), "log {id} is back");
+        }
+        let others = |d: &Dump| d.clone().without_tables(&["log"]).without_run_records(&before);
+        assert!(
+            others(&after_run).diff(&others(&now)).is_empty(),
+            "only LogPruning was undone"
+        );
+        assert_ne!(tree(&hk.tmp), files, "the files stay in the quarantine");
+
+        let again = hk.run(&["undo", &run, "--duty", "logpruning"]);
+        assert_eq!(again.code, 1);
+        assert!(again.stderr.contains("already undone"), "{}", again.stderr);
+
+        let files_back = hk.run(&["undo", &run, "--duty", "DiskTempFileCleanup"]);
+        assert_eq!(files_back.code, 0, "{}", files_back.stderr);
+        assert_eq!(tree(&hk.tmp), files);
+        for duty in ["ScheduleIntegrity", "OrphanedJobCleanup", "DataRetentionCleanup"] {
+            let out = hk.run(&["undo", &run, "--duty", duty]);
+            assert_eq!(out.code, 0, "{duty}: {}", out.stderr);
+        }
+        assert_restored_except(&before, dump(db), &[]);
+    }
+);
