@@ -9,8 +9,10 @@
 //! and times `housekeeper run --duty LogPruning` (the real binary, release build next to this
 //! example) keeping `keep` rows (default 100 000): planning, journaling every deleted row's image
 //! in chunks of `MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS`, anchors, log rows. Prints rows/s, the ratio
-//! to the floor, and the tool's peak RSS (from `/usr/bin/time`). The database named by the URL
-//! is emptied and reused: give it a scratch database.
+//! to the floor, and the tool's peak RSS (from `/usr/bin/time`). Then times `housekeeper undo`
+//! of that run, which re-inserts every deleted row from the journal, against the insert floor
+//! (the seeding's own multi-row INSERTs, in rows/s). The database named by the URL is emptied
+//! and reused: give it a scratch database.
 
 use std::process::Command;
 use std::time::Instant;
@@ -85,6 +87,17 @@ fn seed(conn: &mut dyn Connection, rows: i64) {
         }
         tx.commit().expect("commit");
     }
+    // Explicit ids leave a PostgreSQL sequence behind: move it past them, as MultiFlexi's own
+    // inserts would have.
+    if d.engine() == housekeeper::config::Engine::Postgres {
+        let mut tx = conn.begin().expect("begin");
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('log', 'id'), (SELECT max(id) FROM log))",
+            &[],
+        )
+        .expect("setval");
+        tx.commit().expect("commit");
+    }
 }
 
 fn main() {
@@ -101,10 +114,9 @@ fn main() {
     reset(&mut *conn);
     let t = Instant::now();
     seed(&mut *conn, rows);
-    eprintln!(
-        "{engine}: seeded {rows} rows in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    let seeded = t.elapsed().as_secs_f64();
+    eprintln!("{engine}: seeded {rows} rows in {seeded:.1} s");
+    let insert_rate = rows as f64 / seeded;
     if args.get(4).is_some_and(|a| a == "seed-only") {
         return;
     }
@@ -138,21 +150,31 @@ fn main() {
         .and_then(|p| p.parent())
         .expect("target dir")
         .join("housekeeper");
-    let t = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "peak-rss-kib %M"])
-        .arg(&tool)
-        .arg("--env-file")
-        .arg(&env_file)
-        .args(["--database", url, "--state-dir"])
-        .arg(dir.path().join("state"))
-        .arg("--tmp-dir")
-        .arg(dir.path().join("tmp"))
-        .args(["run", "--duty", "LogPruning", "--format", "json"])
-        .env("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", keep.to_string())
-        .output()
-        .expect("run housekeeper");
-    let elapsed = t.elapsed().as_secs_f64();
+    let housekeeper = |args: &[&str]| {
+        let t = Instant::now();
+        let out = Command::new("/usr/bin/time")
+            .args(["-f", "peak-rss-kib %M"])
+            .arg(&tool)
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(["--database", url, "--state-dir"])
+            .arg(dir.path().join("state"))
+            .arg("--tmp-dir")
+            .arg(dir.path().join("tmp"))
+            .args(args)
+            .env("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", keep.to_string())
+            .output()
+            .expect("run housekeeper");
+        (out, t.elapsed().as_secs_f64())
+    };
+    let rss_of = |stderr: &str| {
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak-rss-kib "))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let (out, elapsed) = housekeeper(&["run", "--duty", "LogPruning", "--format", "json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "housekeeper failed: {stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
@@ -164,10 +186,7 @@ fn main() {
         .unwrap()["affected"]
         .as_u64()
         .unwrap();
-    let rss = stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("peak-rss-kib "))
-        .unwrap_or("?");
+    let rss = rss_of(&stderr);
     let journal: u64 = walk_size(&dir.path().join("state/journal"));
     println!(
         "{engine}: housekeeper {affected} rows in {elapsed:.2} s = {:.0} rows/s, {:.2}x the floor, peak RSS {rss} KiB, journal {} KiB ({:.1} bytes/row)",
@@ -175,6 +194,18 @@ fn main() {
         elapsed / floor,
         journal / 1024,
         journal as f64 / affected.max(1) as f64
+    );
+
+    let run_id = report["run_id"].as_str().expect("run id").to_owned();
+    let (out, undone) = housekeeper(&["undo", &run_id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "undo failed: {stderr}");
+    let insert_floor = affected as f64 / insert_rate;
+    println!(
+        "{engine}: undo   {affected} rows in {undone:.2} s = {:.0} rows/s, {:.2}x the insert floor ({insert_rate:.0} rows/s), peak RSS {} KiB",
+        affected as f64 / undone,
+        undone / insert_floor,
+        rss_of(&stderr)
     );
 }
 

@@ -50,6 +50,7 @@ pub fn render(out: &mut dyn Write) -> io::Result<()> {
     let mut roff = Roff::new();
     commands(&mut roff, &cmd);
     duties(&mut roff);
+    undo(&mut roff);
     environment(&mut roff);
     files(&mut roff);
     exit_status(&mut roff);
@@ -274,6 +275,29 @@ fn duties(roff: &mut Roff) {
     for duty in DutyName::ALL {
         entry(roff, vec![bold(duty.as_str())], duty.summary());
     }
+}
+
+fn undo(roff: &mut Roff) {
+    roff.control("SH", ["UNDO"]);
+    paragraph(
+        roff,
+        "housekeeper undo RUN-ID verifies the journal and the run's row images, then re-inserts \
+         the rows the run deleted with their original keys and every column (parents before \
+         children), restores the columns it updated where they still hold what the run wrote, \
+         and moves its quarantined files back with their bytes, mode, owner and times. The undo \
+         is itself a run in the journal. Rows a run wrote as its own record (its log rows, \
+         anchors, retention_cleanup_jobs and data_archive rows) stay.",
+    );
+    paragraph(
+        roff,
+        "An item that cannot be restored is reported with its reason and left as it is, and \
+         the rest is restored (exit status 1): key reused, unique value taken, parent row gone \
+         (PostgreSQL and MySQL), value changed since, row gone since, path exists, hash \
+         mismatch, payload expired. --strict restores nothing when anything would conflict; \
+         --dry-run only shows. A run is undone once per duty; an interrupted undo is finished \
+         by running it again. Restored items are held for MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS: \
+         later runs leave them alone and report them as held.",
+    );
 }
 
 fn environment(roff: &mut Roff) {
@@ -532,6 +556,7 @@ mod tests {
                 "OPTIONS",
                 "COMMANDS",
                 "DUTIES",
+                "UNDO",
                 "ENVIRONMENT",
                 "FILES",
                 "EXIT STATUS",

@@ -162,19 +162,17 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     }
     drop(conn);
 
-    if !inverse.unavailable.is_empty() {
+    let unavailable = inverse.unavailable.len();
+    if unavailable > 0 {
         show_conflicts(&inverse.unavailable);
         log::warn!(
-            "{} item(s) of run {run_id} cannot be restored: their row images expired",
-            inverse.unavailable.len()
+            "{unavailable} item(s) of run {run_id} cannot be restored: their row images expired"
         );
     }
     let stop = super::run::stop_flag()?;
     let of = run.run_id.clone();
-    let mut plans = Some(inverse.plans.clone());
-    if interrupted.is_some() {
-        plans = None;
-    }
+    // Each plan is handed over once (moved, not copied: an undo of a big prune is big).
+    let mut plans = interrupted.is_none().then_some(inverse.plans);
     let mut planner =
         |_: &mut dyn crate::db::Connection, name, ctx: &crate::duties::DutyContext<'_>| {
             let plans = plans.get_or_insert_with(|| {
@@ -207,8 +205,8 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
                         .collect(),
                 }
             });
-            match plans.iter().find(|p| p.duty == name) {
-                Some(plan) => Planned::Plan(plan.clone()),
+            match plans.iter().position(|p| p.duty == name) {
+                Some(at) => Planned::Plan(plans.swap_remove(at)),
                 None if args.duty.is_some_and(|d| d != name) => {
                     Planned::Skip("not selected by --duty".into())
                 }
@@ -226,7 +224,7 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
         strict: args.strict,
     };
     let report = session(config, &options, &mut planner, &stop)?;
-    if !inverse.unavailable.is_empty() {
+    if unavailable > 0 {
         return Ok(Exit::Failed);
     }
     Ok(report.exit())

@@ -243,7 +243,8 @@ impl Item {
                     table: Some(i.table.clone()),
                     key_columns: vec![i.key_column.clone()],
                     keys: KeySet::Values(vec![key]),
-                    columns: i.columns.clone(),
+                    // Every column is inserted; the names are in the plan payload.
+                    columns: Vec::new(),
                     ..base
                 }
             }
