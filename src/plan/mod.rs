@@ -243,8 +243,9 @@ impl Item {
                     table: Some(i.table.clone()),
                     key_columns: vec![i.key_column.clone()],
                     keys: KeySet::Values(vec![key]),
-                    // Every column is inserted; the names are in the plan payload.
-                    columns: Vec::new(),
+                    // A record row names its columns; a re-inserted row (undo) has every column
+                    // of its table, named once per table in the plan payload.
+                    columns: if i.record { i.columns.clone() } else { Vec::new() },
                     ..base
                 }
             }
