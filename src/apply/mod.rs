@@ -14,6 +14,7 @@
 //! the journal.
 
 pub mod anchor;
+pub mod expiry;
 pub mod history;
 pub mod log_rows;
 pub mod recover;

@@ -1,0 +1,151 @@
+//! Reading payload blobs for people: a duty's plan document and a chunk's row images, with
+//! the state of the blob (present, expired at the end of the undo window, or missing).
+//!
+//! Read-only: it opens blobs through `housekeeper_journal::open_payload` and never writes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use housekeeper_journal::{Digest, PayloadEntry, PayloadRef, RowRole, Value};
+use serde::Serialize;
+
+use crate::plan::DutyPlan;
+
+/// What became of a payload blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayloadState {
+    /// Read and decoded.
+    Present,
+    /// Destroyed at the end of the undo window (a `PayloadExpired` record says so).
+    Expired,
+    /// Absent or unreadable although no expiry explains it: `journal verify` reports it.
+    Missing,
+    /// The record references no payload.
+    None,
+}
+
+/// One row image as captured inside a chunk's transaction.
+#[derive(Debug, Clone)]
+pub struct RowImage {
+    pub role: RowRole,
+    pub values: Vec<Value>,
+}
+
+/// The row images of one table in one payload, in capture order.
+#[derive(Debug, Clone)]
+pub struct TableImages {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<RowImage>,
+}
+
+impl TableImages {
+    /// The position of `column`, if the table has it.
+    #[must_use]
+    pub fn column(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == column)
+    }
+}
+
+/// The stable name of a row role in output: `deleted`, `before`, `after`, `inserted`.
+#[must_use]
+pub fn role_name(role: RowRole) -> &'static str {
+    match role {
+        RowRole::Deleted => "deleted",
+        RowRole::Before => "before",
+        RowRole::After => "after",
+        RowRole::Inserted => "inserted",
+    }
+}
+
+/// The state of a referenced blob before reading it.
+#[must_use]
+pub fn state_of(dir: &Path, payload: &PayloadRef, expired: &BTreeSet<Digest>) -> PayloadState {
+    if expired.contains(&payload.digest) {
+        PayloadState::Expired
+    } else if dir
+        .join(housekeeper_journal::verify::blob_relative_path(
+            &payload.digest,
+        ))
+        .is_file()
+    {
+        PayloadState::Present
+    } else {
+        PayloadState::Missing
+    }
+}
+
+/// Reads a plan payload back into the plan the executor applied.
+///
+/// # Errors
+/// The blob is missing, damaged, or not a plan document (the message names the digest).
+pub fn read_plan(dir: &Path, payload: &PayloadRef) -> Result<DutyPlan, String> {
+    let reader =
+        housekeeper_journal::open_payload(dir, &payload.digest).map_err(|e| e.to_string())?;
+    let mut document = None;
+    for entry in reader {
+        if let PayloadEntry::Json(text) = entry.map_err(|e| e.to_string())? {
+            document.get_or_insert(text);
+        }
+    }
+    let text =
+        document.ok_or_else(|| format!("payload {} holds no plan document", payload.digest))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "payload {} is not a plan this version reads: {e}",
+            payload.digest
+        )
+    })
+}
+
+/// Reads the row images of a chunk payload, grouped by table as written.
+///
+/// # Errors
+/// The blob is missing or damaged (the message names the digest and path).
+pub fn read_images(dir: &Path, payload: &PayloadRef) -> Result<Vec<TableImages>, String> {
+    let reader =
+        housekeeper_journal::open_payload(dir, &payload.digest).map_err(|e| e.to_string())?;
+    let mut out: Vec<TableImages> = Vec::new();
+    for entry in reader {
+        match entry.map_err(|e| e.to_string())? {
+            PayloadEntry::Table { name, columns } => out.push(TableImages {
+                table: name,
+                columns,
+                rows: Vec::new(),
+            }),
+            PayloadEntry::Row { role, values } => {
+                if let Some(table) = out.last_mut() {
+                    table.rows.push(RowImage { role, values });
+                }
+            }
+            PayloadEntry::Json(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a stored key value is the key the user asked for: compared as text, and integer
+/// keys also as numbers (`007` finds 7).
+#[must_use]
+pub fn key_matches(value: &Value, wanted: &str) -> bool {
+    let wanted = wanted.trim();
+    if crate::plan::key_text(value) == wanted {
+        return true;
+    }
+    match (value, wanted.parse::<i64>()) {
+        (Value::Int(_) | Value::UInt(_), Ok(n)) => value.as_i64() == Some(n),
+        _ => false,
+    }
+}
+
+/// `column=value, …` of one row, values as `plan` shows them.
+#[must_use]
+pub fn row_text(columns: &[String], values: &[Value]) -> String {
+    columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| format!("{c}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
