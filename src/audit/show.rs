@@ -46,7 +46,7 @@ pub struct RunSummary {
     pub tool_version: String,
     /// `ok`, `failed`, `aborted`, or `open` (not ended: interrupted).
     pub status: String,
-    /// Duties whose `DutyEnd` counted changes, with the count.
+    /// Duties whose `DutyEnd` counted changes, with the count (read-only duties left out).
     pub changed: Vec<DutyCount>,
     /// Files moved (into the quarantine, or back out of it for an undo).
     pub files_moved: u64,
@@ -94,6 +94,11 @@ impl RunSummary {
             changed: run
                 .duties
                 .iter()
+                .filter(|d| {
+                    d.duty
+                        .parse::<crate::duties::DutyName>()
+                        .map_or(true, |name| !name.is_read_only())
+                })
                 .filter_map(|d| {
                     d.end
                         .as_ref()
@@ -509,7 +514,7 @@ fn summary_line(s: &ItemSummary) -> String {
         Action::QuarantineFile => "quarantine",
         Action::RestoreFile => "restore",
     };
-    let mut line = format!("{what}");
+    let mut line = what.to_owned();
     if let Some(table) = &s.table {
         let _ = write!(
             line,
@@ -575,6 +580,9 @@ pub fn show_text(detail: &RunDetail) -> String {
     for duty in &detail.duties {
         let _ = write!(out, "\n== {}", duty.duty);
         match (&duty.status, duty.affected) {
+            (Some(status), Some(0)) if status == "skipped" => {
+                let _ = write!(out, ": skipped");
+            }
             (Some(status), Some(affected)) => {
                 let _ = write!(out, ": {status}, {affected} affected");
             }

@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use housekeeper_journal::{ChainHead, Damage, FileStatus, JournalError, VerifyOptions};
+use housekeeper_journal::{
+    ChainHead, Damage, DamageClass, FileStatus, JournalError, VerifyOptions,
+};
 use serde::Serialize;
 
 use super::JournalIndex;
@@ -73,7 +75,8 @@ pub struct QuarantineDamage {
 /// The anchor comparison.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnchorResult {
-    /// `matched`, `mismatch`, `no_anchor` or `not_checked`.
+    /// `matched`, `mismatch` (the journal was truncated or rewritten after the anchor),
+    /// `not_reached` (chain damage before it), `no_anchor` or `not_checked`.
     pub status: &'static str,
     pub run_id: Option<String>,
     pub seq: Option<u64>,
@@ -211,6 +214,14 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
                 "the newest database anchor (record {} of run {run_id}) is on the chain",
                 head.seq
             );
+        } else if report.damage.iter().any(|d| {
+            !d.class.is_payload() && !matches!(d.class, DamageClass::Truncated | DamageClass::Fork)
+        }) {
+            result.anchor.status = "not_reached";
+            result.anchor.detail = format!(
+                "the chain is damaged before record {} of run {run_id}, which the newest database anchor names",
+                head.seq
+            );
         } else {
             result.anchor.status = "mismatch";
             result.anchor.detail = format!(
@@ -345,6 +356,7 @@ pub fn verify_text(result: &VerifyResult) -> String {
             result.anchor.seq.unwrap_or_default()
         ),
         "mismatch" => "anchor MISMATCH".to_owned(),
+        "not_reached" => "anchor not reached".to_owned(),
         "no_anchor" => "no anchor yet".to_owned(),
         _ => "anchors not checked".to_owned(),
     };

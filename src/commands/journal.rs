@@ -4,7 +4,7 @@
 //! (`verify` then says the anchors were not checked). The work is in `crate::audit`; this
 //! module reads the arguments, reads the newest database anchor for `verify`, and prints.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use housekeeper_journal::{ChainHead, Digest};
 use serde::Serialize;
@@ -162,7 +162,7 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
 fn verify_command(
     config: &Config,
     state: &StateDir,
-    dir: &PathBuf,
+    dir: &Path,
     format: Format,
 ) -> Result<Exit, Failure> {
     let expected = expected_head(config, state);

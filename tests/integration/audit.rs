@@ -350,7 +350,6 @@ backend_test!(
         let hk = seed(db);
         let first = run(&hk);
         assert!(hk.state.join("quarantine").join(&first).exists());
-        let payloads_before = blobs(&hk).len();
         // Three days later (for expiry only), with a one-day undo window.
         let mut later = hk.clone();
         let in_three_days = chrono::Utc::now() + chrono::TimeDelta::days(3);
@@ -368,7 +367,7 @@ backend_test!(
             let blob = journal_dir(&hk).join("payloads").join(&hex[..2]).join(format!("{hex}.hkp"));
             assert!(!blob.exists(), "payload {hex} of the first run survived");
         }
-        assert!(blobs(&hk).len() < payloads_before + 4, "the second run's own blobs stay");
+        assert!(!blobs(&hk).is_empty(), "the second run's own payloads stay");
         let list = hk.run(&["journal", "list"]);
         let line = list.stdout.lines().find(|l| l.starts_with(&first)).unwrap();
         assert!(line.ends_with("past undo window"), "{line}");
