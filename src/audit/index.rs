@@ -457,4 +457,34 @@ impl JournalIndex {
         }
         Ok(out)
     }
+
+    /// The `Details` payloads (error messages) of the aborted chunks of one run, by duty and
+    /// chunk number.
+    ///
+    /// # Errors
+    /// The journal is damaged or unreadable.
+    pub fn chunk_error_payloads(
+        dir: &Path,
+        run_id: &str,
+    ) -> Result<BTreeMap<(String, u32), PayloadRef>, JournalError> {
+        let mut out = BTreeMap::new();
+        if !dir.is_dir() {
+            return Ok(out);
+        }
+        for entry in housekeeper_journal::store::read_records(dir)? {
+            if let Record::ChunkOutcome {
+                run_id: of,
+                duty,
+                chunk,
+                error_payload: Some(payload),
+                ..
+            } = entry?.record
+            {
+                if of == run_id {
+                    out.insert((duty, chunk), payload);
+                }
+            }
+        }
+        Ok(out)
+    }
 }

@@ -149,3 +149,44 @@ pub fn row_text(columns: &[String], values: &[Value]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The error message in a `Details` payload (`{"error": "…"}`), if it is one.
+///
+/// # Errors
+/// The blob is missing or damaged.
+pub fn read_error(dir: &Path, payload: &PayloadRef) -> Result<Option<String>, String> {
+    let reader =
+        housekeeper_journal::open_payload(dir, &payload.digest).map_err(|e| e.to_string())?;
+    for entry in reader {
+        if let PayloadEntry::Json(text) = entry.map_err(|e| e.to_string())? {
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            return Ok(value["error"].as_str().map(str::to_owned));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_as_text_and_integers_as_numbers() {
+        assert!(key_matches(&Value::Int(7), "7"));
+        assert!(key_matches(&Value::Int(7), "007"));
+        assert!(key_matches(&Value::UInt(7), " 7 "));
+        assert!(!key_matches(&Value::Int(7), "8"));
+        assert!(key_matches(&Value::Text("sess-1".into()), "sess-1"));
+        assert!(!key_matches(&Value::Text("007".into()), "7"));
+    }
+
+    #[test]
+    fn rows_read_as_column_value_pairs() {
+        let columns = vec!["id".to_owned(), "message".to_owned()];
+        assert_eq!(
+            row_text(&columns, &[Value::Int(3), Value::Text("a \"b\"".into())]),
+            "id=3, message=\"a \\\"b\\\"\""
+        );
+    }
+}

@@ -261,6 +261,8 @@ pub struct ChunkDetail {
     pub recovered: bool,
     /// Error class of an aborted chunk.
     pub error: Option<String>,
+    /// Its error message (from its details payload, while that exists).
+    pub error_message: Option<String>,
     pub changes: Vec<ChangeDetail>,
     pub drifted: Vec<Drift>,
     pub payload: PayloadState,
@@ -396,6 +398,7 @@ pub struct RunDetail {
 /// Everything one run did, with the values from its payloads where they still exist.
 #[must_use]
 pub fn show(index: &JournalIndex, run: &RunInfo, dir: &Path) -> RunDetail {
+    let error_payloads = JournalIndex::chunk_error_payloads(dir, &run.run_id).unwrap_or_default();
     let duties = run
         .duties
         .iter()
@@ -438,6 +441,13 @@ pub fn show(index: &JournalIndex, run: &RunInfo, dir: &Path) -> RunDetail {
                         },
                         recovered: chunk.recovered,
                         error: chunk.error.clone(),
+                        error_message: error_payloads
+                            .get(&(duty.duty.clone(), chunk.chunk))
+                            .filter(|p| {
+                                payloads::state_of(dir, p, &run.expired_payloads)
+                                    == PayloadState::Present
+                            })
+                            .and_then(|p| payloads::read_error(dir, p).ok().flatten()),
                         changes: chunk
                             .changes
                             .iter()
@@ -638,8 +648,14 @@ pub fn show_text(detail: &RunDetail) -> String {
             if !changes.is_empty() {
                 let _ = write!(out, ": {}", changes.join(", "));
             }
-            if let Some(e) = &chunk.error {
-                let _ = write!(out, " — error: {e}");
+            match (&chunk.error_message, &chunk.error) {
+                (Some(message), _) => {
+                    let _ = write!(out, " — error: {message}");
+                }
+                (None, Some(class)) => {
+                    let _ = write!(out, " — error: {class}");
+                }
+                (None, None) => {}
             }
             let _ = writeln!(out);
             if let Some(note) = state_text(&chunk.payload, chunk.payload_problem.as_ref()) {
@@ -770,6 +786,57 @@ fn more(out: &mut String, total: usize, indent: &str) {
             out,
             "{indent}… and {} more; --format json lists all",
             total - MAX_TEXT_ROWS
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::payloads::RowImage;
+
+    #[test]
+    fn updates_pair_before_and_after_and_name_the_changed_columns() {
+        let images = TableImages {
+            table: "task".into(),
+            columns: vec!["id".into(), "state".into(), "attempts".into()],
+            rows: vec![
+                RowImage {
+                    role: RowRole::Before,
+                    values: vec![Value::Int(1), "open".into(), Value::Int(0)],
+                },
+                RowImage {
+                    role: RowRole::After,
+                    values: vec![Value::Int(1), "missed".into(), Value::Int(0)],
+                },
+                RowImage {
+                    role: RowRole::Deleted,
+                    values: vec![Value::Int(2), "open".into(), Value::Int(3)],
+                },
+                RowImage {
+                    role: RowRole::Inserted,
+                    values: vec![Value::Int(9), "done".into(), Value::Int(1)],
+                },
+            ],
+        };
+        let detail = TableDetail::of(&images);
+        assert_eq!(detail.updated.len(), 1);
+        assert_eq!(detail.updated[0].changed, ["state"]);
+        assert_eq!(detail.updated[0].before[1], Value::from("open"));
+        assert_eq!(detail.updated[0].after[1], Value::from("missed"));
+        assert_eq!(
+            detail.deleted,
+            [vec![Value::Int(2), "open".into(), Value::Int(3)]]
+        );
+        assert_eq!(detail.inserted.len(), 1);
+        assert_eq!(detail.len(), 3);
+    }
+
+    #[test]
+    fn file_times_read_in_utc() {
+        assert_eq!(
+            time_text(1_795_856_400_000_000_000),
+            "2026-11-28 09:00:00 UTC"
         );
     }
 }
