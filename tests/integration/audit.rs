@@ -213,6 +213,14 @@ backend_test!(
         assert!(ok.stdout.contains("journal ok: "), "{}", ok.stdout);
         assert!(ok.stdout.contains("anchor matched"), "{}", ok.stdout);
         assert!(ok.stdout.contains("2 quarantined file(s) checked"), "{}", ok.stdout);
+
+        // An unreachable database is a warning: the anchors are not checked, the rest is.
+        let mut unreachable = hk.clone();
+        unreachable.url = format!("postgres://hk@127.0.0.1:{}/nope", crate::support::closed_port());
+        let out = verify(&unreachable);
+        assert_code(&out, 0);
+        assert!(out.stdout.contains("warning: anchors not checked: "), "{}", out.stdout);
+        assert!(out.stdout.contains("journal ok: "), "{}", out.stdout);
     }
 );
 
@@ -342,6 +350,13 @@ backend_test!(
         let bad = hk.run(&["quarantine", "expire", "--older-than", "soon"]);
         assert_code(&bad, 2);
         assert!(bad.stderr.contains("--older-than"), "{}", bad.stderr);
+
+        // Expiry takes the host lock: not while a run holds it.
+        let held = hk.stopped_at("after-plan", &["run", "--duty", DUTIES]);
+        let locked = hk.run(&["quarantine", "expire", "--older-than", "0s"]);
+        tool::kill9(held);
+        assert_code(&locked, 75);
+        assert!(locked.stderr.contains("another housekeeper holds"), "{}", locked.stderr);
     }
 );
 
