@@ -205,8 +205,20 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
     result.payloads_checked = report.payloads_checked;
     result.payloads_expired = report.payloads_expired;
     result.payload_bytes = report.payload_bytes;
-    result.damage = report.damage.iter().map(DamageEntry::of).collect();
-    result.damage_count = report.damage_count;
+    // A torn tail is what an interrupted (or, read without the lock, an in-progress) write
+    // leaves after the last frame: nothing recorded is lost, and the next run cuts it off.
+    // A tail torn before the anchored record is reported as truncation instead.
+    let (torn, damage): (Vec<&Damage>, Vec<&Damage>) = report
+        .damage
+        .iter()
+        .partition(|d| d.class == DamageClass::TornTail);
+    for d in torn {
+        result.warnings.push(format!(
+            "{d} — a partial write after the last record (a crash, or a run writing right now); the next run cuts it off"
+        ));
+    }
+    result.damage = damage.into_iter().map(DamageEntry::of).collect();
+    result.damage_count = report.damage_count - (report.damage.len() - result.damage.len()) as u64;
     if let Expected::Head { run_id, head } = expected {
         if report.expected_head_found == Some(true) {
             result.anchor.status = "matched";
