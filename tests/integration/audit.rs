@@ -388,11 +388,29 @@ backend_test!(
         assert!(line.ends_with("past undo window"), "{line}");
         let line = list.stdout.lines().find(|l| l.starts_with(&second)).unwrap();
         assert!(!line.ends_with("past undo window"), "{line}");
+        assert_eq!(anchors_of(db, &first), 0, "the first run's anchors were pruned");
+        assert!(anchors_of(db, &second) > 0, "the second run's anchors stay");
         let ok = verify(&hk);
         assert_code(&ok, 0);
         assert!(ok.stdout.contains("anchor matched"), "{}", ok.stdout);
     }
 );
+
+/// Rows of `housekeeper_anchor` for one run.
+fn anchors_of(db: &TestDb, run_id: &str) -> i64 {
+    let mut conn = db.connect();
+    let mut view = conn.snapshot().expect("snapshot");
+    let d = *view.dialect();
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE {} = ?",
+        d.quote("housekeeper_anchor"),
+        d.quote("run_id")
+    );
+    view.query_scalar(&sql, &[housekeeper_journal::Value::Text(run_id.to_owned())])
+        .expect("count anchors")
+        .and_then(|v| v.as_i64())
+        .expect("a count")
+}
 
 #[test]
 fn journal_commands_without_a_journal_or_database() {
