@@ -10,7 +10,7 @@ use std::path::Path;
 use housekeeper_journal::{Action, ChunkStatus, KeySet, Value};
 use serde::Serialize;
 
-use super::payloads::{self, PayloadState};
+use super::payloads::{self, PayloadState, RowImage};
 use super::show::{FileDetail, UpdatedRow};
 use super::JournalIndex;
 
@@ -111,7 +111,18 @@ pub fn find_row(index: &JournalIndex, dir: &Path, table: &str, id: &str) -> Find
                     if let Some(payload) = &chunk.payload {
                         hit.payload = payloads::state_of(dir, payload, &run.expired_payloads);
                         if hit.payload == PayloadState::Present {
-                            match payloads::read_images(dir, payload) {
+                            let key_column = hit.key_column.clone();
+                            let mut ours = |_: &str, columns: &[String], row: &RowImage| {
+                                let at = columns
+                                    .iter()
+                                    .position(|c| *c == key_column)
+                                    .or_else(|| columns.iter().position(|c| c == "id"))
+                                    .unwrap_or(0);
+                                row.values
+                                    .get(at)
+                                    .is_some_and(|v| payloads::key_matches(v, id))
+                            };
+                            match payloads::read_images(dir, payload, &mut ours) {
                                 Ok(tables) => fill_images(&mut hit, &tables, id),
                                 Err(problem) => {
                                     hit.payload = PayloadState::Missing;

@@ -99,14 +99,22 @@ pub fn read_plan(dir: &Path, payload: &PayloadRef) -> Result<DutyPlan, String> {
     })
 }
 
-/// Reads the row images of a chunk payload, grouped by table as written.
+/// Reads the row images of a chunk payload, grouped by table as written, streaming: only
+/// the rows `keep` accepts are held in memory (it is asked for deleted, inserted and
+/// before-update rows; an after-update row goes with its before row). Tables appear even
+/// when none of their rows is kept.
 ///
 /// # Errors
 /// The blob is missing or damaged (the message names the digest and path).
-pub fn read_images(dir: &Path, payload: &PayloadRef) -> Result<Vec<TableImages>, String> {
+pub fn read_images(
+    dir: &Path,
+    payload: &PayloadRef,
+    keep: &mut dyn FnMut(&str, &[String], &RowImage) -> bool,
+) -> Result<Vec<TableImages>, String> {
     let reader =
         housekeeper_journal::open_payload(dir, &payload.digest).map_err(|e| e.to_string())?;
     let mut out: Vec<TableImages> = Vec::new();
+    let mut before_kept = false;
     for entry in reader {
         match entry.map_err(|e| e.to_string())? {
             PayloadEntry::Table { name, columns } => out.push(TableImages {
@@ -115,8 +123,19 @@ pub fn read_images(dir: &Path, payload: &PayloadRef) -> Result<Vec<TableImages>,
                 rows: Vec::new(),
             }),
             PayloadEntry::Row { role, values } => {
-                if let Some(table) = out.last_mut() {
-                    table.rows.push(RowImage { role, values });
+                let Some(table) = out.last_mut() else {
+                    continue;
+                };
+                let row = RowImage { role, values };
+                let kept = match role {
+                    RowRole::After => before_kept,
+                    _ => keep(&table.table, &table.columns, &row),
+                };
+                if role == RowRole::Before {
+                    before_kept = kept;
+                }
+                if kept {
+                    table.rows.push(row);
                 }
             }
             PayloadEntry::Json(_) => {}

@@ -14,7 +14,7 @@ use housekeeper_journal::{
 };
 use serde::Serialize;
 
-use super::payloads::{self, PayloadState, TableImages};
+use super::payloads::{self, PayloadState, RowImage, TableImages};
 use super::{FileInfo, JournalIndex, RunInfo};
 use crate::plan::{render, Finding, Item};
 
@@ -296,6 +296,9 @@ pub struct DutyDetail {
     pub findings: u32,
     pub plan: Option<PlanDetail>,
     pub chunks: Vec<ChunkDetail>,
+    /// Row images left out per table (text output only; JSON lists every row).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub omitted: BTreeMap<String, u64>,
 }
 
 /// One file a run moved, with its recorded metadata and outcome.
@@ -397,7 +400,15 @@ pub struct RunDetail {
 
 /// Everything one run did, with the values from its payloads where they still exist.
 #[must_use]
-pub fn show(index: &JournalIndex, run: &RunInfo, dir: &Path) -> RunDetail {
+///
+/// `rows_per_table` limits the row images held (and listed) per table and duty, for text
+/// output of large runs; `None` keeps every row. Rows left out are counted in `omitted`.
+pub fn show(
+    index: &JournalIndex,
+    run: &RunInfo,
+    dir: &Path,
+    rows_per_table: Option<usize>,
+) -> RunDetail {
     let error_payloads = JournalIndex::chunk_error_payloads(dir, &run.run_id).unwrap_or_default();
     let duties = run
         .duties
@@ -429,6 +440,8 @@ pub fn show(index: &JournalIndex, run: &RunInfo, dir: &Path) -> RunDetail {
                 }
                 detail
             });
+            let mut listed: BTreeMap<String, usize> = BTreeMap::new();
+            let mut omitted: BTreeMap<String, u64> = BTreeMap::new();
             let chunks = duty
                 .chunks
                 .iter()
@@ -466,7 +479,20 @@ pub fn show(index: &JournalIndex, run: &RunInfo, dir: &Path) -> RunDetail {
                     if let Some(payload) = &chunk.payload {
                         detail.payload = payloads::state_of(dir, payload, &run.expired_payloads);
                         if detail.payload == PayloadState::Present {
-                            match payloads::read_images(dir, payload) {
+                            let mut keep = |table: &str, _: &[String], _: &RowImage| {
+                                let Some(limit) = rows_per_table else {
+                                    return true;
+                                };
+                                let seen = listed.entry(table.to_owned()).or_insert(0);
+                                *seen += 1;
+                                if *seen <= limit {
+                                    true
+                                } else {
+                                    *omitted.entry(table.to_owned()).or_insert(0) += 1;
+                                    false
+                                }
+                            };
+                            match payloads::read_images(dir, payload, &mut keep) {
                                 Ok(tables) => {
                                     detail.tables = tables.iter().map(TableDetail::of).collect();
                                 }
@@ -481,6 +507,7 @@ pub fn show(index: &JournalIndex, run: &RunInfo, dir: &Path) -> RunDetail {
                 })
                 .collect();
             DutyDetail {
+                omitted,
                 duty: duty.duty.clone(),
                 status: duty.end.as_ref().map(|e| e.0.clone()),
                 affected: duty.end.as_ref().map(|e| e.1),
@@ -740,14 +767,19 @@ pub fn show_text(detail: &RunDetail) -> String {
                 );
             }
         }
+        let mut tables: BTreeMap<&str, u64> = BTreeMap::new();
         for (table, (_, total)) in &shown {
-            if *total > MAX_TEXT_ROWS {
-                let _ = writeln!(
-                    out,
-                    "    … and {} more {table} rows; --format json lists all",
-                    total - MAX_TEXT_ROWS
-                );
-            }
+            let beyond = total.saturating_sub(MAX_TEXT_ROWS) as u64;
+            *tables.entry(table.as_str()).or_insert(0) += beyond;
+        }
+        for (table, n) in &duty.omitted {
+            *tables.entry(table.as_str()).or_insert(0) += n;
+        }
+        for (table, more) in tables.into_iter().filter(|(_, n)| *n > 0) {
+            let _ = writeln!(
+                out,
+                "    … and {more} more {table} rows; --format json lists all"
+            );
         }
     }
     if !detail.files.is_empty() {

@@ -48,10 +48,12 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
                 )
                 .hint("`housekeeper journal list` shows the run ids"));
             };
-            let detail = show::show(&index, run, &dir);
             match format {
-                Format::Json => print_json(&detail)?,
-                Format::Text => print!("{}", show::show_text(&detail)),
+                Format::Json => print_json(&show::show(&index, run, &dir, None))?,
+                Format::Text => {
+                    let detail = show::show(&index, run, &dir, Some(show::MAX_TEXT_ROWS));
+                    print!("{}", show::show_text(&detail));
+                }
             }
             Ok(Exit::Ok)
         }

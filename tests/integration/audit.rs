@@ -19,7 +19,8 @@ fn now() -> housekeeper_journal::DateTimeValue {
 
 const DUTIES: &str = "StaleTaskFinalization,LogPruning,DiskTempFileCleanup";
 
-/// One expired open task (→ missed), 30 log rows of which the run deletes 25 (`needle <id>`),
+/// One expired open task (→ missed), 80 log rows (`needle <id>`) of which the run deletes 77
+/// (with its own two log rows, 5 are kept),
 /// two old files and a fresh one in the temp dir.
 fn seed(db: &TestDb) -> Tool {
     let mut conn = db.connect();
@@ -36,7 +37,7 @@ fn seed(db: &TestDb) -> Tool {
         "open",
         0,
     );
-    for i in 1..=30 {
+    for i in 1..=80 {
         seed.log(
             "info",
             "seed",
@@ -133,7 +134,7 @@ backend_test!(
         let list = hk.run(&["journal", "list"]);
         assert_code(&list, 0);
         let line = list.stdout.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{id} not listed:\n{}", list.stdout));
-        for part in [" run ", " ok ", "LogPruning 27", "StaleTaskFinalization 1", "DiskTempFileCleanup 2", "yes"] {
+        for part in [" run ", " ok ", "LogPruning 77", "StaleTaskFinalization 1", "DiskTempFileCleanup 2", "yes"] {
             assert!(line.contains(part), "{part:?} missing in {line:?}");
         }
         let json = hk.run(&["journal", "list", "--format", "json"]).json();
@@ -150,7 +151,7 @@ backend_test!(
         assert_code(&show, 0);
         for part in [
             format!("run {id} (run)"),
-            "== LogPruning: ok, 27 affected".to_owned(),
+            "== LogPruning: ok, 77 affected".to_owned(),
             "deleted log: id=3, ".to_owned(),
             "message=\"needle 3\"".to_owned(),
             "severity=\"info\"".to_owned(),
@@ -160,6 +161,7 @@ backend_test!(
             "now in quarantine".to_owned(),
             "blake3 ".to_owned(),
             "undo: yes".to_owned(),
+            "… and 27 more log rows; --format json lists all".to_owned(),
         ] {
             assert!(show.stdout.contains(&part), "show lacks {part:?}:\n{}", show.stdout);
         }
@@ -170,7 +172,7 @@ backend_test!(
         let pruning = duty("LogPruning");
         let tables: Vec<&serde_json::Value> = pruning["chunks"].as_array().unwrap().iter().flat_map(|c| c["tables"].as_array().unwrap()).filter(|t| t["table"] == "log").collect();
         let deleted: Vec<&serde_json::Value> = tables.iter().flat_map(|t| t["deleted"].as_array().unwrap()).collect();
-        assert_eq!(deleted.len(), 27);
+        assert_eq!(deleted.len(), 77, "JSON lists every row");
         assert!(deleted.iter().any(|row| row.as_array().unwrap().contains(&serde_json::json!({"Text": "needle 3"}))), "{pruning:#}");
         let stale = duty("StaleTaskFinalization");
         let updated = &stale["chunks"][0]["tables"][0]["updated"][0];
@@ -204,7 +206,7 @@ backend_test!(
         assert!(by_path.stdout.contains(&format!("run {id} (run")), "{}", by_path.stdout);
         assert!(by_path.stdout.contains("moved, now in quarantine"), "{}", by_path.stdout);
         assert!(by_path.stdout.contains("blake3 "), "{}", by_path.stdout);
-        let nothing = hk.run(&["journal", "find", "--table", "log", "--id", "29"]);
+        let nothing = hk.run(&["journal", "find", "--table", "log", "--id", "79"]);
         assert_code(&nothing, 0);
         assert!(nothing.stdout.contains("no run in the journal at"), "{}", nothing.stdout);
 
@@ -338,7 +340,7 @@ backend_test!(
         let show = hk.run(&["journal", "show", &id]);
         assert_code(&show, 0);
         assert!(show.stdout.contains("payload expired at the end of the undo window"), "{}", show.stdout);
-        assert!(show.stdout.contains("delete log: 1–27 (27 rows)"), "the keys remain: {}", show.stdout);
+        assert!(show.stdout.contains("delete log: 1–77 (77 rows)"), "the keys remain: {}", show.stdout);
         assert!(show.stdout.contains("moved, now expired"), "{}", show.stdout);
         let found = hk.run(&["journal", "find", "--table", "log", "--id", "3"]);
         assert!(found.stdout.contains("row images expired"), "{}", found.stdout);
