@@ -214,32 +214,57 @@ pub struct UndoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
-    /// The runs, newest last: time, duties, counts, status, whether undoable.
+    /// The runs, oldest first: time, duties, counts, status, whether undoable.
+    ///
+    /// The runs, oldest first: run id, kind (run, apply, undo, maintenance), start (host
+    /// clock, UTC), the run's now, status (ok, failed, aborted, or open when it was
+    /// interrupted), per duty the rows or files it changed, files moved, and whether it can
+    /// be undone (yes, or why not). Read-only: takes no lock and needs no database.
     List {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Every item of one run, with before → after values.
+    ///
+    /// The run's header (kind, times, host, user, database, version, status, undo state),
+    /// then per duty the plan items with their reasons, the row images of its committed
+    /// chunks (deleted rows with every column, updated columns as before → after, inserted
+    /// rows), drifted items, files with size, mode, owner, mtime and hash, and errors. Text
+    /// lists at most 50 rows per table; --format json lists all. After the undo window the
+    /// values are gone and only the keys are shown.
     Show {
+        /// The run, as `housekeeper journal list` shows it.
+        #[arg(value_name = "RUN-ID")]
         run_id: String,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Which runs touched a row or a file, and what it looked like.
+    ///
+    /// With --table and --id: every committed chunk that deleted, updated or inserted that
+    /// row, with its row images. With --path: every run that moved that file (its own path
+    /// or its quarantine path), with the recorded metadata and where it is now.
     Find {
         /// Table of the row.
         #[arg(long, requires = "id", conflicts_with = "path")]
         table: Option<String>,
-        /// Primary key of the row.
+        /// Primary key of the row (compared as text; integer keys also as numbers).
         #[arg(long, requires = "table")]
         id: Option<String>,
-        /// Path of a file.
+        /// Path of a file: where it was, or where the quarantine keeps it.
         #[arg(long)]
         path: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Check the hash chain, every payload, the quarantine and the database anchors.
+    ///
+    /// Checks every segment's framing and hash chain, every referenced payload blob (present
+    /// and matching, unless expired), that the chain contains the record named by the newest
+    /// anchor in the database (when a database is configured and reachable; otherwise the
+    /// anchors are reported as not checked), and that every quarantined file still hashes as
+    /// recorded. Exit 3 names the damaged record and byte offset, payload, or quarantined
+    /// file; see docs/AUDIT.md.
     #[command(after_help = EXIT_CODES_HELP)]
     Verify {
         #[arg(long, value_enum, default_value_t)]
@@ -250,13 +275,23 @@ pub enum JournalCommand {
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
     /// Quarantined files with their sizes and runs.
+    ///
+    /// Per run with a quarantine directory: when it started, files and bytes, when its undo
+    /// window ends (start + MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS) and whether its files can still
+    /// be restored. --format json lists every file with its original path. Read-only.
     List {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Destroy quarantined files and row images older than the undo window (or AGE).
+    ///
+    /// Destroys the payloads (row images, plans) and quarantined files of every run that
+    /// started at least AGE ago, each after a durable expiry record, inside a maintenance
+    /// run of the journal; the chained records stay and `journal verify` still passes. Those
+    /// runs can no longer be undone. Takes the host lock (exit 75 when a run holds it);
+    /// needs no database. Every real run does the same at its end with the undo window.
     Expire {
-        /// e.g. 7d; default MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS.
+        /// Age such as 90s, 30m, 12h or 7d; default MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS days.
         #[arg(long, value_name = "AGE")]
         older_than: Option<String>,
     },

@@ -18,10 +18,16 @@ use crate::duties::DutyName;
 use crate::exit::Exit;
 
 /// The variables read that are not configuration proper, so not in `VARIABLES`.
-const EXTRA_VARIABLES: &[(&str, &str)] = &[(
-    "RUST_LOG",
-    "log filter in env_logger syntax (e.g. debug, or housekeeper=trace); wins over -v, -q and APP_DEBUG",
-)];
+const EXTRA_VARIABLES: &[(&str, &str)] = &[
+    (
+        "RUST_LOG",
+        "log filter in env_logger syntax (e.g. debug, or housekeeper=trace); wins over -v, -q and APP_DEBUG",
+    ),
+    (
+        crate::apply::expiry::TEST_NOW_VARIABLE,
+        "for tests only, like HOUSEKEEPER_NOW: the host time (RFC 3339, e.g. 2026-12-01T00:00:00Z) from which expiry counts the undo window back, instead of the host clock; never set it in production",
+    ),
+];
 
 /// Where the Debian package puts things; the state and temp paths are the defaults of
 /// their variables.
@@ -460,8 +466,24 @@ fn examples(roff: &mut Roff) {
             "Show what undoing a run would restore, and what conflicts.",
         ),
         (
+            "housekeeper journal show RUN-ID",
+            "Everything one run did: plan items with reasons, deleted rows, before → after of updates, files.",
+        ),
+        (
+            "housekeeper journal find --table job --id 42",
+            "Which runs changed job 42, and what the row looked like.",
+        ),
+        (
             "housekeeper journal verify",
-            "Check the hash chain, payloads, quarantine and database anchors.",
+            "Check the hash chain, payloads, quarantine and database anchors (exit 3 on damage).",
+        ),
+        (
+            "housekeeper quarantine list",
+            "Quarantined files per run, and until when they can be restored.",
+        ),
+        (
+            "housekeeper quarantine expire --older-than 7d",
+            "Destroy row images and quarantined files of runs older than a week, ahead of the undo window.",
         ),
         (
             "systemctl list-timers multiflexi-housekeeper.timer",

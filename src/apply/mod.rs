@@ -15,6 +15,7 @@
 
 pub mod anchor;
 pub mod conflicts;
+pub mod expiry;
 pub mod history;
 pub mod log_rows;
 pub mod recover;

@@ -474,3 +474,64 @@ fn run_of(record: &Record) -> Option<&str> {
         | Record::QuarantineExpired { run_id, .. } => Some(run_id),
     }
 }
+
+impl JournalIndex {
+    /// Every payload each run's chained records reference — plans, row images, error and
+    /// report details — in chain order, read from `dir` in one pass (an absent directory
+    /// has none). `RunInfo::payloads` covers plans and row images only.
+    ///
+    /// # Errors
+    /// The journal is damaged or unreadable.
+    pub fn payloads_by_run(dir: &Path) -> Result<BTreeMap<String, Vec<PayloadRef>>, JournalError> {
+        let mut out: BTreeMap<String, Vec<PayloadRef>> = BTreeMap::new();
+        if !dir.is_dir() {
+            return Ok(out);
+        }
+        for entry in housekeeper_journal::store::read_records(dir)? {
+            let record = entry?.record;
+            if matches!(record, Record::PayloadExpired { .. }) {
+                continue;
+            }
+            let refs = housekeeper_journal::codec::payload_refs(&record);
+            if refs.is_empty() {
+                continue;
+            }
+            if let Some(run_id) = run_of(&record) {
+                out.entry(run_id.to_owned())
+                    .or_default()
+                    .extend(refs.into_iter().cloned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The `Details` payloads (error messages) of the aborted chunks of one run, by duty and
+    /// chunk number.
+    ///
+    /// # Errors
+    /// The journal is damaged or unreadable.
+    pub fn chunk_error_payloads(
+        dir: &Path,
+        run_id: &str,
+    ) -> Result<BTreeMap<(String, u32), PayloadRef>, JournalError> {
+        let mut out = BTreeMap::new();
+        if !dir.is_dir() {
+            return Ok(out);
+        }
+        for entry in housekeeper_journal::store::read_records(dir)? {
+            if let Record::ChunkOutcome {
+                run_id: of,
+                duty,
+                chunk,
+                error_payload: Some(payload),
+                ..
+            } = entry?.record
+            {
+                if of == run_id {
+                    out.insert((duty, chunk), payload);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

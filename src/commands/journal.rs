@@ -1,16 +1,200 @@
 //! `housekeeper journal list|show|find|verify`: the journal for people and auditors.
+//!
+//! Read-only: takes no lock, writes nothing, and works without a database configured
+//! (`verify` then says the anchors were not checked). The work is in `crate::audit`; this
+//! module reads the arguments, reads the newest database anchor for `verify`, and prints.
 
-use crate::cli::{Failure, JournalCommand};
+use std::path::Path;
+
+use housekeeper_journal::{ChainHead, Digest};
+use serde::Serialize;
+
+use super::open_database;
+use crate::apply::anchor;
+use crate::audit::verify::Expected;
+use crate::audit::{find, show, verify, JournalIndex};
+use crate::cli::{Failure, Format, JournalCommand};
 use crate::config::Config;
 use crate::exit::Exit;
+use crate::state::StateDir;
 
 /// `housekeeper journal …`.
 ///
 /// # Errors
 /// The journal could not be read, with its exit code.
-pub fn command(_config: &Config, _command: &JournalCommand) -> Result<Exit, Failure> {
+pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failure> {
+    let state = StateDir::new(config.state_dir.clone());
+    let dir = state.journal_dir();
+    match command {
+        JournalCommand::List { format } => {
+            let index = read_index(&dir)?;
+            let list = show::list(&index, &dir);
+            match format {
+                Format::Json => print_json(&list)?,
+                Format::Text => print!("{}", show::list_text(&list)),
+            }
+            Ok(Exit::Ok)
+        }
+        JournalCommand::Show { run_id, format } => {
+            let index = read_index(&dir)?;
+            let Some(run) = index.run(run_id.trim()) else {
+                return Err(Failure::new(
+                    Exit::Usage,
+                    format!(
+                        "no run {run_id} in the journal at {} ({} run(s) there)",
+                        dir.display(),
+                        index.runs.len()
+                    ),
+                )
+                .hint("`housekeeper journal list` shows the run ids"));
+            };
+            match format {
+                Format::Json => print_json(&show::show(&index, run, &dir, None))?,
+                Format::Text => {
+                    let detail = show::show(&index, run, &dir, Some(show::MAX_TEXT_ROWS));
+                    print!("{}", show::show_text(&detail));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        JournalCommand::Find {
+            table,
+            id,
+            path,
+            format,
+        } => {
+            let index = read_index(&dir)?;
+            let result = match (table, id, path) {
+                (Some(table), Some(id), None) => find::find_row(&index, &dir, table, id),
+                (None, None, Some(path)) => {
+                    let mut result = find::find_path(&index, &path.to_string_lossy());
+                    if result.files.is_empty() && path.is_relative() {
+                        if let Ok(absolute) = std::path::absolute(path) {
+                            result = find::find_path(&index, &absolute.to_string_lossy());
+                        }
+                    }
+                    result
+                }
+                _ => {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        "journal find needs either --table TABLE --id KEY, or --path PATH",
+                    )
+                    .hint("e.g. housekeeper journal find --table job --id 42"))
+                }
+            };
+            match format {
+                Format::Json => print_json(&result)?,
+                Format::Text => print!("{}", find::find_text(&result, &dir)),
+            }
+            Ok(Exit::Ok)
+        }
+        JournalCommand::Verify { format } => verify_command(config, &state, &dir, *format),
+    }
+}
+
+fn read_index(dir: &Path) -> Result<JournalIndex, Failure> {
+    JournalIndex::read(dir).map_err(|e| {
+        Failure::new(
+            Exit::Integrity,
+            format!("reading the journal in {}: {e}", dir.display()),
+        )
+        .hint("run `housekeeper journal verify` for the exact record and byte offset")
+    })
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(Exit::Failed, format!("encoding the JSON output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// The newest anchor of this host's journal in the database, read-only.
+fn expected_head(config: &Config, state: &StateDir) -> Expected {
+    let Some(target) = &config.database else {
+        return Expected::NotChecked(
+            "no database configured (set DB_* or --database to compare with its anchors)".into(),
+        );
+    };
+    let Some(journal_id) = state.existing_journal_id() else {
+        return Expected::NoAnchor(format!(
+            "no journal id in {} yet: no run has anchored anything",
+            state.root().display()
+        ));
+    };
+    let mut conn = match open_database(target, true) {
+        Ok(conn) => conn,
+        Err(failure) => return Expected::NotChecked(failure.message),
+    };
+    let schema = match conn.introspect() {
+        Ok(schema) => schema,
+        Err(e) => return Expected::NotChecked(format!("reading the schema of {target}: {e}")),
+    };
+    if schema.table(anchor::TABLE).is_none() {
+        return Expected::NoAnchor(format!(
+            "{target} has no {} table yet (the first real run creates it)",
+            anchor::TABLE
+        ));
+    }
+    let latest = conn
+        .snapshot()
+        .and_then(|mut view| anchor::latest(&mut *view, &journal_id));
+    match latest {
+        Err(e) => Expected::NotChecked(format!("reading {}: {e}", anchor::TABLE)),
+        Ok(None) => Expected::NoAnchor(format!(
+            "{target} holds no anchor of journal {journal_id} yet"
+        )),
+        Ok(Some(a)) => match Digest::from_hex(&a.record_hash) {
+            Some(hash) => Expected::Head {
+                run_id: a.run_id,
+                head: ChainHead {
+                    seq: a.record_seq,
+                    hash,
+                },
+            },
+            None => Expected::NotChecked(format!(
+                "the newest anchor (run {}, record {}) holds no readable record hash",
+                a.run_id, a.record_seq
+            )),
+        },
+    }
+}
+
+fn verify_command(
+    config: &Config,
+    state: &StateDir,
+    dir: &Path,
+    format: Format,
+) -> Result<Exit, Failure> {
+    let expected = expected_head(config, state);
+    let result = verify::verify(dir, &expected).map_err(|e| {
+        Failure::new(
+            Exit::Integrity,
+            format!("reading the journal in {}: {e}", dir.display()),
+        )
+    })?;
+    if format == Format::Json {
+        print_json(&result)?;
+        return Ok(if result.ok { Exit::Ok } else { Exit::Integrity });
+    }
+    print!("{}", verify::verify_text(&result));
+    if result.ok {
+        return Ok(Exit::Ok);
+    }
+    let first = result
+        .damage
+        .first()
+        .map(|d| d.message.clone())
+        .or_else(|| result.quarantine_damage.first().map(|q| q.message.clone()))
+        .unwrap_or_default();
+    let count = result.damage_count + result.quarantine_damage.len() as u64;
     Err(Failure::new(
-        Exit::Usage,
-        "`housekeeper journal` is not built yet in this version; nothing was done",
-    ))
+        Exit::Integrity,
+        format!(
+            "{count} integrity problem(s) in {}; the first: {first}",
+            state.root().display()
+        ),
+    )
+    .hint("docs/AUDIT.md says what each kind of damage means; keep a copy of the state directory before changing anything"))
 }

@@ -354,6 +354,20 @@ pub fn session(
     if let Err(e) = log_rows::write(&mut *conn, &schema, severity, &message) {
         log::warn!("could not write the log row of the run: {e}");
     }
+    // The end of the undo window: payloads, quarantined files and anchors of old runs.
+    if journal_broken.is_none() {
+        for warning in crate::apply::expiry::at_run_end(
+            config,
+            &mut journal,
+            &quarantine,
+            &mut *conn,
+            &journal_id,
+            &run_id,
+        ) {
+            log::warn!("{warning}");
+            report.warnings.push(warning);
+        }
+    }
     crate::apply::crashpoint("before-run-end");
     if journal_broken.is_none() {
         let end = Record::RunEnd {

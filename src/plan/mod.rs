@@ -245,7 +245,11 @@ impl Item {
                     keys: KeySet::Values(vec![key]),
                     // A record row names its columns; a re-inserted row (undo) has every column
                     // of its table, named once per table in the plan payload.
-                    columns: if i.record { i.columns.clone() } else { Vec::new() },
+                    columns: if i.record {
+                        i.columns.clone()
+                    } else {
+                        Vec::new()
+                    },
                     ..base
                 }
             }

@@ -552,6 +552,8 @@ backend_test!(fn an_undo_killed_mid_way_is_closed_by_the_next_start_and_can_be_f
         assert!(retry.stderr.contains("recovered"), "{}", retry.stderr);
         assert_restored_except(&before, dump(db), &[]);
         assert_eq!(tree(&hk.tmp), files);
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     }
 );
 
@@ -647,5 +649,55 @@ backend_test!(
             assert_eq!(out.code, 0, "{duty}: {}", out.stderr);
         }
         assert_restored_except(&before, dump(db), &[]);
+    }
+);
+
+backend_test!(
+    fn undo_past_the_undo_window_is_refused_and_the_journal_still_verifies(db) {
+        let hk = tool_for(db);
+        small_mess(db, &hk);
+        let run = run_all(&hk);
+        let expired = hk.run(&["quarantine", "expire", "--older-than", "0s"]);
+        assert_eq!(expired.code, 0, "{}{}", expired.stdout, expired.stderr);
+        let rows = dump(db);
+
+        let out = hk.run(&["undo", &run]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("refused: run {run} is past its undo window")),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS"), "{}", out.stderr);
+        assert!(dump(db).diff(&rows).is_empty(), "a refused undo changed rows");
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    }
+);
+
+backend_test!(
+    fn an_undo_is_listed_shown_and_verified_like_a_run(db) {
+        let hk = tool_for(db);
+        small_mess(db, &hk);
+        let run = run_all(&hk);
+        let undo = hk.run(&["undo", &run, "--format", "json"]);
+        let undo_id = run_id(&undo);
+        let list = hk.run(&["journal", "list"]);
+        assert_eq!(list.code, 0, "{}", list.stderr);
+        let line = |id: &str| {
+            list.stdout
+                .lines()
+                .find(|l| l.contains(id))
+                .unwrap_or_else(|| panic!("{id} not listed:\n{}", list.stdout))
+                .to_owned()
+        };
+        assert!(line(&run).contains(&format!("undone by {undo_id}")), "{}", list.stdout);
+        assert!(line(&undo_id).contains("undo"), "{}", list.stdout);
+        let show = hk.run(&["journal", "show", &undo_id]);
+        assert_eq!(show.code, 0, "{}", show.stderr);
+        assert!(show.stdout.contains("message 1"), "the re-inserted row's values:\n{}", show.stdout);
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     }
 );

@@ -1,0 +1,395 @@
+//! `journal verify` (SPEC §5): the hash chain and framing of every segment, every referenced
+//! payload present and matching unless expired, the chain head the database anchors recorded
+//! (a journal truncated or rewritten after it fails), and every file still in the quarantine
+//! hashing as recorded.
+//!
+//! Read-only: it reads segments, blobs and quarantined files, and never writes anything. The
+//! caller reads the newest anchor from the database (read-only) and passes it in.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use housekeeper_journal::{
+    ChainHead, Damage, DamageClass, FileStatus, JournalError, VerifyOptions,
+};
+use serde::Serialize;
+
+use super::JournalIndex;
+
+/// What the database anchors say the journal must contain.
+#[derive(Debug, Clone)]
+pub enum Expected {
+    /// The newest anchor of this journal: the record it names must be on the chain.
+    Head { run_id: String, head: ChainHead },
+    /// The anchors were not read: why (no database configured, unreachable, no journal id).
+    NotChecked(String),
+    /// The database was read and holds no anchor of this journal yet.
+    NoAnchor(String),
+}
+
+/// One piece of journal damage, as found by `housekeeper_journal::verify_with`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DamageEntry {
+    /// Stable code: `hash_mismatch`, `bad_frame`, `truncated`, `fork`, `payload_missing`, …
+    pub class: String,
+    /// The record concerned.
+    pub seq: Option<u64>,
+    /// Segment file, relative to the journal directory.
+    pub file: String,
+    /// Byte offset of the frame in it.
+    pub offset: u64,
+    pub digest: Option<String>,
+    pub explanation: String,
+    /// The whole sentence, as printed.
+    pub message: String,
+}
+
+impl DamageEntry {
+    fn of(d: &Damage) -> DamageEntry {
+        DamageEntry {
+            class: d.class.as_str().to_owned(),
+            seq: d.seq,
+            file: d.location.file.clone(),
+            offset: d.location.offset,
+            digest: d.digest.map(|x| x.to_hex()),
+            explanation: d.explanation.clone(),
+            message: d.to_string(),
+        }
+    }
+}
+
+/// A quarantined file that is not as the journal recorded it.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineDamage {
+    pub run_id: String,
+    /// Where the file should be (in the quarantine).
+    pub path: String,
+    /// Where it came from.
+    pub original: String,
+    /// `missing`, `altered`, `not_a_link`, `link_changed`, `unreadable`.
+    pub problem: String,
+    pub message: String,
+}
+
+/// The anchor comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnchorResult {
+    /// `matched`, `mismatch` (the journal was truncated or rewritten after the anchor),
+    /// `not_reached` (chain damage before it), `no_anchor` or `not_checked`.
+    pub status: &'static str,
+    pub run_id: Option<String>,
+    pub seq: Option<u64>,
+    pub detail: String,
+}
+
+/// `journal verify --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyResult {
+    /// `housekeeper.journal.verify/v1`.
+    pub format: &'static str,
+    pub journal_dir: String,
+    /// `false` when there is no journal (no directory or no segment).
+    pub journal_present: bool,
+    /// No damage of any kind.
+    pub ok: bool,
+    pub records: u64,
+    pub segments: u32,
+    pub head_seq: Option<u64>,
+    pub head_hash: Option<String>,
+    pub payloads_checked: u64,
+    pub payloads_expired: u64,
+    pub payload_bytes: u64,
+    pub anchor: AnchorResult,
+    pub quarantine_checked: u64,
+    /// Files destroyed by expiry or moved back by an undo (not expected in the quarantine).
+    pub quarantine_gone: u64,
+    /// Whether the quarantine could be checked (the journal must be readable).
+    pub quarantine_verified: bool,
+    pub damage: Vec<DamageEntry>,
+    /// All journal damage found (only the first 1000 are listed).
+    pub damage_count: u64,
+    pub quarantine_damage: Vec<QuarantineDamage>,
+    pub warnings: Vec<String>,
+}
+
+/// Verifies the journal in `dir` against `expected`, and the quarantine the journal
+/// describes.
+///
+/// # Errors
+/// The journal could not be read at all (an I/O error other than its absence).
+pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalError> {
+    let mut result = VerifyResult {
+        format: "housekeeper.journal.verify/v1",
+        journal_dir: dir.display().to_string(),
+        journal_present: true,
+        ok: true,
+        records: 0,
+        segments: 0,
+        head_seq: None,
+        head_hash: None,
+        payloads_checked: 0,
+        payloads_expired: 0,
+        payload_bytes: 0,
+        anchor: AnchorResult {
+            status: "not_checked",
+            run_id: None,
+            seq: None,
+            detail: String::new(),
+        },
+        quarantine_checked: 0,
+        quarantine_gone: 0,
+        quarantine_verified: false,
+        damage: Vec::new(),
+        damage_count: 0,
+        quarantine_damage: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let expected_head = match expected {
+        Expected::Head { run_id, head } => {
+            result.anchor.run_id = Some(run_id.clone());
+            result.anchor.seq = Some(head.seq);
+            Some(*head)
+        }
+        Expected::NotChecked(why) => {
+            result.anchor.detail = format!("anchors not checked: {why}");
+            result.warnings.push(result.anchor.detail.clone());
+            None
+        }
+        Expected::NoAnchor(why) => {
+            result.anchor.status = "no_anchor";
+            result.anchor.detail = why.clone();
+            None
+        }
+    };
+    let options = VerifyOptions {
+        expected_head,
+        chain_only: false,
+    };
+    let report = match housekeeper_journal::verify_with(dir, &options) {
+        Ok(report) => report,
+        Err(JournalError::NoJournal { reason, .. }) => {
+            result.journal_present = false;
+            if let (Some(head), Expected::Head { run_id, .. }) = (expected_head, expected) {
+                result.ok = false;
+                result.anchor.status = "mismatch";
+                result.anchor.detail = format!(
+                    "the database anchors name record {} of run {run_id}, but there is no journal at {} ({reason}): it was removed or moved",
+                    head.seq,
+                    dir.display()
+                );
+                result.damage_count = 1;
+                result.damage.push(DamageEntry {
+                    class: "truncated".into(),
+                    seq: Some(head.seq),
+                    file: String::new(),
+                    offset: 0,
+                    digest: None,
+                    explanation: result.anchor.detail.clone(),
+                    message: result.anchor.detail.clone(),
+                });
+            } else {
+                result.warnings.push(format!(
+                    "no journal at {} ({reason}): nothing to verify",
+                    dir.display()
+                ));
+            }
+            return Ok(result);
+        }
+        Err(e) => return Err(e),
+    };
+    result.records = report.records;
+    result.segments = report.segments;
+    result.head_seq = report.head.map(|h| h.seq);
+    result.head_hash = report.head.map(|h| h.hash.to_hex());
+    result.payloads_checked = report.payloads_checked;
+    result.payloads_expired = report.payloads_expired;
+    result.payload_bytes = report.payload_bytes;
+    // A torn tail is what an interrupted (or, read without the lock, an in-progress) write
+    // leaves after the last frame: nothing recorded is lost, and the next run cuts it off.
+    // A tail torn before the anchored record is reported as truncation instead.
+    let (torn, damage): (Vec<&Damage>, Vec<&Damage>) = report
+        .damage
+        .iter()
+        .partition(|d| d.class == DamageClass::TornTail);
+    for d in torn {
+        result.warnings.push(format!(
+            "{d} — a partial write after the last record (a crash, or a run writing right now); the next run cuts it off"
+        ));
+    }
+    result.damage = damage.into_iter().map(DamageEntry::of).collect();
+    result.damage_count = report.damage_count - (report.damage.len() - result.damage.len()) as u64;
+    if let Expected::Head { run_id, head } = expected {
+        if report.expected_head_found == Some(true) {
+            result.anchor.status = "matched";
+            result.anchor.detail = format!(
+                "the newest database anchor (record {} of run {run_id}) is on the chain",
+                head.seq
+            );
+        } else if report.damage.iter().any(|d| {
+            !d.class.is_payload() && !matches!(d.class, DamageClass::Truncated | DamageClass::Fork)
+        }) {
+            result.anchor.status = "not_reached";
+            result.anchor.detail = format!(
+                "the chain is damaged before record {} of run {run_id}, which the newest database anchor names",
+                head.seq
+            );
+        } else {
+            result.anchor.status = "mismatch";
+            result.anchor.detail = format!(
+                "the newest database anchor names record {} (hash {}) of run {run_id}, which is not on this chain: the journal was truncated, replaced or rewritten after it",
+                head.seq, head.hash
+            );
+            if report.damage.is_empty() {
+                result.damage_count += 1;
+                result.damage.push(DamageEntry {
+                    class: "truncated".into(),
+                    seq: Some(head.seq),
+                    file: String::new(),
+                    offset: 0,
+                    digest: None,
+                    explanation: result.anchor.detail.clone(),
+                    message: result.anchor.detail.clone(),
+                });
+            }
+        }
+    }
+    match JournalIndex::read(dir) {
+        Ok(index) => {
+            check_quarantine(&index, &mut result);
+            result.quarantine_verified = true;
+        }
+        Err(e) => result.warnings.push(format!(
+            "quarantine not checked: the journal cannot be read past its damage ({e})"
+        )),
+    }
+    result.ok = result.damage_count == 0 && result.quarantine_damage.is_empty();
+    Ok(result)
+}
+
+/// Every file moved into the quarantine by a non-undo run, not moved back by an undo and not
+/// expired, must be at its quarantine path with the recorded hash (or link target).
+fn check_quarantine(index: &JournalIndex, result: &mut VerifyResult) {
+    let restored: BTreeSet<&str> = index.restored_paths();
+    for run in index.runs.iter().filter(|r| r.undo_of().is_none()) {
+        for file in run
+            .files
+            .iter()
+            .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
+        {
+            if restored.contains(file.quarantine_path.as_str())
+                || run.expired_files.contains(&file.quarantine_path)
+            {
+                result.quarantine_gone += 1;
+                continue;
+            }
+            result.quarantine_checked += 1;
+            if let Some((problem, what)) = file_problem(&file.quarantine_path, &file.meta) {
+                result.quarantine_damage.push(QuarantineDamage {
+                    run_id: run.run_id.clone(),
+                    path: file.quarantine_path.clone(),
+                    original: file.path.clone(),
+                    problem: problem.to_owned(),
+                    message: format!(
+                        "quarantine of run {}: {} (was {}) {what}",
+                        run.run_id, file.quarantine_path, file.path
+                    ),
+                });
+            }
+        }
+    }
+}
+
+fn file_problem(
+    path: &str,
+    meta: &housekeeper_journal::FileMeta,
+) -> Option<(&'static str, String)> {
+    let path = Path::new(path);
+    let Ok(lstat) = std::fs::symlink_metadata(path) else {
+        return Some(("missing", "is missing".to_owned()));
+    };
+    match (&meta.blake3, &meta.link_target) {
+        (Some(expected), _) => {
+            if !lstat.file_type().is_file() {
+                return Some(("altered", "is no longer a regular file".to_owned()));
+            }
+            match crate::quarantine::hash_file(path) {
+                Ok(got) if got == *expected => None,
+                Ok(got) => Some((
+                    "altered",
+                    format!("was altered: blake3 {got}, recorded {expected}"),
+                )),
+                Err(e) => Some(("unreadable", format!("cannot be read: {e}"))),
+            }
+        }
+        (None, Some(target)) => match std::fs::read_link(path) {
+            Ok(now) if now.to_string_lossy() == target.as_str() => None,
+            Ok(now) => Some((
+                "link_changed",
+                format!("points to {} instead of {target}", now.display()),
+            )),
+            Err(_) => Some(("not_a_link", "is no longer a symbolic link".to_owned())),
+        },
+        (None, None) => None,
+    }
+}
+
+/// `journal verify` for people: damage first, then the one-line summary.
+#[must_use]
+pub fn verify_text(result: &VerifyResult) -> String {
+    let mut out = String::new();
+    for d in &result.damage {
+        let _ = writeln!(out, "damage: {}", d.message);
+    }
+    if result.damage_count > result.damage.len() as u64 {
+        let _ = writeln!(
+            out,
+            "damage: … and {} more",
+            result.damage_count - result.damage.len() as u64
+        );
+    }
+    for q in &result.quarantine_damage {
+        let _ = writeln!(out, "damage: {}", q.message);
+    }
+    for w in &result.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    if !result.journal_present && result.ok {
+        let _ = writeln!(
+            out,
+            "no journal at {}: nothing to verify",
+            result.journal_dir
+        );
+        return out;
+    }
+    let anchor = match result.anchor.status {
+        "matched" => format!(
+            "anchor matched (record {})",
+            result.anchor.seq.unwrap_or_default()
+        ),
+        "mismatch" => "anchor MISMATCH".to_owned(),
+        "not_reached" => "anchor not reached".to_owned(),
+        "no_anchor" => "no anchor yet".to_owned(),
+        _ => "anchors not checked".to_owned(),
+    };
+    let verdict = if result.ok {
+        "journal ok"
+    } else {
+        "journal DAMAGED"
+    };
+    let quarantine = if result.quarantine_verified {
+        format!("{} quarantined file(s) checked", result.quarantine_checked)
+    } else {
+        "quarantine not checked".to_owned()
+    };
+    let _ = writeln!(
+        out,
+        "{verdict}: {} records in {} segment(s), {} payload(s) checked, {} expired; {anchor}; {quarantine} ({})",
+        result.records,
+        result.segments,
+        result.payloads_checked,
+        result.payloads_expired,
+        result.journal_dir
+    );
+    out
+}
