@@ -179,15 +179,9 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
                     dir.display()
                 );
                 result.damage_count = 1;
-                result.damage.push(DamageEntry {
-                    class: "truncated".into(),
-                    seq: Some(head.seq),
-                    file: String::new(),
-                    offset: 0,
-                    digest: None,
-                    explanation: result.anchor.detail.clone(),
-                    message: result.anchor.detail.clone(),
-                });
+                result
+                    .damage
+                    .push(truncated(head.seq, &result.anchor.detail));
             } else {
                 result.warnings.push(format!(
                     "no journal at {} ({reason}): nothing to verify",
@@ -242,15 +236,9 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
             );
             if report.damage.is_empty() {
                 result.damage_count += 1;
-                result.damage.push(DamageEntry {
-                    class: "truncated".into(),
-                    seq: Some(head.seq),
-                    file: String::new(),
-                    offset: 0,
-                    digest: None,
-                    explanation: result.anchor.detail.clone(),
-                    message: result.anchor.detail.clone(),
-                });
+                result
+                    .damage
+                    .push(truncated(head.seq, &result.anchor.detail));
             }
         }
     }
@@ -392,4 +380,17 @@ pub fn verify_text(result: &VerifyResult) -> String {
         result.journal_dir
     );
     out
+}
+
+/// The damage of a journal that ends before the record the database anchors name.
+fn truncated(seq: u64, detail: &str) -> DamageEntry {
+    DamageEntry {
+        class: "truncated".into(),
+        seq: Some(seq),
+        file: String::new(),
+        offset: 0,
+        digest: None,
+        explanation: detail.to_owned(),
+        message: detail.to_owned(),
+    }
 }
