@@ -105,3 +105,36 @@ backend_test!(
         assert!(!out.stderr.contains("Wr0ngPassw0rd"), "{}", out.stderr);
     }
 );
+
+backend_test!(
+    only(sqlite) fn the_demo_plans_runs_and_undoes_and_everything_comes_back(db) {
+        let dir = db.dir().join("demo");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+            .env_clear()
+            .arg("--env-file")
+            .arg(Tool::new(db).env_file)
+            .arg("demo")
+            .arg(&dir)
+            .output()
+            .expect("run the demo");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        for step in ["$ housekeeper plan", "$ housekeeper run", "$ housekeeper undo "] {
+            assert!(stdout.contains(step), "{step} missing:\n{stdout}");
+        }
+        assert!(stderr.contains("run ok:"), "{stderr}");
+        assert!(stderr.contains("undo ok:") && stderr.contains(", 0 not restored"), "{stderr}");
+        assert!(
+            stdout.contains("temp files are back as they were, byte for byte"),
+            "{stdout}"
+        );
+        let again = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+            .env_clear()
+            .arg("demo")
+            .arg(&dir)
+            .output()
+            .expect("run the demo again");
+        assert_eq!(again.status.code(), Some(2), "a used directory is refused");
+    }
+);

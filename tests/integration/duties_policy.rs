@@ -885,9 +885,10 @@ backend_test!(
         }
         age_exactly(&hk.tmp.join("grown.txt"), 48 * 3600);
         age_exactly(&hk.tmp.join("touched.txt"), 47 * 3600);
-        // Same name, size and time, but another file.
-        std::fs::remove_file(hk.tmp.join("replaced.txt")).unwrap();
-        file(&hk.tmp.join("replaced.txt"), b"replaced.txt", 48);
+        // Same name, size and time, but another file (written beside it and renamed over it, as
+        // editors save: a new inode, which removing first and then creating could reuse).
+        file(&hk.tmp.join("replaced.new"), b"replaced.txt", 48);
+        std::fs::rename(hk.tmp.join("replaced.new"), hk.tmp.join("replaced.txt")).unwrap();
         let out = hk.run(&["apply", plan_file.to_str().unwrap(), "--format", "json"]);
         assert_run(&out, 0);
         let report = duty(&out.json(), "DiskTempFileCleanup").clone();

@@ -140,6 +140,7 @@ impl Tool {
         let mut seen = Vec::new();
         while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
             if line == marker {
+                wait_until_stopped(child.id());
                 return child;
             }
             seen.push(line);
@@ -151,6 +152,24 @@ impl Tool {
             seen.join("\n")
         );
     }
+}
+
+/// Waits (up to 10 s) until the process has really stopped itself: it announces the crash
+/// point just before raising SIGSTOP, and a SIGCONT sent in between would be lost.
+fn wait_until_stopped(pid: u32) {
+    let stat = format!("/proc/{pid}/stat");
+    for _ in 0..1000 {
+        let state = std::fs::read_to_string(&stat).ok().and_then(|s| {
+            // The state follows the command name in parentheses, which may contain spaces.
+            s.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next())
+        });
+        if matches!(state, Some('T' | 't') | None) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("process {pid} announced its crash point but did not stop");
 }
 
 /// Kills a process with SIGKILL and reaps it.
