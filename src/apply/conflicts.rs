@@ -9,7 +9,7 @@ use housekeeper_journal::Value;
 
 use crate::config::Engine;
 use crate::db::{DbResult, Query, SchemaFacts};
-use crate::plan::{InsertRow, UpdateRow};
+use crate::plan::UpdateRow;
 
 /// Rows an undo will have inserted by the time it reaches an item (for prediction: the
 /// executor inserts them for real, in order, so it passes `&NoneYet`).
@@ -57,54 +57,88 @@ fn exists_other(
     Ok(q.query_scalar(&sql, &params)?.is_some())
 }
 
-/// The key value of a row to insert.
-#[must_use]
-pub fn insert_key(op: &InsertRow) -> Value {
-    op.columns
-        .iter()
-        .position(|c| *c == op.key_column)
-        .and_then(|i| op.values.get(i).cloned())
-        .unwrap_or(Value::Null)
+/// A row to put back: its table, key column, and every column with its value.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRow<'a> {
+    pub table: &'a str,
+    pub key_column: &'a str,
+    pub columns: &'a [String],
+    pub values: &'a [Value],
 }
 
-/// Why `op` cannot be inserted now, or `None`: its key is taken (`key_reused`), a unique
-/// value is taken (`unique_taken`), or — where the engine enforces foreign keys — a parent
-/// row is missing (`parent_gone`).
+impl<'a> NewRow<'a> {
+    fn value_of(&self, column: &str) -> Option<&'a Value> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .and_then(|i| self.values.get(i))
+    }
+
+    /// The row's key (`NULL` when the key column is missing).
+    #[must_use]
+    pub fn key(&self) -> Value {
+        self.value_of(self.key_column)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// Whether rows of `table` need checks beyond their key before they are put back: a unique
+/// index, or (where the engine enforces them) a foreign key.
+#[must_use]
+pub fn needs_more_than_key(schema: &SchemaFacts, table: &str, engine: Engine) -> bool {
+    schema.table(table).is_some_and(|info| {
+        info.indexes.iter().any(|i| i.unique)
+            || (engine != Engine::Sqlite && !info.foreign_keys.is_empty())
+    })
+}
+
+/// Why `row` cannot be inserted now, or `None`: its key is taken (`key_reused`), or see
+/// [`other_conflict`].
 ///
 /// # Errors
 /// A query failed.
 pub fn insert_conflict(
     q: &mut dyn Query,
     schema: &SchemaFacts,
-    op: &InsertRow,
+    row: NewRow<'_>,
     pending: &dyn Pending,
 ) -> DbResult<Option<&'static str>> {
-    let key = insert_key(op);
-    if exists(q, &op.table, std::slice::from_ref(&op.key_column), &[&key])? {
+    let key = row.key();
+    if exists(q, row.table, &[row.key_column.to_owned()], &[&key])? {
         return Ok(Some("key_reused"));
     }
-    let value_of = |column: &str| {
-        op.columns
-            .iter()
-            .position(|c| c == column)
-            .and_then(|i| op.values.get(i))
-    };
-    let Some(info) = schema.table(&op.table) else {
+    other_conflict(q, schema, row, pending)
+}
+
+/// Why `row` (whose key is free) cannot be inserted now, or `None`: a unique value is taken
+/// (`unique_taken`), or — where the engine enforces foreign keys — a parent row is missing
+/// (`parent_gone`).
+///
+/// # Errors
+/// A query failed.
+pub fn other_conflict(
+    q: &mut dyn Query,
+    schema: &SchemaFacts,
+    row: NewRow<'_>,
+    pending: &dyn Pending,
+) -> DbResult<Option<&'static str>> {
+    let Some(info) = schema.table(row.table) else {
         return Ok(None);
     };
     for index in info.indexes.iter().filter(|i| i.unique) {
-        let values: Option<Vec<&Value>> = index.columns.iter().map(|c| value_of(c)).collect();
+        let values: Option<Vec<&Value>> = index.columns.iter().map(|c| row.value_of(c)).collect();
         // NULLs never collide in a unique index.
         let Some(values) = values.filter(|v| v.iter().all(|x| !x.is_null())) else {
             continue;
         };
-        if exists(q, &op.table, &index.columns, &values)? {
+        if exists(q, row.table, &index.columns, &values)? {
             return Ok(Some("unique_taken"));
         }
     }
     if q.dialect().engine() != Engine::Sqlite {
         for fk in &info.foreign_keys {
-            let values: Option<Vec<&Value>> = fk.columns.iter().map(|c| value_of(c)).collect();
+            let values: Option<Vec<&Value>> = fk.columns.iter().map(|c| row.value_of(c)).collect();
             let Some(values) = values.filter(|v| v.iter().all(|x| !x.is_null())) else {
                 continue;
             };

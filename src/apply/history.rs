@@ -196,7 +196,7 @@ pub fn hold(plan: &mut crate::plan::DutyPlan, history: &History) {
             }
             None => true,
         },
-        Op::Insert(_) | Op::Restore(_) => true,
+        Op::Insert(_) | Op::Reinsert(_) | Op::Restore(_) => true,
     });
     plan.held.extend(held);
 }

@@ -30,7 +30,7 @@ use housekeeper_journal::{Journal, PayloadWriter, RowRole};
 
 use crate::db::{Connection, DbError, Dialect, SchemaFacts, WriteTx};
 use crate::duties::{Duty, DutyContext, RowRef};
-use crate::plan::{self, DeleteRows, DutyPlan, InsertRow, Item, Op, UpdateRow};
+use crate::plan::{self, DeleteRows, DutyPlan, InsertRow, Item, Op, ReinsertRows, UpdateRow};
 use crate::quarantine::Quarantine;
 use crate::report::{DutyReport, Status};
 
@@ -95,6 +95,11 @@ enum Piece<'p> {
         item: u32,
         op: &'p InsertRow,
     },
+    Reinsert {
+        item: u32,
+        op: &'p ReinsertRows,
+        rows: &'p [Vec<Value>],
+    },
 }
 
 impl Piece<'_> {
@@ -102,7 +107,8 @@ impl Piece<'_> {
         match self {
             Piece::Delete { item, .. }
             | Piece::Update { item, .. }
-            | Piece::Insert { item, .. } => *item,
+            | Piece::Insert { item, .. }
+            | Piece::Reinsert { item, .. } => *item,
         }
     }
 }
@@ -144,10 +150,25 @@ fn chunks(plan: &DutyPlan, max: usize) -> Vec<Vec<Piece<'_>>> {
                 room -= 1;
             }
             // Record rows are written after the changes, from what actually happened.
-            Op::Insert(i) if i.record => continue,
-            Op::Insert(i) => {
-                current.push(Piece::Insert { item: index, op: i });
-                room -= 1;
+            Op::Insert(_) => continue,
+            Op::Reinsert(r) => {
+                let mut rest = r.rows.as_slice();
+                while !rest.is_empty() {
+                    let n = usize::try_from(room).unwrap_or(usize::MAX).min(rest.len());
+                    let (rows, after) = rest.split_at(n);
+                    current.push(Piece::Reinsert {
+                        item: index,
+                        op: r,
+                        rows,
+                    });
+                    rest = after;
+                    room -= n as u64;
+                    if room == 0 {
+                        out.push(std::mem::take(&mut current));
+                        room = max;
+                    }
+                }
+                continue;
             }
             Op::Quarantine(_) | Op::Restore(_) => continue,
         }
@@ -165,6 +186,7 @@ fn chunks(plan: &DutyPlan, max: usize) -> Vec<Vec<Piece<'_>>> {
 fn piece_size(piece: &Piece<'_>) -> u64 {
     match piece {
         Piece::Delete { keys, .. } => keys.len(),
+        Piece::Reinsert { rows, .. } => rows.len() as u64,
         Piece::Update { .. } | Piece::Insert { .. } => 1,
     }
 }
@@ -536,8 +558,9 @@ impl<'a> Executor<'a> {
                 Piece::Update { item, op, source } => {
                     exec_update(&mut *tx, &mut pw, &mut work, duty, ctx, *item, op, source)?;
                 }
-                Piece::Insert { item, op } => {
-                    exec_insert(&mut *tx, &mut pw, &mut work, ctx.schema, *item, op)?;
+                Piece::Insert { op, .. } => insert_row(&mut *tx, &mut pw, &mut work, op)?,
+                Piece::Reinsert { item, op, rows } => {
+                    exec_reinsert(&mut *tx, &mut pw, &mut work, ctx.schema, *item, op, rows)?;
                 }
             }
         }
@@ -1096,33 +1119,123 @@ fn update_row(
     Ok(())
 }
 
-/// Inserts one row unless its key, a unique value or (where the engine enforces foreign
-/// keys) a parent row is in the way; conflicts are reported as drift.
-fn exec_insert(
+/// Parameters bound per multi-row INSERT at most (engines limit them).
+const VALUES_PER_INSERT: usize = 900;
+
+/// Puts rows back with their keys (undo): keys already taken are found with one query per
+/// `KEYS_PER_STATEMENT` keys, other conflicts (unique values; parents, where the engine
+/// enforces foreign keys) row by row where the table has any, and the free rows go back in
+/// multi-row INSERTs, each row's image written to the payload. Conflicts are reported as drift.
+#[allow(clippy::too_many_arguments)]
+fn exec_reinsert(
     tx: &mut dyn WriteTx,
     pw: &mut PayloadWriter,
     work: &mut ChunkWork,
     schema: &SchemaFacts,
     item: u32,
-    op: &InsertRow,
+    op: &ReinsertRows,
+    rows: &[Vec<Value>],
 ) -> Result<(), ChunkError> {
-    if op.record {
-        return insert_row(tx, pw, work, op);
+    let d = *tx.dialect();
+    let key_at = op.key_at().ok_or_else(|| {
+        ChunkError::Other(format!(
+            "rows of {} without their {} column",
+            op.table, op.key_column
+        ))
+    })?;
+    let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
+    let mut taken: HashSet<String> = HashSet::new();
+    for (where_sql, params) in key_conditions(&d, &op.key_column, &KeySet::Values(keys)) {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {where_sql}",
+            d.quote(&op.key_column),
+            d.quote(&op.table)
+        );
+        tx.query_each(&sql, &params, &mut |row| {
+            if let Some(key) = row.first() {
+                taken.insert(plan::key_text(key));
+            }
+            Ok(())
+        })?;
     }
-    let key = conflicts::insert_key(op);
-    if let Some(reason) = conflicts::insert_conflict(&mut *tx, schema, op, &conflicts::NoneYet)? {
-        work.drifted.push(Drift {
-            item,
-            table: op.table.clone(),
-            key,
-            reason: reason.into(),
-        });
-        return Ok(());
+    let more_checks = conflicts::needs_more_than_key(schema, &op.table, d.engine());
+    // A table that refers to itself needs each row in place before the next is checked.
+    let self_referencing = schema.table(&op.table).is_some_and(|t| {
+        t.foreign_keys
+            .iter()
+            .any(|fk| fk.referenced_table == op.table)
+    });
+    let batch = if self_referencing {
+        1
+    } else {
+        (VALUES_PER_INSERT / op.columns.len().max(1)).max(1)
+    };
+    let mut free: Vec<&[Value]> = Vec::with_capacity(batch);
+    for row in rows {
+        let key = &row[key_at];
+        let conflict = if taken.contains(&plan::key_text(key)) {
+            Some("key_reused")
+        } else if more_checks {
+            let new_row = conflicts::NewRow {
+                table: &op.table,
+                key_column: &op.key_column,
+                columns: &op.columns,
+                values: row,
+            };
+            conflicts::other_conflict(&mut *tx, schema, new_row, &conflicts::NoneYet)?
+        } else {
+            None
+        };
+        if let Some(reason) = conflict {
+            work.drifted.push(Drift {
+                item,
+                table: op.table.clone(),
+                key: key.clone(),
+                reason: reason.into(),
+            });
+            continue;
+        }
+        free.push(row);
+        if free.len() >= batch {
+            insert_batch(tx, pw, work, item, op, key_at, &free)?;
+            free.clear();
+        }
     }
-    insert_row(tx, pw, work, op)?;
-    work.change(&op.table, Action::Insert, key);
-    *work.affected.entry(None).or_insert(0) += 1;
-    *work.applied.entry(item).or_insert(0) += 1;
+    if !free.is_empty() {
+        insert_batch(tx, pw, work, item, op, key_at, &free)?;
+    }
+    Ok(())
+}
+
+/// One multi-row INSERT of rows put back, with their images.
+fn insert_batch(
+    tx: &mut dyn WriteTx,
+    pw: &mut PayloadWriter,
+    work: &mut ChunkWork,
+    item: u32,
+    op: &ReinsertRows,
+    key_at: usize,
+    rows: &[&[Value]],
+) -> Result<(), ChunkError> {
+    let d = *tx.dialect();
+    let cols: Vec<String> = op.columns.iter().map(|c| d.quote(c)).collect();
+    let one = format!("({})", d.placeholders(cols.len()));
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        d.quote(&op.table),
+        cols.join(", "),
+        vec![one; rows.len()].join(", ")
+    );
+    let params: Vec<Value> = rows.iter().flat_map(|r| r.iter().cloned()).collect();
+    tx.execute(&sql, &params)?;
+    work.header(pw, &op.table, &op.columns)?;
+    for row in rows {
+        pw.row(RowRole::Inserted, row)?;
+        work.change(&op.table, Action::Insert, row[key_at].clone());
+    }
+    let n = rows.len() as u64;
+    *work.affected.entry(None).or_insert(0) += n;
+    *work.applied.entry(item).or_insert(0) += n;
     Ok(())
 }
 

@@ -80,7 +80,37 @@ pub struct UpdateRow {
     pub guard: Guard,
 }
 
-/// Insert one row with every column given (undo re-inserts a deleted row with its key).
+/// Re-insert rows a run deleted (undo), each with its original key and every column, in
+/// this order. One item carries the consecutive rows of one table that one chunk deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReinsertRows {
+    pub table: String,
+    pub key_column: String,
+    /// Every column of the table, in table order.
+    pub columns: Vec<String>,
+    /// One value per column, per row.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl ReinsertRows {
+    /// Where the key is in a row.
+    #[must_use]
+    pub fn key_at(&self) -> Option<usize> {
+        self.columns.iter().position(|c| *c == self.key_column)
+    }
+
+    /// The keys of the rows, in order.
+    #[must_use]
+    pub fn keys(&self) -> Vec<Value> {
+        let at = self.key_at();
+        self.rows
+            .iter()
+            .map(|r| at.and_then(|i| r.get(i)).cloned().unwrap_or(Value::Null))
+            .collect()
+    }
+}
+
+/// Insert one row with every column given: a row the run writes as its own record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InsertRow {
     pub table: String,
@@ -125,6 +155,7 @@ pub enum Op {
     Delete(DeleteRows),
     Update(UpdateRow),
     Insert(InsertRow),
+    Reinsert(ReinsertRows),
     Quarantine(FileItem),
     Restore(RestoreFile),
 }
@@ -180,6 +211,7 @@ impl Item {
         match &self.op {
             Op::Delete(d) => d.keys.len(),
             Op::Insert(i) if i.record => 0,
+            Op::Reinsert(r) => r.rows.len() as u64,
             Op::Update(_) | Op::Insert(_) | Op::Quarantine(_) | Op::Restore(_) => 1,
         }
     }
@@ -191,6 +223,7 @@ impl Item {
             Op::Delete(d) => Some(&d.table),
             Op::Update(u) => Some(&u.table),
             Op::Insert(i) => Some(&i.table),
+            Op::Reinsert(r) => Some(&r.table),
             Op::Quarantine(_) | Op::Restore(_) => None,
         }
     }
@@ -253,6 +286,13 @@ impl Item {
                     ..base
                 }
             }
+            Op::Reinsert(r) => ItemSummary {
+                action: Action::Insert,
+                table: Some(r.table.clone()),
+                key_columns: vec![r.key_column.clone()],
+                keys: keyset(r.keys()),
+                ..base
+            },
             Op::Quarantine(f) => ItemSummary {
                 action: Action::QuarantineFile,
                 path: Some(f.path.clone()),

@@ -122,6 +122,12 @@ pub fn item_line(item: &Item) -> String {
                 .unwrap_or_default();
             format!("insert {} {}={}", i.table, i.key_column, key)
         }
+        Op::Reinsert(r) => format!(
+            "re-insert {} {} {}",
+            r.table,
+            r.key_column,
+            keys_text(&super::keyset(r.keys()))
+        ),
         Op::Quarantine(f) => {
             let kind = if f.is_symlink { "symlink " } else { "" };
             format!("quarantine {kind}{} ({} bytes)", f.path, f.size)

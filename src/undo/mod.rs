@@ -25,7 +25,7 @@ use crate::audit::RunInfo;
 use crate::db::SchemaFacts;
 use crate::duties::DutyName;
 use crate::plan::{
-    self, Change, DutyPlan, Guard, InsertRow, Item, Op, Reason, RestoreFile, UpdateRow,
+    self, Change, DutyPlan, Guard, Item, Op, Reason, ReinsertRows, RestoreFile, UpdateRow,
 };
 
 pub use predict::{predict, Conflict};
@@ -116,17 +116,29 @@ pub fn inverse(
                 &run.run_id,
                 &mut items,
             )?;
-            items.retain(|item| match &item.op {
-                Op::Insert(i) => !already.rows.contains(&(
-                    i.table.clone(),
-                    plan::key_text(&crate::apply::conflicts::insert_key(i)),
-                )),
+            items.retain_mut(|item| match &mut item.op {
+                Op::Reinsert(r) => {
+                    if let Some(at) = r.key_at() {
+                        r.rows.retain(|row| {
+                            !already
+                                .rows
+                                .contains(&(r.table.clone(), plan::key_text(&row[at])))
+                        });
+                    }
+                    !r.rows.is_empty()
+                }
                 Op::Update(u) => !already
                     .rows
                     .contains(&(u.table.clone(), plan::key_text(&u.key))),
                 _ => true,
             });
+            // Back in the reverse of the order they were changed in: parents first.
             items.reverse();
+            for item in &mut items {
+                if let Op::Reinsert(r) = &mut item.op {
+                    r.rows.reverse();
+                }
+            }
             duty_plan.items.extend(items);
         }
         for file in run.files.iter().rev().filter(|f| f.duty == info.duty) {
@@ -241,19 +253,31 @@ fn read_chunk(
                     ))
                 })?;
                 match role {
-                    RowRole::Deleted => items.push(Item::new(
-                        Op::Insert(InsertRow {
-                            table: table.clone(),
-                            key_column: key_column.clone(),
-                            columns: columns.clone(),
-                            values,
-                            record: false,
-                        }),
-                        Reason::new(
-                            "undo",
-                            format!("deleted by run {run_id}; re-inserted with every column"),
-                        ),
-                    )),
+                    RowRole::Deleted => {
+                        // Consecutive rows of one table go back as one item.
+                        if let Some(Item {
+                            op: Op::Reinsert(last),
+                            ..
+                        }) = items.last_mut()
+                        {
+                            if last.table == table {
+                                last.rows.push(values);
+                                continue;
+                            }
+                        }
+                        items.push(Item::new(
+                            Op::Reinsert(ReinsertRows {
+                                table: table.clone(),
+                                key_column: key_column.clone(),
+                                columns: columns.clone(),
+                                rows: vec![values],
+                            }),
+                            Reason::new(
+                                "undo",
+                                format!("deleted by run {run_id}; re-inserted with every column"),
+                            ),
+                        ));
+                    }
                     RowRole::Before => before = Some(values),
                     RowRole::After => {
                         let Some(old) = before.take() else {

@@ -87,15 +87,23 @@ pub fn predict(
                 reason: reason.to_owned(),
             };
             match &item.op {
-                Op::Insert(op) if !op.record => {
-                    let key = conflicts::insert_key(op);
-                    match conflicts::insert_conflict(&mut *view, schema, op, &overlay)? {
-                        Some(reason) => out.push(conflict(&op.table, key_text(&key), reason)),
-                        None => {
-                            overlay.inserted.insert(
-                                (op.table.clone(), key_text(&key)),
-                                (op.columns.clone(), op.values.clone()),
-                            );
+                Op::Reinsert(op) => {
+                    for row in &op.rows {
+                        let new_row = conflicts::NewRow {
+                            table: &op.table,
+                            key_column: &op.key_column,
+                            columns: &op.columns,
+                            values: row,
+                        };
+                        let key = key_text(&new_row.key());
+                        match conflicts::insert_conflict(&mut *view, schema, new_row, &overlay)? {
+                            Some(reason) => out.push(conflict(&op.table, key, reason)),
+                            None => {
+                                overlay.inserted.insert(
+                                    (op.table.clone(), key),
+                                    (op.columns.clone(), row.clone()),
+                                );
+                            }
                         }
                     }
                 }

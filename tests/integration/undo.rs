@@ -444,7 +444,7 @@ backend_test!(fn a_dry_run_undo_shows_what_it_would_restore_and_changes_nothing(
 
         let text = hk.run(&["undo", &run, "--dry-run"]);
         assert_eq!(text.code, 1, "conflicts predicted: exit 1\n{}", text.stderr);
-        assert!(text.stdout.contains("insert log id=1"), "{}", text.stdout);
+        assert!(text.stdout.contains("re-insert log id 1–5 (5 rows)"), "{}", text.stdout);
         assert!(
             text.stdout.contains("update runtemplate id=1"),
             "{}",
