@@ -701,3 +701,54 @@ backend_test!(
         assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     }
 );
+
+backend_test!(
+    fn a_prune_undone_in_many_chunks_brings_every_row_back(db) {
+        {
+            let mut conn = db.connect();
+            scenario::install_schema(&mut *conn, SchemaLevel::Current).expect("install the schema");
+            let mut seed = Seed::new(now());
+            for i in 1..=2500 {
+                let row = seed.log(
+                    if i % 3 == 0 { "error" } else { "info" },
+                    "seed",
+                    &format!("Žluťoučký kůň #{i} 'quoted' \\ back"),
+                    scenario::shift(now(), -i * 60),
+                );
+                if i % 5 == 0 {
+                    row.set("company_id", Value::Null);
+                }
+            }
+            seed.apply(&mut *conn).expect("seed log rows");
+        }
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "100")
+            .set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "333");
+        let before = dump(db);
+        let out = hk.run(&["run", "--duty", "LogPruning", "--format", "json"]);
+        let run = run_id(&out);
+        assert_eq!(dump(db).row_count("log"), 102, "100 kept, and the duty's and the run's rows");
+
+        let undo = hk.run(&["undo", &run, "--format", "json"]);
+        assert_eq!(undo.code, 0, "{}", undo.stderr);
+        let pruning = undo.json()["duties"]
+            .as_array()
+            .expect("duties")
+            .iter()
+            .find(|d| d["duty"] == "LogPruning")
+            .cloned()
+            .expect("LogPruning");
+        assert_eq!(pruning["affected"], 2400);
+        assert_restored_except(&before, dump(db), &[]);
+        let chunks = housekeeper_journal::read_records(&hk.state.join("journal"))
+            .expect("journal")
+            .filter(|e| {
+                matches!(
+                    &e.as_ref().expect("record").record,
+                    housekeeper_journal::Record::ChunkOutcome { run_id, .. } if *run_id != run
+                )
+            })
+            .count();
+        assert_eq!(chunks, 8, "2400 rows in chunks of at most 333");
+    }
+);
