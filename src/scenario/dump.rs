@@ -348,7 +348,8 @@ pub fn dump_database(conn: &mut dyn Connection) -> DbResult<Dump> {
 /// One file or symbolic link of a tree: bytes (or link target), mode, uid, gid, mtime (ns).
 pub type FileState = (Vec<u8>, u32, u32, u32, i128);
 
-/// Every file and link under `dir` (directories are walked, not listed), by path relative to
+/// Every regular file and link under `dir` (directories are walked, not listed; FIFOs and
+/// other special files, which reading would block on, are left out), by path relative to
 /// `dir`: what an undo must bring back byte for byte with mode, owner and mtime. Never
 /// follows links; unreadable entries are left out.
 #[must_use]
@@ -373,8 +374,10 @@ pub fn file_tree(dir: &std::path::Path) -> BTreeMap<String, FileState> {
                 std::fs::read_link(&path)
                     .map(|t| t.to_string_lossy().into_owned().into_bytes())
                     .unwrap_or_default()
-            } else {
+            } else if meta.file_type().is_file() {
                 std::fs::read(&path).unwrap_or_default()
+            } else {
+                continue;
             };
             let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
             let relative = path

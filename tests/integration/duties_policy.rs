@@ -544,49 +544,9 @@ fn config_fields_env(engine: Engine, job: i64, fields: &[(&str, &str, &str)]) ->
     ))
 }
 
-/// Every regular file and link under `dir` (FIFOs and other special files, which reading
-/// would block on, are left out): relative path → (bytes or link target, mode, uid, gid,
-/// mtime in ns).
-fn tree(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, u32, u32, i128)> {
-    use std::os::unix::fs::MetadataExt;
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(current) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&current) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let meta = std::fs::symlink_metadata(&path).expect("lstat");
-            let kind = meta.file_type();
-            if kind.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let content = if kind.is_symlink() {
-                std::fs::read_link(&path)
-                    .expect("readlink")
-                    .to_string_lossy()
-                    .into_owned()
-                    .into_bytes()
-            } else if kind.is_file() {
-                std::fs::read(&path).expect("read")
-            } else {
-                continue;
-            };
-            let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
-            let relative = path
-                .strip_prefix(dir)
-                .expect("inside")
-                .to_string_lossy()
-                .into_owned();
-            out.insert(
-                relative,
-                (content, meta.mode(), meta.uid(), meta.gid(), mtime),
-            );
-        }
-    }
-    out
+/// Every regular file and link under `dir` (see `scenario::file_tree`).
+fn tree(dir: &Path) -> BTreeMap<String, scenario::FileState> {
+    scenario::file_tree(dir)
 }
 
 /// Relative paths of what a quarantine holds (the run-id directory stripped).
