@@ -41,6 +41,23 @@ Exit codes:
   4   database unreachable or login refused
   75  another housekeeper holds the lock";
 
+const UNDO_AFTER_HELP: &str = "\
+Examples:
+  housekeeper journal list                        which runs can be undone
+  housekeeper undo <RUN-ID> --dry-run             what would come back, and the conflicts
+  housekeeper undo <RUN-ID> --duty LogPruning     only what one duty did
+
+A run is undone once per duty; an undo that was interrupted is finished by running it again.
+See docs/UNDO.md and housekeeper(8), section UNDO.
+
+Exit codes:
+  0   everything was restored
+  1   some items were not restored (conflicts), or the undo was refused
+  2   usage or configuration error (e.g. an unknown run id)
+  3   journal or quarantine integrity problem: nothing was changed
+  4   database unreachable or login refused
+  75  another housekeeper holds the lock";
+
 /// Periodic maintenance of a MultiFlexi installation: every change is planned first,
 /// journaled, applied in short transactions, and can be undone.
 #[derive(Debug, Parser)]
@@ -122,7 +139,14 @@ pub enum Command {
     Apply(ApplyArgs),
 
     /// Put back what a run changed: rows, columns and quarantined files.
-    #[command(after_help = EXIT_CODES_HELP)]
+    ///
+    /// Verifies the journal and the run's row images first, then re-inserts deleted rows with
+    /// their keys and every column, restores updated columns where they still hold what the
+    /// run wrote, and moves quarantined files back (bytes, mode, owner, times). Items that
+    /// cannot be restored are reported with their reason and left alone: key reused, unique
+    /// value taken, parent row gone, value changed since, row gone since, path exists, hash
+    /// mismatch, payload expired. Restored items are held for MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS.
+    #[command(after_help = UNDO_AFTER_HELP)]
     Undo(UndoArgs),
 
     /// Read and verify the journal.
