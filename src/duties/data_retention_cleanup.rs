@@ -217,7 +217,7 @@ impl Duty for DataRetentionCleanup {
         let mut out = Vec::new();
         for (i, item) in plan.items.iter().enumerate() {
             let Op::Insert(row) = &item.op else { continue };
-            if !row.record || !item.enabled {
+            if !item.enabled {
                 continue;
             }
             let index = u32::try_from(i).unwrap_or(u32::MAX);
@@ -822,7 +822,6 @@ fn decide_policy(
                         Value::from("Legal retention archive"),
                         Value::Int(archived_by),
                     ],
-                    record: true,
                 };
                 let reason = format!(
                     "policy \"{}\": {} {}: {}",
@@ -957,7 +956,6 @@ fn cleanup_job(
                 n(archived),
                 Value::from(summary.as_str()),
             ],
-            record: true,
         }),
         Reason::new(
             "retention_record",
@@ -1084,7 +1082,6 @@ mod tests {
         let Op::Insert(record) = &plan.items[1].op else {
             panic!()
         };
-        assert!(record.record);
         assert_eq!(record.values[1], Value::from("scheduled_cleanup"));
     }
 

@@ -208,7 +208,7 @@ pub trait Duty {
             .iter()
             .enumerate()
             .filter_map(|(i, item)| match &item.op {
-                crate::plan::Op::Insert(row) if row.record && item.enabled => {
+                crate::plan::Op::Insert(row) if item.enabled => {
                     Some((u32::try_from(i).unwrap_or(u32::MAX), row.clone()))
                 }
                 _ => None,

@@ -110,17 +110,15 @@ impl ReinsertRows {
     }
 }
 
-/// Insert one row with every column given: a row the run writes as its own record.
+/// Insert one row with every column given: a row the run writes as its own record
+/// (`retention_cleanup_jobs`, `data_archive`), after its changes and from what they did. Not a
+/// change to restore (undo leaves it), and not counted as affected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InsertRow {
     pub table: String,
     pub key_column: String,
     pub columns: Vec<String>,
     pub values: Vec<Value>,
-    /// A row the run writes as its own record (`retention_cleanup_jobs`, `data_archive`):
-    /// not a change to restore, so undo leaves it and it is not counted as affected.
-    #[serde(default)]
-    pub record: bool,
 }
 
 /// A file seen when planning: where it is and what it looked like.
@@ -210,9 +208,9 @@ impl Item {
     pub fn size(&self) -> u64 {
         match &self.op {
             Op::Delete(d) => d.keys.len(),
-            Op::Insert(i) if i.record => 0,
+            Op::Insert(_) => 0,
             Op::Reinsert(r) => r.rows.len() as u64,
-            Op::Update(_) | Op::Insert(_) | Op::Quarantine(_) | Op::Restore(_) => 1,
+            Op::Update(_) | Op::Quarantine(_) | Op::Restore(_) => 1,
         }
     }
 
@@ -276,13 +274,7 @@ impl Item {
                     table: Some(i.table.clone()),
                     key_columns: vec![i.key_column.clone()],
                     keys: KeySet::Values(vec![key]),
-                    // A record row names its columns; a re-inserted row (undo) has every column
-                    // of its table, named once per table in the plan payload.
-                    columns: if i.record {
-                        i.columns.clone()
-                    } else {
-                        Vec::new()
-                    },
+                    columns: i.columns.clone(),
                     ..base
                 }
             }

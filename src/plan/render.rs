@@ -111,17 +111,7 @@ pub fn item_line(item: &Item) -> String {
                 changes.join(", ")
             )
         }
-        Op::Insert(i) if i.record => format!("record a {} row", i.table),
-        Op::Insert(i) => {
-            let key = i
-                .columns
-                .iter()
-                .position(|c| *c == i.key_column)
-                .and_then(|at| i.values.get(at))
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            format!("insert {} {}={}", i.table, i.key_column, key)
-        }
+        Op::Insert(i) => format!("record a {} row", i.table),
         Op::Reinsert(r) => format!(
             "re-insert {} {} {}",
             r.table,
