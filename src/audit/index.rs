@@ -400,25 +400,27 @@ impl JournalIndex {
         self.runs.iter().find(|r| r.run_id == run_id)
     }
 
-    /// What interrupted undos of `run` already put back: `(table, key)` of rows re-inserted or
-    /// restored by their committed chunks, and the paths of files they moved back.
+    /// What interrupted undos of `run` already put back: `(duty, table, key)` of rows
+    /// re-inserted or restored by their committed chunks, and the paths of files they moved
+    /// back.
     #[must_use]
     pub fn restored_by_unfinished_undos(
         &self,
         run: &RunInfo,
-    ) -> (BTreeSet<(String, String)>, BTreeSet<String>) {
+    ) -> (BTreeSet<(String, String, String)>, BTreeSet<String>) {
         let mut rows = BTreeSet::new();
         let mut paths = BTreeSet::new();
         for undo in run.unfinished_undos.iter().filter_map(|id| self.run(id)) {
-            for chunk in undo
-                .duties
-                .iter()
-                .flat_map(|d| &d.chunks)
-                .filter(|c| c.status == ChunkStatus::Committed)
-            {
-                for change in &chunk.changes {
-                    for key in crate::plan::keys_of(&change.keys) {
-                        rows.insert((change.table.clone(), key));
+            for duty in &undo.duties {
+                for chunk in duty
+                    .chunks
+                    .iter()
+                    .filter(|c| c.status == ChunkStatus::Committed)
+                {
+                    for change in &chunk.changes {
+                        for key in crate::plan::keys_of(&change.keys) {
+                            rows.insert((duty.duty.clone(), change.table.clone(), key));
+                        }
                     }
                 }
             }

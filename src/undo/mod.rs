@@ -67,8 +67,8 @@ impl UndoPlan {
 /// What interrupted undos of the same run already put back (left out of a new undo).
 #[derive(Debug, Clone, Default)]
 pub struct Restored {
-    /// `(table, key as text)`.
-    pub rows: BTreeSet<(String, String)>,
+    /// `(duty, table, key as text)`.
+    pub rows: BTreeSet<(String, String, String)>,
     pub paths: BTreeSet<String>,
 }
 
@@ -116,20 +116,19 @@ pub fn inverse(
                 &run.run_id,
                 &mut items,
             )?;
+            let done = |table: &str, key: &Value| {
+                already
+                    .rows
+                    .contains(&(info.duty.clone(), table.to_owned(), plan::key_text(key)))
+            };
             items.retain_mut(|item| match &mut item.op {
                 Op::Reinsert(r) => {
                     if let Some(at) = r.key_at() {
-                        r.rows.retain(|row| {
-                            !already
-                                .rows
-                                .contains(&(r.table.clone(), plan::key_text(&row[at])))
-                        });
+                        r.rows.retain(|row| !done(&r.table, &row[at]));
                     }
                     !r.rows.is_empty()
                 }
-                Op::Update(u) => !already
-                    .rows
-                    .contains(&(u.table.clone(), plan::key_text(&u.key))),
+                Op::Update(u) => !done(&u.table, &u.key),
                 _ => true,
             });
             // Back in the reverse of the order they were changed in: parents first.
