@@ -299,11 +299,7 @@ fn locate_restore(
 ) -> (FileStatus, String) {
     let at_original = std::fs::symlink_metadata(original).is_ok();
     let at_quarantine = std::fs::symlink_metadata(quarantined).is_ok();
-    let intact_at_original = || match &meta.blake3 {
-        Some(expected) => crate::quarantine::hash_file(original).is_ok_and(|h| h == *expected),
-        None => std::fs::read_link(original)
-            .is_ok_and(|t| Some(t.to_string_lossy().as_ref()) == meta.link_target.as_deref()),
-    };
+    let intact_at_original = || crate::quarantine::compare(original, meta).is_ok();
     match (at_original, at_quarantine) {
         (true, false) => (FileStatus::Moved, "moved back (found at its path)".into()),
         (false, true) => (

@@ -292,33 +292,25 @@ fn file_problem(
     path: &str,
     meta: &housekeeper_journal::FileMeta,
 ) -> Option<(&'static str, String)> {
-    let path = Path::new(path);
-    let Ok(lstat) = std::fs::symlink_metadata(path) else {
-        return Some(("missing", "is missing".to_owned()));
-    };
-    match (&meta.blake3, &meta.link_target) {
-        (Some(expected), _) => {
-            if !lstat.file_type().is_file() {
-                return Some(("altered", "is no longer a regular file".to_owned()));
-            }
-            match crate::quarantine::hash_file(path) {
-                Ok(got) if got == *expected => None,
-                Ok(got) => Some((
-                    "altered",
-                    format!("was altered: blake3 {got}, recorded {expected}"),
-                )),
-                Err(e) => Some(("unreadable", format!("cannot be read: {e}"))),
-            }
+    use crate::quarantine::Mismatch;
+    let expected = meta.blake3.map(|d| d.to_hex()).unwrap_or_default();
+    let target = meta.link_target.as_deref().unwrap_or_default();
+    match crate::quarantine::compare(Path::new(path), meta) {
+        Ok(()) => None,
+        Err(Mismatch::Missing(_)) => Some(("missing", "is missing".to_owned())),
+        Err(Mismatch::NotAFile) => Some(("altered", "is no longer a regular file".to_owned())),
+        Err(Mismatch::Bytes { blake3 }) => Some((
+            "altered",
+            format!("was altered: blake3 {blake3}, recorded {expected}"),
+        )),
+        Err(Mismatch::Unreadable(e)) => Some(("unreadable", format!("cannot be read: {e}"))),
+        Err(Mismatch::LinkTarget { now }) => Some((
+            "link_changed",
+            format!("points to {} instead of {target}", now.display()),
+        )),
+        Err(Mismatch::NotALink(_)) => {
+            Some(("not_a_link", "is no longer a symbolic link".to_owned()))
         }
-        (None, Some(target)) => match std::fs::read_link(path) {
-            Ok(now) if now.to_string_lossy() == target.as_str() => None,
-            Ok(now) => Some((
-                "link_changed",
-                format!("points to {} instead of {target}", now.display()),
-            )),
-            Err(_) => Some(("not_a_link", "is no longer a symbolic link".to_owned())),
-        },
-        (None, None) => None,
     }
 }
 

@@ -226,35 +226,25 @@ impl Quarantine {
                 path: original.to_owned(),
             });
         }
-        let q = fs::symlink_metadata(quarantined).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                QuarantineError::Vanished {
+        let io = |source| QuarantineError::Io {
+            path: quarantined.to_owned(),
+            source,
+        };
+        let mismatch = || QuarantineError::HashMismatch {
+            path: quarantined.to_owned(),
+        };
+        match compare(quarantined, meta) {
+            Ok(()) => {}
+            Err(Mismatch::Missing(e)) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(QuarantineError::Vanished {
                     path: quarantined.to_owned(),
-                }
-            } else {
-                QuarantineError::Io {
-                    path: quarantined.to_owned(),
-                    source: e,
-                }
+                })
             }
-        })?;
-        match (&meta.blake3, &meta.link_target) {
-            (Some(expected), _) => {
-                if !q.file_type().is_file() || hash_file(quarantined)? != *expected {
-                    return Err(QuarantineError::HashMismatch {
-                        path: quarantined.to_owned(),
-                    });
-                }
+            Err(Mismatch::Missing(e) | Mismatch::NotALink(e)) => return Err(io(e)),
+            Err(Mismatch::Unreadable(e)) => return Err(e),
+            Err(Mismatch::NotAFile | Mismatch::Bytes { .. } | Mismatch::LinkTarget { .. }) => {
+                return Err(mismatch())
             }
-            (None, Some(target)) => {
-                let now = fs::read_link(quarantined).map_err(io_err(quarantined))?;
-                if now.to_string_lossy() != target.as_str() {
-                    return Err(QuarantineError::HashMismatch {
-                        path: quarantined.to_owned(),
-                    });
-                }
-            }
-            (None, None) => {}
         }
         Ok(())
     }
@@ -350,6 +340,52 @@ impl Quarantine {
         out.sort();
         Ok(out)
     }
+}
+
+/// How a file differs from what was recorded of it when it was moved.
+#[derive(Debug)]
+pub enum Mismatch {
+    /// It cannot be found (or `lstat` failed).
+    Missing(io::Error),
+    /// It was recorded as a regular file and is something else now.
+    NotAFile,
+    /// Its bytes hash differently.
+    Bytes { blake3: Digest },
+    /// Its bytes could not be read.
+    Unreadable(QuarantineError),
+    /// It was recorded as a symbolic link and points elsewhere now.
+    LinkTarget { now: PathBuf },
+    /// It was recorded as a symbolic link and is no longer one.
+    NotALink(io::Error),
+}
+
+/// Whether the file at `path` is still the one `meta` records: the same bytes (blake3) for a
+/// regular file, the same target for a symbolic link. Used before a file goes back (undo),
+/// by `journal verify`, and by recovery.
+///
+/// # Errors
+/// How it differs.
+pub fn compare(path: &Path, meta: &FileMeta) -> Result<(), Mismatch> {
+    let lstat = fs::symlink_metadata(path).map_err(Mismatch::Missing)?;
+    match (&meta.blake3, &meta.link_target) {
+        (Some(expected), _) => {
+            if !lstat.file_type().is_file() {
+                return Err(Mismatch::NotAFile);
+            }
+            let got = hash_file(path).map_err(Mismatch::Unreadable)?;
+            if got != *expected {
+                return Err(Mismatch::Bytes { blake3: got });
+            }
+        }
+        (None, Some(target)) => {
+            let now = fs::read_link(path).map_err(Mismatch::NotALink)?;
+            if now.to_string_lossy() != target.as_str() {
+                return Err(Mismatch::LinkTarget { now });
+            }
+        }
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 /// blake3 of a file's bytes, streaming.
