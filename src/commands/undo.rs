@@ -64,6 +64,8 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     let target = require_database(config)?;
     let state = StateDir::new(config.state_dir.clone());
     let journal_dir = state.journal_dir();
+    // Verified before anything: reading the index checks the whole hash chain, and each
+    // payload is checked against its digest as the inverse plans read it.
     let index = JournalIndex::read(&journal_dir).map_err(|e| integrity(run_id, &e))?;
     let Some(run) = index.run(run_id) else {
         return Err(Failure::new(
@@ -78,19 +80,6 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     let duty = args.duty.map(crate::duties::DutyName::as_str);
     if let Some(why) = run.not_undoable(duty) {
         return Err(Failure::new(Exit::Failed, format!("refused: {why}")));
-    }
-
-    // Verify before anything: the chain now, each payload as it is read.
-    let verdict = housekeeper_journal::verify_with(
-        &journal_dir,
-        &housekeeper_journal::VerifyOptions {
-            expected_head: None,
-            chain_only: true,
-        },
-    )
-    .map_err(|e| integrity(run_id, &e))?;
-    if let Some(damage) = verdict.first_damage() {
-        return Err(integrity(run_id, damage));
     }
 
     let mut conn = open_database(target, true)?;

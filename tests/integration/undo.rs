@@ -752,3 +752,54 @@ backend_test!(
         assert_eq!(chunks, 8, "2400 rows in chunks of at most 333");
     }
 );
+
+backend_test!(
+    fn undo_refuses_a_damaged_journal_or_payload_with_nothing_changed(db) {
+        let hk = tool_for(db);
+        small_mess(db, &hk);
+        let run = run_all(&hk);
+        let rows = dump(db);
+        let files = tree(&hk.tmp);
+        let journal = hk.state.join("journal");
+
+        // A flipped byte inside a record of the chain.
+        let records: Vec<_> = housekeeper_journal::read_records(&journal)
+            .expect("journal")
+            .map(|r| r.expect("record"))
+            .collect();
+        let target = &records[3];
+        let segment = journal.join(&target.location.file);
+        let original = std::fs::read(&segment).expect("segment");
+        let mut bytes = original.clone();
+        let at = usize::try_from(target.location.offset + target.frame_len / 2).expect("offset");
+        bytes[at] ^= 0x40;
+        std::fs::write(&segment, &bytes).expect("damage");
+        let out = hk.run(&["undo", &run]);
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        assert!(out.stderr.contains("the journal cannot be trusted"), "{}", out.stderr);
+        assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+        std::fs::write(&segment, &original).expect("repair");
+
+        // A row-image payload altered on disk.
+        let payload = records
+            .iter()
+            .find_map(|r| match &r.record {
+                housekeeper_journal::Record::ChunkOutcome {
+                    payload: Some(p), ..
+                } => Some(p.digest),
+                _ => None,
+            })
+            .expect("a chunk payload");
+        let blob = journal.join(housekeeper_journal::verify::blob_relative_path(&payload));
+        let mut bytes = std::fs::read(&blob).expect("blob");
+        let last = bytes.len() - 2;
+        bytes[last] ^= 0x01;
+        std::fs::write(&blob, &bytes).expect("alter the blob");
+        let out = hk.run(&["undo", &run]);
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        assert!(out.stderr.contains(&payload.to_hex()), "names the payload: {}", out.stderr);
+
+        assert!(dump(db).diff(&rows).is_empty(), "a refused undo changed rows");
+        assert_eq!(tree(&hk.tmp), files);
+    }
+);
