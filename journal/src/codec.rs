@@ -708,7 +708,7 @@ fn file_meta_from<R: Read>(d: &mut Decoder<R>) -> Result<FileMeta, DecodeError> 
 // Records
 
 /// The canonical key order of each record kind's field map (FORMAT.md §8.2).
-pub const RECORD_KEYS: [(&str, &[&str]); 10] = [
+pub const RECORD_KEYS: [(&str, &[&str]); 11] = [
     (
         "run_start",
         &[
@@ -764,6 +764,21 @@ pub const RECORD_KEYS: [(&str, &[&str]); 10] = [
     ),
     ("payload_expired", &["digest", "reason", "run_id"]),
     ("quarantine_expired", &["path", "blake3", "run_id"]),
+    (
+        "journal_reset",
+        &[
+            "host",
+            "user",
+            "at_utc",
+            "damage",
+            "reason",
+            "run_id",
+            "last_seq",
+            "last_hash",
+            "set_aside",
+            "previous_id",
+        ],
+    ),
 ];
 
 /// The record kind's name as it appears in the encoding.
@@ -780,6 +795,7 @@ pub fn record_kind_name(r: &Record) -> &'static str {
         Record::Recovery { .. } => "recovery",
         Record::PayloadExpired { .. } => "payload_expired",
         Record::QuarantineExpired { .. } => "quarantine_expired",
+        Record::JournalReset { .. } => "journal_reset",
     }
 }
 
@@ -1008,6 +1024,39 @@ fn record_to(e: &mut Encoder, r: &Record) {
             opt_digest_to(e, blake3.as_ref());
             e.key("run_id");
             e.text(run_id);
+        }
+        Record::JournalReset {
+            run_id,
+            previous_id,
+            last_seq,
+            last_hash,
+            damage,
+            set_aside,
+            reason,
+            at_utc,
+            host,
+            user,
+        } => {
+            e.key("host");
+            e.text(host);
+            e.key("user");
+            e.text(user);
+            e.key("at_utc");
+            e.text(at_utc);
+            e.key("damage");
+            e.text(damage);
+            e.key("reason");
+            e.text(reason);
+            e.key("run_id");
+            e.text(run_id);
+            e.key("last_seq");
+            e.uint(*last_seq);
+            e.key("last_hash");
+            digest_to(e, last_hash);
+            e.key("set_aside");
+            e.text(set_aside);
+            e.key("previous_id");
+            e.text(previous_id);
         }
     }
 }
@@ -1247,6 +1296,40 @@ fn record_from<R: Read>(d: &mut Decoder<R>) -> Result<Record, DecodeError> {
                 run_id,
                 path,
                 blake3,
+            }
+        }
+        "journal_reset" => {
+            d.key("host")?;
+            let host = d.text()?;
+            d.key("user")?;
+            let user = d.text()?;
+            d.key("at_utc")?;
+            let at_utc = d.text()?;
+            d.key("damage")?;
+            let damage = d.text()?;
+            d.key("reason")?;
+            let reason = d.text()?;
+            d.key("run_id")?;
+            let run_id = d.text()?;
+            d.key("last_seq")?;
+            let last_seq = d.uint()?;
+            d.key("last_hash")?;
+            let last_hash = digest_from(d)?;
+            d.key("set_aside")?;
+            let set_aside = d.text()?;
+            d.key("previous_id")?;
+            let previous_id = d.text()?;
+            Record::JournalReset {
+                run_id,
+                previous_id,
+                last_seq,
+                last_hash,
+                damage,
+                set_aside,
+                reason,
+                at_utc,
+                host,
+                user,
             }
         }
         _ => return Err(d.error(format!("unknown record kind {kind:?}"))),

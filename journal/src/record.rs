@@ -289,4 +289,25 @@ pub enum Record {
         path: String,
         blake3: Option<Digest>,
     },
+    /// The first record of a journal started by `housekeeper journal reset` after the previous
+    /// journal was found damaged: which journal it replaces, the last record of it that could
+    /// still be verified, the damage, where the old journal was set aside, and why.
+    JournalReset {
+        /// The reset's own run id.
+        run_id: RunId,
+        /// The id of the journal this one replaces.
+        previous_id: String,
+        /// The last verifiable record of the previous journal (0 when none).
+        last_seq: u64,
+        last_hash: Digest,
+        /// The damage found, as `journal verify` names it.
+        damage: String,
+        /// Directory (relative to the state directory) holding the set-aside journal.
+        set_aside: String,
+        /// The operator's reason (`--reason`).
+        reason: String,
+        at_utc: String,
+        host: String,
+        user: String,
+    },
 }

@@ -6,6 +6,7 @@
 //! Pure: callers supply the segment bytes and names; this module never opens a file. It does
 //! not look at payload blobs (`verify` does).
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use crate::chain::{genesis, record_hash, ChainHead, JournalId};
@@ -89,8 +90,10 @@ impl<R> Segment<R> {
 pub struct Scanner {
     journal_id: Option<JournalId>,
     head: Option<ChainHead>,
-    expected: Option<ChainHead>,
-    expected_seen: bool,
+    /// Records that must be on the chain with these hashes (seq → hash).
+    expected: BTreeMap<u64, Digest>,
+    /// How many of them were reached with the right hash.
+    expected_seen: usize,
     decompressor: zstd::bulk::Decompressor<'static>,
     compressed: Vec<u8>,
     body: Vec<u8>,
@@ -141,11 +144,31 @@ fn rest_is_zero<R: Read>(r: &mut R) -> io::Result<(bool, u64)> {
 impl Scanner {
     /// A scanner for a whole journal, optionally with the head that must be on the chain.
     pub fn new(expected: Option<ChainHead>) -> io::Result<Scanner> {
+        Self::expecting(expected.into_iter().collect())
+    }
+
+    /// A scanner for a whole journal with every record that must be on the chain with its
+    /// hash (for example all the records a database anchors). When two expectations name the
+    /// same record with different hashes the record cannot match both: that is a fork.
+    pub fn expecting(expected: Vec<ChainHead>) -> io::Result<Scanner> {
+        let mut map = BTreeMap::new();
+        let mut conflict = None;
+        for head in expected {
+            if let Some(other) = map.insert(head.seq, head.hash) {
+                if other != head.hash {
+                    conflict = Some(head.seq);
+                }
+            }
+        }
+        if let Some(seq) = conflict {
+            // Keep both impossible: a hash no record can have makes the record a fork.
+            map.insert(seq, Digest([0; 32]));
+        }
         Ok(Scanner {
             journal_id: None,
             head: None,
-            expected,
-            expected_seen: false,
+            expected: map,
+            expected_seen: 0,
             decompressor: zstd::bulk::Decompressor::new()?,
             compressed: Vec::new(),
             body: Vec::new(),
@@ -165,10 +188,44 @@ impl Scanner {
         self.head
     }
 
-    /// `None` without an expected head; else whether it was reached with the right hash.
+    /// `None` without an expected head; else whether every one was reached with the right
+    /// hash.
     #[must_use]
     pub fn expected_head_found(&self) -> Option<bool> {
-        self.expected.map(|_| self.expected_seen)
+        (!self.expected.is_empty()).then_some(self.expected_seen == self.expected.len())
+    }
+
+    /// Continues a chain from a known point instead of from a segment header: the journal id,
+    /// and the chain value before the next record (`before.seq` is the record before it). The
+    /// caller positions the segment reader with `resume_segment`. Expected records before
+    /// `before.seq + 1` are dropped: they lie before the part this scan covers.
+    pub fn resume(&mut self, journal_id: JournalId, before: ChainHead) {
+        self.journal_id = Some(journal_id);
+        self.head = Some(before);
+        self.expected = self.expected.split_off(&(before.seq + 1));
+        self.segments += 1;
+    }
+
+    /// A segment whose reader is already positioned at `offset`, a frame boundary (after
+    /// `resume`).
+    pub fn resume_segment<R: Read>(
+        &mut self,
+        name: &str,
+        reader: R,
+        offset: u64,
+        newest: bool,
+    ) -> Segment<R> {
+        Segment {
+            reader,
+            name: name.to_owned(),
+            offset,
+            newest,
+        }
+    }
+
+    /// The highest record an expectation names, if any.
+    fn last_expected(&self) -> Option<(u64, Digest)> {
+        self.expected.iter().next_back().map(|(s, h)| (*s, *h))
     }
 
     #[must_use]
@@ -305,23 +362,21 @@ impl Scanner {
         file: &str,
         offset: u64,
     ) -> Result<(), ScanError> {
-        if let Some(exp) = self.expected {
-            if exp.seq == head.seq {
-                if exp.hash == head.hash {
-                    self.expected_seen = true;
-                } else {
-                    return Err(damage(
-                        DamageClass::Fork,
-                        Some(head.seq),
-                        file,
-                        offset,
-                        format!(
-                            "record {} has hash {}, the expected head says {}: the history was \
-                             rewritten or replaced",
-                            head.seq, head.hash, exp.hash
-                        ),
-                    ));
-                }
+        if let Some(exp) = self.expected.get(&head.seq) {
+            if *exp == head.hash {
+                self.expected_seen += 1;
+            } else {
+                return Err(damage(
+                    DamageClass::Fork,
+                    Some(head.seq),
+                    file,
+                    offset,
+                    format!(
+                        "record {} has hash {}, the expected head says {exp}: the history was \
+                         rewritten or replaced",
+                        head.seq, head.hash
+                    ),
+                ));
             }
         }
         Ok(())
@@ -330,8 +385,8 @@ impl Scanner {
     /// A torn tail, unless the expected head lies beyond it (then records are lost).
     fn torn(&self, seg_name: &str, offset: u64, what: String) -> ScanError {
         let next = self.next_seq();
-        if let Some(exp) = self.expected {
-            if exp.seq >= next {
+        if let Some((exp_seq, _)) = self.last_expected() {
+            if exp_seq >= next {
                 return damage(
                     DamageClass::Truncated,
                     Some(next),
@@ -341,7 +396,7 @@ impl Scanner {
                         "the journal ends in a torn frame after record {}, but the expected \
                          head is record {} ({what})",
                         next - 1,
-                        exp.seq
+                        exp_seq
                     ),
                 );
             }
@@ -514,17 +569,17 @@ impl Scanner {
 
     /// After the last segment: the expected head must have been reached.
     pub fn finish(&self, end: &Location) -> Result<(), ScanError> {
-        if let Some(exp) = self.expected {
-            if !self.expected_seen {
-                let last = self.head.map_or(0, |h| h.seq);
+        if let Some((exp_seq, _)) = self.last_expected() {
+            let last = self.head.map_or(0, |h| h.seq);
+            if exp_seq > last {
                 return Err(damage(
                     DamageClass::Truncated,
                     Some(last + 1),
                     &end.file,
                     end.offset,
                     format!(
-                        "the journal ends at record {last}, but the expected head is record {}",
-                        exp.seq
+                        "the journal ends at record {last}, but the expected head is record \
+                         {exp_seq}"
                     ),
                 ));
             }

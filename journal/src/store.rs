@@ -54,14 +54,84 @@ const READ_BUFFER: usize = 256 << 10;
 pub struct JournalOptions {
     /// Rotate the segment once it is at least this large (bytes).
     pub segment_bytes: u64,
+    /// Records that must be on the chain with these hashes (the caller passes every record its
+    /// database anchors). One missing from the journal, or with another hash, is damage; an
+    /// incomplete tail is cut only when it lies after the last of them.
+    pub expected: Vec<ChainHead>,
+    /// Verify from this checkpoint instead of from the first record. Its record must be among
+    /// `expected` (the caller establishes that an independent witness, the database, knows
+    /// it); the checkpoint's frame is checked against that hash, then every later record.
+    pub checkpoint: Option<Checkpoint>,
 }
 
 impl Default for JournalOptions {
     fn default() -> Self {
         Self {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            expected: Vec::new(),
+            checkpoint: None,
         }
     }
+}
+
+/// A point of the chain up to which the journal was verified: the record and where its frame
+/// starts. Written by `Journal::write_checkpoint` to the journal directory; by itself it proves
+/// nothing (whoever can write the directory can write it), so it is only used together with a
+/// witness of the same record's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub journal_id: JournalId,
+    pub head: ChainHead,
+    /// Segment file holding the record's frame.
+    pub segment: String,
+    /// Byte offset of the record's frame in it.
+    pub offset: u64,
+}
+
+const CHECKPOINT_FILE: &str = "CHECKPOINT";
+const CHECKPOINT_MAGIC: &str = "housekeeper-journal-checkpoint 1";
+
+impl Checkpoint {
+    fn to_text(&self) -> String {
+        format!(
+            "{CHECKPOINT_MAGIC}\njournal {}\nseq {}\nhash {}\nsegment {}\noffset {}\n",
+            self.journal_id, self.head.seq, self.head.hash, self.segment, self.offset
+        )
+    }
+
+    fn parse(text: &str) -> Option<Checkpoint> {
+        let mut lines = text.lines();
+        if lines.next()? != CHECKPOINT_MAGIC {
+            return None;
+        }
+        let mut field = |name: &str| {
+            lines
+                .next()
+                .and_then(|l| l.strip_prefix(name))
+                .and_then(|v| v.strip_prefix(' '))
+                .map(str::to_owned)
+        };
+        let journal_id = JournalId::from_hex(&field("journal")?)?;
+        let seq = field("seq")?.parse().ok()?;
+        let hash = Digest::from_hex(&field("hash")?)?;
+        let segment = field("segment")?;
+        let offset = field("offset")?.parse().ok()?;
+        parse_segment_file_name(&segment)?;
+        Some(Checkpoint {
+            journal_id,
+            head: ChainHead { seq, hash },
+            segment,
+            offset,
+        })
+    }
+}
+
+/// The checkpoint of the journal in `dir`, if one was written and reads back whole. Unchecked:
+/// see `Checkpoint`.
+#[must_use]
+pub fn read_checkpoint(dir: &Path) -> Option<Checkpoint> {
+    let text = fs::read_to_string(dir.join(CHECKPOINT_FILE)).ok()?;
+    Checkpoint::parse(&text)
 }
 
 /// What opening the journal found and did.
@@ -330,6 +400,82 @@ fn scan_error(dir: &Path, file: &str, e: ScanError) -> JournalError {
     }
 }
 
+/// Positions a scan at a checkpoint's frame in segment `name`: the segment must belong to the
+/// checkpoint's journal and hold a frame of the checkpoint's record at its offset; the scan then
+/// recomputes that record's hash, which the scanner's expectations must confirm.
+fn resume_at(
+    dir: &Path,
+    name: &str,
+    cp: &Checkpoint,
+    scanner: &mut Scanner,
+    newest: bool,
+) -> Result<crate::scan::Segment<BufReader<File>>, JournalError> {
+    use std::io::{Seek, SeekFrom};
+    let path = dir.join(name);
+    let gone = |explanation: String| {
+        damaged(
+            dir,
+            Damage {
+                class: DamageClass::Truncated,
+                seq: Some(cp.head.seq),
+                location: Location {
+                    file: name.to_owned(),
+                    offset: cp.offset,
+                },
+                digest: None,
+                explanation,
+            },
+        )
+    };
+    let mut file = File::open(&path).map_err(io_err("opening", &path))?;
+    let mut hb = [0u8; SEGMENT_HEADER_LEN];
+    file.read_exact(&mut hb)
+        .map_err(|e| gone(format!("segment header unreadable: {e}")))?;
+    let header = SegmentHeader::parse(&hb).map_err(|e| gone(format!("segment header: {e}")))?;
+    if header.journal_id != cp.journal_id {
+        return Err(gone(format!(
+            "segment belongs to journal {}, the verified record to journal {}",
+            header.journal_id, cp.journal_id
+        )));
+    }
+    let mut fb = [0u8; crate::frame::FRAME_HEADER_LEN];
+    file.seek(SeekFrom::Start(cp.offset))
+        .and_then(|_| file.read_exact(&mut fb))
+        .map_err(|e| {
+            gone(format!(
+                "the verified record {} is no longer there: {e}",
+                cp.head.seq
+            ))
+        })?;
+    let frame = crate::frame::FrameHeader::parse_checked(&fb).map_err(|_| {
+        gone(format!(
+            "no frame of the verified record {} at its offset",
+            cp.head.seq
+        ))
+    })?;
+    if frame.seq != cp.head.seq || cp.head.seq == 0 {
+        return Err(gone(format!(
+            "the frame at the verified offset holds record {}, not record {}",
+            frame.seq, cp.head.seq
+        )));
+    }
+    file.seek(SeekFrom::Start(cp.offset))
+        .map_err(io_err("seeking in", &path))?;
+    scanner.resume(
+        header.journal_id,
+        ChainHead {
+            seq: cp.head.seq - 1,
+            hash: frame.prev_hash,
+        },
+    );
+    Ok(scanner.resume_segment(
+        name,
+        BufReader::with_capacity(READ_BUFFER, file),
+        cp.offset,
+        newest,
+    ))
+}
+
 fn open_segment_reader(dir: &Path, name: &str) -> Result<BufReader<File>, JournalError> {
     let path = dir.join(name);
     let f = File::open(&path).map_err(io_err("opening", &path))?;
@@ -392,6 +538,16 @@ impl Journal {
         let mut segments = list_segments(dir)?;
         let mut created = false;
         if segments.is_empty() {
+            if let Some(last) = options.expected.iter().map(|h| h.seq).max() {
+                return Err(JournalError::NoJournal {
+                    dir: dir.to_owned(),
+                    reason: format!(
+                        "there is no segment file, but record {last} of this journal is known \
+                         to exist: the journal was deleted or replaced; refusing to start a new \
+                         one over it"
+                    ),
+                });
+            }
             let blobs = list_blobs(dir)?;
             if !blobs.is_empty() {
                 return Err(JournalError::NoJournal {
@@ -414,17 +570,50 @@ impl Journal {
             segments = list_segments(dir)?;
         }
 
-        // Verify the chain; find the end of the last good frame.
-        let mut scanner = Scanner::new(None).map_err(io_err("starting zstd for", dir))?;
+        // Verify the chain (from the checkpoint, if one is given); find the end of the last
+        // good frame.
+        let mut expected = options.expected.clone();
+        expected.extend(options.checkpoint.as_ref().map(|cp| cp.head));
+        let mut scanner =
+            Scanner::expecting(expected).map_err(io_err("starting zstd for", dir))?;
         let mut torn_tail = None;
         let count = segments.len();
+        let first = match &options.checkpoint {
+            Some(cp) => segments
+                .iter()
+                .position(|(_, name)| *name == cp.segment)
+                .ok_or_else(|| {
+                    damaged(
+                        dir,
+                        Damage {
+                            class: DamageClass::Truncated,
+                            seq: Some(cp.head.seq),
+                            location: Location {
+                                file: cp.segment.clone(),
+                                offset: cp.offset,
+                            },
+                            digest: None,
+                            explanation: format!(
+                                "the segment holding the verified record {} is missing",
+                                cp.head.seq
+                            ),
+                        },
+                    )
+                })?,
+            None => 0,
+        };
         let mut end_offset = SEGMENT_HEADER_LEN as u64;
-        for (i, (_, name)) in segments.iter().enumerate() {
+        for (i, (_, name)) in segments.iter().enumerate().skip(first) {
             let newest = i + 1 == count;
-            let reader = open_segment_reader(dir, name)?;
-            let mut seg = scanner
-                .open_segment(name, reader, newest)
-                .map_err(|e| scan_error(dir, name, e))?;
+            let mut seg = match &options.checkpoint {
+                Some(cp) if i == first => resume_at(dir, name, cp, &mut scanner, newest)?,
+                _ => {
+                    let reader = open_segment_reader(dir, name)?;
+                    scanner
+                        .open_segment(name, reader, newest)
+                        .map_err(|e| scan_error(dir, name, e))?
+                }
+            };
             loop {
                 match scanner.next_record(&mut seg) {
                     Ok(Some(_)) => {}
@@ -437,6 +626,15 @@ impl Journal {
                 }
             }
             end_offset = seg.offset();
+            if newest {
+                let end = Location {
+                    file: name.clone(),
+                    offset: end_offset,
+                };
+                scanner
+                    .finish(&end)
+                    .map_err(|e| scan_error(dir, name, e))?;
+            }
         }
         let (_, newest_name) = segments
             .last()
@@ -500,6 +698,32 @@ impl Journal {
             opened_at,
         };
         Ok((journal, report))
+    }
+
+    /// Records that this journal was verified up to `at` (a record this writer appended), so
+    /// the next open can start there once a witness confirms the record's hash. Written to a
+    /// temporary name, synced and renamed into place.
+    pub fn write_checkpoint(&self, at: &Appended) -> Result<(), JournalError> {
+        let cp = Checkpoint {
+            journal_id: self.journal_id,
+            head: at.head(),
+            segment: at.location.file.clone(),
+            offset: at.location.offset,
+        };
+        let path = self.dir.join(CHECKPOINT_FILE);
+        let tmp = self.dir.join(format!("{CHECKPOINT_FILE}.tmp"));
+        let mut f = private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err("creating", &tmp))?;
+        f.write_all(cp.to_text().as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io_err("writing", &tmp))?;
+        drop(f);
+        fs::rename(&tmp, &path).map_err(io_err("renaming", &tmp))?;
+        sync_dir(&self.dir)
     }
 
     fn remove_stale_segment_temps(dir: &Path) -> Result<(), JournalError> {

@@ -175,7 +175,10 @@ fn records_come_back_in_order_with_their_hashes_and_offsets_and_the_chain_contin
 fn the_chain_continues_across_rotated_segments() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let options = JournalOptions { segment_bytes: 600 };
+    let options = JournalOptions {
+        segment_bytes: 600,
+        ..JournalOptions::default()
+    };
     let (mut journal, _) = Journal::open_with(&dir, options.clone()).unwrap();
     let mut last = None;
     for i in 0..20 {
@@ -564,4 +567,99 @@ fn missing_journals_are_reported_not_invented() {
     }
     let err = Journal::open(&dir).unwrap_err();
     assert!(err.to_string().contains("records are lost"), "{err}");
+}
+
+fn open_checked(
+    dir: &Path,
+    expected: Vec<ChainHead>,
+    checkpoint: Option<housekeeper_journal::store::Checkpoint>,
+) -> Result<Journal, JournalError> {
+    Journal::open_with(
+        dir,
+        JournalOptions {
+            expected,
+            checkpoint,
+            ..JournalOptions::default()
+        },
+    )
+    .map(|(j, _)| j)
+}
+
+fn damage_class(e: &JournalError) -> DamageClass {
+    match e {
+        JournalError::Damaged { damage, .. } => damage.class,
+        other => panic!("expected damage, got {other}"),
+    }
+}
+
+#[test]
+fn a_checkpoint_with_its_witness_verifies_from_there_and_catches_a_rewritten_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let (mut j, _) = Journal::open(&dir).unwrap();
+    for i in 0..5 {
+        j.append_durable(&run_start(&format!("r{i}"))).unwrap();
+    }
+    let at = j.append_durable(&run_start("end")).unwrap();
+    j.write_checkpoint(&at).unwrap();
+    let after = j.append_durable(&run_start("later")).unwrap();
+    drop(j);
+    let cp = housekeeper_journal::store::read_checkpoint(&dir).expect("checkpoint written");
+    assert_eq!(cp.head, at.head());
+    assert_eq!(mode(&dir.join("CHECKPOINT")), 0o600);
+
+    // From the checkpoint, with the later record anchored: the head is the newest record.
+    let j = open_checked(&dir, vec![after.head()], Some(cp.clone())).unwrap();
+    assert_eq!(j.head(), after.head());
+    drop(j);
+
+    // A witness with another hash for a record after the checkpoint: the history was rewritten.
+    let forged = ChainHead {
+        seq: after.seq,
+        hash: Digest([7; 32]),
+    };
+    let e = open_checked(&dir, vec![forged], Some(cp.clone())).unwrap_err();
+    assert_eq!(damage_class(&e), DamageClass::Fork, "{e}");
+
+    // A checkpoint file pointing at another record's frame is refused.
+    let mut moved = cp.clone();
+    moved.offset = after.location.offset;
+    let e = open_checked(&dir, vec![], Some(moved)).unwrap_err();
+    assert_eq!(damage_class(&e), DamageClass::Truncated, "{e}");
+
+    // A checkpoint claiming another hash for its record fails at that record.
+    let mut wrong = cp;
+    wrong.head.hash = Digest([9; 32]);
+    let e = open_checked(&dir, vec![], Some(wrong)).unwrap_err();
+    assert_eq!(damage_class(&e), DamageClass::Fork, "{e}");
+}
+
+#[test]
+fn a_torn_tail_is_cut_only_after_the_last_anchored_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let (mut j, _) = Journal::open(&dir).unwrap();
+    j.append_durable(&run_start("a")).unwrap();
+    let b = j.append_durable(&run_start("b")).unwrap();
+    drop(j);
+    let seg = segment_files(&dir).pop().unwrap();
+    let full = fs::read(&seg).unwrap();
+    // Cut record b in half: a torn tail that holds an anchored record.
+    let half = usize::try_from(b.location.offset + b.frame_len / 2).unwrap();
+    fs::write(&seg, &full[..half]).unwrap();
+    let e = open_checked(&dir, vec![b.head()], None).unwrap_err();
+    assert_eq!(damage_class(&e), DamageClass::Truncated, "{e}");
+    assert_eq!(fs::read(&seg).unwrap().len(), half, "nothing was cut");
+    // Without the anchor the same tail is harmless and cut.
+    let j = open_checked(&dir, vec![], None).unwrap();
+    assert_eq!(j.head().seq, 1);
+    drop(j);
+    // A journal that ends before an anchored record (restored from an older backup).
+    let e = open_checked(&dir, vec![b.head()], None).unwrap_err();
+    assert_eq!(damage_class(&e), DamageClass::Truncated, "{e}");
+    // A directory without segments while records are anchored is not replaced by a new one.
+    let empty = tmp.path().join("empty");
+    let e = open_checked(&empty, vec![b.head()], None).unwrap_err();
+    assert!(matches!(e, JournalError::NoJournal { .. }), "{e}");
+    assert!(segment_files(&empty).is_empty());
 }
