@@ -294,6 +294,23 @@ pub enum JournalCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Set a damaged journal aside and start a new one (audited).
+    ///
+    /// When `run`, `apply`, `undo` or `quarantine expire` refuse to act (exit 3) because the
+    /// journal is damaged, was lost, or was restored from a backup older than the database's
+    /// anchors, and it cannot be repaired from a better backup, this is the way forward. It
+    /// moves the journal, read-only, to STATE_DIR/set-aside/<time>-<journal id>/, gives this
+    /// host a new journal id, starts a new journal whose first record names the old journal,
+    /// its last verifiable record, the damage and the reason, and anchors the reset in the
+    /// database, so every later `journal verify` shows it. Runs recorded only in the set-aside
+    /// journal stay visible in `journal list` and `journal show`; `undo` refuses them.
+    /// Refuses an intact journal. Needs the database.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Reset {
+        /// Why (recorded in the new journal), e.g. "state dir restored from the 02:00 backup".
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -51,6 +51,50 @@ impl StateDir {
         self.root.join("quarantine")
     }
 
+    /// Where `journal reset` keeps damaged journals, one directory each.
+    #[must_use]
+    pub fn set_aside_dir(&self) -> PathBuf {
+        self.root.join("set-aside")
+    }
+
+    /// The journals set aside by `journal reset`, oldest first (their names start with the
+    /// time of the reset).
+    #[must_use]
+    pub fn set_aside_journals(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = fs::read_dir(self.set_aside_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Replaces this host's journal id by a new one (after `journal reset`: the new journal's
+    /// anchors must not be compared with the old journal's). Returns the new id.
+    ///
+    /// # Errors
+    /// The id file cannot be written.
+    pub fn renew_journal_id(&self) -> io::Result<String> {
+        let path = self.root.join("journal-id");
+        let tmp = self.root.join("journal-id.tmp");
+        let id = random_hex(16);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(id.as_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, &path)?;
+        File::open(&self.root)?.sync_all()?;
+        Ok(id)
+    }
+
     #[must_use]
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("housekeeper.lock")

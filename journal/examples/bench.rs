@@ -199,6 +199,7 @@ fn verify_dir(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         dir,
         &VerifyOptions {
             expected_head: report.head,
+            expected: Vec::new(),
             chain_only: true,
         },
     )?;

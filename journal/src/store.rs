@@ -126,6 +126,61 @@ impl Checkpoint {
     }
 }
 
+/// Sets a damaged journal aside for forensics: moves the directory `dir` to `dest` (which must
+/// not exist; its parent is created 0700) and makes every file in it read-only (0400, its
+/// directories 0500), so nothing appends to it again. Refuses while a writer holds its lock.
+pub fn set_aside(dir: &Path, dest: &Path) -> Result<(), JournalError> {
+    let lock_path = dir.join(LOCK_FILE);
+    if let Ok(lock) = OpenOptions::new().read(true).write(true).open(&lock_path) {
+        match fs4::FileExt::try_lock(&lock) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                return Err(JournalError::Locked {
+                    dir: dir.to_owned(),
+                })
+            }
+            Err(fs4::TryLockError::Error(e)) => {
+                return Err(JournalError::io("locking", &lock_path, e));
+            }
+        }
+    }
+    if let Some(parent) = dest.parent() {
+        ensure_private_dir(parent)?;
+    }
+    if dest.exists() {
+        return Err(JournalError::io(
+            "setting aside to",
+            dest,
+            io::Error::new(io::ErrorKind::AlreadyExists, "already exists"),
+        ));
+    }
+    fs::rename(dir, dest).map_err(io_err("setting aside", dir))?;
+    if let Some(parent) = dest.parent() {
+        sync_dir(parent)?;
+    }
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    make_read_only(dest)
+}
+
+fn make_read_only(path: &Path) -> Result<(), JournalError> {
+    let meta = fs::symlink_metadata(path).map_err(io_err("reading metadata of", path))?;
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).map_err(io_err("listing", path))? {
+            let entry = entry.map_err(io_err("listing", path))?;
+            make_read_only(&entry.path())?;
+        }
+        fs::set_permissions(path, fs::Permissions::from_mode(0o500))
+            .map_err(io_err("making read-only", path))
+    } else if meta.is_file() {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o400))
+            .map_err(io_err("making read-only", path))
+    } else {
+        Ok(())
+    }
+}
+
 /// The checkpoint of the journal in `dir`, if one was written and reads back whole. Unchecked:
 /// see `Checkpoint`.
 #[must_use]
@@ -574,8 +629,7 @@ impl Journal {
         // good frame.
         let mut expected = options.expected.clone();
         expected.extend(options.checkpoint.as_ref().map(|cp| cp.head));
-        let mut scanner =
-            Scanner::expecting(expected).map_err(io_err("starting zstd for", dir))?;
+        let mut scanner = Scanner::expecting(expected).map_err(io_err("starting zstd for", dir))?;
         let mut torn_tail = None;
         let count = segments.len();
         let first = match &options.checkpoint {
@@ -631,9 +685,7 @@ impl Journal {
                     file: name.clone(),
                     offset: end_offset,
                 };
-                scanner
-                    .finish(&end)
-                    .map_err(|e| scan_error(dir, name, e))?;
+                scanner.finish(&end).map_err(|e| scan_error(dir, name, e))?;
             }
         }
         let (_, newest_name) = segments
@@ -1425,6 +1477,9 @@ pub struct VerifyOptions {
     /// A record that must be on the chain (the executor passes the head its database anchors
     /// recorded); catches a truncated, swapped or rewritten journal.
     pub expected_head: Option<ChainHead>,
+    /// More records that must be on the chain with these hashes (every record the database
+    /// anchors), checked like `expected_head`.
+    pub expected: Vec<ChainHead>,
     /// Skip the payload blobs (chain only: much faster on large journals).
     pub chain_only: bool,
 }
@@ -1438,6 +1493,7 @@ pub fn verify(dir: &Path, expected_head: Option<&ChainHead>) -> Result<VerifyRep
         dir,
         &VerifyOptions {
             expected_head: expected_head.copied(),
+            expected: Vec::new(),
             chain_only: false,
         },
     )
@@ -1450,7 +1506,11 @@ pub fn verify_with(dir: &Path, options: &VerifyOptions) -> Result<VerifyReport, 
         dir: dir.to_owned(),
     };
     let mut verifier = Verifier::new(
-        options.expected_head,
+        options
+            .expected_head
+            .into_iter()
+            .chain(options.expected.iter().copied())
+            .collect(),
         (!options.chain_only).then_some(&blobs),
     )
     .map_err(io_err("starting zstd for", dir))?;

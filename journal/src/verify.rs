@@ -95,10 +95,11 @@ impl<B: BlobSource + ?Sized> std::fmt::Debug for Verifier<'_, B> {
 }
 
 impl<'b, B: BlobSource + ?Sized> Verifier<'b, B> {
-    /// `blobs: None` verifies the chain only.
-    pub fn new(expected: Option<ChainHead>, blobs: Option<&'b B>) -> io::Result<Self> {
+    /// `blobs: None` verifies the chain only. `expected`: records that must be on the chain
+    /// with these hashes.
+    pub fn new(expected: Vec<ChainHead>, blobs: Option<&'b B>) -> io::Result<Self> {
         Ok(Self {
-            scanner: Scanner::new(expected)?,
+            scanner: Scanner::expecting(expected)?,
             blobs,
             pending: HashMap::new(),
             damage: Vec::new(),

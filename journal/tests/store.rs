@@ -441,6 +441,7 @@ fn an_expired_payload_still_verifies_and_a_deleted_one_does_not() {
         &dir,
         &VerifyOptions {
             expected_head: None,
+            expected: Vec::new(),
             chain_only: true,
         },
     )

@@ -142,6 +142,26 @@ pub fn for_run(q: &mut dyn Query, journal_id: &str, run_id: &str) -> DbResult<Ve
     )
 }
 
+/// This journal's anchors of records from `from_seq` on, in record order.
+///
+/// # Errors
+/// The query failed.
+pub fn since(q: &mut dyn Query, journal_id: &str, from_seq: u64) -> DbResult<Vec<Anchor>> {
+    let d = *q.dialect();
+    read(
+        q,
+        &format!(
+            "{} = ? AND {} >= ?",
+            d.quote("journal_id"),
+            d.quote("record_seq")
+        ),
+        &[
+            Value::Text(journal_id.to_owned()),
+            Value::Int(i64::try_from(from_seq).unwrap_or(i64::MAX)),
+        ],
+    )
+}
+
 /// The anchor with the highest journal sequence number of this journal, if any.
 ///
 /// # Errors

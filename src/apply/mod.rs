@@ -19,6 +19,7 @@ pub mod expiry;
 pub mod history;
 pub mod log_rows;
 pub mod recover;
+pub mod trust;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -211,6 +211,26 @@ pub struct JournalIndex {
     pub runs: Vec<RunInfo>,
     /// Records read.
     pub records: u64,
+    /// When this journal was started by `journal reset`: what it replaced and why.
+    pub reset: Option<ResetInfo>,
+}
+
+/// The first record of a journal started by `housekeeper journal reset`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResetInfo {
+    pub run_id: String,
+    /// The id of the journal this one replaces.
+    pub previous_id: String,
+    /// The last record of the previous journal that could be verified, and its hash.
+    pub last_seq: u64,
+    pub last_hash: String,
+    pub damage: String,
+    /// Where the previous journal was set aside (relative to the state directory).
+    pub set_aside: String,
+    pub reason: String,
+    pub at_utc: String,
+    pub host: String,
+    pub user: String,
 }
 
 impl JournalIndex {
@@ -220,6 +240,29 @@ impl JournalIndex {
     /// # Errors
     /// The journal is damaged or unreadable.
     pub fn read(dir: &Path) -> Result<JournalIndex, JournalError> {
+        let mut damage = None;
+        let index = Self::read_until_damage(dir, &mut damage)?;
+        match damage {
+            Some(e) => Err(e),
+            None => Ok(index),
+        }
+    }
+
+    /// Reads a journal that may be damaged (one set aside by `journal reset`): the runs up to
+    /// the first damage, and the damage.
+    ///
+    /// # Errors
+    /// The journal cannot be read at all.
+    pub fn read_lenient(dir: &Path) -> Result<(JournalIndex, Option<JournalError>), JournalError> {
+        let mut damage = None;
+        let index = Self::read_until_damage(dir, &mut damage)?;
+        Ok((index, damage))
+    }
+
+    fn read_until_damage(
+        dir: &Path,
+        damage: &mut Option<JournalError>,
+    ) -> Result<JournalIndex, JournalError> {
         let mut index = JournalIndex::default();
         if !dir.is_dir() {
             return Ok(index);
@@ -228,8 +271,41 @@ impl JournalIndex {
         // Expiry records carry no time of their own: they are written during the latest run.
         let mut last_started = String::new();
         for entry in housekeeper_journal::store::read_records(dir)? {
-            let record = entry?.record;
+            let record = match entry {
+                Ok(entry) => entry.record,
+                Err(e) => {
+                    *damage = Some(e);
+                    break;
+                }
+            };
             index.records += 1;
+            if let Record::JournalReset {
+                run_id,
+                previous_id,
+                last_seq,
+                last_hash,
+                damage,
+                set_aside,
+                reason,
+                at_utc,
+                host,
+                user,
+            } = record
+            {
+                index.reset = Some(ResetInfo {
+                    run_id,
+                    previous_id,
+                    last_seq,
+                    last_hash: last_hash.to_hex(),
+                    damage,
+                    set_aside,
+                    reason,
+                    at_utc,
+                    host,
+                    user,
+                });
+                continue;
+            }
             if let Record::RunStart {
                 run_id,
                 kind,
@@ -391,7 +467,7 @@ impl JournalIndex {
                 run.expired_files.insert(path);
                 run.expired_utc.get_or_insert_with(expiry_stamp);
             }
-            Record::RunStart { .. } | Record::Recovery { .. } => {}
+            Record::RunStart { .. } | Record::Recovery { .. } | Record::JournalReset { .. } => {}
         }
     }
 
@@ -474,6 +550,7 @@ fn run_of(record: &Record) -> Option<&str> {
         | Record::Recovery { run_id, .. }
         | Record::PayloadExpired { run_id, .. }
         | Record::QuarantineExpired { run_id, .. } => Some(run_id),
+        Record::JournalReset { .. } => None,
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod find;
 pub mod index;
 pub mod payloads;
+pub mod set_aside;
 pub mod show;
 pub mod verify;
 

@@ -129,6 +129,12 @@ pub struct RunList {
     pub format: &'static str,
     pub journal_dir: String,
     pub runs: Vec<RunSummary>,
+    /// When this journal was started by `journal reset`: what it replaced and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset: Option<super::index::ResetInfo>,
+    /// Journals set aside by `journal reset`, oldest first: their runs can be shown, not undone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<super::set_aside::SetAsideList>,
 }
 
 /// Every run of the index, oldest first.
@@ -138,6 +144,8 @@ pub fn list(index: &JournalIndex, journal_dir: &Path) -> RunList {
         format: "housekeeper.journal.list/v1",
         journal_dir: journal_dir.display().to_string(),
         runs: index.runs.iter().map(RunSummary::of).collect(),
+        reset: index.reset.clone(),
+        set_aside: Vec::new(),
     }
 }
 
@@ -145,8 +153,43 @@ pub fn list(index: &JournalIndex, journal_dir: &Path) -> RunList {
 #[must_use]
 pub fn list_text(list: &RunList) -> String {
     let mut out = String::new();
-    if list.runs.is_empty() {
-        let _ = writeln!(out, "no runs in the journal at {}", list.journal_dir);
+    for aside in &list.set_aside {
+        let _ = writeln!(
+            out,
+            "set aside by `journal reset` (shown, not undoable): {}{}",
+            aside.journal_dir,
+            aside
+                .damage
+                .as_deref()
+                .map(|d| format!("\n  damage: {d}"))
+                .unwrap_or_default()
+        );
+        out.push_str(&runs_text(&aside.runs, &aside.journal_dir));
+        out.push('\n');
+    }
+    if let Some(reset) = &list.reset {
+        let _ = writeln!(
+            out,
+            "this journal was started by journal reset {} at {} by {}@{}: reason: {}\n  it \
+             replaces journal {} (last verifiable record {}), damage: {}",
+            reset.run_id,
+            reset.at_utc,
+            reset.user,
+            reset.host,
+            reset.reason,
+            reset.previous_id,
+            reset.last_seq,
+            reset.damage
+        );
+    }
+    out.push_str(&runs_text(&list.runs, &list.journal_dir));
+    out
+}
+
+fn runs_text(runs: &[RunSummary], journal_dir: &str) -> String {
+    let mut out = String::new();
+    if runs.is_empty() {
+        let _ = writeln!(out, "no runs in the journal at {journal_dir}");
         return out;
     }
     let _ = writeln!(
@@ -154,7 +197,7 @@ pub fn list_text(list: &RunList) -> String {
         "{:<24} {:<11} {:<20} {:<19} {:<7} {:>5}  {:<30} undo",
         "run", "kind", "started (UTC)", "now", "status", "files", "changed"
     );
-    for run in &list.runs {
+    for run in runs {
         let changed = if run.changed.is_empty() {
             "-".to_owned()
         } else {
@@ -177,7 +220,7 @@ pub fn list_text(list: &RunList) -> String {
             run.undo
         );
     }
-    let _ = writeln!(out, "{} run(s) in {}", list.runs.len(), list.journal_dir);
+    let _ = writeln!(out, "{} run(s) in {journal_dir}", runs.len());
     out
 }
 

@@ -20,8 +20,13 @@ use super::JournalIndex;
 /// What the database anchors say the journal must contain.
 #[derive(Debug, Clone)]
 pub enum Expected {
-    /// The newest anchor of this journal: the record it names must be on the chain.
-    Head { run_id: String, head: ChainHead },
+    /// The newest anchor of this journal: the record it names must be on the chain; and every
+    /// anchored record, each of which must be on the chain with its anchored hash.
+    Head {
+        run_id: String,
+        head: ChainHead,
+        all: Vec<ChainHead>,
+    },
     /// The anchors were not read: why (no database configured, unreachable, no journal id).
     NotChecked(String),
     /// The database was read and holds no anchor of this journal yet.
@@ -145,8 +150,10 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
         quarantine_damage: Vec::new(),
         warnings: Vec::new(),
     };
+    let mut anchored = Vec::new();
     let expected_head = match expected {
-        Expected::Head { run_id, head } => {
+        Expected::Head { run_id, head, all } => {
+            anchored.clone_from(all);
             result.anchor.run_id = Some(run_id.clone());
             result.anchor.seq = Some(head.seq);
             Some(*head)
@@ -164,6 +171,7 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
     };
     let options = VerifyOptions {
         expected_head,
+        expected: anchored,
         chain_only: false,
     };
     let report = match housekeeper_journal::verify_with(dir, &options) {
@@ -213,7 +221,7 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
     }
     result.damage = damage.into_iter().map(DamageEntry::of).collect();
     result.damage_count = report.damage_count - (report.damage.len() - result.damage.len()) as u64;
-    if let Expected::Head { run_id, head } = expected {
+    if let Expected::Head { run_id, head, .. } = expected {
         if report.expected_head_found == Some(true) {
             result.anchor.status = "matched";
             result.anchor.detail = format!(
@@ -246,6 +254,20 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
         Ok(index) => {
             check_quarantine(&index, &mut result);
             result.quarantine_verified = true;
+            if let Some(reset) = &index.reset {
+                result.warnings.push(format!(
+                    "this journal was started by `journal reset` {} at {} ({}): it replaces \
+                     journal {} after damage ({}), last verifiable record {}; the old journal is \
+                     kept in {}",
+                    reset.run_id,
+                    reset.at_utc,
+                    reset.reason,
+                    reset.previous_id,
+                    reset.damage,
+                    reset.last_seq,
+                    reset.set_aside
+                ));
+            }
         }
         Err(e) => result.warnings.push(format!(
             "quarantine not checked: the journal cannot be read past its damage ({e})"

@@ -215,6 +215,7 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
     if journal_dir.is_dir() {
         let options = housekeeper_journal::VerifyOptions {
             expected_head: None,
+            expected: Vec::new(),
             chain_only: true,
         };
         match housekeeper_journal::verify_with(&journal_dir, &options) {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::open_database;
 use crate::apply::anchor;
 use crate::audit::verify::Expected;
-use crate::audit::{find, show, verify, JournalIndex};
+use crate::audit::{find, set_aside, show, verify, JournalIndex};
 use crate::cli::{Failure, Format, JournalCommand};
 use crate::config::Config;
 use crate::exit::Exit;
@@ -28,7 +28,11 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
     match command {
         JournalCommand::List { format } => {
             let index = read_index(&dir)?;
-            let list = show::list(&index, &dir);
+            let mut list = show::list(&index, &dir);
+            list.set_aside = set_aside::read_all(&state.set_aside_journals())
+                .iter()
+                .map(set_aside::SetAsideList::of)
+                .collect();
             match format {
                 Format::Json => print_json(&list)?,
                 Format::Text => print!("{}", show::list_text(&list)),
@@ -37,7 +41,18 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
         }
         JournalCommand::Show { run_id, format } => {
             let index = read_index(&dir)?;
-            let Some(run) = index.run(run_id.trim()) else {
+            let asides = set_aside::read_all(&state.set_aside_journals());
+            let found = index
+                .run(run_id.trim())
+                .map(|run| (&index, run, &dir))
+                .or_else(|| {
+                    set_aside::find(&asides, run_id.trim()).and_then(|a| {
+                        a.index
+                            .run(run_id.trim())
+                            .map(|run| (&a.index, run, &a.dir))
+                    })
+                });
+            let Some((index, run, dir)) = found else {
                 return Err(Failure::new(
                     Exit::Usage,
                     format!(
@@ -48,10 +63,18 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
                 )
                 .hint("`housekeeper journal list` shows the run ids"));
             };
+            if *dir != state.journal_dir() {
+                eprintln!(
+                    "note: run {} is recorded in the journal set aside in {} by `journal reset`; \
+                     it can be shown, not undone",
+                    run.run_id,
+                    dir.display()
+                );
+            }
             match format {
-                Format::Json => print_json(&show::show(&index, run, &dir, None))?,
+                Format::Json => print_json(&show::show(index, run, dir, None))?,
                 Format::Text => {
-                    let detail = show::show(&index, run, &dir, Some(show::MAX_TEXT_ROWS));
+                    let detail = show::show(index, run, dir, Some(show::MAX_TEXT_ROWS));
                     print!("{}", show::show_text(&detail));
                 }
             }
@@ -90,6 +113,7 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
             Ok(Exit::Ok)
         }
         JournalCommand::Verify { format } => verify_command(config, &state, &dir, *format),
+        JournalCommand::Reset { reason } => super::reset::command(config, reason),
     }
 }
 
@@ -137,27 +161,43 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
             anchor::TABLE
         ));
     }
-    let latest = conn
+    let anchors = conn
         .snapshot()
-        .and_then(|mut view| anchor::latest(&mut *view, &journal_id));
-    match latest {
-        Err(e) => Expected::NotChecked(format!("reading {}: {e}", anchor::TABLE)),
-        Ok(None) => Expected::NoAnchor(format!(
+        .and_then(|mut view| anchor::since(&mut *view, &journal_id, 0));
+    let anchors = match anchors {
+        Err(e) => return Expected::NotChecked(format!("reading {}: {e}", anchor::TABLE)),
+        Ok(a) if a.is_empty() => {
+            return Expected::NoAnchor(format!(
+                "{target} holds no anchor of journal {journal_id} yet"
+            ))
+        }
+        Ok(a) => a,
+    };
+    let mut all = Vec::with_capacity(anchors.len());
+    for a in &anchors {
+        match Digest::from_hex(&a.record_hash) {
+            Some(hash) => all.push(ChainHead {
+                seq: a.record_seq,
+                hash,
+            }),
+            None => {
+                return Expected::NotChecked(format!(
+                    "the anchor of run {} (record {}) holds no readable record hash",
+                    a.run_id, a.record_seq
+                ))
+            }
+        }
+    }
+    let newest = anchors
+        .iter()
+        .zip(&all)
+        .max_by_key(|(a, _)| a.record_seq)
+        .map(|(a, h)| (a.run_id.clone(), *h));
+    match newest {
+        Some((run_id, head)) => Expected::Head { run_id, head, all },
+        None => Expected::NoAnchor(format!(
             "{target} holds no anchor of journal {journal_id} yet"
         )),
-        Ok(Some(a)) => match Digest::from_hex(&a.record_hash) {
-            Some(hash) => Expected::Head {
-                run_id: a.run_id,
-                head: ChainHead {
-                    seq: a.record_seq,
-                    hash,
-                },
-            },
-            None => Expected::NotChecked(format!(
-                "the newest anchor (run {}, record {}) holds no readable record hash",
-                a.run_id, a.record_seq
-            )),
-        },
     }
 }
 

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod journal;
 pub mod plan;
 pub mod quarantine;
+pub mod reset;
 pub mod run;
 pub mod undo;
 

@@ -4,7 +4,7 @@
 //! quarantined files of runs older than the undo window (or `--older-than`), inside a
 //! `maintenance` run of the journal; it takes the host lock and needs no database.
 
-use housekeeper_journal::{FileStatus, Journal, Record, RunKind};
+use housekeeper_journal::{FileStatus, Record, RunKind};
 use serde::Serialize;
 
 use super::apply::parse_age;
@@ -208,7 +208,31 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
             state::LockError::Held { .. } => Failure::new(Exit::Locked, e.to_string()),
             state::LockError::Io { .. } => Failure::new(Exit::Failed, e.to_string()),
         })?;
-    let (mut journal, opened) = Journal::open(&dir).map_err(journal_failure)?;
+    // The journal is checked against the database's anchors before anything is destroyed.
+    let journal_id = state.existing_journal_id().unwrap_or_default();
+    let mut witness_db = match &config.database {
+        Some(target) => {
+            let mut conn = super::open_database(target, true)?;
+            let schema = conn
+                .introspect()
+                .map_err(|e| super::db_failure("reading the schema", &e))?;
+            let identity = conn
+                .identity()
+                .map_err(|e| super::db_failure("identifying the database", &e))?;
+            Some((conn, schema, identity))
+        }
+        None => None,
+    };
+    let witness =
+        witness_db
+            .as_mut()
+            .map(|(conn, schema, identity)| crate::apply::trust::Witness {
+                conn: &mut **conn,
+                schema,
+                identity,
+            });
+    let (mut journal, opened) = super::run::open_trusted(&dir, &journal_id, witness)?;
+    drop(witness_db);
     for note in opened.notes() {
         log::warn!("journal: {note}");
     }

@@ -11,7 +11,7 @@ use housekeeper_journal::{Record, RunKind};
 
 use super::plan::plan_duty;
 use super::{db_failure, deselected, open_database, require_database, resolve_now};
-use crate::apply::{anchor, log_rows, recover, Executor};
+use crate::apply::{anchor, log_rows, recover, trust, Executor};
 use crate::cli::{Failure, Format, PlanArgs, RunArgs};
 use crate::config::Config;
 use crate::duties::{self, DutyContext, DutyName};
@@ -187,7 +187,27 @@ pub fn session(
             ),
         ));
     }
-    let (mut journal, opened) = Journal::open(&state.journal_dir()).map_err(journal_failure)?;
+    let journal_id = state.journal_id().map_err(|e| {
+        Failure::new(
+            Exit::Failed,
+            format!("journal id in {}: {e}", state.root().display()),
+        )
+    })?;
+    let mut schema = conn
+        .introspect()
+        .map_err(|e| db_failure("reading the schema", &e))?;
+    let identity = conn
+        .identity()
+        .map_err(|e| db_failure("identifying the database", &e))?;
+    let (mut journal, opened) = open_trusted(
+        &state.journal_dir(),
+        &journal_id,
+        Some(trust::Witness {
+            conn: &mut *conn,
+            schema: &schema,
+            identity: &identity,
+        }),
+    )?;
     for note in opened.notes() {
         if opened.created {
             log::info!("journal: {note}");
@@ -195,18 +215,9 @@ pub fn session(
             log::warn!("journal: {note}");
         }
     }
-    let journal_id = state.journal_id().map_err(|e| {
-        Failure::new(
-            Exit::Failed,
-            format!("journal id in {}: {e}", state.root().display()),
-        )
-    })?;
     let quarantine = Quarantine::new(state.quarantine_dir());
     let run_id = state::new_run_id();
 
-    let mut schema = conn
-        .introspect()
-        .map_err(|e| db_failure("reading the schema", &e))?;
     let recovered = recover::recover(
         &mut journal,
         &state.journal_dir(),
@@ -228,10 +239,6 @@ pub fn session(
         Some(now) => (now, Vec::new()),
         None => resolve_now(&mut *conn, config)?,
     };
-    let identity = conn
-        .identity()
-        .map_err(|e| db_failure("identifying the database", &e))?;
-
     let history = super::plan::read_history(config)?;
     let ctx = DutyContext {
         now,
@@ -377,13 +384,20 @@ pub fn session(
             details: None,
         };
         match journal.append_durable(&end) {
-            Ok(appended) => anchor_run_end(
-                &mut *conn,
-                &journal_id,
-                &run_id,
-                appended.seq,
-                &appended.hash.to_hex(),
-            ),
+            Ok(appended) => {
+                if anchor_run_end(
+                    &mut *conn,
+                    &journal_id,
+                    &run_id,
+                    appended.seq,
+                    &appended.hash.to_hex(),
+                ) {
+                    // The next start verifies from here once the anchor confirms it.
+                    if let Err(e) = journal.write_checkpoint(&appended) {
+                        log::warn!("journal: could not write the checkpoint: {e}");
+                    }
+                }
+            }
             Err(e) => log::error!("journal: cannot record the end of run {run_id}: {e}"),
         }
     }
@@ -409,7 +423,7 @@ fn anchor_run_end(
     run_id: &str,
     seq: u64,
     hash: &str,
-) {
+) -> bool {
     let result = conn.begin().and_then(|mut tx| {
         anchor::insert(
             &mut *tx,
@@ -426,8 +440,12 @@ fn anchor_run_end(
         )?;
         tx.commit()
     });
-    if let Err(e) = result {
-        log::warn!("could not anchor the end of run {run_id}: {e}");
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("could not anchor the end of run {run_id}: {e}");
+            false
+        }
     }
 }
 
@@ -442,12 +460,47 @@ pub fn emit(report: &RunReport, format: Format) {
     }
 }
 
+/// Opens the journal for acting, after checking it against the database's anchors (see
+/// `apply::trust`). Damage is exit 3 with the next steps; a lock held elsewhere exit 75.
+///
+/// # Errors
+/// As above; a database error reading the anchors keeps its own exit code.
+pub fn open_trusted(
+    dir: &std::path::Path,
+    journal_id: &str,
+    witness: Option<trust::Witness<'_>>,
+) -> Result<(Journal, housekeeper_journal::OpenReport), Failure> {
+    match trust::open_journal(dir, journal_id, witness) {
+        Ok(t) => {
+            log::debug!(
+                "journal: verified from {} against {} anchored records",
+                t.from_checkpoint
+                    .map_or_else(|| "the first record".to_owned(), |s| format!("record {s}")),
+                t.anchors_checked
+            );
+            Ok((t.journal, t.opened))
+        }
+        Err(trust::TrustError::Database(e)) => Err(db_failure("reading the anchors", &e)),
+        Err(trust::TrustError::Journal(e)) => Err(journal_failure(e)),
+        Err(e @ trust::TrustError::Unanchored { .. }) => Err(damaged(format!("journal: {e}"))),
+    }
+}
+
+/// Exit 3 for a journal that may not be relied on, with what to do next. Nothing was changed.
+fn damaged(message: String) -> Failure {
+    Failure::new(Exit::Integrity, message)
+        .hint("nothing was changed; `housekeeper journal verify` shows the damage")
+        .hint(
+            "restore the state directory from a backup taken after the damaged record, or set \
+             the journal aside and start a new one with `housekeeper journal reset --reason TEXT`",
+        )
+}
+
 /// A journal that cannot be opened: exit 75 when another writer holds it, else 3.
 #[must_use]
 pub fn journal_failure(e: JournalError) -> Failure {
     match e {
         JournalError::Locked { .. } => Failure::new(Exit::Locked, format!("journal: {e}")),
-        other => Failure::new(Exit::Integrity, format!("journal: {other}"))
-            .hint("run `housekeeper journal verify` for details; nothing was changed"),
+        other => damaged(format!("journal: {other}")),
     }
 }

@@ -68,6 +68,16 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     // payload is checked against its digest as the inverse plans read it.
     let index = JournalIndex::read(&journal_dir).map_err(|e| integrity(run_id, &e))?;
     let Some(run) = index.run(run_id) else {
+        let asides = crate::audit::set_aside::read_all(&state.set_aside_journals());
+        if let Some(aside) = crate::audit::set_aside::find(&asides, run_id) {
+            return Err(Failure::new(
+                Exit::Failed,
+                format!(
+                    "refused: {}",
+                    crate::audit::set_aside::undo_refusal(run_id, aside)
+                ),
+            ));
+        }
         return Err(Failure::new(
             Exit::Usage,
             format!(

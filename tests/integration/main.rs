@@ -15,4 +15,5 @@ mod duties_policy;
 mod duties_rows;
 mod executor;
 mod schema;
+mod trust;
 mod undo;
