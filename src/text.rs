@@ -175,6 +175,10 @@ pub struct Escaped<'a, T: ?Sized>(pub &'a T);
 
 impl<T: TextBytes + ?Sized> fmt::Display for Escaped<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.width().is_some() || f.precision().is_some() {
+            // Columns (`{:<24}`) are padded by what is shown, not by the raw text.
+            return f.pad(&escape_bytes(self.0.text_bytes()));
+        }
         write_bytes(f, self.0.text_bytes())
     }
 }
@@ -276,6 +280,12 @@ mod tests {
         );
         assert_eq!(ShowValue(&Value::Int(5)).to_string(), "5");
         assert_eq!(ShowValue(&Value::Null).to_string(), "NULL");
+    }
+
+    #[test]
+    fn columns_are_padded_by_what_is_shown() {
+        assert_eq!(format!("[{:<6}]", Escaped("a\nb")), "[a\\nb  ]");
+        assert_eq!(format!("[{:>4}]", Escaped("é")), "[   é]");
     }
 
     /// Short byte strings made of what escapes are made of, so collisions would show.
