@@ -17,7 +17,8 @@
 //! - the C1 controls (U+0080–U+009F), the bidirectional controls that can reorder a terminal
 //!   line (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) and the line and paragraph
 //!   separators (U+2028, U+2029) become `\u{…}` in lower-case hex (`\u{9b}`, `\u{202e}`);
-//! - bytes that are not valid UTF-8 become `\xHH` (`\xff`), one per byte.
+//! - bytes that are not valid UTF-8 become `\xHH` (`\xff`), one per byte;
+//! - inside a quoted column value (`"…"`, see [`ShowValue`]) a double quote becomes `\"`.
 //!
 //! The escaped text never holds a control character, so it cannot start a line or an escape
 //! sequence; and distinct inputs give distinct outputs, so two names never look the same.
@@ -62,9 +63,18 @@ fn write_char(out: &mut impl fmt::Write, c: char) -> fmt::Result {
 
 /// Writes valid text, escaping what needs it and copying runs of printable characters.
 fn write_str(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    write_text(out, s, false)
+}
+
+/// `write_str`, and inside a quoted value also `"` as `\"`, so the value ends where it seems to.
+fn write_text(out: &mut impl fmt::Write, s: &str, quoted: bool) -> fmt::Result {
     let mut start = 0;
     for (i, c) in s.char_indices() {
-        if needs_escape(c) {
+        if quoted && c == '"' {
+            out.write_str(&s[start..i])?;
+            out.write_str("\\\"")?;
+            start = i + 1;
+        } else if needs_escape(c) {
             out.write_str(&s[start..i])?;
             write_char(out, c)?;
             start = i + c.len_utf8();
@@ -183,8 +193,9 @@ impl<T: TextBytes + ?Sized> fmt::Display for Escaped<'_, T> {
     }
 }
 
-/// A column value for people: text and JSON quoted and escaped (`"a\nb"`), the rest as the
-/// journal's `Value` shows it (`NULL`, numbers, dates, `<3 bytes>`).
+/// A column value for people: text and JSON quoted and escaped, a `"` inside as `\"`
+/// (`"say \"hi\"\n"`), the rest as the journal's `Value` shows it (`NULL`, numbers, dates,
+/// `<3 bytes>`).
 #[derive(Clone, Copy)]
 pub struct ShowValue<'a>(pub &'a Value);
 
@@ -193,7 +204,7 @@ impl fmt::Display for ShowValue<'_> {
         match self.0 {
             Value::Text(s) | Value::Json(s) => {
                 f.write_char('"')?;
-                write_str(f, s)?;
+                write_text(f, s, true)?;
                 f.write_char('"')
             }
             Value::Decimal(s) => write_str(f, s),
@@ -277,6 +288,10 @@ mod tests {
         assert_eq!(
             ShowValue(&Value::Text("x\n\x1b".into())).to_string(),
             "\"x\\n\\x1b\""
+        );
+        assert_eq!(
+            ShowValue(&Value::Text("a \"b\" \\".into())).to_string(),
+            "\"a \\\"b\\\" \\\\\""
         );
         assert_eq!(ShowValue(&Value::Int(5)).to_string(), "5");
         assert_eq!(ShowValue(&Value::Null).to_string(), "NULL");
