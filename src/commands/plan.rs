@@ -145,8 +145,8 @@ pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
     if let Some(path) = &args.out {
         eprintln!(
             "plan saved to {}; apply it with `housekeeper apply {}`",
-            path.display(),
-            path.display()
+            Escaped(path),
+            Escaped(path)
         );
     }
     let failed = saved
