@@ -1,9 +1,9 @@
 //! Text that housekeeper did not write itself — a retention policy's name, a credential's name,
 //! a temp file's name — reaches the terminal escaped on every engine: `plan`, `run`,
-//! `journal list`, `journal show` and `undo --dry-run` print no control character (a newline
-//! in a name cannot forge a report line, an escape sequence cannot clear the screen or retitle
-//! the terminal, a bidi override cannot reorder a line), while `--format json` keeps the exact
-//! original.
+//! `journal list|show|find|verify`, `quarantine list` and `undo --dry-run` print no control
+//! character (a newline in a name cannot forge a report line, an escape sequence cannot clear
+//! the screen or retitle the terminal, a bidi override cannot reorder a line), while
+//! `--format json` keeps the exact original.
 
 use housekeeper::scenario::{self, SchemaLevel, Seed};
 use housekeeper_journal::DateTimeValue;
@@ -167,6 +167,17 @@ backend_test!(
         for exact in [policy_name(), path.clone()] {
             assert_exact(&show_json, "journal show --format json", &exact);
         }
+
+        let find = hk.run(&["journal", "find", "--path", &path]);
+        assert_eq!(find.code, 0, "{}", find.stderr);
+        assert_clean(&find, "journal find --path", true);
+        let find_json = hk.run(&["journal", "find", "--path", &path, "--format", "json"]);
+        assert_exact(&find_json, "journal find --format json", &path);
+        let verify = hk.run(&["journal", "verify"]);
+        assert_clean(&verify, "journal verify", false);
+        let quarantined = hk.run(&["quarantine", "list"]);
+        assert_eq!(quarantined.code, 0, "{}", quarantined.stderr);
+        assert_clean(&quarantined, "quarantine list", false);
 
         let dry = hk.run(&["undo", &run_id, "--dry-run"]);
         assert_eq!(dry.code, 0, "undo --dry-run:\n{}\n{}", dry.stdout, dry.stderr);
