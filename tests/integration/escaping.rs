@@ -5,9 +5,6 @@
 //! the screen or retitle the terminal, a bidi override cannot reorder a line), while
 //! `--format json` keeps the exact original.
 
-use housekeeper::scenario::{self, SchemaLevel, Seed};
-use housekeeper_journal::DateTimeValue;
-
 use crate::support::tool::{self, make_files, Out, Tool};
 use crate::support::TestDb;
 
@@ -31,24 +28,10 @@ fn file_name() -> String {
     format!("job{EVIL}.txt")
 }
 
-fn now() -> DateTimeValue {
-    DateTimeValue::parse(tool::NOW).expect("NOW parses")
-}
-
 /// A retention policy that anonymizes an inactive user, a misconfigured credential on an
 /// active runtemplate and an old temp file, each named with `EVIL`.
 fn seed(db: &TestDb, hk: &Tool) {
-    let mut conn = db.connect();
-    scenario::install_schema(&mut *conn, SchemaLevel::Current).expect("install the schema");
-    let mut seed = Seed::new(now());
-    let admin = seed.user("admin").id();
-    let dave = seed.user("dave").id();
-    seed.set_on(
-        "user",
-        dave,
-        "last_activity_at",
-        scenario::shift(now(), -4 * 365 * 86_400),
-    );
+    let (mut seed, admin, _dave) = tool::seed_inactive_user(db);
     seed.retention_policy(
         &policy_name(),
         "user_data",
@@ -65,7 +48,7 @@ fn seed(db: &TestDb, hk: &Tool) {
     seed.credential_type_field(mail, "SMTP_HOST", true, None);
     let cred = seed.credential(mail, &credential_name()).id();
     seed.assign_credential(rt, cred);
-    seed.apply(&mut *conn).expect("seed");
+    seed.apply(&mut *db.connect()).expect("seed");
     make_files(&hk.tmp, &[(&file_name(), 48)], tool::now_system());
 }
 
