@@ -12,6 +12,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use crate::config::{Config, Flags};
 use crate::duties::DutyName;
 use crate::exit::Exit;
+use crate::text::Escaped;
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
@@ -401,9 +402,10 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(exit) => exit.into(),
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            // Messages quote names, paths and database errors: escaped here, once.
+            eprintln!("error: {}", Escaped(&failure.message));
             for hint in &failure.hints {
-                eprintln!("hint: {hint}");
+                eprintln!("hint: {}", Escaped(hint));
             }
             failure.exit.into()
         }
@@ -459,7 +461,9 @@ fn init_logging(global: &GlobalArgs, app_debug: bool) {
             log::Level::Debug => "debug",
             log::Level::Trace => "trace",
         };
-        writeln!(buf, "{level}: {}", record.args())
+        // Every log line is escaped here, once (messages quote names, paths and values), so
+        // one record is one line and holds no control character.
+        writeln!(buf, "{level}: {}", Escaped(&record.args().to_string()))
     });
     builder.write_style(env_logger::WriteStyle::Never);
     let _ = builder.try_init();

@@ -5,6 +5,7 @@
 //! - `config`: variables from flags, environment, env file; strict parsing.
 //! - `db`: the database layer — one file per engine behind one small trait set.
 //! - `duties`: the eight duties, one file each (gather + pure decide).
+//! - `text`: the escaping of untrusted text (names, values, paths) in human output.
 //! - `scenario`: MultiFlexi schema fixtures, seeded test/demo databases, whole-database dumps.
 //!
 //! The journal format lives in the `housekeeper-journal` crate (`journal/`).
@@ -24,4 +25,5 @@ pub mod quarantine;
 pub mod report;
 pub mod scenario;
 pub mod state;
+pub mod text;
 pub mod undo;

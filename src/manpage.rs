@@ -114,6 +114,15 @@ fn description(roff: &mut Roff) {
          housekeeper behaves as housekeeper run: multiflexi-housekeeper --dry-run (or -n) \
          only plans.",
     );
+    paragraph(
+        roff,
+        "Text housekeeper did not write itself (names, keys and values from the database, \
+         file paths and link targets, reasons and errors that quote them) is escaped in every \
+         text output and log line, so it cannot forge a line or send the terminal a control \
+         sequence: a backslash as \\\\, newline, carriage return and tab as \\n, \\r and \\t, \
+         other control characters and bytes that are not UTF-8 as \\xHH, C1 and \
+         bidirectional controls as \\u{HEX}. --format json keeps the exact text.",
+    );
 }
 
 /// `[--flag VALUE]`, `[-n|--dry-run]`, `NAME` or `[DIR]` for one argument.

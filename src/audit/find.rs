@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::payloads::{self, PayloadState, RowImage};
 use super::show::{FileDetail, UpdatedRow};
 use super::JournalIndex;
+use crate::text::Escaped;
 
 /// One committed chunk that changed the row.
 #[derive(Debug, Clone, Serialize)]
@@ -208,15 +209,15 @@ pub fn find_path(index: &JournalIndex, path: &str) -> FindResult {
 pub fn find_text(result: &FindResult, journal_dir: &Path) -> String {
     let mut out = String::new();
     let what = match (&result.table, &result.id, &result.path) {
-        (Some(t), Some(id), _) => format!("{t} {id}"),
-        (_, _, Some(p)) => p.clone(),
+        (Some(t), Some(id), _) => format!("{} {}", Escaped(t), Escaped(id)),
+        (_, _, Some(p)) => Escaped(p).to_string(),
         _ => String::new(),
     };
     if result.rows.is_empty() && result.files.is_empty() {
         let _ = writeln!(
             out,
             "no run in the journal at {} touched {what}",
-            journal_dir.display()
+            Escaped(journal_dir)
         );
         return out;
     }
@@ -224,10 +225,10 @@ pub fn find_text(result: &FindResult, journal_dir: &Path) -> String {
         let _ = writeln!(
             out,
             "run {} ({}, started {}), {} chunk {}: {} {what}",
-            hit.run_id,
-            hit.kind,
-            hit.started_utc,
-            hit.duty,
+            Escaped(&hit.run_id),
+            Escaped(&hit.kind),
+            Escaped(&hit.started_utc),
+            Escaped(&hit.duty),
             hit.chunk,
             format!("{:?}", hit.action).to_lowercase()
         );
@@ -244,7 +245,7 @@ pub fn find_text(result: &FindResult, journal_dir: &Path) -> String {
                     "  row images missing or damaged{}; run `housekeeper journal verify`",
                     hit.payload_problem
                         .as_deref()
-                        .map(|p| format!(" ({p})"))
+                        .map(|p| format!(" ({})", Escaped(p)))
                         .unwrap_or_default()
                 );
             }
@@ -265,7 +266,7 @@ pub fn find_text(result: &FindResult, journal_dir: &Path) -> String {
                 payloads::row_text(&hit.columns, &row.after)
             );
             if !row.changed.is_empty() {
-                let _ = writeln!(out, "  changed: {}", row.changed.join(", "));
+                let _ = writeln!(out, "  changed: {}", Escaped(&row.changed.join(", ")));
             }
         }
         for row in &hit.inserted {
@@ -277,11 +278,19 @@ pub fn find_text(result: &FindResult, journal_dir: &Path) -> String {
         let _ = writeln!(
             out,
             "run {} ({}, started {}), {}: {} → {}",
-            hit.run_id, hit.kind, hit.started_utc, f.duty, f.path, f.quarantine_path
+            Escaped(&hit.run_id),
+            Escaped(&hit.kind),
+            Escaped(&hit.started_utc),
+            Escaped(&f.duty),
+            Escaped(&f.path),
+            Escaped(&f.quarantine_path)
         );
         let what = match &f.link_target {
-            Some(target) => format!("symlink → {target}"),
-            None => format!("blake3 {}", f.blake3.as_deref().unwrap_or("(not recorded)")),
+            Some(target) => format!("symlink → {}", Escaped(target)),
+            None => format!(
+                "blake3 {}",
+                Escaped(f.blake3.as_deref().unwrap_or("(not recorded)"))
+            ),
         };
         let _ = writeln!(
             out,
@@ -291,10 +300,10 @@ pub fn find_text(result: &FindResult, journal_dir: &Path) -> String {
         let _ = writeln!(
             out,
             "  {}{}{}",
-            f.outcome,
+            Escaped(&f.outcome),
             f.reason
                 .as_deref()
-                .map(|r| format!(" ({r})"))
+                .map(|r| format!(" ({})", Escaped(r)))
                 .unwrap_or_default(),
             f.now.map(|n| format!(", now {n}")).unwrap_or_default()
         );

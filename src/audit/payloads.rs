@@ -10,6 +10,7 @@ use housekeeper_journal::{Digest, PayloadEntry, PayloadRef, RowRole, Value};
 use serde::Serialize;
 
 use crate::plan::DutyPlan;
+use crate::text::{Escaped, ShowValue};
 
 /// What became of a payload blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -158,13 +159,13 @@ pub fn key_matches(value: &Value, wanted: &str) -> bool {
     }
 }
 
-/// `column=value, …` of one row, values as `plan` shows them.
+/// `column=value, …` of one row, values as `plan` shows them (escaped: they are data).
 #[must_use]
 pub fn row_text(columns: &[String], values: &[Value]) -> String {
     columns
         .iter()
         .zip(values)
-        .map(|(c, v)| format!("{c}={v}"))
+        .map(|(c, v)| format!("{}={}", Escaped(c), ShowValue(v)))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::payloads::{self, PayloadState, RowImage, TableImages};
 use super::{FileInfo, JournalIndex, RunInfo};
 use crate::plan::{render, Finding, Item};
+use crate::text::{Escaped, ShowValue};
 
 /// At most this many rows (or plan items) per table and duty in text output.
 pub const MAX_TEXT_ROWS: usize = 50;
@@ -157,11 +158,11 @@ pub fn list_text(list: &RunList) -> String {
         let _ = writeln!(
             out,
             "set aside by `journal reset` (shown, not undoable): {}{}",
-            aside.journal_dir,
+            Escaped(&aside.journal_dir),
             aside
                 .damage
                 .as_deref()
-                .map(|d| format!("\n  damage: {d}"))
+                .map(|d| format!("\n  damage: {}", Escaped(d)))
                 .unwrap_or_default()
         );
         out.push_str(&runs_text(&aside.runs, &aside.journal_dir));
@@ -172,14 +173,14 @@ pub fn list_text(list: &RunList) -> String {
             out,
             "this journal was started by journal reset {} at {} by {}@{}: reason: {}\n  it \
              replaces journal {} (last verifiable record {}), damage: {}",
-            reset.run_id,
-            reset.at_utc,
-            reset.user,
-            reset.host,
-            reset.reason,
-            reset.previous_id,
+            Escaped(&reset.run_id),
+            Escaped(&reset.at_utc),
+            Escaped(&reset.user),
+            Escaped(&reset.host),
+            Escaped(&reset.reason),
+            Escaped(&reset.previous_id),
             reset.last_seq,
-            reset.damage
+            Escaped(&reset.damage)
         );
     }
     out.push_str(&runs_text(&list.runs, &list.journal_dir));
@@ -189,7 +190,7 @@ pub fn list_text(list: &RunList) -> String {
 fn runs_text(runs: &[RunSummary], journal_dir: &str) -> String {
     let mut out = String::new();
     if runs.is_empty() {
-        let _ = writeln!(out, "no runs in the journal at {journal_dir}");
+        let _ = writeln!(out, "no runs in the journal at {}", Escaped(journal_dir));
         return out;
     }
     let _ = writeln!(
@@ -203,24 +204,24 @@ fn runs_text(runs: &[RunSummary], journal_dir: &str) -> String {
         } else {
             run.changed
                 .iter()
-                .map(|d| format!("{} {}", d.duty, d.affected))
+                .map(|d| format!("{} {}", Escaped(&d.duty), d.affected))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         let _ = writeln!(
             out,
             "{:<24} {:<11} {:<20} {:<19} {:<7} {:>5}  {:<30} {}",
-            run.run_id,
-            run.kind,
-            run.started_utc,
-            run.now,
-            run.status,
+            Escaped(&run.run_id),
+            Escaped(&run.kind),
+            Escaped(&run.started_utc),
+            Escaped(&run.now),
+            Escaped(&run.status),
             run.files_moved,
             changed,
-            run.undo
+            Escaped(&run.undo)
         );
     }
-    let _ = writeln!(out, "{} run(s) in {journal_dir}", runs.len());
+    let _ = writeln!(out, "{} run(s) in {}", runs.len(), Escaped(journal_dir));
     out
 }
 
@@ -580,7 +581,9 @@ fn state_text(state: &PayloadState, problem: Option<&String>) -> Option<String> 
         ),
         PayloadState::Missing => Some(format!(
             "payload missing or damaged{}; run `housekeeper journal verify`",
-            problem.map(|p| format!(" ({p})")).unwrap_or_default()
+            problem
+                .map(|p| format!(" ({})", Escaped(p)))
+                .unwrap_or_default()
         )),
         PayloadState::Present | PayloadState::None => None,
     }
@@ -598,21 +601,22 @@ fn summary_line(s: &ItemSummary) -> String {
     if let Some(table) = &s.table {
         let _ = write!(
             line,
-            " {table} {} {}",
-            s.key_columns.join(","),
+            " {} {} {}",
+            Escaped(table),
+            Escaped(&s.key_columns.join(",")),
             render::keys_text(&s.keys)
         );
     }
     if !s.columns.is_empty() && s.action == Action::Update {
-        let _ = write!(line, " ({})", s.columns.join(", "));
+        let _ = write!(line, " ({})", Escaped(&s.columns.join(", ")));
     }
     if !s.dependents.is_empty() {
-        let _ = write!(line, " with its {} rows", s.dependents.join(", "));
+        let _ = write!(line, " with its {} rows", Escaped(&s.dependents.join(", ")));
     }
     if let Some(path) = &s.path {
-        let _ = write!(line, " {path}");
+        let _ = write!(line, " {}", Escaped(path));
     }
-    let _ = write!(line, " — {}", s.reason);
+    let _ = write!(line, " — {}", Escaped(&s.reason));
     line
 }
 
@@ -624,47 +628,58 @@ pub fn show_text(detail: &RunDetail) -> String {
     let of = run
         .of_run
         .as_deref()
-        .map(|o| format!(" of {o}"))
+        .map(|o| format!(" of {}", Escaped(o)))
         .unwrap_or_default();
-    let _ = writeln!(out, "run {} ({}{of})", run.run_id, run.kind);
+    let _ = writeln!(
+        out,
+        "run {} ({}{of})",
+        Escaped(&run.run_id),
+        Escaped(&run.kind)
+    );
     let _ = writeln!(
         out,
         "  started {}, ended {}, now {}",
-        run.started_utc,
-        run.ended_utc.as_deref().unwrap_or("never (open)"),
-        run.now
+        Escaped(&run.started_utc),
+        Escaped(run.ended_utc.as_deref().unwrap_or("never (open)")),
+        Escaped(&run.now)
     );
     let _ = writeln!(
         out,
         "  host {}, user {}, housekeeper {}",
-        run.host, run.user, run.tool_version
+        Escaped(&run.host),
+        Escaped(&run.user),
+        Escaped(&run.tool_version)
     );
     let _ = writeln!(
         out,
         "  database {}",
-        if run.database.is_empty() {
+        Escaped(if run.database.is_empty() {
             "(none)"
         } else {
             &run.database
-        }
+        })
     );
-    let _ = writeln!(out, "  status {}", run.status);
+    let _ = writeln!(out, "  status {}", Escaped(&run.status));
     match &run.undo_reason {
         None => {
-            let _ = writeln!(out, "  undo: yes (housekeeper undo {})", run.run_id);
+            let _ = writeln!(
+                out,
+                "  undo: yes (housekeeper undo {})",
+                Escaped(&run.run_id)
+            );
         }
         Some(reason) => {
-            let _ = writeln!(out, "  undo: {} — {reason}", run.undo);
+            let _ = writeln!(out, "  undo: {} — {}", Escaped(&run.undo), Escaped(reason));
         }
     }
     for duty in &detail.duties {
-        let _ = write!(out, "\n== {}", duty.duty);
+        let _ = write!(out, "\n== {}", Escaped(&duty.duty));
         match (&duty.status, duty.affected) {
             (Some(status), Some(0)) if status == "skipped" => {
                 let _ = write!(out, ": skipped");
             }
             (Some(status), Some(affected)) => {
-                let _ = write!(out, ": {status}, {affected} affected");
+                let _ = write!(out, ": {}, {affected} affected", Escaped(status));
             }
             _ => {
                 let _ = write!(out, ": not ended");
@@ -698,10 +713,10 @@ pub fn show_text(detail: &RunDetail) -> String {
                 }
             }
             for f in &plan.findings {
-                let _ = writeln!(out, "  {}: {}", f.level, f.message);
+                let _ = writeln!(out, "  {}: {}", Escaped(&f.level), Escaped(&f.message));
             }
             for e in &plan.errors {
-                let _ = writeln!(out, "  error: {e}");
+                let _ = writeln!(out, "  error: {}", Escaped(e));
             }
         }
         let mut shown: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -709,9 +724,12 @@ pub fn show_text(detail: &RunDetail) -> String {
             let changes: Vec<String> = chunk
                 .changes
                 .iter()
-                .map(|c| format!("{} {:?} {}", c.table, c.action, c.count).to_lowercase())
+                .map(|c| {
+                    let action = format!("{:?}", c.action).to_lowercase();
+                    format!("{} {action} {}", Escaped(&c.table), c.count)
+                })
                 .collect();
-            let _ = write!(out, "  chunk {} {}", chunk.chunk, chunk.status);
+            let _ = write!(out, "  chunk {} {}", chunk.chunk, Escaped(&chunk.status));
             if chunk.recovered {
                 let _ = write!(out, " (closed by recovery)");
             }
@@ -720,10 +738,10 @@ pub fn show_text(detail: &RunDetail) -> String {
             }
             match (&chunk.error_message, &chunk.error) {
                 (Some(message), _) => {
-                    let _ = write!(out, " — error: {message}");
+                    let _ = write!(out, " — error: {}", Escaped(message));
                 }
                 (None, Some(class)) => {
-                    let _ = write!(out, " — error: {class}");
+                    let _ = write!(out, " — error: {}", Escaped(class));
                 }
                 (None, None) => {}
             }
@@ -735,7 +753,7 @@ pub fn show_text(detail: &RunDetail) -> String {
                         out,
                         "    {} {}: {}",
                         format!("{:?}", c.action).to_lowercase(),
-                        c.table,
+                        Escaped(&c.table),
                         render::keys_text(&c.keys)
                     );
                 }
@@ -748,7 +766,7 @@ pub fn show_text(detail: &RunDetail) -> String {
                         let _ = writeln!(
                             out,
                             "    deleted {}: {}",
-                            table.table,
+                            Escaped(&table.table),
                             payloads::row_text(&table.columns, row)
                         );
                     }
@@ -760,7 +778,7 @@ pub fn show_text(detail: &RunDetail) -> String {
                             .columns
                             .first()
                             .zip(row.before.first())
-                            .map(|(c, v)| format!("{c}={v}"))
+                            .map(|(c, v)| format!("{}={}", Escaped(c), ShowValue(v)))
                             .unwrap_or_default();
                         let changes: Vec<String> = row
                             .changed
@@ -768,16 +786,17 @@ pub fn show_text(detail: &RunDetail) -> String {
                             .filter_map(|c| {
                                 let i = table.columns.iter().position(|x| x == c)?;
                                 Some(format!(
-                                    "{c}: {} → {}",
-                                    row.before.get(i).unwrap_or(&Value::Null),
-                                    row.after.get(i).unwrap_or(&Value::Null)
+                                    "{}: {} → {}",
+                                    Escaped(c),
+                                    ShowValue(row.before.get(i).unwrap_or(&Value::Null)),
+                                    ShowValue(row.after.get(i).unwrap_or(&Value::Null))
                                 ))
                             })
                             .collect();
                         let _ = writeln!(
                             out,
                             "    updated {} {key}: {}",
-                            table.table,
+                            Escaped(&table.table),
                             if changes.is_empty() {
                                 "no column changed".to_owned()
                             } else {
@@ -792,7 +811,7 @@ pub fn show_text(detail: &RunDetail) -> String {
                         let _ = writeln!(
                             out,
                             "    inserted {}: {}",
-                            table.table,
+                            Escaped(&table.table),
                             payloads::row_text(&table.columns, row)
                         );
                     }
@@ -803,9 +822,9 @@ pub fn show_text(detail: &RunDetail) -> String {
                 let _ = writeln!(
                     out,
                     "    drifted {} {}: {} (plan item {})",
-                    d.table,
-                    crate::plan::key_text(&d.key),
-                    d.reason,
+                    Escaped(&d.table),
+                    Escaped(&crate::plan::key_text(&d.key)),
+                    Escaped(&d.reason),
                     d.item
                 );
             }
@@ -821,7 +840,8 @@ pub fn show_text(detail: &RunDetail) -> String {
         for (table, more) in tables.into_iter().filter(|(_, n)| *n > 0) {
             let _ = writeln!(
                 out,
-                "    … and {more} more {table} rows; --format json lists all"
+                "    … and {more} more {} rows; --format json lists all",
+                Escaped(table)
             );
         }
     }
@@ -829,23 +849,26 @@ pub fn show_text(detail: &RunDetail) -> String {
         let _ = writeln!(out, "\nfiles ({}):", detail.files.len());
         for f in detail.files.iter().take(MAX_TEXT_ROWS) {
             let what = match &f.link_target {
-                Some(target) => format!("symlink → {target}"),
-                None => format!("blake3 {}", f.blake3.as_deref().unwrap_or("(not recorded)")),
+                Some(target) => format!("symlink → {}", Escaped(target)),
+                None => format!(
+                    "blake3 {}",
+                    Escaped(f.blake3.as_deref().unwrap_or("(not recorded)"))
+                ),
             };
             let _ = writeln!(
                 out,
                 "  {} → {}\n    {} bytes, mode {}, owner {}:{}, mtime {}, {what}\n    {}{}{}",
-                f.path,
-                f.quarantine_path,
+                Escaped(&f.path),
+                Escaped(&f.quarantine_path),
                 f.size,
                 f.mode,
                 f.uid,
                 f.gid,
                 f.mtime_utc,
-                f.outcome,
+                Escaped(&f.outcome),
                 f.reason
                     .as_deref()
-                    .map(|r| format!(" ({r})"))
+                    .map(|r| format!(" ({})", Escaped(r)))
                     .unwrap_or_default(),
                 f.now.map(|n| format!(", now {n}")).unwrap_or_default()
             );

@@ -16,6 +16,7 @@ use housekeeper_journal::{
 use serde::Serialize;
 
 use super::JournalIndex;
+use crate::text::Escaped;
 
 /// What the database anchors say the journal must contain.
 #[derive(Debug, Clone)]
@@ -341,7 +342,7 @@ fn file_problem(
 pub fn verify_text(result: &VerifyResult) -> String {
     let mut out = String::new();
     for d in &result.damage {
-        let _ = writeln!(out, "damage: {}", d.message);
+        let _ = writeln!(out, "damage: {}", Escaped(&d.message));
     }
     if result.damage_count > result.damage.len() as u64 {
         let _ = writeln!(
@@ -351,16 +352,16 @@ pub fn verify_text(result: &VerifyResult) -> String {
         );
     }
     for q in &result.quarantine_damage {
-        let _ = writeln!(out, "damage: {}", q.message);
+        let _ = writeln!(out, "damage: {}", Escaped(&q.message));
     }
     for w in &result.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", Escaped(w));
     }
     if !result.journal_present && result.ok {
         let _ = writeln!(
             out,
             "no journal at {}: nothing to verify",
-            result.journal_dir
+            Escaped(&result.journal_dir)
         );
         return out;
     }
@@ -391,7 +392,7 @@ pub fn verify_text(result: &VerifyResult) -> String {
         result.segments,
         result.payloads_checked,
         result.payloads_expired,
-        result.journal_dir
+        Escaped(&result.journal_dir)
     );
     out
 }

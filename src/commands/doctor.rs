@@ -14,6 +14,7 @@ use crate::config::{Config, DbTarget};
 use crate::duties::{self, DutyName};
 use crate::exit::Exit;
 use crate::state::StateDir;
+use crate::text::Escaped;
 
 /// One line of the diagnosis.
 #[derive(Debug, Clone, Serialize)]
@@ -108,7 +109,8 @@ fn render_check(out: &mut String, c: &Check) {
         "warning" => "warning",
         _ => "       ",
     };
-    let _ = writeln!(out, "  {mark} {}: {}", c.name, c.detail);
+    // Details quote configuration values, paths and database errors.
+    let _ = writeln!(out, "  {mark} {}: {}", Escaped(&c.name), Escaped(&c.detail));
 }
 
 /// `housekeeper doctor`.

@@ -15,6 +15,7 @@ use crate::duties::{self, DutyContext, DutyName, History};
 use crate::exit::Exit;
 use crate::plan::{render, DutyPlan, PlanStatus};
 use crate::state::StateDir;
+use crate::text::Escaped;
 
 /// The saved form of a plan (`plan --out FILE`, and `plan --format json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,8 +145,8 @@ pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
     if let Some(path) = &args.out {
         eprintln!(
             "plan saved to {}; apply it with `housekeeper apply {}`",
-            path.display(),
-            path.display()
+            Escaped(path),
+            Escaped(path)
         );
     }
     let failed = saved
@@ -158,7 +159,7 @@ pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
 /// The whole plan for people.
 #[must_use]
 pub fn render_text(saved: &SavedPlan) -> String {
-    let mut out = format!("plan for {} (now {})\n", saved.target, saved.now);
+    let mut out = format!("plan for {} (now {})\n", Escaped(&saved.target), saved.now);
     for run in &saved.open_runs {
         out.push_str(&format!(
             "note: run {run} was interrupted and left journal records open; `housekeeper run` will recover them first\n"

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::exit::Exit;
 use crate::quarantine::Quarantine;
 use crate::state::{self, StateDir};
+use crate::text::Escaped;
 
 /// `housekeeper quarantine …`.
 ///
@@ -150,7 +151,11 @@ fn list_text(list: &QuarantineList) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     if list.runs.is_empty() {
-        let _ = writeln!(out, "no quarantined files in {}", list.quarantine_dir);
+        let _ = writeln!(
+            out,
+            "no quarantined files in {}",
+            Escaped(&list.quarantine_dir)
+        );
         return out;
     }
     let _ = writeln!(
@@ -162,12 +167,12 @@ fn list_text(list: &QuarantineList) -> String {
         let restorable = match &run.why_not {
             None if run.restorable => "yes".to_owned(),
             None => "no: empty".to_owned(),
-            Some(why) => format!("no: {why}"),
+            Some(why) => format!("no: {}", Escaped(why)),
         };
         let _ = writeln!(
             out,
             "{:<24} {:<20} {:>6} {:>12}  {:<20} {restorable}",
-            run.run_id,
+            Escaped(&run.run_id),
             run.started_utc.as_deref().unwrap_or("?"),
             run.files,
             run.bytes,
@@ -179,7 +184,8 @@ fn list_text(list: &QuarantineList) -> String {
     let _ = writeln!(
         out,
         "{files} file(s), {bytes} bytes in {} (undo window {} days)",
-        list.quarantine_dir, list.undo_days
+        Escaped(&list.quarantine_dir),
+        list.undo_days
     );
     out
 }
@@ -198,7 +204,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
     if !dir.is_dir() {
         println!(
             "no runs in the journal at {}; nothing to expire",
-            dir.display()
+            Escaped(&dir)
         );
         return Ok(Exit::Ok);
     }

@@ -18,6 +18,7 @@ use crate::cli::Failure;
 use crate::config::Config;
 use crate::exit::Exit;
 use crate::state::{self, StateDir};
+use crate::text::Escaped;
 
 /// `housekeeper journal reset`.
 ///
@@ -198,10 +199,10 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
         "journal reset {run_id}: the damaged journal {previous} (last verifiable record {}) is kept \
          read-only in {}",
         last.seq,
-        aside.display()
+        Escaped(&aside)
     );
-    println!("  damage: {damage}");
-    println!("  reason: {reason}");
+    println!("  damage: {}", Escaped(&damage));
+    println!("  reason: {}", Escaped(reason));
     println!(
         "  a new journal starts with the reset record; the set-aside journal's runs can be \
          listed and shown (`housekeeper journal list`), not undone"

@@ -21,6 +21,7 @@ use crate::plan::DutyPlan;
 use crate::quarantine::Quarantine;
 use crate::report::{reason_text, Mode};
 use crate::state::StateDir;
+use crate::text::Escaped;
 use crate::undo::{self, Conflict, UndoError, UndoPlan};
 
 /// What `undo --dry-run --format json` prints.
@@ -242,9 +243,9 @@ fn conflict_lines(conflicts: &[Conflict]) -> String {
             format!(
                 "  conflict: {} {} {}: {}\n",
                 c.duty,
-                c.table,
-                c.key,
-                reason_text(&c.reason)
+                Escaped(&c.table),
+                Escaped(&c.key),
+                Escaped(reason_text(&c.reason))
             )
         })
         .collect()

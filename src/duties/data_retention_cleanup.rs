@@ -378,7 +378,7 @@ pub fn gather_policy(
         fail(
             &mut facts,
             format!(
-                "table {:?} is not one this tool knows (known: {})",
+                "table \"{}\" is not one this tool knows (known: {})",
                 p.table,
                 known.join(", ")
             ),
@@ -400,7 +400,7 @@ pub fn gather_policy(
         }
         "hard_delete" | "soft_delete" | "anonymize" | "archive" => {}
         other => {
-            fail(&mut facts, format!("unknown deletion_action {other:?}"));
+            fail(&mut facts, format!("unknown deletion_action \"{other}\""));
             return facts;
         }
     }

@@ -1,11 +1,13 @@
 //! `housekeeper plan` for people: per duty, each row and file with before → after and the
 //! reason, then counts. (`--format json` serializes the plan itself; see docs/JSON.md.)
+//! Every name, value, path and reason is shown through `crate::text` (they quote data).
 
 use std::fmt::Write as _;
 
 use housekeeper_journal::KeySet;
 
 use super::{DutyPlan, Item, Op, PlanStatus};
+use crate::text::{Escaped, ShowValue};
 
 /// At most this many keys are listed per delete item; the rest are counted.
 const MAX_KEYS_SHOWN: usize = 20;
@@ -17,11 +19,11 @@ pub fn duty_plan(plan: &DutyPlan) -> String {
     let _ = write!(out, "== {}", plan.duty);
     match &plan.status {
         PlanStatus::Skipped { reason } => {
-            let _ = writeln!(out, ": skipped — {reason}");
+            let _ = writeln!(out, ": skipped — {}", Escaped(reason));
             return out;
         }
         PlanStatus::Failed { error } => {
-            let _ = writeln!(out, ": failed — {error}");
+            let _ = writeln!(out, ": failed — {}", Escaped(error));
             return out;
         }
         PlanStatus::Planned => {}
@@ -30,7 +32,7 @@ pub fn duty_plan(plan: &DutyPlan) -> String {
     let categories: Vec<String> = plan
         .categories()
         .iter()
-        .map(|(k, v)| format!("{k} {v}"))
+        .map(|(k, v)| format!("{} {v}", Escaped(k)))
         .collect();
     let _ = write!(out, ": {affected} to change");
     if !categories.is_empty() {
@@ -41,16 +43,21 @@ pub fn duty_plan(plan: &DutyPlan) -> String {
         let _ = writeln!(out, "  {}", item_line(item));
     }
     for note in &plan.notes {
-        let _ = writeln!(out, "  note: {note}");
+        let _ = writeln!(out, "  note: {}", Escaped(note));
     }
     for held in &plan.held {
-        let _ = writeln!(out, "  held: {held}");
+        let _ = writeln!(out, "  held: {}", Escaped(held));
     }
     for finding in &plan.findings {
-        let _ = writeln!(out, "  {}: {}", finding.level, finding.message);
+        let _ = writeln!(
+            out,
+            "  {}: {}",
+            Escaped(&finding.level),
+            Escaped(&finding.message)
+        );
     }
     for error in &plan.errors {
-        let _ = writeln!(out, "  error: {error}");
+        let _ = writeln!(out, "  error: {}", Escaped(error));
     }
     out
 }
@@ -87,13 +94,17 @@ pub fn item_line(item: &Item) -> String {
             let deps = if d.dependents.is_empty() {
                 String::new()
             } else {
-                let tables: Vec<&str> = d.dependents.iter().map(|x| x.table.as_str()).collect();
+                let tables: Vec<String> = d
+                    .dependents
+                    .iter()
+                    .map(|x| Escaped(&x.table).to_string())
+                    .collect();
                 format!(" with its {} rows", tables.join(", "))
             };
             format!(
                 "delete {} {} {}{deps}",
-                d.table,
-                d.key_column,
+                Escaped(&d.table),
+                Escaped(&d.key_column),
                 keys_text(&d.keys)
             )
         }
@@ -101,30 +112,41 @@ pub fn item_line(item: &Item) -> String {
             let changes: Vec<String> = u
                 .changes
                 .iter()
-                .map(|c| format!("{}: {} → {}", c.column, c.old, c.new))
+                .map(|c| {
+                    format!(
+                        "{}: {} → {}",
+                        Escaped(&c.column),
+                        ShowValue(&c.old),
+                        ShowValue(&c.new)
+                    )
+                })
                 .collect();
             format!(
                 "update {} {}={}: {}",
-                u.table,
-                u.key_column,
-                u.key,
+                Escaped(&u.table),
+                Escaped(&u.key_column),
+                ShowValue(&u.key),
                 changes.join(", ")
             )
         }
-        Op::Insert(i) => format!("record a {} row", i.table),
+        Op::Insert(i) => format!("record a {} row", Escaped(&i.table)),
         Op::Reinsert(r) => format!(
             "re-insert {} {} {}",
-            r.table,
-            r.key_column,
+            Escaped(&r.table),
+            Escaped(&r.key_column),
             keys_text(&super::keyset(r.keys()))
         ),
         Op::Quarantine(f) => {
             let kind = if f.is_symlink { "symlink " } else { "" };
-            format!("quarantine {kind}{} ({} bytes)", f.path, f.size)
+            format!("quarantine {kind}{} ({} bytes)", Escaped(&f.path), f.size)
         }
-        Op::Restore(r) => format!("restore {} from {}", r.path, r.quarantine_path),
+        Op::Restore(r) => format!(
+            "restore {} from {}",
+            Escaped(&r.path),
+            Escaped(&r.quarantine_path)
+        ),
     };
-    format!("{off}{what} — {}", item.reason.text)
+    format!("{off}{what} — {}", Escaped(&item.reason.text))
 }
 
 /// `7`, `1–5, 9` or `1–900000 (900000 rows)`.
@@ -146,7 +168,7 @@ pub fn keys_text(keys: &KeySet) -> String {
         KeySet::Values(values) => values
             .iter()
             .take(MAX_KEYS_SHOWN)
-            .map(ToString::to_string)
+            .map(|v| ShowValue(v).to_string())
             .collect(),
     };
     let listed = match keys {

@@ -2,6 +2,9 @@
 //! `errors[]`, `findings[]`, drifted and held items; the run's summary on stderr and the same
 //! as one JSON document (`--format json`, schema in `docs/JSON.md`).
 //!
+//! The text summary shows names, keys, reasons and errors through `crate::text` (they quote
+//! data); the JSON document keeps them exact.
+//!
 //! This module formats; it never decides and never writes to the database (the `log` rows
 //! are written by the executor, Zabbix by `zabbix`).
 
@@ -15,6 +18,7 @@ use serde::Serialize;
 use crate::duties::DutyName;
 use crate::exit::Exit;
 use crate::plan::Finding;
+use crate::text::Escaped;
 
 /// A duty's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -251,28 +255,28 @@ impl RunReport {
             out,
             "housekeeper {}{id} on {} (now {})",
             self.mode.as_str(),
-            self.database,
+            Escaped(&self.database),
             self.now
         );
         for warning in &self.recovered {
-            let _ = writeln!(out, "  recovered: {warning}");
+            let _ = writeln!(out, "  recovered: {}", Escaped(warning));
         }
         for d in &self.duties {
             let mut line = format!("  {:<26} {:<8}", d.duty.as_str(), d.status.as_str());
             if d.status == Status::Skipped {
-                let _ = write!(line, " {}", d.reason.as_deref().unwrap_or(""));
+                let _ = write!(line, " {}", Escaped(d.reason.as_deref().unwrap_or("")));
             } else {
                 let _ = write!(line, " affected {}", d.affected);
                 let mut extra: Vec<String> = d
                     .categories
                     .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
+                    .map(|(k, v)| format!("{} {v}", Escaped(k)))
                     .collect();
                 if !d.dependents.is_empty() {
                     let deps: Vec<String> = d
                         .dependents
                         .iter()
-                        .map(|(k, v)| format!("{k} {v}"))
+                        .map(|(k, v)| format!("{} {v}", Escaped(k)))
                         .collect();
                     extra.push(format!("dependent rows: {}", deps.join(", ")));
                 }
@@ -293,19 +297,19 @@ impl RunReport {
             }
             let _ = writeln!(out, "{line}");
             for e in &d.errors {
-                let _ = writeln!(out, "    error: {e}");
+                let _ = writeln!(out, "    error: {}", Escaped(e));
             }
             for f in &d.findings {
-                let _ = writeln!(out, "    {}: {}", f.level, f.message);
+                let _ = writeln!(out, "    {}: {}", Escaped(&f.level), Escaped(&f.message));
             }
             if self.mode == Mode::Undo {
                 for drift in &d.drifted {
                     let _ = writeln!(
                         out,
                         "    conflict: {} {}: {}",
-                        drift.table,
-                        drift.key,
-                        reason_text(&drift.reason)
+                        Escaped(&drift.table),
+                        Escaped(&drift.key),
+                        Escaped(reason_text(&drift.reason))
                     );
                 }
                 if d.drifted_count > d.drifted.len() as u64 {
@@ -320,12 +324,14 @@ impl RunReport {
                     let _ = writeln!(
                         out,
                         "    drifted: {} {} ({})",
-                        drift.table, drift.key, drift.reason
+                        Escaped(&drift.table),
+                        Escaped(&drift.key),
+                        Escaped(&drift.reason)
                     );
                 }
             }
             for held in d.held.iter().take(10) {
-                let _ = writeln!(out, "    held: {held}");
+                let _ = writeln!(out, "    held: {}", Escaped(held));
             }
         }
         let verdict = match self.status {

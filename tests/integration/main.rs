@@ -13,6 +13,7 @@ mod db;
 mod doctor;
 mod duties_policy;
 mod duties_rows;
+mod escaping;
 mod executor;
 mod schema;
 mod trust;

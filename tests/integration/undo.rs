@@ -48,17 +48,7 @@ fn tool_for(db: &TestDb) -> Tool {
 /// with an anonymize policy (DataRetentionCleanup), log rows 1–10 of which 1–5 go
 /// (LogPruning keeps 5), and old temp files `a.txt` and `b/c.txt` next to a fresh one.
 fn small_mess(db: &TestDb, hk: &Tool) -> Vec<PathBuf> {
-    let mut conn = db.connect();
-    scenario::install_schema(&mut *conn, SchemaLevel::Current).expect("install the schema");
-    let mut seed = Seed::new(now());
-    let admin = seed.user("admin").id();
-    let dave = seed.user("dave").id();
-    seed.set_on(
-        "user",
-        dave,
-        "last_activity_at",
-        scenario::shift(now(), -4 * 365 * 86_400),
-    );
+    let (mut seed, admin, _dave) = tool::seed_inactive_user(db);
     let app = seed.app("Reporter").id();
     let company = seed.company("ACME", "acme").id();
     seed.runtemplate(app, company, "h")
@@ -82,7 +72,7 @@ fn small_mess(db: &TestDb, hk: &Tool) -> Vec<PathBuf> {
             scenario::shift(now(), -i * 60),
         );
     }
-    seed.apply(&mut *conn).expect("seed");
+    seed.apply(&mut *db.connect()).expect("seed");
     let files = make_files(
         &hk.tmp,
         &[("a.txt", 48), ("b/c.txt", 72), ("fresh.txt", 1)],

@@ -197,6 +197,25 @@ pub fn make_files(dir: &Path, files: &[(&str, u64)], now: SystemTime) -> Vec<Pat
         .collect()
 }
 
+/// Installs the current schema and starts a seed with users `admin` and `dave`, dave inactive
+/// for four years (an anonymize policy of 1095 days takes him). Returns the seed to add to
+/// (apply it to `db.connect()`) and the two user ids.
+pub fn seed_inactive_user(db: &TestDb) -> (housekeeper::scenario::Seed, i64, i64) {
+    use housekeeper::scenario::{self, SchemaLevel, Seed};
+    let now = housekeeper_journal::DateTimeValue::parse(NOW).expect("NOW parses");
+    scenario::install_schema(&mut *db.connect(), SchemaLevel::Current).expect("install the schema");
+    let mut seed = Seed::new(now);
+    let admin = seed.user("admin").id();
+    let dave = seed.user("dave").id();
+    seed.set_on(
+        "user",
+        dave,
+        "last_activity_at",
+        scenario::shift(now, -4 * 365 * 86_400),
+    );
+    (seed, admin, dave)
+}
+
 /// Every file and link under `dir`: relative path → (bytes or link target, mode, uid, gid,
 /// mtime in ns).
 #[must_use]
