@@ -83,20 +83,13 @@ impl PathBytes {
     /// The bytes as lowercase hex.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.0)
     }
 
     /// Parses an even number of hex digits.
     #[must_use]
     pub fn from_hex(text: &str) -> Option<Self> {
-        if !text.len().is_multiple_of(2) {
-            return None;
-        }
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect::<Option<Vec<u8>>>()
-            .map(PathBytes)
+        from_hex(text).map(PathBytes)
     }
 }
 
@@ -222,25 +215,30 @@ pub struct Digest(pub [u8; 32]);
 impl Digest {
     #[must_use]
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        hex(&self.0)
     }
 
     /// Parses 64 lowercase or uppercase hex digits.
     #[must_use]
     pub fn from_hex(text: &str) -> Option<Digest> {
-        if text.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Digest(out))
+        from_hex(text)?.try_into().ok().map(Digest)
     }
+}
+
+/// Lowercase hex, two digits per byte.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses an even number of lowercase or uppercase hex digits.
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl std::fmt::Debug for Digest {

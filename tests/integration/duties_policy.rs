@@ -951,7 +951,7 @@ fn file_facts(path: &Path) -> (Vec<u8>, u32, i128) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    housekeeper_journal::PathBytes::from_bytes(bytes).to_hex()
 }
 
 backend_test!(
