@@ -160,6 +160,12 @@ impl TextBytes for OsString {
     }
 }
 
+impl TextBytes for housekeeper_journal::PathBytes {
+    fn text_bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 impl TextBytes for Path {
     fn text_bytes(&self) -> &[u8] {
         self.as_os_str().text_bytes()

@@ -8,11 +8,12 @@
 use std::io::Read;
 
 use crate::cbor::{
-    DecodeError, Decoder, Encoder, Head, MAJOR_FLOAT, MAJOR_MAP, MAJOR_SIMPLE, MAJOR_TEXT,
+    DecodeError, Decoder, Encoder, Head, MAJOR_BYTES, MAJOR_FLOAT, MAJOR_MAP, MAJOR_SIMPLE,
+    MAJOR_TEXT,
 };
 use crate::record::{
-    Action, ChunkStatus, Digest, Drift, FileMeta, FileStatus, ItemSummary, KeySet, PayloadKind,
-    PayloadRef, Record, RunKind, TableChange,
+    Action, ChunkStatus, Digest, Drift, FileMeta, FileStatus, ItemSummary, KeySet, PathBytes,
+    PayloadKind, PayloadRef, Record, RunKind, TableChange,
 };
 use crate::value::{DateTimeValue, TimeValue, Value};
 
@@ -189,6 +190,49 @@ fn opt_text_from<R: Read>(d: &mut Decoder<R>) -> Result<Option<String>, DecodeEr
     match d.nullable()? {
         None => Ok(None),
         Some(h) => Ok(Some(d.text_from(h)?)),
+    }
+}
+
+/// A path (FORMAT.md §8.1 `path`): a text string when its bytes are valid UTF-8, else a byte
+/// string — so every path has exactly one encoding.
+fn path_to(e: &mut Encoder, p: &PathBytes) {
+    match p.as_str() {
+        Some(text) => e.text(text),
+        None => e.bytes(p.as_bytes()),
+    }
+}
+
+fn path_from<R: Read>(d: &mut Decoder<R>) -> Result<PathBytes, DecodeError> {
+    let h = d.head()?;
+    path_from_head(d, h)
+}
+
+fn path_from_head<R: Read>(d: &mut Decoder<R>, h: Head) -> Result<PathBytes, DecodeError> {
+    if h.major == MAJOR_BYTES {
+        let start = d.offset();
+        let bytes = d.bytes_from(h)?;
+        if std::str::from_utf8(&bytes).is_ok() {
+            return Err(DecodeError {
+                offset: start,
+                message: "a path that is valid UTF-8 must be a text string".into(),
+            });
+        }
+        return Ok(PathBytes::from_bytes(bytes));
+    }
+    Ok(PathBytes::from(d.text_from(h)?))
+}
+
+fn opt_path_to(e: &mut Encoder, p: Option<&PathBytes>) {
+    match p {
+        Some(p) => path_to(e, p),
+        None => e.null(),
+    }
+}
+
+fn opt_path_from<R: Read>(d: &mut Decoder<R>) -> Result<Option<PathBytes>, DecodeError> {
+    match d.nullable()? {
+        None => Ok(None),
+        Some(h) => path_from_head(d, h).map(Some),
     }
 }
 
@@ -524,7 +568,7 @@ fn item_to(e: &mut Encoder, i: &ItemSummary) {
     e.key("keys");
     keyset_to(e, &i.keys);
     e.key("path");
-    opt_text_to(e, i.path.as_deref());
+    opt_path_to(e, i.path.as_ref());
     e.key("table");
     opt_text_to(e, i.table.as_deref());
     e.key("action");
@@ -546,7 +590,7 @@ fn item_from<R: Read>(d: &mut Decoder<R>) -> Result<ItemSummary, DecodeError> {
     d.key("keys")?;
     let keys = keyset_from(d)?;
     d.key("path")?;
-    let path = opt_text_from(d)?;
+    let path = opt_path_from(d)?;
     d.key("table")?;
     let table = opt_text_from(d)?;
     d.key("action")?;
@@ -665,7 +709,7 @@ fn file_meta_to(e: &mut Encoder, m: &FileMeta) {
     e.key("mtime_ns");
     e.i128(m.mtime_ns);
     e.key("link_target");
-    opt_text_to(e, m.link_target.as_deref());
+    opt_path_to(e, m.link_target.as_ref());
 }
 
 fn file_meta_from<R: Read>(d: &mut Decoder<R>) -> Result<FileMeta, DecodeError> {
@@ -689,7 +733,7 @@ fn file_meta_from<R: Read>(d: &mut Decoder<R>) -> Result<FileMeta, DecodeError> 
     d.key("mtime_ns")?;
     let mtime_ns = d.i128()?;
     d.key("link_target")?;
-    let link_target = opt_text_from(d)?;
+    let link_target = opt_path_from(d)?;
     Ok(FileMeta {
         size,
         mode,
@@ -920,11 +964,11 @@ fn record_to(e: &mut Encoder, r: &Record) {
             e.key("meta");
             file_meta_to(e, meta);
             e.key("path");
-            e.text(path);
+            path_to(e, path);
             e.key("run_id");
             e.text(run_id);
             e.key("quarantine_path");
-            e.text(quarantine_path);
+            path_to(e, quarantine_path);
         }
         Record::FileOutcome {
             run_id,
@@ -1019,7 +1063,7 @@ fn record_to(e: &mut Encoder, r: &Record) {
             blake3,
         } => {
             e.key("path");
-            e.text(path);
+            path_to(e, path);
             e.key("blake3");
             opt_digest_to(e, blake3.as_ref());
             e.key("run_id");
@@ -1179,11 +1223,11 @@ fn record_from<R: Read>(d: &mut Decoder<R>) -> Result<Record, DecodeError> {
             d.key("meta")?;
             let meta = file_meta_from(d)?;
             d.key("path")?;
-            let path = d.text()?;
+            let path = path_from(d)?;
             d.key("run_id")?;
             let run_id = d.text()?;
             d.key("quarantine_path")?;
-            let quarantine_path = d.text()?;
+            let quarantine_path = path_from(d)?;
             Record::FileIntent {
                 run_id,
                 duty,
@@ -1287,7 +1331,7 @@ fn record_from<R: Read>(d: &mut Decoder<R>) -> Result<Record, DecodeError> {
         }
         "quarantine_expired" => {
             d.key("path")?;
-            let path = d.text()?;
+            let path = path_from(d)?;
             d.key("blake3")?;
             let blake3 = opt_digest_from(d)?;
             d.key("run_id")?;
@@ -1454,5 +1498,41 @@ mod tests {
         let mut long = good;
         long.push(0);
         assert!(decode_record(&long).is_err());
+    }
+
+    #[test]
+    fn paths_are_text_when_utf8_and_bytes_otherwise() {
+        let record = |path: PathBytes| Record::QuarantineExpired {
+            run_id: "r".into(),
+            path,
+            blake3: None,
+        };
+        let utf8 = encode_record(&record(PathBytes::from("/tmp/a.csv")));
+        assert!(diagnostic(&utf8)
+            .unwrap()
+            .contains(r#""path": "/tmp/a.csv""#));
+        let raw = PathBytes::from_bytes(b"/tmp/r\xe9sultat-\xff.csv".to_vec());
+        let bytes = encode_record(&record(raw.clone()));
+        assert!(
+            diagnostic(&bytes)
+                .unwrap()
+                .contains(r#""path": h'2f746d702f72e9"#),
+            "{}",
+            diagnostic(&bytes).unwrap()
+        );
+        assert_eq!(decode_record(&bytes).unwrap(), record(raw));
+        // A byte string holding valid UTF-8 is not canonical: the text form is the only one.
+        let mut e = Encoder::new();
+        e.map(1);
+        e.key("quarantine_expired");
+        e.map(3);
+        e.key("path");
+        e.bytes(b"/tmp/a.csv");
+        e.key("blake3");
+        e.null();
+        e.key("run_id");
+        e.text("r");
+        let err = decode_record(&e.buf).unwrap_err();
+        assert!(err.message.contains("must be a text string"), "{err}");
     }
 }

@@ -4,9 +4,209 @@
 //! never column values. Values (row images, before/after values, reasons that quote data)
 //! live only in payload blobs, referenced here by `PayloadRef`.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::value::{DateTimeValue, Value};
+
+/// A file path as the operating system gives it: any bytes but NUL, not necessarily UTF-8.
+///
+/// Every path a record or a plan carries is one of these, so a file whose name is not valid
+/// UTF-8 is journaled, moved and restored like any other. Encodings: in a record, a CBOR text
+/// string when the bytes are valid UTF-8, else a byte string (FORMAT.md §8.1 `path`); in JSON,
+/// a string when valid UTF-8, else `{"bytes_hex": "<lowercase hex>"}`. For text output use
+/// [`PathBytes::to_display`], which is lossless and never lets a name write control
+/// characters to a terminal.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PathBytes(Vec<u8>);
+
+impl PathBytes {
+    #[must_use]
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Self {
+        PathBytes(bytes.into())
+    }
+
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    #[must_use]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// The path for file system calls, byte for byte.
+    #[must_use]
+    pub fn as_path(&self) -> &Path {
+        Path::new(OsStr::from_bytes(&self.0))
+    }
+
+    /// The text, when the bytes are valid UTF-8.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A lossless, printable form: valid UTF-8 as is, except a backslash as `\\`, control
+    /// characters as `\n`, `\t`, `\r` or `\xHH`, and each byte that is not UTF-8 as `\xHH`.
+    #[must_use]
+    pub fn to_display(&self) -> String {
+        let mut out = String::with_capacity(self.0.len());
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    '\r' => out.push_str("\\r"),
+                    // C0 and C1 controls: all below 0xa0.
+                    c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+                    c => out.push(c),
+                }
+            }
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+        out
+    }
+
+    /// The bytes as lowercase hex.
+    #[must_use]
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Parses an even number of hex digits.
+    #[must_use]
+    pub fn from_hex(text: &str) -> Option<Self> {
+        from_hex(text).map(PathBytes)
+    }
+}
+
+impl std::fmt::Debug for PathBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PathBytes(\"{}\")", self.to_display())
+    }
+}
+
+impl std::fmt::Display for PathBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_display())
+    }
+}
+
+impl From<&Path> for PathBytes {
+    fn from(path: &Path) -> Self {
+        PathBytes(path.as_os_str().as_bytes().to_vec())
+    }
+}
+
+impl From<std::path::PathBuf> for PathBytes {
+    fn from(path: std::path::PathBuf) -> Self {
+        PathBytes(path.into_os_string().into_vec())
+    }
+}
+
+impl From<&str> for PathBytes {
+    fn from(text: &str) -> Self {
+        PathBytes(text.as_bytes().to_vec())
+    }
+}
+
+impl From<String> for PathBytes {
+    fn from(text: String) -> Self {
+        PathBytes(text.into_bytes())
+    }
+}
+
+impl AsRef<Path> for PathBytes {
+    fn as_ref(&self) -> &Path {
+        self.as_path()
+    }
+}
+
+impl PartialEq<str> for PathBytes {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for PathBytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<String> for PathBytes {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+/// The JSON key of a path that is not valid UTF-8.
+pub const PATH_BYTES_HEX_KEY: &str = "bytes_hex";
+
+impl Serialize for PathBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.as_str() {
+            Some(text) => s.serialize_str(text),
+            None => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(PATH_BYTES_HEX_KEY, &self.to_hex())?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PathBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PathBytes;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a path: a string, or {\"bytes_hex\": \"<hex>\"}")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PathBytes, E> {
+                Ok(PathBytes::from(v))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PathBytes, A::Error> {
+                use serde::de::Error;
+                let mut found = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != PATH_BYTES_HEX_KEY || found.is_some() {
+                        return Err(A::Error::custom(format!(
+                            "a path object has exactly one key, {PATH_BYTES_HEX_KEY:?}"
+                        )));
+                    }
+                    let hex: String = map.next_value()?;
+                    found = Some(PathBytes::from_hex(&hex).ok_or_else(|| {
+                        A::Error::custom("bytes_hex must be an even number of hex digits")
+                    })?);
+                }
+                found.ok_or_else(|| A::Error::missing_field(PATH_BYTES_HEX_KEY))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
 
 /// A blake3 digest (32 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -15,25 +215,30 @@ pub struct Digest(pub [u8; 32]);
 impl Digest {
     #[must_use]
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
-        }
-        s
+        hex(&self.0)
     }
 
     /// Parses 64 lowercase or uppercase hex digits.
     #[must_use]
     pub fn from_hex(text: &str) -> Option<Digest> {
-        if text.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Digest(out))
+        from_hex(text)?.try_into().ok().map(Digest)
     }
+}
+
+/// Lowercase hex, two digits per byte.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses an even number of lowercase or uppercase hex digits.
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl std::fmt::Debug for Digest {
@@ -141,7 +346,7 @@ pub struct ItemSummary {
     pub columns: Vec<String>,
     /// Tables whose dependent rows are deleted with this item (e.g. `schedule` for a job).
     pub dependents: Vec<String>,
-    pub path: Option<String>,
+    pub path: Option<PathBytes>,
     /// A stable reason code (e.g. `window_expired`); the human text is in the plan payload.
     pub reason: String,
 }
@@ -184,9 +389,9 @@ pub struct FileMeta {
     pub atime_ns: i128,
     pub dev: u64,
     pub inode: u64,
-    /// `None` for a symbolic link (its target text is in `link_target`).
+    /// `None` for a symbolic link (its target is in `link_target`).
     pub blake3: Option<Digest>,
-    pub link_target: Option<String>,
+    pub link_target: Option<PathBytes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,8 +448,8 @@ pub enum Record {
         run_id: RunId,
         duty: String,
         item: u32,
-        path: String,
-        quarantine_path: String,
+        path: PathBytes,
+        quarantine_path: PathBytes,
         meta: FileMeta,
     },
     FileOutcome {
@@ -286,7 +491,7 @@ pub enum Record {
     },
     QuarantineExpired {
         run_id: RunId,
-        path: String,
+        path: PathBytes,
         blake3: Option<Digest>,
     },
     /// The first record of a journal started by `housekeeper journal reset` after the previous
@@ -310,4 +515,38 @@ pub enum Record {
         host: String,
         user: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_display_losslessly_and_escaped() {
+        let p = PathBytes::from_bytes(b"r\xe9sultat-\xff\n\x1b[2J\\ \xc3\xa9.csv".to_vec());
+        assert_eq!(p.to_display(), r"r\xe9sultat-\xff\n\x1b[2J\\ é.csv");
+        assert_eq!(
+            PathBytes::from("/tmp/plain é.txt").to_display(),
+            "/tmp/plain é.txt"
+        );
+    }
+
+    #[test]
+    fn paths_in_json_are_strings_or_hex_objects() {
+        let plain = PathBytes::from("/tmp/a b.csv");
+        assert_eq!(serde_json::to_string(&plain).unwrap(), r#""/tmp/a b.csv""#);
+        let raw = PathBytes::from_bytes(b"r\xe9\xff".to_vec());
+        let json = serde_json::to_string(&raw).unwrap();
+        assert_eq!(json, r#"{"bytes_hex":"72e9ff"}"#);
+        for (text, want) in [(json.as_str(), &raw), (r#""/tmp/a b.csv""#, &plain)] {
+            assert_eq!(&serde_json::from_str::<PathBytes>(text).unwrap(), want);
+        }
+        assert_eq!(
+            serde_json::from_str::<PathBytes>(r#"{"bytes_hex":"2f61"}"#).unwrap(),
+            PathBytes::from("/a")
+        );
+        for bad in [r#"{"bytes_hex":"7"}"#, r#"{"hex":"72"}"#, "{}", "7"] {
+            assert!(serde_json::from_str::<PathBytes>(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -15,8 +15,8 @@ use housekeeper_journal::payload::{
 use housekeeper_journal::scan::scan_single_segment;
 use housekeeper_journal::{
     Action, ChunkStatus, DamageClass, DateTimeValue, Digest, Drift, FileMeta, FileStatus,
-    ItemSummary, KeySet, PayloadEntry, PayloadKind, PayloadRef, Record, RunKind, TableChange,
-    TimeValue, Value,
+    ItemSummary, KeySet, PathBytes, PayloadEntry, PayloadKind, PayloadRef, Record, RunKind,
+    TableChange, TimeValue, Value,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -26,6 +26,14 @@ fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z_]{0,12}",
         any::<String>().prop_map(|s| s.chars().take(40).collect()),
+    ]
+}
+
+/// Paths: text, and arbitrary bytes (mostly not UTF-8).
+fn path() -> impl Strategy<Value = PathBytes> {
+    prop_oneof![
+        text().prop_map(PathBytes::from),
+        vec(any::<u8>(), 0..40).prop_map(PathBytes::from_bytes),
     ]
 }
 
@@ -127,7 +135,7 @@ fn item() -> impl Strategy<Value = ItemSummary> {
         keyset(),
         vec(text(), 0..3),
         vec(text(), 0..3),
-        option::of(text()),
+        option::of(path()),
         text(),
     )
         .prop_map(
@@ -152,7 +160,7 @@ fn file_meta() -> impl Strategy<Value = FileMeta> {
         (any::<u64>(), any::<u32>(), any::<u32>(), any::<u32>()),
         (any::<i128>(), any::<i128>(), any::<u64>(), any::<u64>()),
         option::of(digest()),
-        option::of(text()),
+        option::of(path()),
     )
         .prop_map(
             |((size, mode, uid, gid), (mtime_ns, atime_ns, dev, inode), blake3, link_target)| {
@@ -271,7 +279,7 @@ fn record() -> impl Strategy<Value = Record> {
                     error_payload,
                 }
             ),
-        (text(), text(), any::<u32>(), text(), text(), file_meta()).prop_map(
+        (text(), text(), any::<u32>(), path(), path(), file_meta()).prop_map(
             |(run_id, duty, item, path, quarantine_path, meta)| Record::FileIntent {
                 run_id,
                 duty,
@@ -344,7 +352,7 @@ fn record() -> impl Strategy<Value = Record> {
                 reason,
             }
         }),
-        (text(), text(), option::of(digest())).prop_map(|(run_id, path, blake3)| {
+        (text(), path(), option::of(digest())).prop_map(|(run_id, path, blake3)| {
             Record::QuarantineExpired {
                 run_id,
                 path,

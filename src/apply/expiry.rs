@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use housekeeper_journal::{Digest, FileStatus, Journal, JournalError, PayloadRef};
+use housekeeper_journal::{Digest, FileStatus, Journal, JournalError, PathBytes, PayloadRef};
 use serde::Serialize;
 
 use crate::audit::JournalIndex;
@@ -34,7 +34,7 @@ pub struct RunExpiry {
     pub run_id: String,
     pub payloads: Vec<PayloadRef>,
     /// Quarantine path, recorded hash and size of each file still in the quarantine.
-    pub files: Vec<(String, Option<Digest>, u64)>,
+    pub files: Vec<(PathBytes, Option<Digest>, u64)>,
 }
 
 /// What an expiry would destroy, decided from the journal without writing anything.
@@ -143,15 +143,15 @@ pub fn plan(
             .filter(|p| seen.insert(p.digest))
             .cloned()
             .collect();
-        let files: Vec<(String, Option<Digest>, u64)> = if run.undo_of().is_some() {
+        let files: Vec<(PathBytes, Option<Digest>, u64)> = if run.undo_of().is_some() {
             Vec::new()
         } else {
             run.files
                 .iter()
                 .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
-                .filter(|f| !restored.contains(f.quarantine_path.as_str()))
+                .filter(|f| !restored.contains(&f.quarantine_path))
                 .filter(|f| !run.expired_files.contains(&f.quarantine_path))
-                .filter(|f| std::fs::symlink_metadata(&f.quarantine_path).is_ok())
+                .filter(|f| std::fs::symlink_metadata(f.quarantine_path.as_path()).is_ok())
                 .map(|f| (f.quarantine_path.clone(), f.meta.blake3, f.meta.size))
                 .collect()
         };

@@ -31,7 +31,8 @@ pub fn read(journal_dir: &Path, hold_since_utc: &str) -> Result<History, Journal
     // (run, duty) → (table, key) planned with the mark column
     let mut mark_items: BTreeMap<(String, String), BTreeSet<(String, String)>> = BTreeMap::new();
     // (run, duty, item) → path of a file restore intent
-    let mut restore_intents: BTreeMap<(String, String, u32), String> = BTreeMap::new();
+    let mut restore_intents: BTreeMap<(String, String, u32), housekeeper_journal::PathBytes> =
+        BTreeMap::new();
     // (table, key) → when an undo restored it (its now)
     let mut restored: BTreeMap<(String, String), DateTimeValue> = BTreeMap::new();
     for entry in housekeeper_journal::store::read_records(journal_dir)? {

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use housekeeper_journal::{
     Action, ChunkStatus, Drift, FileStatus, KeySet, PayloadKind, Record, TableChange, Value,
 };
-use housekeeper_journal::{Journal, PayloadWriter, RowRole};
+use housekeeper_journal::{Journal, PathBytes, PayloadWriter, RowRole};
 
 use crate::db::{Connection, DbError, Dialect, SchemaFacts, WriteTx};
 use crate::duties::{Duty, DutyContext, RowRef};
@@ -640,7 +640,7 @@ impl<'a> Executor<'a> {
         &mut self,
         duty: &str,
         item: u32,
-        path: &str,
+        path: &PathBytes,
         code: &str,
         report: &mut DutyReport,
     ) -> Result<(), ExecError> {
@@ -653,7 +653,7 @@ impl<'a> Executor<'a> {
         );
         self.journal.append_durable(&outcome)?;
         report.files.skipped += 1;
-        report.drift("file", path.to_owned(), code);
+        report.drift("file", path.to_display(), code);
         Ok(())
     }
 
@@ -699,14 +699,11 @@ impl<'a> Executor<'a> {
             duty: duty_name.to_owned(),
             item: item_no,
             path: file.path.clone(),
-            quarantine_path: dest.display().to_string(),
+            quarantine_path: PathBytes::from(dest.as_path()),
             meta: meta.clone(),
         })?;
         crashpoint("after-intent");
-        match self
-            .quarantine
-            .move_in(std::path::Path::new(&file.path), &meta, &dest)
-        {
+        match self.quarantine.move_in(file.path.as_path(), &meta, &dest) {
             Ok(()) => {
                 crashpoint("after-move");
                 let outcome = self.file_outcome(duty_name, item_no, FileStatus::Moved);
@@ -736,8 +733,8 @@ impl<'a> Executor<'a> {
         duty_name: &str,
         report: &mut DutyReport,
     ) -> Result<(), ExecError> {
-        let quarantined = std::path::Path::new(&file.quarantine_path);
-        let original = std::path::Path::new(&file.path);
+        let quarantined = file.quarantine_path.as_path();
+        let original = file.path.as_path();
         if let Err(e) = self
             .quarantine
             .check_restore(quarantined, &file.meta, original)

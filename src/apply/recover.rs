@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use housekeeper_journal::{
-    Action, ChunkStatus, FileMeta, FileStatus, PayloadKind, PayloadRef, Record, TableChange, Value,
+    Action, ChunkStatus, FileMeta, FileStatus, PathBytes, PayloadKind, PayloadRef, Record,
+    TableChange, Value,
 };
 use housekeeper_journal::{Journal, JournalError, PayloadEntry, RowRole};
 
@@ -35,7 +36,7 @@ struct OpenRun {
     plans: BTreeSet<String>,
     outcomes: BTreeSet<(String, u32)>,
     duty_ends: BTreeSet<String>,
-    intents: BTreeMap<(String, u32), (String, String, FileMeta)>,
+    intents: BTreeMap<(String, u32), (PathBytes, PathBytes, FileMeta)>,
     file_outcomes: BTreeSet<(String, u32)>,
 }
 
@@ -190,9 +191,9 @@ pub fn recover(
                 continue;
             }
             let (status, resolution) = if run.undo {
-                locate_restore(Path::new(path), Path::new(qpath), meta, quarantine)
+                locate_restore(path.as_path(), qpath.as_path(), meta, quarantine)
             } else {
-                locate(Path::new(path), Path::new(qpath), meta, quarantine)
+                locate(path.as_path(), qpath.as_path(), meta, quarantine)
             };
             notes.push(format!("run {run_id}: file {path}: {resolution}"));
             journal.append(&Record::FileOutcome {
@@ -219,6 +220,13 @@ pub fn recover(
             ended_utc: crate::clock::utc_stamp(),
             details: None,
         })?;
+    }
+    match quarantine.discard_staging() {
+        Ok(0) => {}
+        Ok(n) => notes.push(format!(
+            "removed {n} partial copy(ies) an interrupted move left in the quarantine"
+        )),
+        Err(e) => notes.push(format!("partial copies in the quarantine: {e}")),
     }
     let orphans = journal.remove_orphan_payloads()?;
     if !orphans.is_empty() {

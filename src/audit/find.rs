@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use housekeeper_journal::{Action, ChunkStatus, KeySet, Value};
+use housekeeper_journal::{Action, ChunkStatus, KeySet, PathBytes, Value};
 use serde::Serialize;
 
 use super::payloads::{self, PayloadState, RowImage};
@@ -51,7 +51,7 @@ pub struct FindResult {
     pub format: &'static str,
     pub table: Option<String>,
     pub id: Option<String>,
-    pub path: Option<String>,
+    pub path: Option<PathBytes>,
     pub rows: Vec<RowHit>,
     pub files: Vec<FileHit>,
 }
@@ -178,13 +178,13 @@ fn fill_images(hit: &mut RowHit, tables: &[payloads::TableImages], id: &str) {
 
 /// Runs that moved the file at `path` (its own path or its quarantine path), oldest first.
 #[must_use]
-pub fn find_path(index: &JournalIndex, path: &str) -> FindResult {
+pub fn find_path(index: &JournalIndex, path: &PathBytes) -> FindResult {
     let mut files = Vec::new();
     for run in &index.runs {
         for file in run
             .files
             .iter()
-            .filter(|f| f.path == path || f.quarantine_path == path)
+            .filter(|f| f.path == *path || f.quarantine_path == *path)
         {
             files.push(FileHit {
                 run_id: run.run_id.clone(),
@@ -198,7 +198,7 @@ pub fn find_path(index: &JournalIndex, path: &str) -> FindResult {
         format: "housekeeper.journal.find/v1",
         table: None,
         id: None,
-        path: Some(path.to_owned()),
+        path: Some(path.clone()),
         rows: Vec::new(),
         files,
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use housekeeper_journal::{
     ChunkStatus, DateTimeValue, Digest, Drift, FileMeta, FileStatus, ItemSummary, JournalError,
-    PayloadRef, Record, RunKind, TableChange,
+    PathBytes, PayloadRef, Record, RunKind, TableChange,
 };
 
 /// One chunk outcome of a duty.
@@ -53,8 +53,8 @@ pub struct FileInfo {
     pub duty: String,
     pub item: u32,
     /// The file's own path (in the temp directory).
-    pub path: String,
-    pub quarantine_path: String,
+    pub path: PathBytes,
+    pub quarantine_path: PathBytes,
     pub meta: FileMeta,
     /// `None` while the move is open (a crash the next start has not closed yet).
     pub status: Option<FileStatus>,
@@ -84,7 +84,7 @@ pub struct RunInfo {
     /// Payloads of this run destroyed at the end of the undo window.
     pub expired_payloads: BTreeSet<Digest>,
     /// Quarantined files of this run destroyed at the end of the undo window.
-    pub expired_files: BTreeSet<String>,
+    pub expired_files: BTreeSet<PathBytes>,
     /// Host time of this run's first expiry record.
     pub expired_utc: Option<String>,
 }
@@ -483,7 +483,7 @@ impl JournalIndex {
     pub fn restored_by_unfinished_undos(
         &self,
         run: &RunInfo,
-    ) -> (BTreeSet<(String, String, String)>, BTreeSet<String>) {
+    ) -> (BTreeSet<(String, String, String)>, BTreeSet<PathBytes>) {
         let mut rows = BTreeSet::new();
         let mut paths = BTreeSet::new();
         for undo in run.unfinished_undos.iter().filter_map(|id| self.run(id)) {
@@ -512,13 +512,13 @@ impl JournalIndex {
     /// Whether a file restored by an undo came back out of the quarantine: the quarantined
     /// path of every file moved back by an undo run.
     #[must_use]
-    pub fn restored_paths(&self) -> BTreeSet<&str> {
+    pub fn restored_paths(&self) -> BTreeSet<&PathBytes> {
         self.runs
             .iter()
             .filter(|r| r.undo_of().is_some())
             .flat_map(|r| &r.files)
             .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
-            .map(|f| f.quarantine_path.as_str())
+            .map(|f| &f.quarantine_path)
             .collect()
     }
 }

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use housekeeper_journal::{
-    Action, ChunkStatus, Drift, FileStatus, ItemSummary, KeySet, RowRole, RunKind, Value,
+    Action, ChunkStatus, Drift, FileStatus, ItemSummary, KeySet, PathBytes, RowRole, RunKind, Value,
 };
 use serde::Serialize;
 
@@ -350,8 +350,8 @@ pub struct DutyDetail {
 pub struct FileDetail {
     pub duty: String,
     pub item: u32,
-    pub path: String,
-    pub quarantine_path: String,
+    pub path: PathBytes,
+    pub quarantine_path: PathBytes,
     pub size: u64,
     /// Octal, e.g. `100644`.
     pub mode: String,
@@ -361,7 +361,7 @@ pub struct FileDetail {
     /// `mtime_ns` as UTC text.
     pub mtime_utc: String,
     pub blake3: Option<String>,
-    pub link_target: Option<String>,
+    pub link_target: Option<PathBytes>,
     /// `moved`, `skipped`, `failed` or `open`.
     pub outcome: &'static str,
     /// The stable reason of a skipped or failed move.
@@ -407,14 +407,11 @@ impl FileDetail {
 /// Where a file moved into the quarantine by a (non-undo) run is now.
 #[must_use]
 pub fn quarantine_state(file: &FileInfo, run: &RunInfo, index: &JournalIndex) -> &'static str {
-    if index
-        .restored_paths()
-        .contains(file.quarantine_path.as_str())
-    {
+    if index.restored_paths().contains(&file.quarantine_path) {
         "restored"
     } else if run.expired_files.contains(&file.quarantine_path) {
         "expired"
-    } else if std::fs::symlink_metadata(&file.quarantine_path).is_ok() {
+    } else if std::fs::symlink_metadata(file.quarantine_path.as_path()).is_ok() {
         "in quarantine"
     } else {
         "missing"

@@ -70,9 +70,9 @@ impl DamageEntry {
 pub struct QuarantineDamage {
     pub run_id: String,
     /// Where the file should be (in the quarantine).
-    pub path: String,
+    pub path: housekeeper_journal::PathBytes,
     /// Where it came from.
-    pub original: String,
+    pub original: housekeeper_journal::PathBytes,
     /// `missing`, `altered`, `not_a_link`, `link_changed`, `unreadable`.
     pub problem: String,
     pub message: String,
@@ -281,14 +281,14 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
 /// Every file moved into the quarantine by a non-undo run, not moved back by an undo and not
 /// expired, must be at its quarantine path with the recorded hash (or link target).
 fn check_quarantine(index: &JournalIndex, result: &mut VerifyResult) {
-    let restored: BTreeSet<&str> = index.restored_paths();
+    let restored: BTreeSet<&housekeeper_journal::PathBytes> = index.restored_paths();
     for run in index.runs.iter().filter(|r| r.undo_of().is_none()) {
         for file in run
             .files
             .iter()
             .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
         {
-            if restored.contains(file.quarantine_path.as_str())
+            if restored.contains(&file.quarantine_path)
                 || run.expired_files.contains(&file.quarantine_path)
             {
                 result.quarantine_gone += 1;
@@ -312,13 +312,13 @@ fn check_quarantine(index: &JournalIndex, result: &mut VerifyResult) {
 }
 
 fn file_problem(
-    path: &str,
+    path: &housekeeper_journal::PathBytes,
     meta: &housekeeper_journal::FileMeta,
 ) -> Option<(&'static str, String)> {
     use crate::quarantine::Mismatch;
     let expected = meta.blake3.map(|d| d.to_hex()).unwrap_or_default();
-    let target = meta.link_target.as_deref().unwrap_or_default();
-    match crate::quarantine::compare(Path::new(path), meta) {
+    let target = meta.link_target.clone().unwrap_or_default();
+    match crate::quarantine::compare(path.as_path(), meta) {
         Ok(()) => None,
         Err(Mismatch::Missing(_)) => Some(("missing", "is missing".to_owned())),
         Err(Mismatch::NotAFile) => Some(("altered", "is no longer a regular file".to_owned())),
@@ -329,7 +329,7 @@ fn file_problem(
         Err(Mismatch::Unreadable(e)) => Some(("unreadable", format!("cannot be read: {e}"))),
         Err(Mismatch::LinkTarget { now }) => Some((
             "link_changed",
-            format!("points to {} instead of {target}", now.display()),
+            format!("points to {now} instead of {target}"),
         )),
         Err(Mismatch::NotALink(_)) => {
             Some(("not_a_link", "is no longer a symbolic link".to_owned()))

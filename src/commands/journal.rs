@@ -90,10 +90,10 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
             let result = match (table, id, path) {
                 (Some(table), Some(id), None) => find::find_row(&index, &dir, table, id),
                 (None, None, Some(path)) => {
-                    let mut result = find::find_path(&index, &path.to_string_lossy());
+                    let mut result = find::find_path(&index, &path.as_path().into());
                     if result.files.is_empty() && path.is_relative() {
                         if let Ok(absolute) = std::path::absolute(path) {
-                            result = find::find_path(&index, &absolute.to_string_lossy());
+                            result = find::find_path(&index, &absolute.as_path().into());
                         }
                     }
                     result

@@ -33,8 +33,8 @@ pub fn command(config: &Config, command: &QuarantineCommand) -> Result<Exit, Fai
 /// One quarantined file.
 #[derive(Debug, Clone, Serialize)]
 pub struct QuarantinedFile {
-    pub quarantine_path: String,
-    pub original_path: String,
+    pub quarantine_path: housekeeper_journal::PathBytes,
+    pub original_path: housekeeper_journal::PathBytes,
     pub size: u64,
 }
 
@@ -107,7 +107,7 @@ fn list(config: &Config, format: Format) -> Result<Exit, Failure> {
                 r.files
                     .iter()
                     .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
-                    .filter(|f| !restored.contains(f.quarantine_path.as_str()))
+                    .filter(|f| !restored.contains(&f.quarantine_path))
                     .filter(|f| !r.expired_files.contains(&f.quarantine_path))
                     .map(|f| QuarantinedFile {
                         quarantine_path: f.quarantine_path.clone(),

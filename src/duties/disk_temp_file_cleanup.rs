@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use housekeeper_journal::Value;
+use housekeeper_journal::{PathBytes, Value};
 
 use super::common::{self, Need};
 use super::job_env;
@@ -219,8 +219,10 @@ pub fn walk(dir: &Path) -> Walk {
         let entries = match std::fs::read_dir(&current) {
             Ok(entries) => entries,
             Err(e) => {
-                out.errors
-                    .push(format!("cannot read directory {}: {e}", current.display()));
+                out.errors.push(format!(
+                    "cannot read directory {}: {e}",
+                    PathBytes::from(current.as_path())
+                ));
                 continue;
             }
         };
@@ -228,8 +230,10 @@ pub fn walk(dir: &Path) -> Walk {
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(e) => {
-                    out.errors
-                        .push(format!("cannot read directory {}: {e}", current.display()));
+                    out.errors.push(format!(
+                        "cannot read directory {}: {e}",
+                        PathBytes::from(current.as_path())
+                    ));
                     break;
                 }
             };
@@ -239,8 +243,10 @@ pub fn walk(dir: &Path) -> Walk {
                 // Vanished while walking: nothing to do.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
-                    out.errors
-                        .push(format!("cannot stat {}: {e}", path.display()));
+                    out.errors.push(format!(
+                        "cannot stat {}: {e}",
+                        PathBytes::from(path.as_path())
+                    ));
                     continue;
                 }
             };
@@ -252,13 +258,14 @@ pub fn walk(dir: &Path) -> Walk {
             if !kind.is_file() && !kind.is_symlink() {
                 continue; // sockets, FIFOs, devices stay
             }
+            // Names are bytes: one that is not UTF-8 is planned, moved and shown like any other.
             let relative = path
                 .strip_prefix(dir)
-                .map(|p| p.to_string_lossy().into_owned())
+                .map(PathBytes::from)
                 .unwrap_or_default();
             out.files.push(Seen {
                 item: FileItem {
-                    path: path.to_string_lossy().into_owned(),
+                    path: PathBytes::from(path.as_path()),
                     relative,
                     size: meta.len(),
                     mtime_ns: crate::quarantine::mtime_ns(&meta),
@@ -295,7 +302,7 @@ pub fn decide(
         if seen.mtime >= cutoff {
             continue;
         }
-        if is_referenced(Path::new(&seen.item.path), protected) {
+        if is_referenced(seen.item.path.as_path(), protected) {
             kept += 1;
             plan.notes.push(format!(
                 "{} is referenced by an unfinished job; kept",
@@ -374,7 +381,7 @@ mod tests {
             .items
             .iter()
             .map(|i| match &i.op {
-                Op::Quarantine(f) => f.relative.clone(),
+                Op::Quarantine(f) => f.relative.to_display(),
                 _ => panic!(),
             })
             .collect();

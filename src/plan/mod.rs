@@ -11,7 +11,7 @@ pub mod render;
 
 use std::collections::BTreeMap;
 
-use housekeeper_journal::{Action, DateTimeValue, ItemSummary, KeySet, Value};
+use housekeeper_journal::{Action, DateTimeValue, ItemSummary, KeySet, PathBytes, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::duties::DutyName;
@@ -124,9 +124,9 @@ pub struct InsertRow {
 /// A file seen when planning: where it is and what it looked like.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileItem {
-    pub path: String,
+    pub path: PathBytes,
     /// Path relative to the temp directory; the quarantine keeps it.
-    pub relative: String,
+    pub relative: PathBytes,
     pub size: u64,
     /// Nanoseconds since the Unix epoch.
     pub mtime_ns: i128,
@@ -140,9 +140,9 @@ pub struct FileItem {
 pub struct RestoreFile {
     /// The run that quarantined it.
     pub run_id: String,
-    pub quarantine_path: String,
+    pub quarantine_path: PathBytes,
     /// Where it was, and goes back to.
-    pub path: String,
+    pub path: PathBytes,
     /// What it was: size, mode, owner, times and hash (or link target), restored with it.
     pub meta: housekeeper_journal::FileMeta,
 }

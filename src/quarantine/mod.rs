@@ -1,39 +1,51 @@
 //! The quarantine: the only module that moves or removes files.
 //!
 //! A run never deletes a file. It moves it to `STATE_DIR/quarantine/<run-id>/<relative path>`
-//! (rename within a filesystem; otherwise copy, fsync, verify the hash, then remove the
-//! source), after recording its size, mode, owner, times and blake3 hash. A move is refused
-//! when the source changed since it was planned (size, mtime, inode) or vanished. Undo moves
-//! files back only where the original path is free and the bytes still hash right, restoring
-//! mode, owner and times. Expiry destroys quarantined files after the undo window.
+//! after recording its size, mode, owner, times and blake3 hash: a rename within a
+//! filesystem; otherwise a copy to `quarantine/.partial/`, fsync, hash check, rename into
+//! place, fsync of the directory, and only then removal of the source — a copy that fails
+//! leaves nothing in the quarantine, and recovery at start removes what a crash left in
+//! `.partial/`. A move is refused when the source changed since it was planned (size, mtime,
+//! inode) or vanished. Undo moves files back only where the original path is free and the
+//! bytes still hash right, restoring mode, owner and times. Expiry destroys quarantined files
+//! after the undo window.
 //!
-//! Directories are created 0700; nothing here follows a symbolic link: links are moved as
-//! links.
+//! Paths are bytes (`PathBytes`): a name that is not UTF-8 moves like any other. Directories
+//! are created 0700 and a quarantined regular file is 0600 (its mode comes back with undo);
+//! nothing here follows a symbolic link: links are moved as links.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use housekeeper_journal::{Digest, FileMeta};
+use housekeeper_journal::{Digest, FileMeta, PathBytes};
 
 use crate::plan::FileItem;
 
 /// Why a file was not moved.
 #[derive(Debug, thiserror::Error)]
+/// Paths are kept as bytes and shown escaped (`PathBytes`'s `Display`): a file name chosen by
+/// a job can neither be lost nor write control characters into a message.
 pub enum QuarantineError {
     #[error("{path} vanished since it was planned")]
-    Vanished { path: PathBuf },
+    Vanished { path: PathBytes },
     #[error("{path} changed since it was planned ({what})")]
-    Changed { path: PathBuf, what: String },
+    Changed { path: PathBytes, what: String },
     #[error("{path} already exists")]
-    TargetExists { path: PathBuf },
+    TargetExists { path: PathBytes },
     #[error("{path}: quarantined bytes do not match the recorded hash")]
-    HashMismatch { path: PathBuf },
+    HashMismatch { path: PathBytes },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io { path: PathBytes, source: io::Error },
     #[error("{path}: refusing a path outside its directory")]
-    BadPath { path: PathBuf },
+    BadPath { path: PathBytes },
+    #[error("{path}: copying it to another filesystem failed, nothing was moved: {source}")]
+    CopyFailed {
+        path: PathBytes,
+        source: Box<QuarantineError>,
+    },
 }
 
 impl QuarantineError {
@@ -45,7 +57,7 @@ impl QuarantineError {
             QuarantineError::Changed { .. } => "changed",
             QuarantineError::TargetExists { .. } => "target_exists",
             QuarantineError::HashMismatch { .. } => "hash_mismatch",
-            QuarantineError::Io { .. } => "io_error",
+            QuarantineError::Io { .. } | QuarantineError::CopyFailed { .. } => "io_error",
             QuarantineError::BadPath { .. } => "bad_path",
         }
     }
@@ -66,7 +78,7 @@ impl QuarantineError {
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> QuarantineError + '_ {
     move |source| QuarantineError::Io {
-        path: path.to_owned(),
+        path: path.into(),
         source,
     }
 }
@@ -92,13 +104,11 @@ impl Quarantine {
     ///
     /// # Errors
     /// `relative` is absolute or climbs out with `..`.
-    pub fn path_for(&self, run_id: &str, relative: &str) -> Result<PathBuf, QuarantineError> {
-        let rel = Path::new(relative);
+    pub fn path_for(&self, run_id: &str, relative: &PathBytes) -> Result<PathBuf, QuarantineError> {
+        let rel = relative.as_path();
         let clean = rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !clean || relative.is_empty() {
-            return Err(QuarantineError::BadPath {
-                path: rel.to_owned(),
-            });
+            return Err(QuarantineError::BadPath { path: rel.into() });
         }
         Ok(self.root.join(run_id).join(rel))
     }
@@ -110,17 +120,15 @@ impl Quarantine {
     /// Vanished, changed (size, mtime or inode differ, or it is no longer the same kind), or
     /// unreadable.
     pub fn inspect(&self, item: &FileItem) -> Result<FileMeta, QuarantineError> {
-        let path = Path::new(&item.path);
+        let path = item.path.as_path();
         let meta = match fs::symlink_metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(QuarantineError::Vanished {
-                    path: path.to_owned(),
-                })
+                return Err(QuarantineError::Vanished { path: path.into() })
             }
             Err(e) => {
                 return Err(QuarantineError::Io {
-                    path: path.to_owned(),
+                    path: path.into(),
                     source: e,
                 })
             }
@@ -144,13 +152,13 @@ impl Quarantine {
         }
         if !what.is_empty() {
             return Err(QuarantineError::Changed {
-                path: path.to_owned(),
+                path: path.into(),
                 what: what.join(", "),
             });
         }
         let (blake3, link_target) = if meta.file_type().is_symlink() {
             let target = fs::read_link(path).map_err(io_err(path))?;
-            (None, Some(target.to_string_lossy().into_owned()))
+            (None, Some(PathBytes::from(target)))
         } else {
             (Some(hash_file(path)?), None)
         };
@@ -183,18 +191,18 @@ impl Quarantine {
         let now = fs::symlink_metadata(source).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 QuarantineError::Vanished {
-                    path: source.to_owned(),
+                    path: source.into(),
                 }
             } else {
                 QuarantineError::Io {
-                    path: source.to_owned(),
+                    path: source.into(),
                     source: e,
                 }
             }
         })?;
         if now.len() != meta.size || mtime_ns(&now) != meta.mtime_ns || now.ino() != meta.inode {
             return Err(QuarantineError::Changed {
-                path: source.to_owned(),
+                path: source.into(),
                 what: "between inspection and move".into(),
             });
         }
@@ -202,11 +210,82 @@ impl Quarantine {
             create_private_dirs(parent)?;
         }
         if fs::symlink_metadata(dest).is_ok() {
-            return Err(QuarantineError::TargetExists {
-                path: dest.to_owned(),
-            });
+            return Err(QuarantineError::TargetExists { path: dest.into() });
         }
-        move_file(source, dest, meta)
+        match rename_synced(source, dest)? {
+            Renamed::Yes => make_private(dest, meta),
+            Renamed::CrossDevice => {
+                // Copied whole under a name of our own, verified, then renamed into place: a
+                // copy that fails (a full disk) leaves nothing in the quarantine and the
+                // source where it was.
+                let staging = self.staging_path(dest)?;
+                copy_verified(source, &staging, meta, PRIVATE_FILE_MODE).map_err(|e| match e {
+                    QuarantineError::Io { .. } => QuarantineError::CopyFailed {
+                        path: source.into(),
+                        source: Box::new(e),
+                    },
+                    other => other,
+                })?;
+                if let Err(e) = fs::rename(&staging, dest) {
+                    let _ = fs::remove_file(&staging);
+                    return Err(QuarantineError::Io {
+                        path: dest.into(),
+                        source: e,
+                    });
+                }
+                if let Some(parent) = dest.parent() {
+                    sync_dir(parent)?;
+                }
+                sync_dir(&self.root.join(STAGING_DIR))?;
+                remove_source(source)
+            }
+        }
+    }
+
+    /// Where the copy of a file moved in from another filesystem is written before it is
+    /// renamed to `dest`: in `STAGING_DIR` (created 0700), named after `dest`. A leftover of
+    /// an earlier attempt is ours and is replaced.
+    fn staging_path(&self, dest: &Path) -> Result<PathBuf, QuarantineError> {
+        let dir = self.root.join(STAGING_DIR);
+        create_private_dirs(&dir)?;
+        let name = blake3::hash(dest.as_os_str().as_bytes()).to_hex();
+        let staging = dir.join(format!("{}.part", &name[..32]));
+        match fs::remove_file(&staging) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(QuarantineError::Io {
+                path: staging.as_path().into(),
+                source: e,
+            }),
+            _ => Ok(staging),
+        }
+    }
+
+    /// Removes what interrupted copies left in `STAGING_DIR` (recovery at start, under the
+    /// host lock). Returns how many files went.
+    ///
+    /// # Errors
+    /// The directory could not be read or a file could not be removed.
+    pub fn discard_staging(&self) -> Result<usize, QuarantineError> {
+        let dir = self.root.join(STAGING_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => {
+                return Err(QuarantineError::Io {
+                    path: dir.as_path().into(),
+                    source: e,
+                })
+            }
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let path = entry.map_err(io_err(&dir))?.path();
+            fs::remove_file(&path).map_err(io_err(&path))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            sync_dir(&dir)?;
+        }
+        Ok(removed)
     }
 
     /// Whether a quarantined file can go back to `original`: the path must be free and the
@@ -223,21 +302,21 @@ impl Quarantine {
     ) -> Result<(), QuarantineError> {
         if fs::symlink_metadata(original).is_ok() {
             return Err(QuarantineError::TargetExists {
-                path: original.to_owned(),
+                path: original.into(),
             });
         }
         let io = |source| QuarantineError::Io {
-            path: quarantined.to_owned(),
+            path: quarantined.into(),
             source,
         };
         let mismatch = || QuarantineError::HashMismatch {
-            path: quarantined.to_owned(),
+            path: quarantined.into(),
         };
         match compare(quarantined, meta) {
             Ok(()) => {}
             Err(Mismatch::Missing(e)) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(QuarantineError::Vanished {
-                    path: quarantined.to_owned(),
+                    path: quarantined.into(),
                 })
             }
             Err(Mismatch::Missing(e) | Mismatch::NotALink(e)) => return Err(io(e)),
@@ -264,7 +343,13 @@ impl Quarantine {
         if let Some(parent) = original.parent() {
             fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
-        move_file(quarantined, original, meta)?;
+        match rename_synced(quarantined, original)? {
+            Renamed::Yes => {}
+            Renamed::CrossDevice => {
+                copy_verified(quarantined, original, meta, meta.mode & 0o7777)?;
+                remove_source(quarantined)?;
+            }
+        }
         restore_owner(original, meta)?;
         Ok(())
     }
@@ -292,15 +377,13 @@ impl Quarantine {
     /// The filesystem failed.
     pub fn discard_partial(&self, path: &Path) -> Result<(), QuarantineError> {
         if !path.starts_with(&self.root) {
-            return Err(QuarantineError::BadPath {
-                path: path.to_owned(),
-            });
+            return Err(QuarantineError::BadPath { path: path.into() });
         }
         match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(QuarantineError::Io {
-                path: path.to_owned(),
+                path: path.into(),
                 source: e,
             }),
         }
@@ -317,13 +400,16 @@ impl Quarantine {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
             Err(e) => {
                 return Err(QuarantineError::Io {
-                    path: self.root.clone(),
+                    path: self.root.as_path().into(),
                     source: e,
                 })
             }
         };
         for entry in entries {
             let entry = entry.map_err(io_err(&self.root))?;
+            if entry.file_name() == STAGING_DIR {
+                continue; // copies being written, or left by a crash: not quarantined files
+            }
             let mut files = Vec::new();
             collect_files(&entry.path(), &mut files)?;
             let bytes = files
@@ -354,7 +440,7 @@ pub enum Mismatch {
     /// Its bytes could not be read.
     Unreadable(QuarantineError),
     /// It was recorded as a symbolic link and points elsewhere now.
-    LinkTarget { now: PathBuf },
+    LinkTarget { now: PathBytes },
     /// It was recorded as a symbolic link and is no longer one.
     NotALink(io::Error),
 }
@@ -379,8 +465,8 @@ pub fn compare(path: &Path, meta: &FileMeta) -> Result<(), Mismatch> {
         }
         (None, Some(target)) => {
             let now = fs::read_link(path).map_err(Mismatch::NotALink)?;
-            if now.to_string_lossy() != target.as_str() {
-                return Err(Mismatch::LinkTarget { now });
+            if now.as_os_str().as_bytes() != target.as_bytes() {
+                return Err(Mismatch::LinkTarget { now: now.into() });
             }
         }
         (None, None) => {}
@@ -428,7 +514,7 @@ fn create_private_dirs(dir: &Path) -> Result<(), QuarantineError> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => {
             return Err(QuarantineError::Io {
-                path: dir.to_owned(),
+                path: dir.into(),
                 source: e,
             })
         }
@@ -442,8 +528,22 @@ fn sync_dir(dir: &Path) -> Result<(), QuarantineError> {
         .map_err(io_err(dir))
 }
 
-/// Rename, or (across filesystems) copy + fsync + verify + remove.
-fn move_file(source: &Path, dest: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
+/// The directory inside the quarantine that holds copies still being written. Run ids never
+/// start with a dot, so it is never taken for a run's directory.
+pub const STAGING_DIR: &str = ".partial";
+
+/// The mode of a regular file while it is in the quarantine: the service user's only. The
+/// original mode is in the intent record's `FileMeta` and comes back with the file.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+enum Renamed {
+    Yes,
+    /// The destination is on another filesystem: the caller copies.
+    CrossDevice,
+}
+
+/// Renames `source` to `dest` and syncs both directories.
+fn rename_synced(source: &Path, dest: &Path) -> Result<Renamed, QuarantineError> {
     match fs::rename(source, dest) {
         Ok(()) => {
             if let Some(parent) = dest.parent() {
@@ -452,17 +552,18 @@ fn move_file(source: &Path, dest: &Path, meta: &FileMeta) -> Result<(), Quaranti
             if let Some(parent) = source.parent() {
                 sync_dir(parent)?;
             }
-            return Ok(());
+            Ok(Renamed::Yes)
         }
-        Err(e) if e.raw_os_error() == Some(libc_exdev()) => {}
-        Err(e) => {
-            return Err(QuarantineError::Io {
-                path: source.to_owned(),
-                source: e,
-            })
-        }
+        Err(e) if e.raw_os_error() == Some(libc_exdev()) => Ok(Renamed::CrossDevice),
+        Err(e) => Err(QuarantineError::Io {
+            path: source.into(),
+            source: e,
+        }),
     }
-    copy_verified(source, dest, meta)?;
+}
+
+/// Removes the source of a finished copy and syncs its directory.
+fn remove_source(source: &Path) -> Result<(), QuarantineError> {
     fs::remove_file(source).map_err(io_err(source))?;
     if let Some(parent) = source.parent() {
         sync_dir(parent)?;
@@ -470,45 +571,83 @@ fn move_file(source: &Path, dest: &Path, meta: &FileMeta) -> Result<(), Quaranti
     Ok(())
 }
 
+/// A regular file renamed into the quarantine becomes readable by the service user only
+/// (symbolic links keep theirs). Changing the mode needs ownership: a file of another user
+/// keeps its mode, logged, and is still out of reach behind the 0700 directories.
+fn make_private(path: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
+    if meta.link_target.is_some() {
+        return Ok(());
+    }
+    match fs::set_permissions(path, fs::Permissions::from_mode(PRIVATE_FILE_MODE)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            log::warn!(
+                "{}: mode kept in the quarantine ({e}); its directory is 0700",
+                PathBytes::from(path)
+            );
+            Ok(())
+        }
+        Err(e) => Err(QuarantineError::Io {
+            path: path.into(),
+            source: e,
+        }),
+    }
+}
+
 const fn libc_exdev() -> i32 {
     18 // EXDEV on Linux
 }
 
-fn copy_verified(source: &Path, dest: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
+/// Copies `source` to `to` (which must not exist), keeping owner (when permitted) and times,
+/// with `mode` for a regular file: written, synced, verified against the recorded hash. Any
+/// failure removes what was written to `to`.
+fn copy_verified(
+    source: &Path,
+    to: &Path,
+    meta: &FileMeta,
+    mode: u32,
+) -> Result<(), QuarantineError> {
     // The copy keeps the owner as a rename would (best effort: it needs privileges, and as
     // the file's own user the owner is already right); before the mode, since a change of
     // owner may clear set-id bits.
     let keep_owner = || {
-        let _ = std::os::unix::fs::lchown(dest, Some(meta.uid), Some(meta.gid));
+        let _ = std::os::unix::fs::lchown(to, Some(meta.uid), Some(meta.gid));
     };
     if let Some(target) = &meta.link_target {
-        std::os::unix::fs::symlink(target, dest).map_err(io_err(dest))?;
+        std::os::unix::fs::symlink(target.as_path(), to).map_err(io_err(to))?;
         keep_owner();
-        set_link_times(dest, meta)?;
+        if let Err(e) = set_link_times(to, meta) {
+            let _ = fs::remove_file(to);
+            return Err(e);
+        }
     } else {
         let mut from = File::open(source).map_err(io_err(source))?;
-        let mut to = fs::OpenOptions::new()
+        let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(dest)
-            .map_err(io_err(dest))?;
-        io::copy(&mut from, &mut to).map_err(io_err(dest))?;
-        to.flush().map_err(io_err(dest))?;
-        to.sync_all().map_err(io_err(dest))?;
-        if let Some(expected) = &meta.blake3 {
-            if hash_file(dest)? != *expected {
-                let _ = fs::remove_file(dest);
-                return Err(QuarantineError::HashMismatch {
-                    path: dest.to_owned(),
-                });
+            .mode(PRIVATE_FILE_MODE)
+            .open(to)
+            .map_err(io_err(to))?;
+        let written = (|| {
+            io::copy(&mut from, &mut file).map_err(io_err(to))?;
+            file.flush().map_err(io_err(to))?;
+            file.sync_all().map_err(io_err(to))?;
+            drop(file);
+            if let Some(expected) = &meta.blake3 {
+                if hash_file(to)? != *expected {
+                    return Err(QuarantineError::HashMismatch { path: to.into() });
+                }
             }
+            keep_owner();
+            fs::set_permissions(to, fs::Permissions::from_mode(mode)).map_err(io_err(to))?;
+            set_times(to, meta)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(to);
+            return Err(e);
         }
-        keep_owner();
-        fs::set_permissions(dest, fs::Permissions::from_mode(meta.mode & 0o7777))
-            .map_err(io_err(dest))?;
-        set_times(dest, meta)?;
     }
-    if let Some(parent) = dest.parent() {
+    if let Some(parent) = to.parent() {
         sync_dir(parent)?;
     }
     Ok(())

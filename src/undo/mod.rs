@@ -69,7 +69,7 @@ impl UndoPlan {
 pub struct Restored {
     /// `(duty, table, key as text)`.
     pub rows: BTreeSet<(String, String, String)>,
-    pub paths: BTreeSet<String>,
+    pub paths: BTreeSet<housekeeper_journal::PathBytes>,
 }
 
 /// Builds the inverse plans of `run` (only of `only` when given) from its journal in
@@ -149,7 +149,7 @@ pub fn inverse(
                 out.unavailable.push(Conflict {
                     duty: name,
                     table: "file".into(),
-                    key: file.path.clone(),
+                    key: file.path.to_display(),
                     reason: "payload_expired".into(),
                 });
                 continue;

@@ -155,12 +155,12 @@ pub fn predict(
                 }
                 Op::Restore(file) => {
                     if let Err(e) = quarantine.check_restore(
-                        std::path::Path::new(&file.quarantine_path),
+                        file.quarantine_path.as_path(),
                         &file.meta,
-                        std::path::Path::new(&file.path),
+                        file.path.as_path(),
                     ) {
                         if e.is_conflict() {
-                            out.push(conflict("file", file.path.clone(), e.code()));
+                            out.push(conflict("file", file.path.to_display(), e.code()));
                         } else {
                             return Err(e.into());
                         }

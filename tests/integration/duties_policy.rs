@@ -563,6 +563,16 @@ fn quarantined(state: &Path) -> BTreeMap<String, (Vec<u8>, u32, u32, u32, i128)>
         .collect()
 }
 
+/// What a file looks like in the quarantine: a regular file is `0600` there (its original
+/// mode is recorded and comes back with undo), a link is as it was.
+fn private(state: &scenario::FileState) -> scenario::FileState {
+    let mut state = state.clone();
+    if state.1 & 0o170_000 == 0o100_000 {
+        state.1 = (state.1 & !0o7777) | 0o600;
+    }
+    state
+}
+
 backend_test!(
     fn disk_temp_file_cleanup_quarantines_old_unreferenced_files_and_links_only(db) {
         install(db);
@@ -654,7 +664,7 @@ backend_test!(
         let in_quarantine = quarantined(&hk.state);
         assert_eq!(in_quarantine.keys().cloned().collect::<BTreeSet<_>>(), moved_set);
         for (rel, meta) in &in_quarantine {
-            assert_eq!(Some(meta), before_tmp.get(rel), "{rel} is kept byte for byte, with its mode, owner and times");
+            assert_eq!(Some(meta), before_tmp.get(rel).map(private).as_ref(), "{rel} is kept byte for byte, with its owner and times, private");
         }
         let left: BTreeSet<String> = tree(&tmp).into_keys().collect();
         let expected_left: BTreeSet<String> = before_tmp.keys().filter(|k| !moved_set.contains(*k)).cloned().collect();
@@ -768,7 +778,7 @@ backend_test!(
         let in_quarantine = quarantined(&hk.state);
         assert_eq!(in_quarantine.keys().cloned().collect::<BTreeSet<_>>(), expected_moved);
         for (rel, meta) in &in_quarantine {
-            assert_eq!(Some(meta), before.get(rel), "{rel}");
+            assert_eq!(Some(meta), before.get(rel).map(private).as_ref(), "{rel}");
             assert_eq!(meta.2, 65534, "{rel} still belongs to its owner");
         }
         let left = tree(&tmp);
@@ -907,8 +917,8 @@ backend_test!(
                 .collect()
         };
         let kept = summary(quarantined(&hk.state));
-        let was = summary(before.clone());
-        assert_eq!(kept, was, "bytes, link target, mode, owner and mtime all kept");
+        let was = summary(before.iter().map(|(p, s)| (p.clone(), private(s))).collect());
+        assert_eq!(kept, was, "bytes, link target, owner and mtime all kept; files private");
         let link = hk.tmp.join("link").to_string_lossy().into_owned();
         let recorded = housekeeper_journal::read_records(&hk.state.join("journal"))
             .unwrap()
@@ -919,8 +929,169 @@ backend_test!(
             .next()
             .expect("an intent record for the link");
         assert_eq!(recorded.mtime_ns, before["link"].4);
-        assert_eq!(recorded.link_target.as_deref(), Some("/etc/hostname"));
+        assert_eq!(recorded.link_target, Some("/etc/hostname".into()));
         assert!(tree(&hk.tmp).is_empty());
+    }
+);
+
+/// A path inside `dir` whose last component is exactly `name` (any bytes).
+fn named(dir: &Path, name: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    dir.join(std::ffi::OsStr::from_bytes(name))
+}
+
+/// Bytes, permission bits and mtime (ns) of a regular file.
+fn file_facts(path: &Path) -> (Vec<u8>, u32, i128) {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(meta.is_file(), "{} is a regular file", path.display());
+    let mtime = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+    (std::fs::read(path).unwrap(), meta.mode() & 0o7777, mtime)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    housekeeper_journal::PathBytes::from_bytes(bytes).to_hex()
+}
+
+backend_test!(
+    fn temp_files_with_any_name_are_quarantined_private_shown_escaped_and_restored(db) {
+        install(db);
+        let hk = Tool::new(db);
+        let not_utf8: &[u8] = b"r\xe9sultat-\xff.csv";
+        let newline: &[u8] = b"line\nbreak.txt";
+        let plain: &[u8] = b"plain.txt";
+        let mut before = BTreeMap::new();
+        for name in [not_utf8, newline, plain] {
+            let path = named(&hk.tmp, name);
+            file(&path, &[name, b" content"].concat(), 48);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            before.insert(name, file_facts(&path));
+        }
+        let tmp_text = hk.tmp.display().to_string();
+        let full = |name: &[u8]| [tmp_text.as_bytes(), b"/", name].concat();
+
+        let planned = hk.run(&["plan", "--duty", "DiskTempFileCleanup", "--format", "json"]);
+        assert_run(&planned, 0);
+        let raw_hex = format!(r#""bytes_hex":"{}""#, hex(&full(not_utf8)));
+        assert!(planned.json().to_string().contains(&raw_hex), "{}", planned.stdout);
+
+        let out = hk.run(&["run", "--duty", "DiskTempFileCleanup", "--format", "json"]);
+        assert_run(&out, 0);
+        let report = out.json();
+        let run = report["run_id"].as_str().unwrap().to_owned();
+        let cleanup = duty(&report, "DiskTempFileCleanup");
+        assert_eq!(cleanup["files"]["moved"], 3, "{cleanup:#}");
+        let kept = hk.state.join("quarantine").join(&run);
+        for (name, (bytes, _, mtime)) in &before {
+            assert!(std::fs::symlink_metadata(named(&hk.tmp, name)).is_err(), "{name:?} left the temp dir");
+            let facts = file_facts(&named(&kept, name));
+            assert_eq!(facts, (bytes.clone(), 0o600, *mtime), "{name:?} is in the quarantine, byte for byte, private");
+        }
+
+        // The next run finds nothing to do: no name is planned again as vanished.
+        let again = hk.run(&["run", "--duty", "DiskTempFileCleanup", "--format", "json"]);
+        assert_run(&again, 0);
+        let again = again.json();
+        let second = duty(&again, "DiskTempFileCleanup");
+        assert_eq!(second["affected"], 0, "{second:#}");
+        assert_eq!(second["drifted"].as_array().map_or(0, Vec::len), 0, "{second:#}");
+
+        // Shown escaped in text, exactly in JSON.
+        let shown = hk.run(&["journal", "show", &run]);
+        assert_run(&shown, 0);
+        for escaped in [r"r\xe9sultat-\xff.csv", r"line\nbreak.txt"] {
+            assert!(shown.stdout.contains(&format!("{tmp_text}/{escaped} → ")), "{escaped} in\n{}", shown.stdout);
+        }
+        assert!(!shown.stdout.contains("line\nbreak"), "a name cannot break a line:\n{}", shown.stdout);
+        let json = hk.run(&["journal", "show", &run, "--format", "json"]).json();
+        let paths: Vec<&serde_json::Value> = json["files"].as_array().unwrap().iter().map(|f| &f["path"]).collect();
+        assert!(paths.contains(&&serde_json::json!({"bytes_hex": hex(&full(not_utf8))})), "{paths:?}");
+        assert!(paths.contains(&&serde_json::json!(format!("{tmp_text}/line\nbreak.txt"))), "{paths:?}");
+        let found = hk.run(&["journal", "find", "--path", &format!("{tmp_text}/line\nbreak.txt")]);
+        assert_run(&found, 0);
+        assert!(found.stdout.contains(r"line\nbreak.txt → "), "{}", found.stdout);
+
+        // Undo brings every name back, byte for byte, with its mode and mtime.
+        let undo = hk.run(&["undo", &run]);
+        assert_run(&undo, 0);
+        for (name, facts) in &before {
+            assert_eq!(&file_facts(&named(&hk.tmp, name)), facts, "{name:?} is back as it was");
+            assert!(std::fs::symlink_metadata(named(&kept, name)).is_err());
+        }
+    }
+);
+
+/// `housekeeper` with its file size limited to `bytes` (SIGXFSZ ignored, so a write past the
+/// limit fails with EFBIG as on a full disk instead of killing the process).
+fn run_with_file_size_limit(hk: &Tool, bytes: u64, args: &[&str]) -> Out {
+    let inner = hk.command(args);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"trap '' XFSZ; exec prlimit --fsize="$0" -- "$@""#)
+        .arg(bytes.to_string())
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    cmd.env_clear();
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env("PATH", "/usr/bin:/bin");
+    let out = cmd.output().expect("run sh");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+backend_test!(
+    only(sqlite) fn a_copy_across_filesystems_that_fails_leaves_no_partial_file(db) {
+        let shm = Path::new("/dev/shm");
+        install(db);
+        let mut hk = Tool::new(db);
+        let state = tempfile::Builder::new().prefix("hk-state-").tempdir_in(shm).unwrap();
+        hk.state = state.path().join("state");
+        let big: Vec<u8> = (0..=255u8).cycle().take(6 << 20).collect();
+        file(&hk.tmp.join("big.bin"), &big, 48);
+        let before = file_facts(&hk.tmp.join("big.bin"));
+
+        // Writes past 2 MiB fail (EFBIG), as on a full disk, in the middle of the copy.
+        let out = run_with_file_size_limit(&hk, 2 << 20, &["run", "--duty", "DiskTempFileCleanup", "--format", "json"]);
+        assert_run(&out, 1);
+        let cleanup = duty(&out.json(), "DiskTempFileCleanup").clone();
+        assert_eq!(cleanup["status"], "failed", "{cleanup:#}");
+        assert_eq!(cleanup["files"]["moved"], 0, "{cleanup:#}");
+        let error = format!("{}: copying it to another filesystem failed, nothing was moved: ", hk.tmp.join("big.bin").display());
+        assert!(cleanup["errors"][0].as_str().unwrap().starts_with(&error), "{cleanup:#}");
+        assert!(cleanup["errors"][0].as_str().unwrap().ends_with("File too large (os error 27)"), "{cleanup:#}");
+        assert_eq!(file_facts(&hk.tmp.join("big.bin")), before, "the original stays as it was");
+        assert!(tree(&hk.state.join("quarantine")).is_empty(), "no partial copy in the quarantine");
+        let outcome = housekeeper_journal::read_records(&hk.state.join("journal"))
+            .unwrap()
+            .filter_map(|e| match e.unwrap().record {
+                housekeeper_journal::Record::FileOutcome { status, .. } => Some(status),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(outcome, [housekeeper_journal::FileStatus::Failed { error: "io_error".into() }]);
+
+        // A copy a crash left behind is not a quarantined file, and the next start removes it.
+        let partial = hk.state.join("quarantine/.partial/0123456789abcdef.part");
+        std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+        std::fs::write(&partial, b"half").unwrap();
+        let list = hk.run(&["quarantine", "list", "--format", "json"]).json();
+        let runs = list["runs"].as_array().unwrap();
+        assert!(runs.iter().all(|r| r["run_id"] != ".partial" && r["files"] == 0), "{list:#}");
+        let report = run_duty(&hk, "DiskTempFileCleanup", 0);
+        assert_eq!(report["files"]["moved"], 1, "{report:#}");
+        assert!(!partial.exists(), "the leftover was removed at start");
+        let kept = quarantined(&hk.state);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["big.bin"]);
+        assert_eq!(kept["big.bin"].0, big);
+        assert_eq!(kept["big.bin"].1 & 0o7777, 0o600);
     }
 );
 

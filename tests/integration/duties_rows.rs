@@ -222,7 +222,13 @@ impl JournalView {
                 let mut line = format!(
                     "{:?} {} {}",
                     i.action,
-                    i.table.as_deref().or(i.path.as_deref()).unwrap_or("-"),
+                    i.table
+                        .clone()
+                        .or(i
+                            .path
+                            .as_ref()
+                            .map(housekeeper_journal::PathBytes::to_display))
+                        .unwrap_or_else(|| "-".into()),
                     keys(&i.keys)
                 );
                 if !i.columns.is_empty() {

@@ -161,7 +161,7 @@ backend_test!(
         let first = run(&hk);
         // The forger points a quarantined file's way back at another path.
         forge(&journal_dir(&hk), |r| match r {
-            Record::FileIntent { path, .. } if path.ends_with("a.txt") => {
+            Record::FileIntent { path, .. } if path.as_bytes().ends_with(b"a.txt") => {
                 *path = "/etc/cron.d/evil".into();
                 true
             }

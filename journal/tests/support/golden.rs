@@ -217,7 +217,7 @@ pub fn good_records() -> Vec<Record> {
             duty: "DiskTempFileCleanup".into(),
             item: 0,
             path: "/var/lib/multiflexi/tmp/report.pdf".into(),
-            quarantine_path: format!("quarantine/{RUN1}/report.pdf"),
+            quarantine_path: format!("quarantine/{RUN1}/report.pdf").into(),
             meta: FileMeta {
                 size: 1234,
                 mode: 0o100_640,
@@ -275,7 +275,7 @@ pub fn good_records() -> Vec<Record> {
         },
         Record::QuarantineExpired {
             run_id: RUN1.into(),
-            path: format!("quarantine/{RUN1}/report.pdf"),
+            path: format!("quarantine/{RUN1}/report.pdf").into(),
             blake3: Some(Digest([0xab; 32])),
         },
         Record::RunEnd {
