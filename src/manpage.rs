@@ -313,6 +313,20 @@ fn undo(roff: &mut Roff) {
          by running it again. Restored items are held for MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS: \
          later runs leave them alone and report them as held.",
     );
+    paragraph(
+        roff,
+        "Before acting, run (and each daemon cycle), apply, undo and quarantine expire check the \
+         journal: the hash chain from the last anchored checkpoint to the head, every record the \
+         database anchors (present, with the anchored hash, none past the journal's end), and \
+         that an incomplete tail lies after the last anchored record before cutting it. A \
+         re-hashed journal, one restored from an older backup, cut records or a replaced \
+         journal-id stop the command with exit status 3 and nothing changed. After such damage, \
+         restore a newer backup of the state directory, or run housekeeper journal reset \
+         --reason TEXT: it keeps the damaged journal read-only in STATE_DIR/set-aside/, starts a \
+         new journal whose first record names the old one, its last verifiable record, the \
+         damage and the reason, and anchors the reset; runs of the set-aside journal can be \
+         listed and shown, not undone.",
+    );
 }
 
 fn environment(roff: &mut Roff) {
