@@ -12,6 +12,14 @@ use crate::plan::{DeleteRows, DutyPlan, Guard, Item, Op, Reason};
 
 pub struct LogPruning;
 
+/// What it may change: it deletes rows of `log`.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &["log"],
+    updates: &[],
+    records: &[],
+    files: false,
+};
+
 /// What `gather` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {

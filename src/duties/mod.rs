@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Engine};
 use crate::db::{DbResult, Query, ReadView, SchemaFacts};
-use crate::plan::{DutyPlan, Item};
+use crate::plan::{DutyPlan, Item, Op};
 
 /// The name of a duty, as used in output, `MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES` and `--duty`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -224,6 +224,76 @@ pub trait Duty {
         _row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
         Ok(None)
+    }
+}
+
+/// What a duty may ever change, declared next to the duty: the tables it deletes from, the
+/// columns it updates, the tables of its own record rows and whether it moves files. `apply`
+/// refuses a saved plan with an item outside its duty's scope.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    /// Tables it deletes rows from.
+    pub deletes: &'static [&'static str],
+    /// Tables it updates, each with the columns it writes.
+    pub updates: &'static [(&'static str, &'static [&'static str])],
+    /// Tables of the rows it writes as its own record (never taken from a saved plan).
+    pub records: &'static [&'static str],
+    /// Whether it moves files of the temp directory to the quarantine.
+    pub files: bool,
+}
+
+impl Scope {
+    /// Nothing at all (a duty that only reports).
+    pub const NONE: Scope = Scope {
+        deletes: &[],
+        updates: &[],
+        records: &[],
+        files: false,
+    };
+
+    /// `Err(what the item does)` when the item lies outside the scope.
+    ///
+    /// # Errors
+    /// The item does something the duty never does.
+    pub fn check(&self, item: &Item) -> Result<(), String> {
+        match &item.op {
+            Op::Delete(d) if self.deletes.contains(&d.table.as_str()) => Ok(()),
+            Op::Delete(d) => Err(format!("deletes from table {}", d.table)),
+            Op::Update(u) => {
+                let Some((_, columns)) = self.updates.iter().find(|(t, _)| *t == u.table) else {
+                    return Err(format!("updates table {}", u.table));
+                };
+                match u
+                    .changes
+                    .iter()
+                    .find(|c| !columns.contains(&c.column.as_str()))
+                {
+                    Some(c) => Err(format!("updates column {}.{}", u.table, c.column)),
+                    None => Ok(()),
+                }
+            }
+            Op::Insert(i) if self.records.contains(&i.table.as_str()) => Ok(()),
+            Op::Insert(i) => Err(format!("inserts into table {}", i.table)),
+            Op::Reinsert(r) => Err(format!("re-inserts rows of table {}", r.table)),
+            Op::Quarantine(_) if self.files => Ok(()),
+            Op::Quarantine(f) => Err(format!("moves file {} to the quarantine", f.path)),
+            Op::Restore(r) => Err(format!("restores file {}", r.path)),
+        }
+    }
+}
+
+/// The declared scope of a duty.
+#[must_use]
+pub fn scope(name: DutyName) -> &'static Scope {
+    match name {
+        DutyName::StaleTaskFinalization => &stale_task_finalization::SCOPE,
+        DutyName::OrphanedJobCleanup => &orphaned_job_cleanup::SCOPE,
+        DutyName::ScheduleIntegrity => &schedule_integrity::SCOPE,
+        DutyName::DataRetentionCleanup => &data_retention_cleanup::SCOPE,
+        DutyName::DiskTempFileCleanup => &disk_temp_file_cleanup::SCOPE,
+        DutyName::LogPruning => &log_pruning::SCOPE,
+        DutyName::RuntemplateCounterRecalc => &runtemplate_counter_recalc::SCOPE,
+        DutyName::CredentialHealthCheck => &Scope::NONE,
     }
 }
 

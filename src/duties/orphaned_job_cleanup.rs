@@ -20,6 +20,15 @@ use crate::plan::{DeleteRows, Dependent, DutyPlan, Finding, Guard, Item, Op, Rea
 
 pub struct OrphanedJobCleanup;
 
+/// What it may change: it deletes jobs (their dependent rows come from the duty, never from a
+/// saved plan) and queue rows.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &["job", "schedule"],
+    updates: &[],
+    records: &[],
+    files: false,
+};
+
 pub const ORPHANED: &str = "orphaned_job";
 pub const BROKEN_QUEUE: &str = "broken_queue";
 pub const GHOST: &str = "ghost_job";

@@ -15,6 +15,14 @@ use crate::plan::{Change, DutyPlan, Guard, Item, Op, Reason, UpdateRow};
 
 pub struct RuntemplateCounterRecalc;
 
+/// What it may change: the two job counters of runtemplates.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[],
+    updates: &[("runtemplate", &[SUCCESS, FAILED])],
+    records: &[],
+    files: false,
+};
+
 const SUCCESS: &str = "successfull_jobs_count";
 const FAILED: &str = "failed_jobs_count";
 

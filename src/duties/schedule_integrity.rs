@@ -18,6 +18,14 @@ use crate::plan::{Change, DutyPlan, Finding, Guard, Item, Op, Reason, UpdateRow}
 
 pub struct ScheduleIntegrity;
 
+/// What it may change: `next_schedule` (and `DatSave`) of runtemplates.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[],
+    updates: &[("runtemplate", &["next_schedule", "DatSave"])],
+    records: &[],
+    files: false,
+};
+
 /// How far in the past `next_schedule` must be to be called stale.
 pub const STALE_SECONDS: i64 = 2 * 3600;
 

@@ -14,6 +14,14 @@ use crate::plan::{Change, DutyPlan, Finding, Guard, Item, Op, Reason, UpdateRow}
 
 pub struct StaleTaskFinalization;
 
+/// What it may change: the `state` of tasks.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[],
+    updates: &[("task", &["state"])],
+    records: &[],
+    files: false,
+};
+
 const NEEDS: &[Need] = &[
     Need {
         table: "task",
