@@ -378,6 +378,7 @@ mod tests {
             24,
             housekeeper_journal::DateTimeValue::date(2026, 1, 1),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         let paths: Vec<String> = plan
             .items
             .iter()

@@ -200,6 +200,7 @@ mod tests {
                 keep,
                 now(),
             );
+            crate::duties::assert_within_scope(&SCOPE, &plan);
             assert_eq!(plan.affected(), expected.len() as u64, "LOG_KEEP={keep}");
             assert_eq!(plan.items.is_empty(), expected.is_empty());
         }
@@ -215,6 +216,7 @@ mod tests {
             3,
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert!(plan.items.is_empty());
         assert_eq!(plan.affected(), 0);
         assert_eq!(
@@ -233,6 +235,7 @@ mod tests {
             4,
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(plan.affected(), 6);
         let Op::Delete(d) = &plan.items[0].op else {
             panic!()

@@ -297,6 +297,22 @@ pub fn scope(name: DutyName) -> &'static Scope {
     }
 }
 
+/// Asserts that every item of a plan lies within a duty's scope (unit tests of `decide`).
+///
+/// # Panics
+/// An item lies outside.
+#[cfg(test)]
+pub fn assert_within_scope(scope: &Scope, plan: &DutyPlan) {
+    for (i, item) in plan.items.iter().enumerate() {
+        assert_eq!(
+            scope.check(item),
+            Ok(()),
+            "item {i} of {}: {item:?}",
+            plan.duty
+        );
+    }
+}
+
 /// The duty of that name.
 #[must_use]
 pub fn duty(name: DutyName) -> Box<dyn Duty> {
@@ -317,6 +333,65 @@ pub fn duty(name: DutyName) -> Box<dyn Duty> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_refuse_what_a_duty_never_does() {
+        use crate::plan::{Change, DeleteRows, Guard, Reason, UpdateRow};
+        use housekeeper_journal::KeySet;
+        let delete = |table: &str| {
+            Item::new(
+                Op::Delete(DeleteRows {
+                    table: table.into(),
+                    key_column: "id".into(),
+                    keys: KeySet::Ranges(vec![(1, 1)]),
+                    dependents: Vec::new(),
+                    guard: Guard::Exists,
+                }),
+                Reason::new("x", "x"),
+            )
+        };
+        let update = |table: &str, column: &str| {
+            Item::new(
+                Op::Update(UpdateRow {
+                    table: table.into(),
+                    key_column: "id".into(),
+                    key: Value::Int(1),
+                    changes: vec![Change {
+                        column: column.into(),
+                        old: Value::Null,
+                        new: Value::Null,
+                    }],
+                    guard: Guard::Duty,
+                }),
+                Reason::new("x", "x"),
+            )
+        };
+        let log = scope(DutyName::LogPruning);
+        assert!(log.check(&delete("log")).is_ok());
+        assert_eq!(
+            log.check(&delete("apps")),
+            Err("deletes from table apps".into())
+        );
+        assert_eq!(
+            log.check(&update("user", "password")),
+            Err("updates table user".into())
+        );
+        let stale = scope(DutyName::StaleTaskFinalization);
+        assert!(stale.check(&update("task", "state")).is_ok());
+        assert_eq!(
+            stale.check(&update("task", "runtemplate_id")),
+            Err("updates column task.runtemplate_id".into())
+        );
+        for name in DutyName::ALL {
+            assert!(
+                scope(name).check(&update("user", "password")).is_err(),
+                "{name}"
+            );
+        }
+        assert!(scope(DutyName::CredentialHealthCheck)
+            .check(&delete("log"))
+            .is_err());
+    }
 
     #[test]
     fn names_parse_case_insensitively() {

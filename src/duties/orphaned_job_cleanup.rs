@@ -445,6 +445,7 @@ mod tests {
         d.exitcode = Value::Int(0);
         d.begin = Value::from("2020-01-01 00:00:00");
         let plan = decide(&[a, b, c, d], &[], now(), 60);
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(
             categories(&plan),
             [
@@ -504,6 +505,7 @@ mod tests {
             now(),
             60,
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(categories(&plan), [("job 1".into(), GHOST.into())]);
         assert_eq!(
             plan.items[0].reason.text,
@@ -524,6 +526,7 @@ mod tests {
         j.queued = false;
         j.schedule = Value::from("2020-01-01 00:00:00");
         let plan = decide(&[j], &[], now(), 60);
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(categories(&plan), [("job 1".into(), ORPHANED.into())]);
     }
 
@@ -552,6 +555,7 @@ mod tests {
             },
         ];
         let plan = decide(&[], &rows, now(), 60);
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(plan.categories().get(BROKEN_QUEUE), Some(&3));
         assert_eq!(
             plan.items[1].reason.text,

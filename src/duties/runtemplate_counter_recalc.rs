@@ -236,6 +236,7 @@ mod tests {
             &actual,
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(plan.items.len(), 2);
         let Op::Update(u) = &plan.items[0].op else {
             panic!()
@@ -261,6 +262,7 @@ mod tests {
     #[test]
     fn runtemplates_without_jobs_count_zero() {
         let plan = decide(&[stored(3, 4, 2)], &Actual::new(), now());
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         let Op::Update(u) = &plan.items[0].op else {
             panic!()
         };

@@ -318,6 +318,7 @@ mod tests {
             &[job(1, "2020-01-01 00:00:00", None)],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(reset_ids(&plan), [2]);
         let Op::Update(u) = &plan.items[0].op else {
             panic!()
@@ -372,6 +373,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(reset_ids(&plan), [1, 2]);
         assert_eq!(
             plan.items[0].reason.code, "job_missing",
@@ -390,6 +392,7 @@ mod tests {
             &[],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         let codes: Vec<&str> = plan.items.iter().map(|i| i.reason.code.as_str()).collect();
         assert_eq!(codes, ["job_missing", "job_missing", "stale_next_schedule"]);
         assert_eq!(plan.categories().get("stale"), Some(&1));
@@ -411,6 +414,7 @@ mod tests {
             &[],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert!(plan.items.is_empty());
         assert_eq!(plan.findings.len(), 1);
         assert_eq!(

@@ -235,6 +235,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(
             new_states(&plan),
             [("1".into(), "missed".into()), ("2".into(), "failed".into())]
@@ -256,6 +257,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(new_states(&plan), [("1".into(), "missed".into())]);
     }
 
@@ -270,6 +272,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert!(plan.items.is_empty());
         assert_eq!(plan.findings.len(), 1);
         assert!(plan.findings[0].message.contains("task #4"));
