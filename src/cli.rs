@@ -135,7 +135,20 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Plan(PlanArgs),
 
-    /// Apply a plan saved with `plan --out FILE`, re-checking every item.
+    /// Apply a plan saved with `plan --out FILE`, narrowed to what the duties plan now.
+    ///
+    /// The file is not trusted to choose what is changed. Before anything is locked, apply
+    /// refuses the whole file (exit 1, nothing changed, nothing journaled) when it was made
+    /// for another database, was already applied, is older than --max-age, was made for a
+    /// `now` later than the database's, or holds an item outside its duty's scope (an op no
+    /// duty plans, a table or column the duty never writes, an item under another duty, for
+    /// DataRetentionCleanup a table no enabled policy names); a file whose content does not
+    /// match its digest is reported as damaged (exit 2). Then each duty plans afresh with the
+    /// plan's `now`, and only the items of the file that the fresh plan also holds are
+    /// executed, as the fresh plan has them (its guards, re-checks, dependent rows); deletes
+    /// run on the keys both hold. The rest of the file is reported as "not planned now"
+    /// (drifted, reason not_planned_now); what the duties plan now but the file does not hold
+    /// is left alone.
     #[command(after_help = EXIT_CODES_HELP)]
     Apply(ApplyArgs),
 
@@ -198,7 +211,9 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 
-    /// Also save the plan to FILE, for review and `housekeeper apply FILE`.
+    /// Also save the plan to FILE, for review and `housekeeper apply FILE`. The file holds
+    /// personal data: it is written with mode 0600 whatever the umask, and carries a digest
+    /// of its content that apply checks.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

@@ -462,7 +462,7 @@ fn examples(roff: &mut Roff) {
         ),
         (
             "housekeeper plan --out /tmp/plan.json && housekeeper apply /tmp/plan.json",
-            "Review a plan, then apply exactly it.",
+            "Review a plan, then apply it: only what the duties still plan now is changed; the rest of the file is reported as not planned now.",
         ),
         (
             "housekeeper --database sqlite:/var/lib/dbconfig-common/sqlite3/multiflexi/multiflexi plan",

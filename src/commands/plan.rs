@@ -20,7 +20,7 @@ use crate::text::Escaped;
 /// The saved form of a plan (`plan --out FILE`, and `plan --format json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedPlan {
-    /// `housekeeper.plan/v1`.
+    /// `housekeeper.plan/v2`.
     pub format: String,
     pub created_utc: String,
     /// Identity of the database the plan was made for.
@@ -31,9 +31,61 @@ pub struct SavedPlan {
     /// Runs a crash left open; `run` recovers them before doing anything.
     pub open_runs: Vec<String>,
     pub duties: Vec<DutyPlan>,
+    /// blake3 (hex) of the canonical JSON of everything else ([`content_digest`]): `apply`
+    /// reports a file whose content does not match it as damaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
-pub const PLAN_FORMAT: &str = "housekeeper.plan/v1";
+/// v2 added `digest`; `apply` refuses v1 files (make a fresh plan).
+pub const PLAN_FORMAT: &str = "housekeeper.plan/v2";
+
+/// The canonical JSON of a document: no white space, object keys sorted, `digest` of the
+/// top-level object left out.
+#[must_use]
+pub fn canonical_json(document: &serde_json::Value) -> String {
+    fn write(value: &serde_json::Value, top: bool, out: &mut String) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map
+                    .keys()
+                    .filter(|k| !(top && k.as_str() == "digest"))
+                    .collect();
+                keys.sort();
+                out.push('{');
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::from(key.as_str()).to_string());
+                    out.push(':');
+                    write(&map[key], false, out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, false, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(document, true, &mut out);
+    out
+}
+
+/// The content digest of a saved plan document (its `digest` field left out).
+#[must_use]
+pub fn content_digest(document: &serde_json::Value) -> blake3::Hash {
+    blake3::hash(canonical_json(document).as_bytes())
+}
 
 /// Plans one duty through a fresh read-only snapshot.
 #[must_use]
@@ -130,7 +182,9 @@ pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
         now,
         open_runs,
         duties: plans,
+        digest: None,
     };
+    let saved = seal(saved)?;
     if let Some(path) = &args.out {
         write_plan(path, &saved)?;
     }
@@ -176,13 +230,54 @@ pub fn render_text(saved: &SavedPlan) -> String {
     out
 }
 
-fn write_plan(path: &Path, saved: &SavedPlan) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(saved)
+/// The plan with its content digest set.
+fn seal(mut saved: SavedPlan) -> Result<SavedPlan, Failure> {
+    saved.digest = None;
+    let document = serde_json::to_value(&saved)
         .map_err(|e| Failure::new(Exit::Failed, format!("encoding the plan: {e}")))?;
-    std::fs::write(path, text + "\n").map_err(|e| {
+    saved.digest = Some(content_digest(&document).to_hex().to_string());
+    Ok(saved)
+}
+
+/// Writes the plan readable by its owner only (mode 0600 whatever the umask: it holds
+/// personal data): a temporary file in the same directory, made durable, then renamed over
+/// the target.
+fn write_plan(path: &Path, saved: &SavedPlan) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let failure = |e: std::io::Error| {
         Failure::new(
             Exit::Failed,
             format!("writing the plan to {}: {e}", path.display()),
         )
-    })
+    };
+    let text = serde_json::to_string_pretty(saved)
+        .map_err(|e| Failure::new(Exit::Failed, format!("encoding the plan: {e}")))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plan".into());
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, path)?;
+        std::fs::File::open(&dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.map_err(failure)
 }

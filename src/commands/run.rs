@@ -130,6 +130,9 @@ pub enum Planned {
     /// Not part of this session, with the reason shown as `skipped`.
     Skip(String),
     Plan(crate::plan::DutyPlan),
+    /// A plan, and the parts of a saved plan that are not executed because the duty does
+    /// not plan them now (`apply`).
+    Narrowed(crate::plan::DutyPlan, Vec<crate::plan::narrow::Refused>),
 }
 
 /// How a session differs between `run`, `apply` and `undo`.
@@ -280,15 +283,19 @@ pub fn session(
     }
     for name in order {
         let duty_started = Instant::now();
-        let planned = if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut planned = if stop.load(std::sync::atomic::Ordering::SeqCst) {
             Planned::Skip("stopped by a signal".into())
         } else {
             planner(&mut *conn, name, &ctx)
         };
+        let refused = match &mut planned {
+            Planned::Narrowed(_, refused) => std::mem::take(refused),
+            _ => Vec::new(),
+        };
         let deselected_duty = matches!(planned, Planned::Skip(_));
         let mut duty_report = match planned {
             Planned::Skip(reason) => DutyReport::skipped(name, reason),
-            Planned::Plan(_) if journal_broken.is_some() => {
+            Planned::Plan(_) | Planned::Narrowed(..) if journal_broken.is_some() => {
                 let mut r = DutyReport::new(name);
                 r.error(format!(
                     "not run: the journal cannot be written ({})",
@@ -296,7 +303,7 @@ pub fn session(
                 ));
                 r
             }
-            Planned::Plan(plan) => {
+            Planned::Plan(plan) | Planned::Narrowed(plan, _) => {
                 let mut r = DutyReport::new(name);
                 match &plan.status {
                     PlanStatus::Skipped { reason } => r = DutyReport::skipped(name, reason.clone()),
@@ -305,6 +312,9 @@ pub fn session(
                         r.findings = plan.findings.clone();
                         r.notes = plan.notes.clone();
                         r.held = plan.held.clone();
+                        for refusal in &refused {
+                            r.refuse(&refusal.table, &refusal.key, refusal.count);
+                        }
                         for e in &plan.errors {
                             r.error(e.clone());
                         }

@@ -27,6 +27,80 @@ use crate::plan::{
 
 pub struct DataRetentionCleanup;
 
+/// The most that any policy may ever change: deletes from the known tables other tables do
+/// not reference, marks, anonymizes (the personal columns and `anonymized_at`), and its record
+/// rows. At apply time the scope is narrower: only the tables an enabled policy names, with
+/// what its action writes ([`policy_scope`]).
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[
+        "user_sessions",
+        "security_audit_log",
+        "job",
+        "log",
+        "login_attempts",
+    ],
+    updates: &[
+        (
+            "user",
+            &[
+                "login",
+                "email",
+                "firstname",
+                "lastname",
+                "last_login_ip",
+                "anonymized_at",
+                "marked_for_deletion",
+            ],
+        ),
+        (
+            "user_sessions",
+            &[
+                "ip_address",
+                "user_agent",
+                "anonymized_at",
+                "marked_for_deletion",
+            ],
+        ),
+        (
+            "security_audit_log",
+            &[
+                "ip_address",
+                "user_agent",
+                "additional_data",
+                "anonymized_at",
+                "marked_for_deletion",
+            ],
+        ),
+        (
+            "job",
+            &["env", "command", "anonymized_at", "marked_for_deletion"],
+        ),
+        ("log", &["message", "anonymized_at", "marked_for_deletion"]),
+        (
+            "company",
+            &[
+                "name",
+                "email",
+                "ic",
+                "anonymized_at",
+                "marked_for_deletion",
+            ],
+        ),
+        (
+            "login_attempts",
+            &[
+                "ip_address",
+                "username",
+                "user_agent",
+                "anonymized_at",
+                "marked_for_deletion",
+            ],
+        ),
+    ],
+    records: &["retention_cleanup_jobs", "data_archive"],
+    files: false,
+};
+
 /// Tables a policy may name, with the date column that ages their rows.
 pub const KNOWN_TABLES: &[(&str, &str)] = &[
     ("user", "last_activity_at"),
@@ -122,8 +196,10 @@ pub struct Policy {
     pub id: i64,
     pub name: String,
     pub table: String,
-    pub period_days: i64,
-    pub grace_days: i64,
+    /// `None` when NULL or not a whole number.
+    pub period_days: Option<i64>,
+    /// `None` when NULL or not a whole number.
+    pub grace_days: Option<i64>,
     pub action: String,
     pub enabled: bool,
 }
@@ -283,22 +359,42 @@ impl Duty for DataRetentionCleanup {
         item: &Item,
         row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
-        let tag = |name: &str| item.tags.get(name).map(String::as_str).unwrap_or("");
-        let still = match tag("check") {
-            "expired" => {
-                let cutoff = DateTimeValue::parse(tag("cutoff")).unwrap_or(ctx.now);
-                let until = if tag("retention_until") == "yes" {
-                    row.get("retention_until")
-                } else {
-                    &Value::Null
-                };
-                expired(until, row.get(tag("date_column")), ctx.now, cutoff)
-            }
-            "marked" => row.get("marked_for_deletion").as_bool() == Some(true),
-            _ => false,
-        };
-        Ok((!still).then(|| "no_longer_matches".into()))
+        Ok(recheck_row(item, row, ctx.now))
     }
+}
+
+/// Whether the locked row still qualifies for the item, by the item's `check` tag:
+/// `None` when it does, else the drift code. Fails closed: a re-check parameter that is
+/// missing or does not parse (or a cutoff later than `now`) makes the item drifted, never a
+/// wider condition.
+#[must_use]
+pub fn recheck_row(item: &Item, row: RowRef<'_>, now: DateTimeValue) -> Option<String> {
+    let tag = |name: &str| item.tags.get(name).map(String::as_str);
+    let bad = || Some("bad_recheck_parameter".to_owned());
+    let still = match tag("check") {
+        Some("expired") => {
+            let Some(cutoff) = tag("cutoff")
+                .and_then(DateTimeValue::parse)
+                .filter(|c| *c <= now)
+            else {
+                return bad();
+            };
+            let until = match tag("retention_until") {
+                Some("yes") => row.get("retention_until"),
+                Some("no") => &Value::Null,
+                _ => return bad(),
+            };
+            let Some(date_column) =
+                tag("date_column").filter(|c| KNOWN_TABLES.iter().any(|(_, known)| known == c))
+            else {
+                return bad();
+            };
+            expired(until, row.get(date_column), now, cutoff)
+        }
+        Some("marked") => row.get("marked_for_deletion").as_bool() == Some(true),
+        _ => return bad(),
+    };
+    (!still).then(|| "no_longer_matches".into())
 }
 
 /// Whether a row is expired: `retention_until <= now` when set, else `date < cutoff`.
@@ -314,6 +410,139 @@ pub fn expired(
         When::Unparseable => false,
         When::Missing => common::before(date, cutoff),
     }
+}
+
+/// The longest retention or grace period a policy may give: 100 years.
+pub const MAX_DAYS: i64 = 36_500;
+
+/// The policy's retention and grace periods in days, or why they are impossible: a
+/// retention period below 1 day or above [`MAX_DAYS`], a grace period below 0 or above
+/// [`MAX_DAYS`], NULL (or not a whole number) where a number is needed (the grace period is
+/// needed by `soft_delete`, whose grace purge counts it). Such a policy fails alone; it never
+/// turns into a wider deletion.
+///
+/// # Errors
+/// The message names the policy, the column and the value.
+pub fn periods(p: &Policy) -> Result<(i64, i64), String> {
+    let bad = |column: &str, value: String, allowed: &str| {
+        format!(
+            "policy \"{}\" (#{}, {}): {column} = {value} is impossible ({allowed}); the policy is not applied",
+            p.name, p.id, p.table
+        )
+    };
+    let period = match p.period_days {
+        Some(days) if (1..=MAX_DAYS).contains(&days) => days,
+        Some(days) => {
+            return Err(bad(
+                "retention_period_days",
+                days.to_string(),
+                &format!("allowed: 1 to {MAX_DAYS} days"),
+            ))
+        }
+        None => {
+            return Err(bad(
+                "retention_period_days",
+                "NULL".into(),
+                "a whole number of days is required",
+            ))
+        }
+    };
+    let grace = match p.grace_days {
+        Some(days) if (0..=MAX_DAYS).contains(&days) => days,
+        Some(days) => {
+            return Err(bad(
+                "grace_period_days",
+                days.to_string(),
+                &format!("allowed: 0 to {MAX_DAYS} days"),
+            ))
+        }
+        None if p.action == "soft_delete" => {
+            return Err(bad(
+                "grace_period_days",
+                "NULL".into(),
+                "soft_delete needs a whole number of days",
+            ))
+        }
+        None => 0,
+    };
+    Ok((period, grace))
+}
+
+/// What the enabled policies allow at this moment: the tables rows may be deleted from and,
+/// per table, the columns that may be written. Narrower than [`SCOPE`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyScope {
+    pub deletes: std::collections::BTreeSet<String>,
+    pub updates: BTreeMap<String, std::collections::BTreeSet<String>>,
+}
+
+impl PolicyScope {
+    /// `Err(what the item does)` when no enabled policy allows a delete or update like it.
+    ///
+    /// # Errors
+    /// The item is outside every enabled policy.
+    pub fn check(&self, item: &Item) -> Result<(), String> {
+        match &item.op {
+            Op::Delete(d) if !self.deletes.contains(&d.table) => Err(format!(
+                "deletes from table {}, which no enabled retention policy allows",
+                d.table
+            )),
+            Op::Update(u) => {
+                let allowed = self.updates.get(&u.table);
+                match u
+                    .changes
+                    .iter()
+                    .find(|c| !allowed.is_some_and(|cols| cols.contains(&c.column)))
+                {
+                    Some(c) => Err(format!(
+                        "updates column {}.{}, which no enabled retention policy writes",
+                        u.table, c.column
+                    )),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The scope of the enabled policies, by what each action writes.
+#[must_use]
+pub fn policy_scope(policies: &[Policy]) -> PolicyScope {
+    let mut scope = PolicyScope::default();
+    for p in policies.iter().filter(|p| p.enabled) {
+        let mut write = |columns: &[&str]| {
+            scope
+                .updates
+                .entry(p.table.clone())
+                .or_default()
+                .extend(columns.iter().map(|c| (*c).to_owned()));
+        };
+        match p.action.as_str() {
+            "soft_delete" | "archive" => write(&["marked_for_deletion"]),
+            "anonymize" => {
+                let personal: Vec<&str> =
+                    personal_of(&p.table).iter().map(|(c, _, _)| *c).collect();
+                write(&personal);
+                write(&["anonymized_at"]);
+            }
+            _ => {}
+        }
+        if matches!(p.action.as_str(), "hard_delete" | "soft_delete")
+            && !REFERENCED.contains(&p.table.as_str())
+        {
+            scope.deletes.insert(p.table.clone());
+        }
+    }
+    scope
+}
+
+/// The scope of the policies enabled now.
+///
+/// # Errors
+/// The policies could not be read.
+pub fn read_policy_scope(view: &mut dyn ReadView) -> DbResult<PolicyScope> {
+    Ok(policy_scope(&read_policies(view)?))
 }
 
 fn read_policies(view: &mut dyn ReadView) -> DbResult<Vec<Policy>> {
@@ -342,8 +571,8 @@ fn read_policies(view: &mut dyn ReadView) -> DbResult<Vec<Policy>> {
             id: common::int(&r[0]),
             name: text(&r[1]),
             table: text(&r[2]),
-            period_days: common::int(&r[3]),
-            grace_days: common::int(&r[4]),
+            period_days: r[3].as_i64(),
+            grace_days: r[4].as_i64(),
             action: text(&r[5]),
             enabled: r[6].as_bool() == Some(true),
         })
@@ -372,6 +601,13 @@ pub fn gather_policy(
     let p = facts.policy.clone();
     let fail = |facts: &mut PolicyFacts, why: String| {
         facts.error = Some(format!("policy \"{}\" ({}): {why}", p.name, p.table));
+    };
+    let period = match periods(&p) {
+        Ok((period, _)) => period,
+        Err(why) => {
+            facts.error = Some(why);
+            return facts;
+        }
     };
     let Some(date_column) = date_column_of(&p.table) else {
         let known: Vec<&str> = KNOWN_TABLES.iter().map(|(t, _)| *t).collect();
@@ -464,7 +700,7 @@ pub fn gather_policy(
             }
         }
     }
-    if let Err(e) = gather_rows(view, ctx, &mut facts) {
+    if let Err(e) = gather_rows(view, ctx, period, &mut facts) {
         fail(&mut facts, e.to_string());
     }
     facts
@@ -496,6 +732,7 @@ fn archivist(view: &mut dyn ReadView) -> DbResult<Option<i64>> {
 fn gather_rows(
     view: &mut dyn ReadView,
     ctx: &DutyContext<'_>,
+    period: i64,
     facts: &mut PolicyFacts,
 ) -> DbResult<()> {
     let d = *view.dialect();
@@ -503,7 +740,7 @@ fn gather_rows(
     let table = d.quote(&p.table);
     let key = d.quote(&facts.key_column);
     let date = d.quote(&facts.date_column);
-    let cutoff = cutoff(ctx.now, p.period_days);
+    let cutoff = cutoff(ctx.now, period);
     // A superset bound (one day later) keeps text comparisons on SQLite from missing rows;
     // the exact decision is made in `decide`.
     let bound = crate::clock::shift(cutoff, 86_400).unwrap_or(cutoff);
@@ -621,7 +858,10 @@ pub fn decide(
             plan.errors.push(error.clone());
             continue;
         }
-        decide_policy(facts, actions, now, &mut plan);
+        match periods(&facts.policy) {
+            Ok(days) => decide_policy(facts, days, actions, now, &mut plan),
+            Err(error) => plan.errors.push(error),
+        }
     }
     plan
 }
@@ -638,6 +878,7 @@ fn action_of(name: &str) -> Option<RetentionAction> {
 
 fn decide_policy(
     facts: &PolicyFacts,
+    (period_days, grace_days): (i64, i64),
     actions: &std::collections::BTreeSet<RetentionAction>,
     now: DateTimeValue,
     plan: &mut DutyPlan,
@@ -647,7 +888,7 @@ fn decide_policy(
         return;
     };
     let on = actions.contains(&action);
-    let cutoff = cutoff(now, p.period_days);
+    let cutoff = cutoff(now, period_days);
     let check = |item: Item, check: &str| {
         item.tag("check", check)
             .tag("policy", p.name.clone())
@@ -689,7 +930,7 @@ fn decide_policy(
             "{} {} is older than {} days",
             facts.date_column,
             common::show(&c.date),
-            p.period_days
+            period_days
         ),
     };
     let mut counts = (0u64, 0u64, 0u64, 0u64); // processed, deleted, anonymized, archived
@@ -705,7 +946,7 @@ fn decide_policy(
                 };
                 let text = format!(
                     "policy \"{}\": {n} row(s) of {} past retention ({} days, or retention_until)",
-                    p.name, p.table, p.period_days
+                    p.name, p.table, period_days
                 );
                 let item = Item::new(
                     Op::Delete(DeleteRows {
@@ -857,7 +1098,7 @@ fn decide_policy(
     // Grace purge: rows this tool marked long enough ago.
     if action == RetentionAction::SoftDelete {
         let purge_on = actions.contains(&RetentionAction::GracePurge);
-        let grace_cutoff = cutoff_days(now, p.grace_days);
+        let grace_cutoff = cutoff_days(now, grace_days);
         let due: Vec<Value> = facts
             .marked_by_us
             .iter()
@@ -882,7 +1123,7 @@ fn decide_policy(
                     Op::Delete(DeleteRows { table: p.table.clone(), key_column: facts.key_column.clone(), keys, dependents, guard: Guard::Duty }),
                     Reason::new(
                         "retention_grace_purge",
-                        format!("policy \"{}\": {n} row(s) of {} marked by housekeeper at least {} days ago", p.name, p.table, p.grace_days),
+                        format!("policy \"{}\": {n} row(s) of {} marked by housekeeper at least {grace_days} days ago", p.name, p.table),
                     ),
                 )
                 .category("purged")
@@ -990,8 +1231,8 @@ mod tests {
                 id: 1,
                 name: "p".into(),
                 table: table.into(),
-                period_days: 30,
-                grace_days: 7,
+                period_days: Some(30),
+                grace_days: Some(7),
                 action: action.into(),
                 enabled: true,
             },
@@ -1202,5 +1443,232 @@ mod tests {
         let plan = decide(&[bad, good], &all(), now());
         assert_eq!(plan.errors.len(), 1);
         assert_eq!(plan.affected(), 1);
+    }
+
+    /// Every item a plan holds lies within the duty's declared scope and within what the
+    /// enabled policies allow.
+    fn assert_within_scope(plan: &DutyPlan, policies: &[Policy]) {
+        let now_scope = policy_scope(policies);
+        for (i, item) in plan.items.iter().enumerate() {
+            assert_eq!(SCOPE.check(item), Ok(()), "item {i}: {item:?}");
+            assert_eq!(now_scope.check(item), Ok(()), "item {i}: {item:?}");
+        }
+    }
+
+    #[test]
+    fn every_item_lies_within_the_scope() {
+        let mut marked = row(2, "2020-01-01", None);
+        marked.marked = Some(true);
+        let mut anon = row(5, "2020-01-01", None);
+        anon.columns = [
+            ("login".to_owned(), Value::from("jdoe")),
+            ("email".to_owned(), Value::from("j@x")),
+        ]
+        .into();
+        let mut soft = facts(
+            "job",
+            "soft_delete",
+            vec![row(1, "2020-01-01", None), marked],
+        );
+        soft.marked_by_us = vec![(Value::Int(2), DateTimeValue::ymd_hms(2020, 1, 1, 0, 0, 0))];
+        let all_facts = [
+            facts("log", "hard_delete", vec![row(1, "2020-01-01", None)]),
+            soft,
+            facts("user", "anonymize", vec![anon]),
+            facts(
+                "security_audit_log",
+                "archive",
+                vec![row(4, "2020-01-01", None)],
+            ),
+        ];
+        let plan = decide(&all_facts, &all(), now());
+        assert!(plan.items.len() >= 8, "{plan:#?}");
+        let policies: Vec<Policy> = all_facts.iter().map(|f| f.policy.clone()).collect();
+        assert_within_scope(&plan, &policies);
+    }
+
+    #[test]
+    fn the_policies_enabled_now_narrow_the_scope() {
+        let mut p = facts("log", "anonymize", vec![]).policy;
+        let scope = policy_scope(std::slice::from_ref(&p));
+        let delete = Item::new(
+            Op::Delete(DeleteRows {
+                table: "log".into(),
+                key_column: "id".into(),
+                keys: KeySet::Ranges(vec![(1, 5)]),
+                dependents: Vec::new(),
+                guard: Guard::Duty,
+            }),
+            Reason::new("x", "x"),
+        );
+        assert!(SCOPE.check(&delete).is_ok());
+        assert!(scope
+            .check(&delete)
+            .unwrap_err()
+            .contains("no enabled retention policy"));
+        p.action = "hard_delete".into();
+        assert!(policy_scope(std::slice::from_ref(&p))
+            .check(&delete)
+            .is_ok());
+        p.enabled = false;
+        assert!(policy_scope(std::slice::from_ref(&p))
+            .check(&delete)
+            .is_err());
+        let mark_user = Item::new(
+            Op::Update(UpdateRow {
+                table: "user".into(),
+                key_column: "id".into(),
+                key: Value::Int(1),
+                changes: vec![Change {
+                    column: "password".into(),
+                    old: Value::Null,
+                    new: Value::from("x"),
+                }],
+                guard: Guard::Duty,
+            }),
+            Reason::new("x", "x"),
+        );
+        assert_eq!(
+            SCOPE.check(&mark_user),
+            Err("updates column user.password".into())
+        );
+    }
+
+    #[test]
+    fn impossible_periods_fail_their_policy_and_delete_nothing() {
+        let old = || vec![row(1, "2020-01-01", None), row(2, "2026-11-27", None)];
+        let cases: [(Option<i64>, Option<i64>, &str, &str); 7] = [
+            (
+                Some(-30),
+                Some(7),
+                "hard_delete",
+                "retention_period_days = -30",
+            ),
+            (Some(0), Some(7), "hard_delete", "retention_period_days = 0"),
+            (
+                Some(36_501),
+                Some(7),
+                "hard_delete",
+                "retention_period_days = 36501",
+            ),
+            (None, Some(7), "hard_delete", "retention_period_days = NULL"),
+            (Some(30), Some(-1), "soft_delete", "grace_period_days = -1"),
+            (
+                Some(30),
+                Some(36_501),
+                "anonymize",
+                "grace_period_days = 36501",
+            ),
+            (Some(30), None, "soft_delete", "grace_period_days = NULL"),
+        ];
+        for (period, grace, action, says) in cases {
+            let mut bad = facts("log", action, old());
+            bad.policy.id = 7;
+            bad.policy.name = "typo".into();
+            bad.policy.period_days = period;
+            bad.policy.grace_days = grace;
+            bad.marked_by_us = vec![(Value::Int(1), DateTimeValue::ymd_hms(2026, 11, 28, 0, 0, 0))];
+            let good = facts("log", "hard_delete", vec![row(3, "2020-01-01", None)]);
+            let plan = decide(&[bad, good], &all(), now());
+            assert_eq!(plan.errors.len(), 1, "{says}: {plan:#?}");
+            assert!(
+                plan.errors[0].contains("policy \"typo\" (#7, log)"),
+                "{}",
+                plan.errors[0]
+            );
+            assert!(plan.errors[0].contains(says), "{}", plan.errors[0]);
+            let keys: Vec<Value> = plan
+                .items
+                .iter()
+                .filter_map(|i| match &i.op {
+                    Op::Delete(d) => Some(keys_of(&d.keys)),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            assert_eq!(
+                keys,
+                [Value::Int(3)],
+                "{says}: only the good policy deletes"
+            );
+            assert!(
+                plan.items.iter().all(|i| !matches!(&i.op, Op::Update(_))),
+                "{says}"
+            );
+        }
+        let mut edge = facts("log", "hard_delete", vec![]).policy;
+        edge.period_days = Some(MAX_DAYS);
+        edge.grace_days = None;
+        assert_eq!(
+            periods(&edge),
+            Ok((MAX_DAYS, 0)),
+            "grace is not needed by hard_delete"
+        );
+        edge.period_days = Some(1);
+        edge.grace_days = Some(0);
+        assert_eq!(periods(&edge), Ok((1, 0)));
+    }
+
+    #[test]
+    fn recheck_parameters_fail_closed() {
+        let columns = ["id", "created", "retention_until"].map(String::from);
+        let old_row = [
+            Value::Int(1),
+            Value::from("2020-01-01 00:00:00"),
+            Value::Null,
+        ];
+        let row = RowRef {
+            columns: &columns,
+            values: &old_row,
+        };
+        let plan = decide(
+            &[facts("log", "hard_delete", vec![row_of(1)])],
+            &all(),
+            now(),
+        );
+        let item = plan.items[0].clone();
+        assert_eq!(
+            recheck_row(&item, row, now()),
+            None,
+            "the planned item re-checks"
+        );
+        let fresh = [
+            Value::Int(1),
+            Value::from("2026-11-28 00:00:00"),
+            Value::Null,
+        ];
+        let fresh_row = RowRef {
+            columns: &columns,
+            values: &fresh,
+        };
+        assert_eq!(
+            recheck_row(&item, fresh_row, now()).as_deref(),
+            Some("no_longer_matches")
+        );
+        for (tag, value) in [
+            ("cutoff", None),
+            ("cutoff", Some("not a date")),
+            ("cutoff", Some("2026-11-29 00:00:00")),
+            ("retention_until", Some("maybe")),
+            ("date_column", Some("id")),
+            ("date_column", None),
+            ("check", Some("whatever")),
+            ("check", None),
+        ] {
+            let mut bad = item.clone();
+            match value {
+                Some(v) => bad.tags.insert(tag.into(), v.into()),
+                None => bad.tags.remove(tag),
+            };
+            assert_eq!(
+                recheck_row(&bad, row, now()).as_deref(),
+                Some("bad_recheck_parameter"),
+                "{tag} = {value:?}"
+            );
+        }
+    }
+
+    fn row_of(id: i64) -> Candidate {
+        row(id, "2020-01-01", None)
     }
 }

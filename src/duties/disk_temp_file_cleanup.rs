@@ -24,6 +24,14 @@ use crate::plan::{DutyPlan, FileItem, Item, Op, Reason};
 
 pub struct DiskTempFileCleanup;
 
+/// What it may change: files of the temp directory, moved to the quarantine; no rows.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[],
+    updates: &[],
+    records: &[],
+    files: true,
+};
+
 const NEEDS: &[Need] = &[
     Need {
         table: "job",
@@ -377,6 +385,7 @@ mod tests {
             24,
             housekeeper_journal::DateTimeValue::date(2026, 1, 1),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         let paths: Vec<String> = plan
             .items
             .iter()

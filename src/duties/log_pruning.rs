@@ -12,6 +12,14 @@ use crate::plan::{DeleteRows, DutyPlan, Guard, Item, Op, Reason};
 
 pub struct LogPruning;
 
+/// What it may change: it deletes rows of `log`.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &["log"],
+    updates: &[],
+    records: &[],
+    files: false,
+};
+
 /// What `gather` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Facts {
@@ -192,6 +200,7 @@ mod tests {
                 keep,
                 now(),
             );
+            crate::duties::assert_within_scope(&SCOPE, &plan);
             assert_eq!(plan.affected(), expected.len() as u64, "LOG_KEEP={keep}");
             assert_eq!(plan.items.is_empty(), expected.is_empty());
         }
@@ -207,6 +216,7 @@ mod tests {
             3,
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert!(plan.items.is_empty());
         assert_eq!(plan.affected(), 0);
         assert_eq!(
@@ -225,6 +235,7 @@ mod tests {
             4,
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(plan.affected(), 6);
         let Op::Delete(d) = &plan.items[0].op else {
             panic!()

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Engine};
 use crate::db::{DbResult, Query, ReadView, SchemaFacts};
-use crate::plan::{DutyPlan, Item};
+use crate::plan::{DutyPlan, Item, Op};
 
 /// The name of a duty, as used in output, `MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES` and `--duty`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -227,6 +227,92 @@ pub trait Duty {
     }
 }
 
+/// What a duty may ever change, declared next to the duty: the tables it deletes from, the
+/// columns it updates, the tables of its own record rows and whether it moves files. `apply`
+/// refuses a saved plan with an item outside its duty's scope.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope {
+    /// Tables it deletes rows from.
+    pub deletes: &'static [&'static str],
+    /// Tables it updates, each with the columns it writes.
+    pub updates: &'static [(&'static str, &'static [&'static str])],
+    /// Tables of the rows it writes as its own record (never taken from a saved plan).
+    pub records: &'static [&'static str],
+    /// Whether it moves files of the temp directory to the quarantine.
+    pub files: bool,
+}
+
+impl Scope {
+    /// Nothing at all (a duty that only reports).
+    pub const NONE: Scope = Scope {
+        deletes: &[],
+        updates: &[],
+        records: &[],
+        files: false,
+    };
+
+    /// `Err(what the item does)` when the item lies outside the scope.
+    ///
+    /// # Errors
+    /// The item does something the duty never does.
+    pub fn check(&self, item: &Item) -> Result<(), String> {
+        match &item.op {
+            Op::Delete(d) if self.deletes.contains(&d.table.as_str()) => Ok(()),
+            Op::Delete(d) => Err(format!("deletes from table {}", d.table)),
+            Op::Update(u) => {
+                let Some((_, columns)) = self.updates.iter().find(|(t, _)| *t == u.table) else {
+                    return Err(format!("updates table {}", u.table));
+                };
+                match u
+                    .changes
+                    .iter()
+                    .find(|c| !columns.contains(&c.column.as_str()))
+                {
+                    Some(c) => Err(format!("updates column {}.{}", u.table, c.column)),
+                    None => Ok(()),
+                }
+            }
+            Op::Insert(i) if self.records.contains(&i.table.as_str()) => Ok(()),
+            Op::Insert(i) => Err(format!("inserts into table {}", i.table)),
+            Op::Reinsert(r) => Err(format!("re-inserts rows of table {}", r.table)),
+            Op::Quarantine(_) if self.files => Ok(()),
+            Op::Quarantine(f) => Err(format!("moves file {} to the quarantine", f.path)),
+            Op::Restore(r) => Err(format!("restores file {}", r.path)),
+        }
+    }
+}
+
+/// The declared scope of a duty.
+#[must_use]
+pub fn scope(name: DutyName) -> &'static Scope {
+    match name {
+        DutyName::StaleTaskFinalization => &stale_task_finalization::SCOPE,
+        DutyName::OrphanedJobCleanup => &orphaned_job_cleanup::SCOPE,
+        DutyName::ScheduleIntegrity => &schedule_integrity::SCOPE,
+        DutyName::DataRetentionCleanup => &data_retention_cleanup::SCOPE,
+        DutyName::DiskTempFileCleanup => &disk_temp_file_cleanup::SCOPE,
+        DutyName::LogPruning => &log_pruning::SCOPE,
+        DutyName::RuntemplateCounterRecalc => &runtemplate_counter_recalc::SCOPE,
+        DutyName::CredentialHealthCheck => &Scope::NONE,
+    }
+}
+
+/// Asserts that every item of a plan lies within a duty's scope (unit tests of `decide`).
+///
+/// # Panics
+/// An item lies outside.
+#[cfg(test)]
+pub fn assert_within_scope(scope: &Scope, plan: &DutyPlan) {
+    for (i, item) in plan.items.iter().enumerate() {
+        assert_eq!(
+            scope.check(item),
+            Ok(()),
+            "item {i} of {}: {item:?}",
+            plan.duty
+        );
+    }
+}
+
 /// The duty of that name.
 #[must_use]
 pub fn duty(name: DutyName) -> Box<dyn Duty> {
@@ -247,6 +333,65 @@ pub fn duty(name: DutyName) -> Box<dyn Duty> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_refuse_what_a_duty_never_does() {
+        use crate::plan::{Change, DeleteRows, Guard, Reason, UpdateRow};
+        use housekeeper_journal::KeySet;
+        let delete = |table: &str| {
+            Item::new(
+                Op::Delete(DeleteRows {
+                    table: table.into(),
+                    key_column: "id".into(),
+                    keys: KeySet::Ranges(vec![(1, 1)]),
+                    dependents: Vec::new(),
+                    guard: Guard::Exists,
+                }),
+                Reason::new("x", "x"),
+            )
+        };
+        let update = |table: &str, column: &str| {
+            Item::new(
+                Op::Update(UpdateRow {
+                    table: table.into(),
+                    key_column: "id".into(),
+                    key: Value::Int(1),
+                    changes: vec![Change {
+                        column: column.into(),
+                        old: Value::Null,
+                        new: Value::Null,
+                    }],
+                    guard: Guard::Duty,
+                }),
+                Reason::new("x", "x"),
+            )
+        };
+        let log = scope(DutyName::LogPruning);
+        assert!(log.check(&delete("log")).is_ok());
+        assert_eq!(
+            log.check(&delete("apps")),
+            Err("deletes from table apps".into())
+        );
+        assert_eq!(
+            log.check(&update("user", "password")),
+            Err("updates table user".into())
+        );
+        let stale = scope(DutyName::StaleTaskFinalization);
+        assert!(stale.check(&update("task", "state")).is_ok());
+        assert_eq!(
+            stale.check(&update("task", "runtemplate_id")),
+            Err("updates column task.runtemplate_id".into())
+        );
+        for name in DutyName::ALL {
+            assert!(
+                scope(name).check(&update("user", "password")).is_err(),
+                "{name}"
+            );
+        }
+        assert!(scope(DutyName::CredentialHealthCheck)
+            .check(&delete("log"))
+            .is_err());
+    }
 
     #[test]
     fn names_parse_case_insensitively() {

@@ -20,6 +20,15 @@ use crate::plan::{DeleteRows, Dependent, DutyPlan, Finding, Guard, Item, Op, Rea
 
 pub struct OrphanedJobCleanup;
 
+/// What it may change: it deletes jobs (their dependent rows come from the duty, never from a
+/// saved plan) and queue rows.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &["job", "schedule"],
+    updates: &[],
+    records: &[],
+    files: false,
+};
+
 pub const ORPHANED: &str = "orphaned_job";
 pub const BROKEN_QUEUE: &str = "broken_queue";
 pub const GHOST: &str = "ghost_job";
@@ -436,6 +445,7 @@ mod tests {
         d.exitcode = Value::Int(0);
         d.begin = Value::from("2020-01-01 00:00:00");
         let plan = decide(&[a, b, c, d], &[], now(), 60);
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(
             categories(&plan),
             [
@@ -495,6 +505,7 @@ mod tests {
             now(),
             60,
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(categories(&plan), [("job 1".into(), GHOST.into())]);
         assert_eq!(
             plan.items[0].reason.text,
@@ -515,6 +526,7 @@ mod tests {
         j.queued = false;
         j.schedule = Value::from("2020-01-01 00:00:00");
         let plan = decide(&[j], &[], now(), 60);
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(categories(&plan), [("job 1".into(), ORPHANED.into())]);
     }
 
@@ -543,6 +555,7 @@ mod tests {
             },
         ];
         let plan = decide(&[], &rows, now(), 60);
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(plan.categories().get(BROKEN_QUEUE), Some(&3));
         assert_eq!(
             plan.items[1].reason.text,

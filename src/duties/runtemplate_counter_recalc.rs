@@ -15,6 +15,14 @@ use crate::plan::{Change, DutyPlan, Guard, Item, Op, Reason, UpdateRow};
 
 pub struct RuntemplateCounterRecalc;
 
+/// What it may change: the two job counters of runtemplates.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[],
+    updates: &[("runtemplate", &[SUCCESS, FAILED])],
+    records: &[],
+    files: false,
+};
+
 const SUCCESS: &str = "successfull_jobs_count";
 const FAILED: &str = "failed_jobs_count";
 
@@ -228,6 +236,7 @@ mod tests {
             &actual,
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(plan.items.len(), 2);
         let Op::Update(u) = &plan.items[0].op else {
             panic!()
@@ -253,6 +262,7 @@ mod tests {
     #[test]
     fn runtemplates_without_jobs_count_zero() {
         let plan = decide(&[stored(3, 4, 2)], &Actual::new(), now());
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         let Op::Update(u) = &plan.items[0].op else {
             panic!()
         };

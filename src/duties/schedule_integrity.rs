@@ -18,6 +18,14 @@ use crate::plan::{Change, DutyPlan, Finding, Guard, Item, Op, Reason, UpdateRow}
 
 pub struct ScheduleIntegrity;
 
+/// What it may change: `next_schedule` (and `DatSave`) of runtemplates.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[],
+    updates: &[("runtemplate", &["next_schedule", "DatSave"])],
+    records: &[],
+    files: false,
+};
+
 /// How far in the past `next_schedule` must be to be called stale.
 pub const STALE_SECONDS: i64 = 2 * 3600;
 
@@ -310,6 +318,7 @@ mod tests {
             &[job(1, "2020-01-01 00:00:00", None)],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(reset_ids(&plan), [2]);
         let Op::Update(u) = &plan.items[0].op else {
             panic!()
@@ -364,6 +373,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(reset_ids(&plan), [1, 2]);
         assert_eq!(
             plan.items[0].reason.code, "job_missing",
@@ -382,6 +392,7 @@ mod tests {
             &[],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         let codes: Vec<&str> = plan.items.iter().map(|i| i.reason.code.as_str()).collect();
         assert_eq!(codes, ["job_missing", "job_missing", "stale_next_schedule"]);
         assert_eq!(plan.categories().get("stale"), Some(&1));
@@ -403,6 +414,7 @@ mod tests {
             &[],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert!(plan.items.is_empty());
         assert_eq!(plan.findings.len(), 1);
         assert_eq!(

@@ -14,6 +14,14 @@ use crate::plan::{Change, DutyPlan, Finding, Guard, Item, Op, Reason, UpdateRow}
 
 pub struct StaleTaskFinalization;
 
+/// What it may change: the `state` of tasks.
+pub const SCOPE: super::Scope = super::Scope {
+    deletes: &[],
+    updates: &[("task", &["state"])],
+    records: &[],
+    files: false,
+};
+
 const NEEDS: &[Need] = &[
     Need {
         table: "task",
@@ -227,6 +235,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(
             new_states(&plan),
             [("1".into(), "missed".into()), ("2".into(), "failed".into())]
@@ -248,6 +257,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert_eq!(new_states(&plan), [("1".into(), "missed".into())]);
     }
 
@@ -262,6 +272,7 @@ mod tests {
             ],
             now(),
         );
+        crate::duties::assert_within_scope(&SCOPE, &plan);
         assert!(plan.items.is_empty());
         assert_eq!(plan.findings.len(), 1);
         assert!(plan.findings[0].message.contains("task #4"));

@@ -7,6 +7,7 @@
 //! `run`/`apply` can execute them and `undo` can produce them. This module never touches the
 //! database or the filesystem.
 
+pub mod narrow;
 pub mod render;
 
 use std::collections::BTreeMap;

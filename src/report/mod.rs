@@ -123,6 +123,16 @@ impl DutyReport {
         }
     }
 
+    /// Records a part of a saved plan that `apply` did not execute because the duty does not
+    /// plan it now (`count` rows or files under one key or key range).
+    pub fn refuse(&mut self, table: &str, key: &str, count: u64) {
+        self.drifted_count = self.drifted_count.saturating_add(count.saturating_sub(1));
+        if table == "file" {
+            self.files.skipped = self.files.skipped.saturating_add(count);
+        }
+        self.drift(table, key.to_owned(), crate::plan::narrow::NOT_PLANNED_NOW);
+    }
+
     /// Adds an error; any error makes the duty failed.
     pub fn error(&mut self, message: impl Into<String>) {
         self.errors.push(message.into());
@@ -143,6 +153,7 @@ pub fn reason_text(code: &str) -> &str {
         "hash_mismatch" => "hash mismatch: the quarantined bytes were altered",
         "vanished" => "vanished",
         "payload_expired" => "payload expired: past the undo window",
+        "not_planned_now" => "not planned now",
         other => other,
     }
 }
@@ -321,13 +332,22 @@ impl RunReport {
                 }
             } else {
                 for drift in d.drifted.iter().take(10) {
-                    let _ = writeln!(
-                        out,
-                        "    drifted: {} {} ({})",
-                        Escaped(&drift.table),
-                        Escaped(&drift.key),
-                        Escaped(&drift.reason)
-                    );
+                    if drift.reason == crate::plan::narrow::NOT_PLANNED_NOW {
+                        let _ = writeln!(
+                            out,
+                            "    not planned now: {} {}",
+                            Escaped(&drift.table),
+                            Escaped(&drift.key)
+                        );
+                    } else {
+                        let _ = writeln!(
+                            out,
+                            "    drifted: {} {} ({})",
+                            Escaped(&drift.table),
+                            Escaped(&drift.key),
+                            Escaped(&drift.reason)
+                        );
+                    }
                 }
             }
             for held in d.held.iter().take(10) {

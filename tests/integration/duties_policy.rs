@@ -467,12 +467,13 @@ backend_test!(
         assert_run(&out, 0);
         let report = duty(&out.json(), "DataRetentionCleanup").clone();
         assert_eq!(report["affected"], 6, "{report:#}");
+        // The duty plans afresh: what no longer qualifies is not planned now.
         assert_eq!(
             report["drifted"],
             serde_json::json!([
-                {"table": "user_sessions", "key": key, "reason": "no_longer_matches"},
-                {"table": "job", "key": "3", "reason": "no_longer_matches"},
-                {"table": "log", "key": "3", "reason": "gone"},
+                {"table": "log", "key": "3", "reason": "not_planned_now"},
+                {"table": "user_sessions", "key": key, "reason": "not_planned_now"},
+                {"table": "job", "key": "3", "reason": "not_planned_now"},
             ])
         );
         let got = changes(&before, &dump(db));
@@ -870,10 +871,10 @@ backend_test!(
         assert_eq!(
             report["drifted"],
             serde_json::json!([
-                {"table": "file", "key": p("gone.txt"), "reason": "vanished"},
-                {"table": "file", "key": p("grown.txt"), "reason": "changed"},
-                {"table": "file", "key": p("replaced.txt"), "reason": "changed"},
-                {"table": "file", "key": p("touched.txt"), "reason": "changed"},
+                {"table": "file", "key": p("gone.txt"), "reason": "not_planned_now"},
+                {"table": "file", "key": p("grown.txt"), "reason": "not_planned_now"},
+                {"table": "file", "key": p("replaced.txt"), "reason": "not_planned_now"},
+                {"table": "file", "key": p("touched.txt"), "reason": "not_planned_now"},
             ])
         );
         assert_eq!(quarantined(&hk.state).into_keys().collect::<Vec<_>>(), ["kept-going.txt"]);

@@ -161,7 +161,7 @@ backend_test!(
         assert!(plan.stdout.contains("== LogPruning"), "{}", plan.stdout);
         let dry = hk.run(&["run", "--dry-run", "--format", "json"]);
         assert_eq!(dry.code, 0, "{}", dry.stderr);
-        assert_eq!(dry.json()["format"], "housekeeper.plan/v1");
+        assert_eq!(dry.json()["format"], "housekeeper.plan/v2");
         let mut by_env = hk.clone();
         by_env.set("MULTIFLEXI_HOUSEKEEPER_DRY_RUN", "true");
         assert_eq!(by_env.run(&["run"]).code, 0);
@@ -370,7 +370,7 @@ backend_test!(
         let mut old = plan.clone();
         old["created_utc"] = serde_json::Value::from("2026-01-01T00:00:00Z");
         let old_file = db.dir().join("old.json");
-        std::fs::write(&old_file, old.to_string()).unwrap();
+        tool::write_resealed(&old_file, old);
         let out = hk.run(&["apply", old_file.to_str().unwrap(), "--max-age", "1h"]);
         assert_eq!(out.code, 1, "{}", out.stderr);
         assert!(out.stderr.contains("older than --max-age 1h"), "{}", out.stderr);
@@ -378,7 +378,7 @@ backend_test!(
         let mut other = plan;
         other["database"] = serde_json::Value::from("sqlite:/elsewhere/multiflexi.sqlite");
         let other_file = db.dir().join("other.json");
-        std::fs::write(&other_file, other.to_string()).unwrap();
+        tool::write_resealed(&other_file, other);
         let out = hk.run(&["apply", other_file.to_str().unwrap()]);
         assert_eq!(out.code, 1, "{}", out.stderr);
         assert!(out.stderr.contains("was made for"), "{}", out.stderr);

@@ -6,6 +6,7 @@
 #[macro_use]
 mod support;
 
+mod apply_trust;
 mod audit;
 mod cli;
 mod daemon;

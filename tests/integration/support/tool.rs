@@ -222,3 +222,11 @@ pub fn seed_inactive_user(db: &TestDb) -> (housekeeper::scenario::Seed, i64, i64
 pub fn tree(dir: &Path) -> BTreeMap<String, housekeeper::scenario::FileState> {
     housekeeper::scenario::file_tree(dir)
 }
+
+/// A saved plan edited by hand, written with its digest recomputed (as an attacker who can
+/// write the file would), so that `apply` judges its items rather than its damage.
+pub fn write_resealed(path: &Path, mut plan: serde_json::Value) {
+    let digest = housekeeper::commands::plan::content_digest(&plan);
+    plan["digest"] = serde_json::Value::from(digest.to_hex().to_string());
+    std::fs::write(path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+}
