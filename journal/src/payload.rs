@@ -19,7 +19,7 @@ pub const BLOB_MAGIC: [u8; 8] = [0x89, b'H', b'K', b'P', 0x0d, 0x0a, 0x1a, 0x0a]
 pub const BLOB_TRAILER_LEN: usize = 40;
 pub const PAYLOAD_FORMAT: &str = "housekeeper-payload";
 pub const PAYLOAD_VERSION: u64 = 1;
-/// zstd level for blobs: speed matters most (DESIGN "Speed at scale").
+/// zstd level for blobs: speed matters most (BENCHMARKS.md).
 pub const BLOB_ZSTD_LEVEL: i32 = 1;
 /// Most columns a table entry may have (FORMAT.md §13).
 pub const MAX_COLUMNS: u64 = 65535;

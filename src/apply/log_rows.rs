@@ -1,5 +1,5 @@
 //! The rows a real run writes into MultiFlexi's `log` table — one per duty and one per run —
-//! so the MultiFlexi web UI shows housekeeping (SPEC §3). They are the run's own record: undo
+//! so the MultiFlexi web UI shows housekeeping. They are the run's own record: undo
 //! leaves them. Dry runs and `plan` write none.
 
 use housekeeper_journal::Value;

@@ -1,6 +1,6 @@
 //! The executor: applies a duty's plan, the same way for `run`, `apply FILE` and `undo`.
 //!
-//! Protocol (SPEC §5, DESIGN "Crash consistency"), per duty:
+//! Protocol (ARCHITECTURE.md, journal/FORMAT.md), per duty:
 //! 1. the plan (keys in the chained record, values in a plan payload) is appended and fsynced;
 //! 2. per chunk of at most `CHUNK_ROWS` items, one write transaction: every item's condition
 //!    is re-checked on the locked current rows (drifted items are skipped and reported, never

@@ -1,4 +1,4 @@
-//! `journal verify` (SPEC §5): the hash chain and framing of every segment, every referenced
+//! `journal verify` (docs/AUDIT.md, journal/FORMAT.md): the hash chain and framing of every segment, every referenced
 //! payload present and matching unless expired, the chain head the database anchors recorded
 //! (a journal truncated or rewritten after it fails), and every file still in the quarantine
 //! hashing as recorded.

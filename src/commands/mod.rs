@@ -64,7 +64,7 @@ pub fn db_failure(context: &str, e: &DbError) -> Failure {
     Failure::new(exit, format!("{context}: {e}"))
 }
 
-/// The run's `now` (SPEC §3) and a warning when the database clock is off.
+/// The run's `now` and a warning when the database clock is off.
 ///
 /// # Errors
 /// The server could not be asked.

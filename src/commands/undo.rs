@@ -1,4 +1,4 @@
-//! `housekeeper undo <run-id>`: puts back what a run changed (SPEC §6).
+//! `housekeeper undo <run-id>`: puts back what a run changed (docs/UNDO.md).
 //!
 //! Steps: read the journal index and refuse what cannot be undone (unknown run, an undo, a
 //! run already undone, past its undo window, another database); verify the chain; build the

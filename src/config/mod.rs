@@ -103,7 +103,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc { name: "HOUSEKEEPER_NOW", default: "", help: "fixed 'YYYY-MM-DD HH:MM:SS' now, for tests and the demo only" },
 ];
 
-/// A retention action (SPEC §4.4) that `MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS` can enable.
+/// A retention action that `MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS` can enable.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]

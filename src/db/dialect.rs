@@ -101,7 +101,7 @@ impl Dialect {
     }
 
     /// `CREATE TABLE IF NOT EXISTS housekeeper_anchor …`: the one table this tool adds to a
-    /// MultiFlexi database (SPEC §5). Keyed by journal id so several hosts can share a database.
+    /// MultiFlexi database (docs/AUDIT.md, journal/FORMAT.md). Keyed by journal id so several hosts can share a database.
     #[must_use]
     pub fn anchor_table_ddl(&self) -> &'static str {
         match self.engine {

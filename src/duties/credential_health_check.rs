@@ -1,4 +1,4 @@
-//! CredentialHealthCheck (SPEC §4.8): read-only. Every credential assigned (`runtplcreds`) to
+//! CredentialHealthCheck: read-only. Every credential assigned (`runtplcreds`) to
 //! an active runtemplate with `interv <> 'n'` is checked once and reported with all its
 //! runtemplates:
 //! - `Misconfigured` when a field its type marks required (`crtypefield.required`, or

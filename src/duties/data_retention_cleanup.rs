@@ -1,4 +1,4 @@
-//! DataRetentionCleanup (SPEC §4.4): enforces the enabled rows of `data_retention_policies`.
+//! DataRetentionCleanup: enforces the enabled rows of `data_retention_policies`.
 //!
 //! Known tables and their date columns are a fixed whitelist; any other `table_name` is an
 //! error for that policy alone. A row is expired when its `retention_until` is set and

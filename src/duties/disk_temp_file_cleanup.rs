@@ -1,4 +1,4 @@
-//! DiskTempFileCleanup (SPEC §4.5): files of `MULTIFLEXI_TMP` older than `TMP_AGE_HOURS`
+//! DiskTempFileCleanup: files of `MULTIFLEXI_TMP` older than `TMP_AGE_HOURS`
 //! (host clock, by mtime) are planned for the quarantine, unless an unfinished job refers to
 //! them in its `env`. The walk uses `lstat` and never follows a symbolic link: an old link is
 //! itself quarantined, its target untouched. Directories stay.

@@ -1,4 +1,4 @@
-//! LogPruning (SPEC §4.6): keeps the `LOG_KEEP` rows with the highest `id` in `log` and
+//! LogPruning: keeps the `LOG_KEEP` rows with the highest `id` in `log` and
 //! deletes the rest, in chunks, journaled like every other deletion.
 //!
 //! "Oldest" means lowest id, as in the PHP tool. The plan names the doomed ids as collapsed

@@ -1,4 +1,4 @@
-//! OrphanedJobCleanup (SPEC §4.2): deletes, each with its dependent rows (SPEC §3: `schedule`,
+//! OrphanedJobCleanup: deletes, each with its dependent rows (`schedule`,
 //! `job_output_lines`, `artifacts`, `file_store`, explicitly and journaled, before the job):
 //! - orphaned jobs: `company_id` or `runtemplate_id` is 0 or points to a missing row, and
 //!   unfinished jobs (`exitcode IS NULL`) whose `runtemplate_id` is NULL — finished jobs with

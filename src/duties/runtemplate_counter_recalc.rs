@@ -1,4 +1,4 @@
-//! RuntemplateCounterRecalc (SPEC §4.7): sets `successfull_jobs_count` (sic) and
+//! RuntemplateCounterRecalc: sets `successfull_jobs_count` (sic) and
 //! `failed_jobs_count` of runtemplates to the counts of their surviving jobs (`exitcode = 0`;
 //! `exitcode IS NOT NULL AND exitcode <> 0`). Only drifted rows — and only the drifted
 //! columns — are written; inside the transaction the counts are taken again and must still be

@@ -1,4 +1,4 @@
-//! ScheduleIntegrity (SPEC §4.3): an active runtemplate (`active` true, `interv <> 'n'`)
+//! ScheduleIntegrity: an active runtemplate (`active` true, `interv <> 'n'`)
 //! whose `next_schedule` is set but matched by no unfinished job of that runtemplate
 //! (`exitcode IS NULL AND schedule = next_schedule`) gets `next_schedule = NULL` and
 //! `DatSave = now`, so the scheduler queues it again. The reason says "stale" when

@@ -1,4 +1,4 @@
-//! StaleTaskFinalization (SPEC §4.1): tasks with `state` open or running whose `window_end`
+//! StaleTaskFinalization: tasks with `state` open or running whose `window_end`
 //! is before `now` become `missed` when no attempt failed (`attempts = 0`), else `failed`.
 //!
 //! The update is conditional: inside the transaction the task must still be open/running,

@@ -342,7 +342,7 @@ pub struct DutyPlan {
     pub errors: Vec<String>,
     /// Extra facts for the report (e.g. "affected" of a read-only duty).
     pub notes: Vec<String>,
-    /// Items left alone because an undo restored them recently (SPEC §6).
+    /// Items left alone because an undo restored them recently (docs/UNDO.md).
     pub held: Vec<String>,
     /// `affected` of a duty that changes nothing (CredentialHealthCheck's credentials with a
     /// definite state); `None` for duties whose items are their changes.

@@ -1,4 +1,4 @@
-//! The Zabbix sender (SPEC §3): a run's results as trapper items, over the Zabbix sender
+//! The Zabbix sender: a run's results as trapper items, over the Zabbix sender
 //! protocol (`ZBXD\x01`, little-endian 64-bit length, JSON body), with a 5 s timeout. A
 //! failure here is a warning for the caller, never a run failure.
 

@@ -61,7 +61,7 @@ impl TableDump {
     }
 }
 
-/// Tables where a run writes rows as its own record (SPEC §6): its `log` rows, and
+/// Tables where a run writes rows as its own record (docs/UNDO.md): its `log` rows, and
 /// `retention_cleanup_jobs` and `data_archive` rows of retention policies. Undo leaves them.
 pub const RUN_RECORD_TABLES: &[&str] = &["log", "retention_cleanup_jobs", "data_archive"];
 

@@ -1,4 +1,4 @@
-//! Undo (SPEC §6): turns what a run did, as its journal records it, into inverse plans for the
+//! Undo (docs/UNDO.md): turns what a run did, as its journal records it, into inverse plans for the
 //! executor, and predicts the conflicts they would meet.
 //!
 //! - `inverse` reads the run's committed row images (each payload confirmed against its

@@ -1,4 +1,4 @@
-//! Daemon mode and signals (SPEC §3), with real signals: SIGTERM during a duty finishes the
+//! Daemon mode and signals, with real signals: SIGTERM during a duty finishes the
 //! chunk in progress and exits 0 with every record closed; during the pause it exits at once.
 
 use std::io::{BufRead, BufReader};

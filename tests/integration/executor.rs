@@ -1,4 +1,4 @@
-//! The executor and the run protocol (SPEC §5), through the real binary on every engine:
+//! The executor and the run protocol (docs/AUDIT.md, journal/FORMAT.md), through the real binary on every engine:
 //! LogPruning deletes exactly the right rows and journals every deleted row's full image; a
 //! dry run changes nothing anywhere; two runs never both apply; and a process killed with
 //! SIGKILL at each step of the protocol leaves a state the next start resolves, losing nothing.

@@ -1,4 +1,4 @@
-//! Undo (SPEC §6) through the real binary on every engine: a run over a realistic mess and its
+//! Undo (docs/UNDO.md) through the real binary on every engine: a run over a realistic mess and its
 //! undo leave every table and the temp tree as they were (full dumps); each kind of conflict
 //! is reported with its reason while everything else is restored; `--strict` and `--dry-run`
 //! change nothing; a run is undone once; restored items are held by the next run; a crash in
