@@ -72,8 +72,8 @@ impl StateDir {
         out
     }
 
-    /// Replaces this host's journal id by a new one (after `journal reset`: the new journal's
-    /// anchors must not be compared with the old journal's). Returns the new id.
+    /// Writes a new journal id (first use, or after `journal reset`: the new journal's anchors
+    /// must not be compared with the old journal's), atomically. Returns the new id.
     ///
     /// # Errors
     /// The id file cannot be written.
@@ -181,16 +181,7 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let id = random_hex(16);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)?;
-        file.write_all(id.as_bytes())?;
-        file.sync_all()?;
-        Ok(id)
+        self.renew_journal_id()
     }
 
     /// The journal id if it exists, without creating it (read-only commands).

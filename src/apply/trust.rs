@@ -150,9 +150,10 @@ pub fn open_journal(
     })
 }
 
-/// The anchored records as chain heads. An anchor whose hash does not parse cannot match any
+/// The anchored records as chain heads (what `JournalOptions::expected` and
+/// `VerifyOptions::expected` take). An anchor whose hash does not parse cannot match any
 /// record: it is kept as an impossible hash so the record it names counts as rewritten.
-fn heads(anchors: &[Anchor]) -> Vec<ChainHead> {
+pub fn heads(anchors: &[Anchor]) -> Vec<ChainHead> {
     anchors
         .iter()
         .map(|a| ChainHead {

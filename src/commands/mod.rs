@@ -53,6 +53,42 @@ pub fn open_database(target: &DbTarget, read_only: bool) -> Result<Box<dyn Conne
     })
 }
 
+/// Takes the host lock of the state directory (exit 75 while another housekeeper holds it).
+///
+/// # Errors
+/// Held elsewhere (exit 75) or the lock file cannot be used (exit 1).
+pub fn host_lock(
+    state: &crate::state::StateDir,
+    what: &str,
+) -> Result<crate::state::HostLock, Failure> {
+    state.lock(what).map_err(|e| match e {
+        crate::state::LockError::Held { .. } => Failure::new(Exit::Locked, e.to_string()),
+        crate::state::LockError::Io { .. } => Failure::new(Exit::Failed, e.to_string()),
+    })
+}
+
+/// Takes the database lock, held until the connection closes or unlocks (exit 75 while another
+/// housekeeper works on the same database).
+///
+/// # Errors
+/// Held elsewhere (exit 75), or the database failed.
+pub fn database_lock(conn: &mut dyn Connection) -> Result<(), Failure> {
+    match conn
+        .try_lock()
+        .map_err(|e| db_failure("taking the database lock", &e))?
+    {
+        Ok(()) => Ok(()),
+        Err(holder) => Err(Failure::new(
+            Exit::Locked,
+            format!(
+                "another housekeeper is working on {}: {}",
+                conn.describe(),
+                holder.0
+            ),
+        )),
+    }
+}
+
 /// A database error during a command (not while connecting): exit 4 when the connection
 /// is gone, else 1.
 #[must_use]

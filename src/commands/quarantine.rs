@@ -208,12 +208,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
         );
         return Ok(Exit::Ok);
     }
-    let _host_lock = state
-        .lock("housekeeper quarantine expire")
-        .map_err(|e| match e {
-            state::LockError::Held { .. } => Failure::new(Exit::Locked, e.to_string()),
-            state::LockError::Io { .. } => Failure::new(Exit::Failed, e.to_string()),
-        })?;
+    let _host_lock = super::host_lock(&state, "housekeeper quarantine expire")?;
     // The journal is checked against the database's anchors before anything is destroyed.
     let journal_id = state.existing_journal_id().unwrap_or_default();
     let mut witness_db = match &config.database {
@@ -238,7 +233,6 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
                 identity,
             });
     let (mut journal, opened) = super::run::open_trusted(&dir, &journal_id, witness)?;
-    drop(witness_db);
     for note in opened.notes() {
         log::warn!("journal: {note}");
     }
@@ -251,7 +245,15 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
         );
         return Ok(Exit::Ok);
     }
-    let (database, now) = identity(config);
+    // The maintenance run records the database (when one is configured) and its `now`.
+    let (database, now) = match witness_db.as_mut() {
+        Some((conn, _, identity)) => (
+            identity.clone(),
+            super::resolve_now(&mut **conn, config)
+                .map_or_else(|_| crate::clock::local_now(config), |(now, _)| now),
+        ),
+        None => (String::new(), crate::clock::local_now(config)),
+    };
     let run_id = state::new_run_id();
     journal
         .append_durable(&Record::RunStart {
@@ -300,31 +302,5 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
             format!("maintenance run {run_id}: {e}; what was destroyed before is recorded"),
         )
         .hint("`housekeeper journal verify` checks that every absence is explained")),
-    }
-}
-
-/// The database's identity and `now` when one is configured and reachable; otherwise an
-/// empty identity and the local clock (the command needs no database).
-fn identity(config: &Config) -> (String, housekeeper_journal::DateTimeValue) {
-    let local = crate::clock::local_now(config);
-    let Some(target) = &config.database else {
-        return (String::new(), local);
-    };
-    match super::open_database(target, true) {
-        Ok(mut conn) => {
-            let database = conn.identity().unwrap_or_else(|e| {
-                log::warn!("identifying {target}: {e}");
-                String::new()
-            });
-            let now = super::resolve_now(&mut *conn, config).map_or(local, |(now, _)| now);
-            (database, now)
-        }
-        Err(failure) => {
-            log::warn!(
-                "{}; the maintenance run records no database",
-                failure.message
-            );
-            (String::new(), local)
-        }
     }
 }

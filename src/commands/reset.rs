@@ -35,26 +35,9 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     let target = require_database(config)?;
     let state = StateDir::new(config.state_dir.clone());
     let dir = state.journal_dir();
-    let _host_lock = state
-        .lock("housekeeper journal reset")
-        .map_err(|e| match e {
-            state::LockError::Held { .. } => Failure::new(Exit::Locked, e.to_string()),
-            state::LockError::Io { .. } => Failure::new(Exit::Failed, e.to_string()),
-        })?;
+    let _host_lock = super::host_lock(&state, "housekeeper journal reset")?;
     let mut conn = open_database(target, false)?;
-    if let Err(holder) = conn
-        .try_lock()
-        .map_err(|e| db_failure("taking the database lock", &e))?
-    {
-        return Err(Failure::new(
-            Exit::Locked,
-            format!(
-                "another housekeeper is working on {}: {}",
-                conn.describe(),
-                holder.0
-            ),
-        ));
-    }
+    super::database_lock(&mut *conn)?;
     let old_id = state.existing_journal_id().unwrap_or_default();
     let schema = conn
         .introspect()
@@ -67,13 +50,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     } else {
         Vec::new()
     };
-    let expected: Vec<ChainHead> = anchors
-        .iter()
-        .map(|a| ChainHead {
-            seq: a.record_seq,
-            hash: Digest::from_hex(&a.record_hash).unwrap_or(Digest([0; 32])),
-        })
-        .collect();
+    let expected = crate::apply::trust::heads(&anchors);
 
     // What is wrong, and the last record that can still be verified.
     let has_journal = dir.is_dir();
@@ -97,10 +74,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
                 .hint("`housekeeper journal verify` checks payloads and the quarantine too"));
             }
             Ok(report) => (
-                report.head.unwrap_or(ChainHead {
-                    seq: 0,
-                    hash: Digest([0; 32]),
-                }),
+                report.head.unwrap_or(NONE_VERIFIED),
                 report
                     .first_damage()
                     .map_or_else(|| "damaged".to_owned(), ToString::to_string),
@@ -108,14 +82,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
                     .journal_id
                     .map_or_else(|| old_id.clone(), |id| id.to_string()),
             ),
-            Err(e) => (
-                ChainHead {
-                    seq: 0,
-                    hash: Digest([0; 32]),
-                },
-                e.to_string(),
-                old_id.clone(),
-            ),
+            Err(e) => (NONE_VERIFIED, e.to_string(), old_id.clone()),
         }
     } else if anchors.is_empty() {
         return Err(Failure::new(
@@ -128,10 +95,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
         ));
     } else {
         (
-            ChainHead {
-                seq: 0,
-                hash: Digest([0; 32]),
-            },
+            NONE_VERIFIED,
             format!(
                 "the journal at {} is missing while the database anchors {} of its records",
                 dir.display(),
@@ -209,6 +173,12 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     );
     Ok(Exit::Ok)
 }
+
+/// "No record of the old journal could be verified" in the reset record.
+const NONE_VERIFIED: ChainHead = ChainHead {
+    seq: 0,
+    hash: Digest([0; 32]),
+};
 
 /// The `duty` of a reset's anchor row.
 pub const RESET_DUTY: &str = "journal-reset";

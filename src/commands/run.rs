@@ -170,26 +170,9 @@ pub fn session(
         )
         .hint("set MULTIFLEXI_HOUSEKEEPER_STATE_DIR to a directory the service user can write")
     })?;
-    let _host_lock = state
-        .lock(&format!("housekeeper {}", options.mode.as_str()))
-        .map_err(|e| match e {
-            state::LockError::Held { .. } => Failure::new(Exit::Locked, e.to_string()),
-            state::LockError::Io { .. } => Failure::new(Exit::Failed, e.to_string()),
-        })?;
+    let _host_lock = super::host_lock(&state, &format!("housekeeper {}", options.mode.as_str()))?;
     let mut conn = open_database(target, false)?;
-    if let Err(holder) = conn
-        .try_lock()
-        .map_err(|e| db_failure("taking the database lock", &e))?
-    {
-        return Err(Failure::new(
-            Exit::Locked,
-            format!(
-                "another housekeeper is working on {}: {}",
-                conn.describe(),
-                holder.0
-            ),
-        ));
-    }
+    super::database_lock(&mut *conn)?;
     let journal_id = state.journal_id().map_err(|e| {
         Failure::new(
             Exit::Failed,
