@@ -282,6 +282,15 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
 /// expired, must be at its quarantine path with the recorded hash (or link target).
 fn check_quarantine(index: &JournalIndex, result: &mut VerifyResult) {
     let restored: BTreeSet<&housekeeper_journal::PathBytes> = index.restored_paths();
+    // Quarantined files an undo started moving back and did not record (it was interrupted).
+    let moving_back: std::collections::BTreeMap<&housekeeper_journal::PathBytes, &str> = index
+        .runs
+        .iter()
+        .filter(|r| r.undo_of().is_some())
+        .flat_map(|r| r.files.iter().map(move |f| (f, r.run_id.as_str())))
+        .filter(|(f, _)| f.status.is_none())
+        .map(|(f, undo)| (&f.quarantine_path, undo))
+        .collect();
     for run in index.runs.iter().filter(|r| r.undo_of().is_none()) {
         for file in run
             .files
@@ -295,6 +304,19 @@ fn check_quarantine(index: &JournalIndex, result: &mut VerifyResult) {
                 continue;
             }
             result.quarantine_checked += 1;
+            if let Some(undo_id) = moving_back.get(&file.quarantine_path) {
+                // An undo was interrupted while moving this file back: it is in one of the two
+                // places, and the next start's recovery records which. Not damage.
+                if file_problem(&file.path, &file.meta).is_none() {
+                    result.quarantine_gone += 1;
+                    result.warnings.push(format!(
+                        "undo {undo_id} was interrupted while moving {} back to {}; the file is \
+                         there, and the next start's recovery records the move (nothing is lost)",
+                        file.quarantine_path, file.path
+                    ));
+                    continue;
+                }
+            }
             if let Some((problem, what)) = file_problem(&file.quarantine_path, &file.meta) {
                 result.quarantine_damage.push(QuarantineDamage {
                     run_id: run.run_id.clone(),

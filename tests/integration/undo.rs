@@ -553,6 +553,15 @@ backend_test!(fn an_undo_killed_while_moving_a_file_back_loses_nothing(db) {
         let files = tree(&hk.tmp);
         let run = run_all(&hk);
         kill9(hk.stopped_at("after-move", &["undo", &run]));
+        // Between the kill and the next start: recoverable, so a warning, not damage.
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+        assert!(
+            format!("{}{}", verify.stdout, verify.stderr).contains("was interrupted while moving"),
+            "{}{}",
+            verify.stdout,
+            verify.stderr
+        );
         let retry = hk.run_when_free(&["undo", &run]);
         assert_eq!(retry.code, 0, "{}", retry.stderr);
         assert_eq!(tree(&hk.tmp), files);
