@@ -28,7 +28,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use housekeeper_journal::Value;
+use housekeeper_journal::{PathBytes, Value};
 
 /// Whether `c` is written as an escape rather than as itself.
 fn needs_escape(c: char) -> bool {
@@ -160,7 +160,7 @@ impl TextBytes for OsString {
     }
 }
 
-impl TextBytes for housekeeper_journal::PathBytes {
+impl TextBytes for PathBytes {
     fn text_bytes(&self) -> &[u8] {
         self.as_bytes()
     }
@@ -219,10 +219,43 @@ impl fmt::Display for ShowValue<'_> {
     }
 }
 
+/// A file path inside a message or a report key, which are escaped once where they are printed:
+/// its exact text when its bytes are UTF-8 (JSON then carries the exact name), else its escaped
+/// form (`\xff`), so that nothing is lost.
+pub struct PathText<'a>(pub &'a PathBytes);
+
+impl fmt::Display for PathText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(self.0.as_bytes()) {
+            Ok(text) => f.write_str(text),
+            Err(_) => f.write_str(&escape_bytes(self.0.as_bytes())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn path_text_is_exact_for_utf8_and_escaped_otherwise_and_printing_escapes_once() {
+        let forged = PathBytes::from("/tmp/a\n  error: x \u{1b}[2J é.csv");
+        assert_eq!(
+            PathText(&forged).to_string(),
+            "/tmp/a\n  error: x \u{1b}[2J é.csv"
+        );
+        let message = format!("{} vanished", PathText(&forged));
+        assert_eq!(
+            Escaped(&message).to_string(),
+            r"/tmp/a\n  error: x \x1b[2J é.csv vanished"
+        );
+        let binary = PathBytes::from_bytes(b"r\xe9sultat-\xff\n\x1b[2J\\ \xc3\xa9.csv".to_vec());
+        assert_eq!(
+            PathText(&binary).to_string(),
+            r"r\xe9sultat-\xff\n\x1b[2J\\ é.csv"
+        );
+    }
 
     /// No control character (Cc), no bidi or line-separating control.
     fn is_safe(s: &str) -> bool {

@@ -17,9 +17,9 @@ use crate::value::{DateTimeValue, Value};
 /// Every path a record or a plan carries is one of these, so a file whose name is not valid
 /// UTF-8 is journaled, moved and restored like any other. Encodings: in a record, a CBOR text
 /// string when the bytes are valid UTF-8, else a byte string (FORMAT.md §8.1 `path`); in JSON,
-/// a string when valid UTF-8, else `{"bytes_hex": "<lowercase hex>"}`. For text output use
-/// [`PathBytes::to_display`], which is lossless and never lets a name write control
-/// characters to a terminal.
+/// a string when valid UTF-8, else `{"bytes_hex": "<lowercase hex>"}`. Showing one to a person
+/// is the reader's job: it must escape control characters and bytes that are not UTF-8 (the
+/// tool does it in one place, its `text` module).
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PathBytes(Vec<u8>);
 
@@ -56,30 +56,6 @@ impl PathBytes {
         self.0.is_empty()
     }
 
-    /// A lossless, printable form: valid UTF-8 as is, except a backslash as `\\`, control
-    /// characters as `\n`, `\t`, `\r` or `\xHH`, and each byte that is not UTF-8 as `\xHH`.
-    #[must_use]
-    pub fn to_display(&self) -> String {
-        let mut out = String::with_capacity(self.0.len());
-        for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\t' => out.push_str("\\t"),
-                    '\r' => out.push_str("\\r"),
-                    // C0 and C1 controls: all below 0xa0.
-                    c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-                    c => out.push(c),
-                }
-            }
-            for b in chunk.invalid() {
-                out.push_str(&format!("\\x{b:02x}"));
-            }
-        }
-        out
-    }
-
     /// The bytes as lowercase hex.
     #[must_use]
     pub fn to_hex(&self) -> String {
@@ -95,13 +71,7 @@ impl PathBytes {
 
 impl std::fmt::Debug for PathBytes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PathBytes(\"{}\")", self.to_display())
-    }
-}
-
-impl std::fmt::Display for PathBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_display())
+        write!(f, "PathBytes(\"{}\")", self.0.escape_ascii())
     }
 }
 
@@ -520,16 +490,6 @@ pub enum Record {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_display_losslessly_and_escaped() {
-        let p = PathBytes::from_bytes(b"r\xe9sultat-\xff\n\x1b[2J\\ \xc3\xa9.csv".to_vec());
-        assert_eq!(p.to_display(), r"r\xe9sultat-\xff\n\x1b[2J\\ é.csv");
-        assert_eq!(
-            PathBytes::from("/tmp/plain é.txt").to_display(),
-            "/tmp/plain é.txt"
-        );
-    }
 
     #[test]
     fn paths_in_json_are_strings_or_hex_objects() {

@@ -192,7 +192,10 @@ pub fn hold(plan: &mut crate::plan::DutyPlan, history: &History) {
         }
         Op::Quarantine(f) => match history.held_paths.get(&f.path) {
             Some(run) => {
-                held.push(format!("{} (restored by undo {run})", f.path));
+                held.push(format!(
+                    "{} (restored by undo {run})",
+                    crate::text::PathText(&f.path)
+                ));
                 false
             }
             None => true,

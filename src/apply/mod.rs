@@ -653,7 +653,7 @@ impl<'a> Executor<'a> {
         );
         self.journal.append_durable(&outcome)?;
         report.files.skipped += 1;
-        report.drift("file", path.to_display(), code);
+        report.drift("file", crate::text::PathText(path).to_string(), code);
         Ok(())
     }
 
@@ -744,7 +744,7 @@ impl<'a> Executor<'a> {
                     self.stop.store(true, Ordering::SeqCst);
                     report.error(format!(
                         "--strict: {}: {}; nothing more is changed",
-                        file.path,
+                        crate::text::PathText(&file.path),
                         crate::report::reason_text(e.code())
                     ));
                 }

@@ -195,7 +195,10 @@ pub fn recover(
             } else {
                 locate(path.as_path(), qpath.as_path(), meta, quarantine)
             };
-            notes.push(format!("run {run_id}: file {path}: {resolution}"));
+            notes.push(format!(
+                "run {run_id}: file {}: {resolution}",
+                crate::text::PathText(path)
+            ));
             journal.append(&Record::FileOutcome {
                 run_id: run_id.clone(),
                 duty: duty.clone(),

@@ -312,7 +312,8 @@ fn check_quarantine(index: &JournalIndex, result: &mut VerifyResult) {
                     result.warnings.push(format!(
                         "undo {undo_id} was interrupted while moving {} back to {}; the file is \
                          there, and the next start's recovery records the move (nothing is lost)",
-                        file.quarantine_path, file.path
+                        crate::text::PathText(&file.quarantine_path),
+                        crate::text::PathText(&file.path)
                     ));
                     continue;
                 }
@@ -325,7 +326,9 @@ fn check_quarantine(index: &JournalIndex, result: &mut VerifyResult) {
                     problem: problem.to_owned(),
                     message: format!(
                         "quarantine of run {}: {} (was {}) {what}",
-                        run.run_id, file.quarantine_path, file.path
+                        run.run_id,
+                        crate::text::PathText(&file.quarantine_path),
+                        crate::text::PathText(&file.path)
                     ),
                 });
             }
@@ -351,7 +354,11 @@ fn file_problem(
         Err(Mismatch::Unreadable(e)) => Some(("unreadable", format!("cannot be read: {e}"))),
         Err(Mismatch::LinkTarget { now }) => Some((
             "link_changed",
-            format!("points to {now} instead of {target}"),
+            format!(
+                "points to {} instead of {}",
+                crate::text::PathText(&now),
+                crate::text::PathText(&target)
+            ),
         )),
         Err(Mismatch::NotALink(_)) => {
             Some(("not_a_link", "is no longer a symbolic link".to_owned()))

@@ -229,7 +229,7 @@ pub fn walk(dir: &Path) -> Walk {
             Err(e) => {
                 out.errors.push(format!(
                     "cannot read directory {}: {e}",
-                    PathBytes::from(current.as_path())
+                    crate::text::PathText(&PathBytes::from(current.as_path()))
                 ));
                 continue;
             }
@@ -240,7 +240,7 @@ pub fn walk(dir: &Path) -> Walk {
                 Err(e) => {
                     out.errors.push(format!(
                         "cannot read directory {}: {e}",
-                        PathBytes::from(current.as_path())
+                        crate::text::PathText(&PathBytes::from(current.as_path()))
                     ));
                     break;
                 }
@@ -253,7 +253,7 @@ pub fn walk(dir: &Path) -> Walk {
                 Err(e) => {
                     out.errors.push(format!(
                         "cannot stat {}: {e}",
-                        PathBytes::from(path.as_path())
+                        crate::text::PathText(&PathBytes::from(path.as_path()))
                     ));
                     continue;
                 }
@@ -314,7 +314,7 @@ pub fn decide(
             kept += 1;
             plan.notes.push(format!(
                 "{} is referenced by an unfinished job; kept",
-                seen.item.path
+                crate::text::PathText(&seen.item.path)
             ));
             continue;
         }
@@ -390,7 +390,7 @@ mod tests {
             .items
             .iter()
             .map(|i| match &i.op {
-                Op::Quarantine(f) => f.relative.to_display(),
+                Op::Quarantine(f) => crate::text::PathText(&f.relative).to_string(),
                 _ => panic!(),
             })
             .collect();

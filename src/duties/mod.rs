@@ -276,8 +276,11 @@ impl Scope {
             Op::Insert(i) => Err(format!("inserts into table {}", i.table)),
             Op::Reinsert(r) => Err(format!("re-inserts rows of table {}", r.table)),
             Op::Quarantine(_) if self.files => Ok(()),
-            Op::Quarantine(f) => Err(format!("moves file {} to the quarantine", f.path)),
-            Op::Restore(r) => Err(format!("restores file {}", r.path)),
+            Op::Quarantine(f) => Err(format!(
+                "moves file {} to the quarantine",
+                crate::text::PathText(&f.path)
+            )),
+            Op::Restore(r) => Err(format!("restores file {}", crate::text::PathText(&r.path))),
         }
     }
 }

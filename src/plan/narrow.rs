@@ -284,7 +284,7 @@ pub fn narrow(saved: &DutyPlan, mut fresh: DutyPlan) -> (DutyPlan, Vec<Refused>)
                     Some(at) => keep[at] = true,
                     None => refused.push(Refused {
                         table: "file".into(),
-                        key: file.path.to_string(),
+                        key: crate::text::PathText(&file.path).to_string(),
                         count: 1,
                     }),
                 }

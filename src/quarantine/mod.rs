@@ -23,25 +23,27 @@ use std::path::{Component, Path, PathBuf};
 use housekeeper_journal::{Digest, FileMeta, PathBytes};
 
 use crate::plan::FileItem;
+use crate::text::PathText;
 
 /// Why a file was not moved.
 #[derive(Debug, thiserror::Error)]
-/// Paths are kept as bytes and shown escaped (`PathBytes`'s `Display`): a file name chosen by
-/// a job can neither be lost nor write control characters into a message.
+/// Paths are kept as bytes; a message shows them as `PathText` (exact when UTF-8), and every
+/// text output escapes it once, so a file name chosen by a job can neither be lost nor write
+/// control characters to a terminal.
 pub enum QuarantineError {
-    #[error("{path} vanished since it was planned")]
+    #[error("{} vanished since it was planned", PathText(.path))]
     Vanished { path: PathBytes },
-    #[error("{path} changed since it was planned ({what})")]
+    #[error("{} changed since it was planned ({what})", PathText(.path))]
     Changed { path: PathBytes, what: String },
-    #[error("{path} already exists")]
+    #[error("{} already exists", PathText(.path))]
     TargetExists { path: PathBytes },
-    #[error("{path}: quarantined bytes do not match the recorded hash")]
+    #[error("{}: quarantined bytes do not match the recorded hash", PathText(.path))]
     HashMismatch { path: PathBytes },
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", PathText(.path))]
     Io { path: PathBytes, source: io::Error },
-    #[error("{path}: refusing a path outside its directory")]
+    #[error("{}: refusing a path outside its directory", PathText(.path))]
     BadPath { path: PathBytes },
-    #[error("{path}: copying it to another filesystem failed, nothing was moved: {source}")]
+    #[error("{}: copying it to another filesystem failed, nothing was moved: {source}", PathText(.path))]
     CopyFailed {
         path: PathBytes,
         source: Box<QuarantineError>,
@@ -583,7 +585,7 @@ fn make_private(path: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             log::warn!(
                 "{}: mode kept in the quarantine ({e}); its directory is 0700",
-                PathBytes::from(path)
+                PathText(&PathBytes::from(path))
             );
             Ok(())
         }

@@ -149,7 +149,7 @@ pub fn inverse(
                 out.unavailable.push(Conflict {
                     duty: name,
                     table: "file".into(),
-                    key: file.path.to_display(),
+                    key: crate::text::PathText(&file.path).to_string(),
                     reason: "payload_expired".into(),
                 });
                 continue;

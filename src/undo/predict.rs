@@ -160,7 +160,11 @@ pub fn predict(
                         file.path.as_path(),
                     ) {
                         if e.is_conflict() {
-                            out.push(conflict("file", file.path.to_display(), e.code()));
+                            out.push(conflict(
+                                "file",
+                                crate::text::PathText(&file.path).to_string(),
+                                e.code(),
+                            ));
                         } else {
                             return Err(e.into());
                         }

@@ -227,7 +227,7 @@ impl JournalView {
                         .or(i
                             .path
                             .as_ref()
-                            .map(housekeeper_journal::PathBytes::to_display))
+                            .map(|p| housekeeper::text::PathText(p).to_string()))
                         .unwrap_or_else(|| "-".into()),
                     keys(&i.keys)
                 );
