@@ -7,7 +7,9 @@
 //!    forced), dependent rows are deleted explicitly before their parent, full row images are
 //!    written to a payload blob that is fsynced before COMMIT, and an anchor row is inserted;
 //!    then COMMIT, then the chunk's outcome record (fsynced);
-//! 3. files: an intent record (fsynced) before each move to the quarantine, an outcome after.
+//! 3. files, in batches (`files`): the batch's intent records (one fsync) before any of its
+//!    files moves to the quarantine, the moves and one sync of each directory they changed,
+//!    then the outcome records (one fsync).
 //!
 //! A failing chunk rolls back alone and marks its duty failed. The executor never decides
 //! what to change: it only applies plans, and it writes files only through `quarantine` and
@@ -16,6 +18,7 @@
 pub mod anchor;
 pub mod conflicts;
 pub mod expiry;
+mod files;
 pub mod history;
 pub mod log_rows;
 pub mod recover;
@@ -25,9 +28,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use housekeeper_journal::{
-    Action, ChunkStatus, Drift, FileStatus, KeySet, PayloadKind, Record, TableChange, Value,
+    Action, ChunkStatus, Drift, KeySet, PayloadKind, Record, TableChange, Value,
 };
-use housekeeper_journal::{Journal, PathBytes, PayloadWriter, RowRole};
+use housekeeper_journal::{Journal, PayloadWriter, RowRole};
 
 use crate::db::{Connection, DbError, Dialect, SchemaFacts, WriteTx};
 use crate::duties::{Duty, DutyContext, RowRef};
@@ -47,7 +50,9 @@ const BYTES_PER_ROW_IMAGE: u64 = 256;
 /// A test hook for the crash-consistency tests: when `HOUSEKEEPER_CRASHPOINT` names this
 /// point, the process says so on stderr and stops itself (SIGSTOP), so the test can kill it
 /// with SIGKILL exactly there. Points: `after-plan`, `before-commit`, `after-commit`,
-/// `after-intent`, `after-move`, `before-run-end`.
+/// `after-intent` (a batch's intents are durable, no file of it moved), `after-move` (the
+/// first file of a batch moved), `before-outcomes` (every file of a batch moved, no outcome
+/// written), `before-run-end`.
 pub fn crashpoint(name: &str) {
     if std::env::var("HOUSEKEEPER_CRASHPOINT").is_ok_and(|v| v == name) {
         eprintln!("crashpoint {name}");
@@ -61,6 +66,10 @@ pub fn crashpoint(name: &str) {
 pub enum ExecError {
     #[error("journal: {0}")]
     Journal(#[from] housekeeper_journal::JournalError),
+    /// The directories of a batch of file moves could not be synced: whether the moves
+    /// survive a power loss is unknown, so their outcomes are left to recovery.
+    #[error("quarantine: {0}")]
+    Files(#[from] crate::quarantine::QuarantineError),
 }
 
 /// Everything the executor needs for one run.
@@ -594,188 +603,6 @@ impl<'a> Executor<'a> {
         tx.commit()?;
         crashpoint("after-commit");
         Ok((work, payload))
-    }
-
-    fn move_files(
-        &mut self,
-        plan: &DutyPlan,
-        duty_name: &str,
-        report: &mut DutyReport,
-    ) -> Result<(), ExecError> {
-        for (index, item) in plan.items.iter().enumerate() {
-            if !item.enabled || !item.is_file() {
-                continue;
-            }
-            if self.stop.load(Ordering::SeqCst) {
-                report.notes.push(
-                    "stopped before all files were moved (a signal or a --strict conflict)".into(),
-                );
-                break;
-            }
-            let item_no = u32::try_from(index).unwrap_or(u32::MAX);
-            match &item.op {
-                Op::Quarantine(file) => {
-                    self.quarantine_file(file, item, item_no, duty_name, report)?;
-                }
-                Op::Restore(file) => {
-                    self.restore_file(file, item_no, duty_name, report)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn file_outcome(&self, duty: &str, item: u32, status: FileStatus) -> Record {
-        Record::FileOutcome {
-            run_id: self.run_id.to_owned(),
-            duty: duty.to_owned(),
-            item,
-            status,
-        }
-    }
-
-    /// A file that was not moved because the world moved on (drift, or an undo conflict).
-    fn file_skipped(
-        &mut self,
-        duty: &str,
-        item: u32,
-        path: &PathBytes,
-        code: &str,
-        report: &mut DutyReport,
-    ) -> Result<(), ExecError> {
-        let outcome = self.file_outcome(
-            duty,
-            item,
-            FileStatus::Skipped {
-                reason: code.into(),
-            },
-        );
-        self.journal.append_durable(&outcome)?;
-        report.files.skipped += 1;
-        report.drift("file", crate::text::PathText(path).to_string(), code);
-        Ok(())
-    }
-
-    fn file_failed(
-        &mut self,
-        duty: &str,
-        item: u32,
-        error: &crate::quarantine::QuarantineError,
-        report: &mut DutyReport,
-    ) -> Result<(), ExecError> {
-        let outcome = self.file_outcome(
-            duty,
-            item,
-            FileStatus::Failed {
-                error: error.code().into(),
-            },
-        );
-        self.journal.append_durable(&outcome)?;
-        report.error(error.to_string());
-        Ok(())
-    }
-
-    fn quarantine_file(
-        &mut self,
-        file: &plan::FileItem,
-        item: &Item,
-        item_no: u32,
-        duty_name: &str,
-        report: &mut DutyReport,
-    ) -> Result<(), ExecError> {
-        let meta = match self.quarantine.inspect(file) {
-            Ok(meta) => meta,
-            Err(refusal) => {
-                return self.file_skipped(duty_name, item_no, &file.path, refusal.code(), report)
-            }
-        };
-        let dest = match self.quarantine.path_for(self.run_id, &file.relative) {
-            Ok(dest) => dest,
-            Err(e) => return self.file_failed(duty_name, item_no, &e, report),
-        };
-        self.journal.append_durable(&Record::FileIntent {
-            run_id: self.run_id.to_owned(),
-            duty: duty_name.to_owned(),
-            item: item_no,
-            path: file.path.clone(),
-            quarantine_path: PathBytes::from(dest.as_path()),
-            meta: meta.clone(),
-        })?;
-        crashpoint("after-intent");
-        match self.quarantine.move_in(file.path.as_path(), &meta, &dest) {
-            Ok(()) => {
-                crashpoint("after-move");
-                let outcome = self.file_outcome(duty_name, item_no, FileStatus::Moved);
-                self.journal.append_durable(&outcome)?;
-                report.affected += 1;
-                report.files.moved += 1;
-                report.files.bytes += meta.size;
-                if let Some(category) = &item.category {
-                    *report.categories.entry(category.clone()).or_insert(0) += 1;
-                }
-                Ok(())
-            }
-            Err(
-                e @ (crate::quarantine::QuarantineError::Vanished { .. }
-                | crate::quarantine::QuarantineError::Changed { .. }),
-            ) => self.file_skipped(duty_name, item_no, &file.path, e.code(), report),
-            Err(e) => self.file_failed(duty_name, item_no, &e, report),
-        }
-    }
-
-    /// Moves a quarantined file back (undo): only where its path is free and its bytes still
-    /// hash as recorded; otherwise a conflict.
-    fn restore_file(
-        &mut self,
-        file: &plan::RestoreFile,
-        item_no: u32,
-        duty_name: &str,
-        report: &mut DutyReport,
-    ) -> Result<(), ExecError> {
-        let quarantined = file.quarantine_path.as_path();
-        let original = file.path.as_path();
-        if let Err(e) = self
-            .quarantine
-            .check_restore(quarantined, &file.meta, original)
-        {
-            if e.is_conflict() {
-                if self.strict {
-                    self.stop.store(true, Ordering::SeqCst);
-                    report.error(format!(
-                        "--strict: {}: {}; nothing more is changed",
-                        crate::text::PathText(&file.path),
-                        crate::report::reason_text(e.code())
-                    ));
-                }
-                return self.file_skipped(duty_name, item_no, &file.path, e.code(), report);
-            }
-            return self.file_failed(duty_name, item_no, &e, report);
-        }
-        self.journal.append_durable(&Record::FileIntent {
-            run_id: self.run_id.to_owned(),
-            duty: duty_name.to_owned(),
-            item: item_no,
-            path: file.path.clone(),
-            quarantine_path: file.quarantine_path.clone(),
-            meta: file.meta.clone(),
-        })?;
-        crashpoint("after-intent");
-        match self.quarantine.restore(quarantined, &file.meta, original) {
-            Ok(()) => {
-                crashpoint("after-move");
-                let outcome = self.file_outcome(duty_name, item_no, FileStatus::Moved);
-                self.journal.append_durable(&outcome)?;
-                report.affected += 1;
-                report.files.moved += 1;
-                report.files.bytes += file.meta.size;
-                Ok(())
-            }
-            Err(e) if e.is_conflict() => {
-                self.file_skipped(duty_name, item_no, &file.path, e.code(), report)
-            }
-            Err(e) => self.file_failed(duty_name, item_no, &e, report),
-        }
     }
 }
 

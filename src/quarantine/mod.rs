@@ -2,10 +2,11 @@
 //!
 //! A run never deletes a file. It moves it to `STATE_DIR/quarantine/<run-id>/<relative path>`
 //! after recording its size, mode, owner, times and blake3 hash: a rename within a
-//! filesystem; otherwise a copy to `quarantine/.partial/`, fsync, hash check, rename into
-//! place, fsync of the directory, and only then removal of the source — a copy that fails
-//! leaves nothing in the quarantine, and recovery at start removes what a crash left in
-//! `.partial/`. A move is refused when the source changed since it was planned (size, mtime,
+//! filesystem; otherwise a copy to `quarantine/.partial/`, fsync, hash check, and a rename
+//! into place — a copy that fails leaves nothing in the quarantine, and recovery at start
+//! removes what a crash left in `.partial/`. Moves come in batches (`Unsettled`): every
+//! directory a batch changed is synced once, by `settle`, and only then are the sources of
+//! its copies removed. A move is refused when the source changed since it was planned (size, mtime,
 //! inode) or vanished. Undo moves files back only where the original path is free and the
 //! bytes still hash right, restoring mode, owner and times. Expiry destroys quarantined files
 //! after the undo window.
@@ -14,6 +15,7 @@
 //! are created 0700 and a quarantined regular file is 0600 (its mode comes back with undo);
 //! nothing here follows a symbolic link: links are moved as links.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -179,7 +181,9 @@ impl Quarantine {
     }
 
     /// Moves `source` to `dest` (a path from `path_for`), keeping its bytes, mode and times.
-    /// Re-checks the source against `meta` right before moving.
+    /// Re-checks the source against `meta` right before moving. The move is durable, and the
+    /// source of a copy across filesystems removed, only once `settle` has run on `batch`;
+    /// `tag` names this move in what `settle` returns.
     ///
     /// # Errors
     /// The source changed or vanished, the destination exists, or the filesystem failed; the
@@ -189,6 +193,8 @@ impl Quarantine {
         source: &Path,
         meta: &FileMeta,
         dest: &Path,
+        batch: &mut Unsettled,
+        tag: usize,
     ) -> Result<(), QuarantineError> {
         let now = fs::symlink_metadata(source).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
@@ -209,18 +215,18 @@ impl Quarantine {
             });
         }
         if let Some(parent) = dest.parent() {
-            create_private_dirs(parent)?;
+            create_dirs(parent, Some(0o700), batch)?;
         }
         if fs::symlink_metadata(dest).is_ok() {
             return Err(QuarantineError::TargetExists { path: dest.into() });
         }
-        match rename_synced(source, dest)? {
+        match rename_into(source, dest, batch)? {
             Renamed::Yes => make_private(dest, meta),
             Renamed::CrossDevice => {
                 // Copied whole under a name of our own, verified, then renamed into place: a
                 // copy that fails (a full disk) leaves nothing in the quarantine and the
                 // source where it was.
-                let staging = self.staging_path(dest)?;
+                let staging = self.staging_path(dest, batch)?;
                 copy_verified(source, &staging, meta, PRIVATE_FILE_MODE).map_err(|e| match e {
                     QuarantineError::Io { .. } => QuarantineError::CopyFailed {
                         path: source.into(),
@@ -235,21 +241,54 @@ impl Quarantine {
                         source: e,
                     });
                 }
-                if let Some(parent) = dest.parent() {
-                    sync_dir(parent)?;
-                }
-                sync_dir(&self.root.join(STAGING_DIR))?;
-                remove_source(source)
+                batch.changed(dest);
+                batch.changed(&staging);
+                batch.copied.push((tag, source.to_owned()));
+                Ok(())
             }
         }
+    }
+
+    /// Makes a batch of moves durable: syncs every directory the moves changed, then removes
+    /// the sources of the copies (now durable in their new place) and syncs their
+    /// directories. Returns the copies whose source could not be removed, by tag: such a file
+    /// is in both places.
+    ///
+    /// # Errors
+    /// A directory could not be synced: whether the batch's moves survive a power loss is
+    /// unknown, so nothing more may be recorded as moved.
+    pub fn settle(
+        &self,
+        batch: Unsettled,
+    ) -> Result<Vec<(usize, QuarantineError)>, QuarantineError> {
+        let Unsettled { dirs, copied } = batch;
+        for dir in &dirs {
+            sync_dir(dir)?;
+        }
+        let mut failed = Vec::new();
+        let mut sources = BTreeSet::new();
+        for (tag, source) in copied {
+            match fs::remove_file(&source) {
+                Ok(()) => {
+                    if let Some(parent) = source.parent() {
+                        sources.insert(parent.to_owned());
+                    }
+                }
+                Err(e) => failed.push((tag, io_err(&source)(e))),
+            }
+        }
+        for dir in &sources {
+            sync_dir(dir)?;
+        }
+        Ok(failed)
     }
 
     /// Where the copy of a file moved in from another filesystem is written before it is
     /// renamed to `dest`: in `STAGING_DIR` (created 0700), named after `dest`. A leftover of
     /// an earlier attempt is ours and is replaced.
-    fn staging_path(&self, dest: &Path) -> Result<PathBuf, QuarantineError> {
+    fn staging_path(&self, dest: &Path, batch: &mut Unsettled) -> Result<PathBuf, QuarantineError> {
         let dir = self.root.join(STAGING_DIR);
-        create_private_dirs(&dir)?;
+        create_dirs(&dir, Some(0o700), batch)?;
         let name = blake3::hash(dest.as_os_str().as_bytes()).to_hex();
         let staging = dir.join(format!("{}.part", &name[..32]));
         match fs::remove_file(&staging) {
@@ -331,7 +370,8 @@ impl Quarantine {
     }
 
     /// Moves a quarantined file back to `original` after `check_restore`; restores mode,
-    /// owner and times.
+    /// owner and times. Durable, and the quarantined copy of a move across filesystems
+    /// removed, once `settle` has run on `batch`.
     ///
     /// # Errors
     /// As `check_restore`, or the filesystem failed.
@@ -340,16 +380,19 @@ impl Quarantine {
         quarantined: &Path,
         meta: &FileMeta,
         original: &Path,
+        batch: &mut Unsettled,
+        tag: usize,
     ) -> Result<(), QuarantineError> {
         self.check_restore(quarantined, meta, original)?;
         if let Some(parent) = original.parent() {
-            fs::create_dir_all(parent).map_err(io_err(parent))?;
+            create_dirs(parent, None, batch)?;
         }
-        match rename_synced(quarantined, original)? {
+        match rename_into(quarantined, original, batch)? {
             Renamed::Yes => {}
             Renamed::CrossDevice => {
                 copy_verified(quarantined, original, meta, meta.mode & 0o7777)?;
-                remove_source(quarantined)?;
+                batch.changed(original);
+                batch.copied.push((tag, quarantined.to_owned()));
             }
         }
         restore_owner(original, meta)?;
@@ -504,15 +547,21 @@ fn atime_ns(meta: &fs::Metadata) -> i128 {
     i128::from(meta.atime()) * 1_000_000_000 + i128::from(meta.atime_nsec())
 }
 
-fn create_private_dirs(dir: &Path) -> Result<(), QuarantineError> {
+/// Creates `dir` and its missing parents (with `mode`, or the default mode), noting in
+/// `batch` each directory whose entries changed.
+fn create_dirs(
+    dir: &Path,
+    mode: Option<u32>,
+    batch: &mut Unsettled,
+) -> Result<(), QuarantineError> {
     if dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
-        create_private_dirs(parent)?;
+        create_dirs(parent, mode, batch)?;
     }
     match fs::create_dir(dir) {
-        Ok(()) => {}
+        Ok(()) => batch.changed(dir),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => {
             return Err(QuarantineError::Io {
@@ -521,7 +570,12 @@ fn create_private_dirs(dir: &Path) -> Result<(), QuarantineError> {
             })
         }
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))
+    match mode {
+        Some(mode) => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(io_err(dir))
+        }
+        None => Ok(()),
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), QuarantineError> {
@@ -544,16 +598,36 @@ enum Renamed {
     CrossDevice,
 }
 
-/// Renames `source` to `dest` and syncs both directories.
-fn rename_synced(source: &Path, dest: &Path) -> Result<Renamed, QuarantineError> {
+/// Moves of one batch not yet durable: the directories whose entries they changed, and the
+/// sources of copies across filesystems, removed by `Quarantine::settle` once the copies are
+/// durable.
+#[derive(Debug, Default)]
+pub struct Unsettled {
+    dirs: BTreeSet<PathBuf>,
+    copied: Vec<(usize, PathBuf)>,
+}
+
+impl Unsettled {
+    /// Notes that the directory holding `path` changed.
+    fn changed(&mut self, path: &Path) {
+        if let Some(parent) = path.parent() {
+            if !self.dirs.contains(parent) {
+                self.dirs.insert(parent.to_owned());
+            }
+        }
+    }
+}
+
+/// Renames `source` to `dest`, noting both directories in `batch`.
+fn rename_into(
+    source: &Path,
+    dest: &Path,
+    batch: &mut Unsettled,
+) -> Result<Renamed, QuarantineError> {
     match fs::rename(source, dest) {
         Ok(()) => {
-            if let Some(parent) = dest.parent() {
-                sync_dir(parent)?;
-            }
-            if let Some(parent) = source.parent() {
-                sync_dir(parent)?;
-            }
+            batch.changed(dest);
+            batch.changed(source);
             Ok(Renamed::Yes)
         }
         Err(e) if e.raw_os_error() == Some(libc_exdev()) => Ok(Renamed::CrossDevice),
@@ -562,15 +636,6 @@ fn rename_synced(source: &Path, dest: &Path) -> Result<Renamed, QuarantineError>
             source: e,
         }),
     }
-}
-
-/// Removes the source of a finished copy and syncs its directory.
-fn remove_source(source: &Path) -> Result<(), QuarantineError> {
-    fs::remove_file(source).map_err(io_err(source))?;
-    if let Some(parent) = source.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
 }
 
 /// A regular file renamed into the quarantine becomes readable by the service user only
@@ -602,7 +667,7 @@ const fn libc_exdev() -> i32 {
 
 /// Copies `source` to `to` (which must not exist), keeping owner (when permitted) and times,
 /// with `mode` for a regular file: written, synced, verified against the recorded hash. Any
-/// failure removes what was written to `to`.
+/// failure removes what was written to `to`. The new directory entry is the caller's to sync.
 fn copy_verified(
     source: &Path,
     to: &Path,
@@ -648,9 +713,6 @@ fn copy_verified(
             let _ = fs::remove_file(to);
             return Err(e);
         }
-    }
-    if let Some(parent) = to.parent() {
-        sync_dir(parent)?;
     }
     Ok(())
 }
