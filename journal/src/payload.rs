@@ -114,9 +114,15 @@ pub fn encode_row(e: &mut Encoder, role: RowRole, values: &[Value]) {
 }
 
 pub fn encode_json(e: &mut Encoder, document: &str) {
+    encode_json_head(e, document.len() as u64);
+    e.buf.extend_from_slice(document.as_bytes());
+}
+
+/// The start of a JSON entry whose document of `len` bytes follows.
+pub fn encode_json_head(e: &mut Encoder, len: u64) {
     e.array(2);
     e.uint(CODE_JSON);
-    e.text(document);
+    e.head(crate::cbor::MAJOR_TEXT, len);
 }
 
 /// Reads the header item of a body.

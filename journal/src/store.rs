@@ -26,8 +26,8 @@ use crate::frame::{
     MAX_RECORD_LEN, RECORD_ZSTD_LEVEL, SEGMENT_HEADER_LEN,
 };
 use crate::payload::{
-    encode_header, encode_json, encode_row, encode_table, BlobEntries, BlobWriter, PayloadHeader,
-    BLOB_ZSTD_LEVEL, MAX_COLUMNS,
+    encode_header, encode_json, encode_json_head, encode_row, encode_table, BlobEntries,
+    BlobWriter, PayloadHeader, BLOB_ZSTD_LEVEL, MAX_COLUMNS,
 };
 use crate::record::{Digest, PayloadKind, PayloadRef, Record};
 use crate::scan::{ScanError, ScannedRecord, Scanner, Segment};
@@ -1226,6 +1226,51 @@ impl PayloadWriter {
     /// A JSON document (plans, details).
     pub fn json(&mut self, document: &str) -> Result<(), JournalError> {
         encode_json(&mut self.enc, document);
+        self.maybe_flush()
+    }
+
+    /// A JSON document serialized from `value` straight into the blob, never held whole in
+    /// memory: the same bytes as `json(&serde_json::to_string(value)?)`. It is serialized
+    /// twice, once to count its bytes (the entry starts with its length) and once to write.
+    ///
+    /// # Errors
+    /// The value cannot be serialized as JSON, or the worker failed.
+    pub fn json_of<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JournalError> {
+        struct Count(u64);
+        impl io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        /// Appends to the payload, handing full chunks to the worker.
+        struct Sink<'w>(&'w mut PayloadWriter, Option<JournalError>);
+        impl io::Write for Sink<'_> {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.enc.buf.extend_from_slice(buf);
+                self.0.maybe_flush().map_err(|e| {
+                    self.1 = Some(e);
+                    io::Error::other("payload worker failed")
+                })?;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let encode = |e: serde_json::Error| JournalError::Encode(format!("JSON document: {e}"));
+        let mut count = Count(0);
+        serde_json::to_writer(&mut count, value).map_err(encode)?;
+        encode_json_head(&mut self.enc, count.0);
+        let mut sink = Sink(self, None);
+        let written = serde_json::to_writer(&mut sink, value);
+        if let Some(e) = sink.1 {
+            return Err(e);
+        }
+        written.map_err(encode)?;
         self.maybe_flush()
     }
 

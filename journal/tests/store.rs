@@ -664,3 +664,39 @@ fn a_torn_tail_is_cut_only_after_the_last_anchored_record() {
     assert!(matches!(e, JournalError::NoJournal { .. }), "{e}");
     assert!(segment_files(&empty).is_empty());
 }
+
+#[test]
+fn a_json_document_streamed_into_a_payload_is_the_same_blob_as_one_written_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (journal, _) = Journal::open(&tmp.path().join("journal")).unwrap();
+    // Larger than a payload chunk, so the streamed document is handed over in pieces.
+    let document: Vec<serde_json::Value> = (0..40_000)
+        .map(|i| serde_json::json!({ "item": i, "path": format!("/var/tmp/job-{i}/ž \"q\"") }))
+        .collect();
+    let whole = {
+        let mut pw = journal.payload_writer(PayloadKind::Plan).unwrap();
+        pw.json(&serde_json::to_string(&document).unwrap()).unwrap();
+        pw.finish().unwrap()
+    };
+    let streamed = {
+        let mut pw = journal.payload_writer(PayloadKind::Plan).unwrap();
+        pw.json_of(&document).unwrap();
+        pw.finish().unwrap()
+    };
+    assert!(streamed.len > 1_000_000, "{}", streamed.len);
+    let entries = |r: &PayloadRef| -> Vec<String> {
+        journal
+            .read_payload(&r.digest)
+            .unwrap()
+            .map(|e| match e.unwrap() {
+                PayloadEntry::Json(doc) => doc,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(entries(&streamed), entries(&whole));
+    assert_eq!(
+        entries(&streamed),
+        [serde_json::to_string(&document).unwrap()]
+    );
+}

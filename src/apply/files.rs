@@ -1,5 +1,6 @@
 //! The executor's file moves: a plan's files go to the quarantine (a run) or back (an undo)
-//! in batches of at most `FILES_PER_BATCH`, each made durable once, not file by file:
+//! in batches of at most `MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS` files, each made durable once,
+//! not file by file:
 //!
 //! 1. every file of the batch is checked — a file to quarantine must still be what was
 //!    planned (and is hashed), a file to restore needs its path free and its quarantined
@@ -23,10 +24,6 @@ use super::{crashpoint, ExecError, Executor};
 use crate::plan::{DutyPlan, Item, Op};
 use crate::quarantine::{QuarantineError, Unsettled};
 use crate::report::DutyReport;
-
-/// Files moved per batch: one journal sync for the intents, one per changed directory, one
-/// for the outcomes.
-pub const FILES_PER_BATCH: usize = 1000;
 
 /// A file that passed its check and is about to move.
 struct Move<'p> {
@@ -60,7 +57,7 @@ impl Executor<'_> {
                 );
                 break;
             }
-            let batch: Vec<(usize, &Item)> = files.by_ref().take(FILES_PER_BATCH).collect();
+            let batch: Vec<(usize, &Item)> = files.by_ref().take(self.chunk_rows.max(1)).collect();
             self.move_batch(&batch, duty, report)?;
         }
         Ok(())

@@ -338,10 +338,7 @@ impl<'a> Executor<'a> {
         }
         // 1. The plan, durable before any change.
         let mut pw = self.journal.payload_writer(PayloadKind::Plan)?;
-        let document = serde_json::to_string(plan).map_err(|e| {
-            housekeeper_journal::JournalError::Encode(format!("plan of {duty_name}: {e}"))
-        })?;
-        pw.json(&document)?;
+        pw.json_of(plan)?;
         let plan_payload = pw.finish()?;
         let summaries = plan
             .items

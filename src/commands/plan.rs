@@ -1,6 +1,7 @@
 //! `housekeeper plan`: the dry-run diff. Takes no lock and changes nothing anywhere — no
 //! database write (SQLite is opened read-only), no journal record, no file, no log row.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -40,51 +41,143 @@ pub struct SavedPlan {
 /// v2 added `digest`; `apply` refuses v1 files (make a fresh plan).
 pub const PLAN_FORMAT: &str = "housekeeper.plan/v2";
 
-/// The canonical JSON of a document: no white space, object keys sorted, `digest` of the
-/// top-level object left out.
-#[must_use]
-pub fn canonical_json(document: &serde_json::Value) -> String {
-    fn write(value: &serde_json::Value, top: bool, out: &mut String) {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut keys: Vec<&String> = map
-                    .keys()
-                    .filter(|k| !(top && k.as_str() == "digest"))
-                    .collect();
-                keys.sort();
-                out.push('{');
-                for (i, key) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&serde_json::Value::from(key.as_str()).to_string());
-                    out.push(':');
-                    write(&map[key], false, out);
+/// Writes the canonical JSON of `value` to `out`: no white space, object keys sorted,
+/// `digest` of the top-level object left out.
+fn write_canonical(value: &serde_json::Value, top: bool, out: &mut impl Extend<u8>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map
+                .keys()
+                .filter(|k| !(top && k.as_str() == "digest"))
+                .collect();
+            keys.sort();
+            out.extend(*b"{");
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.extend(*b",");
                 }
-                out.push('}');
+                write_key(key, out);
+                write_canonical(&map[key], false, out);
             }
-            serde_json::Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(item, false, out);
-                }
-                out.push(']');
-            }
-            scalar => out.push_str(&scalar.to_string()),
+            out.extend(*b"}");
         }
+        serde_json::Value::Array(items) => {
+            out.extend(*b"[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.extend(*b",");
+                }
+                write_canonical(item, false, out);
+            }
+            out.extend(*b"]");
+        }
+        scalar => out.extend(scalar.to_string().into_bytes()),
     }
-    let mut out = String::new();
-    write(document, true, &mut out);
-    out
+}
+
+fn write_key(key: &str, out: &mut impl Extend<u8>) {
+    out.extend(serde_json::Value::from(key).to_string().into_bytes());
+    out.extend(*b":");
+}
+
+/// Feeds a blake3 hasher through `Extend`, so the canonical text is hashed as it is made.
+struct HashSink(blake3::Hasher);
+
+impl Extend<u8> for HashSink {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        let bytes: Vec<u8> = bytes.into_iter().collect();
+        self.0.update(&bytes);
+    }
 }
 
 /// The content digest of a saved plan document (its `digest` field left out).
 #[must_use]
 pub fn content_digest(document: &serde_json::Value) -> blake3::Hash {
-    blake3::hash(canonical_json(document).as_bytes())
+    let mut sink = HashSink(blake3::Hasher::new());
+    write_canonical(document, true, &mut sink);
+    sink.0.finalize()
+}
+
+/// The content digest of `saved`, equal to `content_digest` of its JSON document, computed
+/// one item at a time: memory does not grow with the number of items.
+///
+/// # Errors
+/// A part of the plan cannot be represented as JSON.
+pub fn plan_digest(saved: &mut SavedPlan) -> Result<blake3::Hash, serde_json::Error> {
+    let mut items: Vec<Vec<crate::plan::Item>> = saved
+        .duties
+        .iter_mut()
+        .map(|duty| std::mem::take(&mut duty.items))
+        .collect();
+    let frame = serde_json::to_value(&*saved);
+    for (duty, items) in saved.duties.iter_mut().zip(items.iter_mut()) {
+        duty.items = std::mem::take(items);
+    }
+    let frame = frame?;
+    let mut sink = HashSink(blake3::Hasher::new());
+    let serde_json::Value::Object(top) = &frame else {
+        write_canonical(&frame, true, &mut sink);
+        return Ok(sink.0.finalize());
+    };
+    let mut keys: Vec<&String> = top.keys().filter(|k| k.as_str() != "digest").collect();
+    keys.sort();
+    sink.extend(*b"{");
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            sink.extend(*b",");
+        }
+        write_key(key, &mut sink);
+        match (key.as_str(), &top[key]) {
+            ("duties", serde_json::Value::Array(duties)) => {
+                sink.extend(*b"[");
+                for (n, (duty, plan)) in duties.iter().zip(&saved.duties).enumerate() {
+                    if n > 0 {
+                        sink.extend(*b",");
+                    }
+                    write_duty(duty, &plan.items, &mut sink)?;
+                }
+                sink.extend(*b"]");
+            }
+            (_, value) => write_canonical(value, false, &mut sink),
+        }
+    }
+    sink.extend(*b"}");
+    Ok(sink.0.finalize())
+}
+
+/// One duty's canonical JSON: `frame` is its document without items, `items` its items.
+fn write_duty(
+    frame: &serde_json::Value,
+    items: &[crate::plan::Item],
+    sink: &mut HashSink,
+) -> Result<(), serde_json::Error> {
+    let serde_json::Value::Object(map) = frame else {
+        write_canonical(frame, false, sink);
+        return Ok(());
+    };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    sink.extend(*b"{");
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            sink.extend(*b",");
+        }
+        write_key(key, sink);
+        if key == "items" {
+            sink.extend(*b"[");
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    sink.extend(*b",");
+                }
+                write_canonical(&serde_json::to_value(item)?, false, sink);
+            }
+            sink.extend(*b"]");
+        } else {
+            write_canonical(&map[key], false, sink);
+        }
+    }
+    sink.extend(*b"}");
+    Ok(())
 }
 
 /// Plans one duty through a fresh read-only snapshot.
@@ -190,9 +283,12 @@ pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
     }
     match args.format {
         Format::Json => {
-            let text = serde_json::to_string_pretty(&saved)
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer_pretty(&mut out, &saved)
                 .map_err(|e| Failure::new(Exit::Failed, format!("encoding the plan: {e}")))?;
-            println!("{text}");
+            writeln!(out)
+                .and_then(|()| out.flush())
+                .map_err(|e| Failure::new(Exit::Failed, format!("writing the plan: {e}")))?;
         }
         Format::Text => print!("{}", render_text(&saved)),
     }
@@ -233,9 +329,9 @@ pub fn render_text(saved: &SavedPlan) -> String {
 /// The plan with its content digest set.
 fn seal(mut saved: SavedPlan) -> Result<SavedPlan, Failure> {
     saved.digest = None;
-    let document = serde_json::to_value(&saved)
+    let digest = plan_digest(&mut saved)
         .map_err(|e| Failure::new(Exit::Failed, format!("encoding the plan: {e}")))?;
-    saved.digest = Some(content_digest(&document).to_hex().to_string());
+    saved.digest = Some(digest.to_hex().to_string());
     Ok(saved)
 }
 
@@ -243,7 +339,6 @@ fn seal(mut saved: SavedPlan) -> Result<SavedPlan, Failure> {
 /// personal data): a temporary file in the same directory, made durable, then renamed over
 /// the target.
 fn write_plan(path: &Path, saved: &SavedPlan) -> Result<(), Failure> {
-    use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let failure = |e: std::io::Error| {
         Failure::new(
@@ -251,8 +346,6 @@ fn write_plan(path: &Path, saved: &SavedPlan) -> Result<(), Failure> {
             format!("writing the plan to {}: {e}", path.display()),
         )
     };
-    let text = serde_json::to_string_pretty(saved)
-        .map_err(|e| Failure::new(Exit::Failed, format!("encoding the plan: {e}")))?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -263,14 +356,18 @@ fn write_plan(path: &Path, saved: &SavedPlan) -> Result<(), Failure> {
         .unwrap_or_else(|| "plan".into());
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&temp)?;
         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(text.as_bytes())?;
-        file.write_all(b"\n")?;
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, saved)?;
+        out.write_all(b"\n")?;
+        let file = out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&temp, path)?;
@@ -280,4 +377,59 @@ fn write_plan(path: &Path, saved: &SavedPlan) -> Result<(), Failure> {
         let _ = std::fs::remove_file(&temp);
     }
     written.map_err(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{FileItem, Item, Op, Reason};
+    use housekeeper_journal::PathBytes;
+
+    #[test]
+    fn the_streamed_digest_equals_the_digest_of_the_whole_document() {
+        let now = DateTimeValue::ymd_hms(2026, 12, 6, 9, 0, 0);
+        let mut files = DutyPlan::new(DutyName::DiskTempFileCleanup, now);
+        for i in 0..3 {
+            let path = format!("/var/tmp/multiflexi/job-{i}/out \"{i}\".json");
+            files.items.push(
+                Item::new(
+                    Op::Quarantine(FileItem {
+                        path: PathBytes::from(std::path::Path::new(&path)),
+                        relative: PathBytes::from(std::path::Path::new("x")),
+                        size: i,
+                        mtime_ns: -1,
+                        dev: 1,
+                        inode: i,
+                        is_symlink: i == 2,
+                    }),
+                    Reason::new("old_temp_file", "file ž older than 24 h"),
+                )
+                .category("files"),
+            );
+        }
+        files.notes.push("a note".into());
+        let mut saved = SavedPlan {
+            format: PLAN_FORMAT.into(),
+            created_utc: "2026-12-06T09:00:00Z".into(),
+            database: "sqlite:abc".into(),
+            target: "sqlite:/var/lib/multiflexi/multiflexi.sqlite".into(),
+            now,
+            open_runs: vec!["20261206T080000Z-000001".into()],
+            duties: vec![
+                DutyPlan::new(DutyName::LogPruning, now),
+                files,
+                DutyPlan::skipped(DutyName::CredentialHealthCheck, now, "no table"),
+            ],
+            digest: Some("ignored".into()),
+        };
+        let whole = content_digest(&serde_json::to_value(&saved).unwrap());
+        assert_eq!(plan_digest(&mut saved).unwrap(), whole);
+        assert_eq!(saved.duties[1].items.len(), 3, "the items are put back");
+        saved.duties[1].items[0].reason.text.push('!');
+        assert_ne!(
+            plan_digest(&mut saved).unwrap(),
+            whole,
+            "an item is covered"
+        );
+    }
 }

@@ -93,7 +93,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STATE_DIR", default: "/var/lib/multiflexi-housekeeper", help: "journal and quarantine" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", default: "14", help: "days row images and quarantined files are kept for undo" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", default: "7", help: "days restored items are left alone by later runs" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", default: "10000", help: "items per database transaction" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", default: "10000", help: "items per database transaction, and files per durable batch of moves" },
     VarDoc { name: "MULTIFLEXI_TIMEZONE", default: "system zone", help: "zone of naive timestamps on SQLite (e.g. Europe/Prague)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", default: "hard_delete,soft_delete", help: "retention actions applied: hard_delete, soft_delete, grace_purge, anonymize, archive (or none)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_FIO_URL", default: "https://fioapi.fio.cz/", help: "endpoint whose TCP reachability decides FioBank availability" },

@@ -216,17 +216,35 @@ backend_test!(
 
 /// Kills a run at `point`, starts again, and checks nothing was lost.
 fn crash_at(db: &TestDb, point: &str) {
+    crash_with(db, point, "10", None);
+}
+
+/// Kills a run at `point` with `chunk_rows` rows per chunk and files per batch, the state
+/// directory under `state_root` when given (another filesystem: moves are copies), starts
+/// again, and checks nothing was lost: every row is in its table or journaled as deleted, and
+/// every file is at its path or in the quarantine, once, with its intent and its outcome.
+fn crash_with(db: &TestDb, point: &str, chunk_rows: &str, state_root: Option<&Path>) {
     seed_log(db, 40);
     let before = rows_by_id(db, "log");
     let mut hk = Tool::new(db);
+    let _state = state_root.map(|root| {
+        let dir = tempfile::Builder::new()
+            .prefix("hk-state-")
+            .tempdir_in(root)
+            .expect("a state directory on the other filesystem");
+        hk.state = dir.path().join("state");
+        dir
+    });
     hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "15")
-        .set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "10");
+        .set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", chunk_rows);
     let files = make_files(
         &hk.tmp,
         &[
             ("a.txt", 30),
             ("d/b.txt", 40),
             ("d/e/c.txt", 50),
+            ("d/e/f.txt", 60),
+            ("g/h.txt", 70),
             ("new.txt", 1),
         ],
         tool::now_system(),
@@ -323,10 +341,48 @@ fn crash_at(db: &TestDb, point: &str) {
         Path::new(&hk.tmp.join("new.txt")).exists(),
         "the fresh file stays"
     );
-    assert!(
-        !hk.tmp.join("a.txt").exists(),
-        "the restart finished the quarantine"
-    );
+    for old in ["a.txt", "d/b.txt", "d/e/c.txt", "d/e/f.txt", "g/h.txt"] {
+        assert!(
+            !hk.tmp.join(old).exists(),
+            "the restart finished the quarantine of {old} (crash at {point})"
+        );
+    }
+    // Every quarantined file has its intent and a `moved` outcome, once.
+    let mut intents: BTreeMap<(String, String, u32), String> = BTreeMap::new();
+    let mut moved: BTreeMap<(String, String, u32), usize> = BTreeMap::new();
+    for entry in read_records(&hk.state.join("journal")).unwrap() {
+        match entry.unwrap().record {
+            Record::FileIntent {
+                run_id,
+                duty,
+                item,
+                quarantine_path,
+                ..
+            } => {
+                let q = quarantine_path.as_path().to_string_lossy().into_owned();
+                intents.insert((run_id, duty, item), q);
+            }
+            Record::FileOutcome {
+                run_id,
+                duty,
+                item,
+                status: housekeeper_journal::FileStatus::Moved,
+            } => *moved.entry((run_id, duty, item)).or_insert(0) += 1,
+            _ => {}
+        }
+    }
+    for path in quarantined.keys() {
+        let key = intents
+            .iter()
+            .find(|(_, q)| q.ends_with(&format!("/{path}")))
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| panic!("{path} is in the quarantine without an intent"));
+        assert_eq!(
+            moved.get(&key),
+            Some(&1),
+            "{path}: one `moved` outcome (crash at {point})"
+        );
+    }
     assert_verifies(&hk.state);
 }
 
@@ -335,6 +391,28 @@ backend_test!(fn crash_before_commit(db) { crash_at(db, "before-commit"); });
 backend_test!(fn crash_after_commit(db) { crash_at(db, "after-commit"); });
 backend_test!(fn crash_after_file_intent(db) { crash_at(db, "after-intent"); });
 backend_test!(fn crash_after_file_move(db) { crash_at(db, "after-move"); });
+backend_test!(fn crash_before_file_outcomes(db) { crash_at(db, "before-outcomes"); });
+// Files in batches of two: the kill falls inside the first batch, later batches unstarted.
+backend_test!(fn crash_after_the_intents_of_the_first_of_several_file_batches(db) {
+    crash_with(db, "after-intent", "2", None);
+});
+backend_test!(fn crash_after_one_move_of_the_first_of_several_file_batches(db) {
+    crash_with(db, "after-move", "2", None);
+});
+backend_test!(fn crash_before_the_outcomes_of_the_first_of_several_file_batches(db) {
+    crash_with(db, "before-outcomes", "2", None);
+});
+// The state directory on another filesystem: every move is a copy, and a source is removed
+// only once its batch's copies are durable.
+backend_test!(only(sqlite) fn crash_after_the_intents_of_a_batch_of_copies(db) {
+    crash_with(db, "after-intent", "2", Some(Path::new("/dev/shm")));
+});
+backend_test!(only(sqlite) fn crash_after_one_copy_of_a_batch(db) {
+    crash_with(db, "after-move", "2", Some(Path::new("/dev/shm")));
+});
+backend_test!(only(sqlite) fn crash_before_the_outcomes_of_a_batch_of_copies(db) {
+    crash_with(db, "before-outcomes", "2", Some(Path::new("/dev/shm")));
+});
 backend_test!(fn crash_before_run_end(db) { crash_at(db, "before-run-end"); });
 
 backend_test!(

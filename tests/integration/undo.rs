@@ -84,6 +84,11 @@ fn small_mess(db: &TestDb, hk: &Tool) -> Vec<PathBuf> {
 
 /// Runs every duty and returns the run id, checking that each kind of change happened.
 fn run_all(hk: &Tool) -> String {
+    run_all_moving(hk, 2)
+}
+
+/// `run_all` over a temp directory with `files` old files.
+fn run_all_moving(hk: &Tool, files: u64) -> String {
     let out = hk.run(&["run", "--format", "json"]);
     let id = run_id(&out);
     let report = out.json();
@@ -99,7 +104,7 @@ fn run_all(hk: &Tool) -> String {
     assert_eq!(affected("ScheduleIntegrity"), 1, "{}", out.stderr);
     assert_eq!(affected("OrphanedJobCleanup"), 1, "{}", out.stderr);
     assert_eq!(affected("DataRetentionCleanup"), 1, "{}", out.stderr);
-    assert_eq!(affected("DiskTempFileCleanup"), 2, "{}", out.stderr);
+    assert_eq!(affected("DiskTempFileCleanup"), files, "{}", out.stderr);
     assert_eq!(affected("LogPruning"), 5, "{}", out.stderr);
     id
 }
@@ -547,30 +552,58 @@ backend_test!(fn an_undo_killed_mid_way_is_closed_by_the_next_start_and_can_be_f
     }
 );
 
+/// Kills an undo at `point` of its file moves, with `chunk_rows` files per batch, and checks
+/// that the interruption is not damage (a warning once a file is back) and that a second undo
+/// brings every file back, once, leaving nothing in the quarantine.
+fn undo_killed_while_moving_files_back(db: &TestDb, point: &str, chunk_rows: &str) {
+    let mut hk = tool_for(db);
+    small_mess(db, &hk);
+    make_files(
+        &hk.tmp,
+        &[("b/d.txt", 50), ("e/f.txt", 60), ("e/g/h.txt", 70)],
+        tool::now_system(),
+    );
+    let files = tree(&hk.tmp);
+    let run = run_all_moving(&hk, 5);
+    hk.set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", chunk_rows);
+    kill9(hk.stopped_at(point, &["undo", &run]));
+    // Between the kill and the next start: recoverable, so a warning, not damage.
+    let verify = hk.run(&["journal", "verify"]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    // Once a file is back at its path (not yet at `after-intent`), the warning says so.
+    assert!(
+        point == "after-intent"
+            || format!("{}{}", verify.stdout, verify.stderr)
+                .contains("was interrupted while moving"),
+        "{}{}",
+        verify.stdout,
+        verify.stderr
+    );
+    let retry = hk.run_when_free(&["undo", &run]);
+    assert_eq!(retry.code, 0, "{}", retry.stderr);
+    assert_eq!(
+        tree(&hk.tmp),
+        files,
+        "every file back, once (killed at {point})"
+    );
+    assert!(
+        tree(&hk.state.join("quarantine")).is_empty(),
+        "nothing left in the quarantine"
+    );
+}
+
 backend_test!(fn an_undo_killed_while_moving_a_file_back_loses_nothing(db) {
-        let hk = tool_for(db);
-        small_mess(db, &hk);
-        let files = tree(&hk.tmp);
-        let run = run_all(&hk);
-        kill9(hk.stopped_at("after-move", &["undo", &run]));
-        // Between the kill and the next start: recoverable, so a warning, not damage.
-        let verify = hk.run(&["journal", "verify"]);
-        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
-        assert!(
-            format!("{}{}", verify.stdout, verify.stderr).contains("was interrupted while moving"),
-            "{}{}",
-            verify.stdout,
-            verify.stderr
-        );
-        let retry = hk.run_when_free(&["undo", &run]);
-        assert_eq!(retry.code, 0, "{}", retry.stderr);
-        assert_eq!(tree(&hk.tmp), files);
-        assert!(
-            tree(&hk.state.join("quarantine")).is_empty(),
-            "nothing left in the quarantine"
-        );
-    }
-);
+    undo_killed_while_moving_files_back(db, "after-move", "10000");
+});
+backend_test!(fn an_undo_killed_after_the_intents_of_a_batch_loses_nothing(db) {
+    undo_killed_while_moving_files_back(db, "after-intent", "2");
+});
+backend_test!(fn an_undo_killed_after_one_file_of_a_batch_loses_nothing(db) {
+    undo_killed_while_moving_files_back(db, "after-move", "2");
+});
+backend_test!(fn an_undo_killed_before_the_outcomes_of_a_batch_loses_nothing(db) {
+    undo_killed_while_moving_files_back(db, "before-outcomes", "2");
+});
 
 backend_test!(fn undo_refuses_unknown_runs_and_runs_of_another_database(db) {
         let hk = tool_for(db);
