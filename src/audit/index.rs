@@ -2,7 +2,7 @@
 //! undo and expiry, built by streaming the chained records once (keys and names only: the
 //! values stay in the payload blobs, read on demand).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use housekeeper_journal::{
@@ -213,6 +213,9 @@ pub struct JournalIndex {
     pub records: u64,
     /// When this journal was started by `journal reset`: what it replaced and why.
     pub reset: Option<ResetInfo>,
+    /// While reading: where in its run's `files` each intent still waiting for its outcome
+    /// is, by (run, duty, item), so an outcome finds its intent without a search.
+    awaiting_outcome: HashMap<(usize, String, u32), usize>,
 }
 
 /// The first record of a journal started by `housekeeper journal reset`.
@@ -354,6 +357,7 @@ impl JournalIndex {
             };
             index.apply(i, record, &at, &last_started);
         }
+        index.awaiting_outcome = HashMap::new();
         Ok(index)
     }
 
@@ -420,24 +424,25 @@ impl JournalIndex {
                 quarantine_path,
                 meta,
                 ..
-            } => run.files.push(FileInfo {
-                duty,
-                item,
-                path,
-                quarantine_path,
-                meta,
-                status: None,
-            }),
+            } => {
+                self.awaiting_outcome
+                    .insert((i, duty.clone(), item), run.files.len());
+                run.files.push(FileInfo {
+                    duty,
+                    item,
+                    path,
+                    quarantine_path,
+                    meta,
+                    status: None,
+                });
+            }
             Record::FileOutcome {
                 duty, item, status, ..
             } => {
-                if let Some(f) = run
-                    .files
-                    .iter_mut()
-                    .rev()
-                    .find(|f| f.duty == duty && f.item == item)
-                {
-                    f.status = Some(status);
+                if let Some(at) = self.awaiting_outcome.remove(&(i, duty, item)) {
+                    if let Some(f) = run.files.get_mut(at) {
+                        f.status = Some(status);
+                    }
                 }
             }
             Record::DutyEnd {

@@ -2,11 +2,11 @@
 //!
 //! A run never deletes a file. It moves it to `STATE_DIR/quarantine/<run-id>/<relative path>`
 //! after recording its size, mode, owner, times and blake3 hash: a rename within a
-//! filesystem; otherwise a copy to `quarantine/.partial/`, fsync, hash check, and a rename
-//! into place — a copy that fails leaves nothing in the quarantine, and recovery at start
-//! removes what a crash left in `.partial/`. Moves come in batches (`Unsettled`): every
-//! directory a batch changed is synced once, by `settle`, and only then are the sources of
-//! its copies removed. A move is refused when the source changed since it was planned (size, mtime,
+//! filesystem; otherwise a copy to `quarantine/.partial/`, a hash check, and a rename into
+//! place — a copy that fails leaves nothing in the quarantine, and recovery at start removes
+//! what a crash left in `.partial/`. Moves come in batches (`Unsettled`): `settle` syncs each
+//! filesystem that received copies and every directory the batch changed, once, and only
+//! then removes the sources of its copies. A move is refused when the source changed since it was planned (size, mtime,
 //! inode) or vanished. Undo moves files back only where the original path is free and the
 //! bytes still hash right, restoring mode, owner and times. Expiry destroys quarantined files
 //! after the undo window.
@@ -15,7 +15,7 @@
 //! are created 0700 and a quarantined regular file is 0600 (its mode comes back with undo);
 //! nothing here follows a symbolic link: links are moved as links.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -243,15 +243,16 @@ impl Quarantine {
                 }
                 batch.changed(dest);
                 batch.changed(&staging);
+                batch.copy_written(dest)?;
                 batch.copied.push((tag, source.to_owned()));
                 Ok(())
             }
         }
     }
 
-    /// Makes a batch of moves durable: syncs every directory the moves changed, then removes
-    /// the sources of the copies (now durable in their new place) and syncs their
-    /// directories. Returns the copies whose source could not be removed, by tag: such a file
+    /// Makes a batch of moves durable: syncs each filesystem that received copies (their
+    /// bytes) and every directory the moves changed, then removes the sources of the copies
+    /// (now durable in their new place) and syncs their directories. Returns the copies whose source could not be removed, by tag: such a file
     /// is in both places.
     ///
     /// # Errors
@@ -261,7 +262,17 @@ impl Quarantine {
         &self,
         batch: Unsettled,
     ) -> Result<Vec<(usize, QuarantineError)>, QuarantineError> {
-        let Unsettled { dirs, copied } = batch;
+        let Unsettled {
+            dirs,
+            copied,
+            copies_on,
+        } = batch;
+        // The copies' bytes: one sync of each filesystem that received any, not one per file.
+        for dir in copies_on.values() {
+            File::open(dir)
+                .and_then(|d| rustix::fs::syncfs(&d).map_err(io::Error::from))
+                .map_err(io_err(dir))?;
+        }
         for dir in &dirs {
             sync_dir(dir)?;
         }
@@ -392,6 +403,7 @@ impl Quarantine {
             Renamed::CrossDevice => {
                 copy_verified(quarantined, original, meta, meta.mode & 0o7777)?;
                 batch.changed(original);
+                batch.copy_written(original)?;
                 batch.copied.push((tag, quarantined.to_owned()));
             }
         }
@@ -605,9 +617,19 @@ enum Renamed {
 pub struct Unsettled {
     dirs: BTreeSet<PathBuf>,
     copied: Vec<(usize, PathBuf)>,
+    /// A directory on each filesystem that received copies not yet synced, by device.
+    copies_on: BTreeMap<u64, PathBuf>,
 }
 
 impl Unsettled {
+    /// Notes a copy written (not yet synced) at `path`.
+    fn copy_written(&mut self, path: &Path) -> Result<(), QuarantineError> {
+        let dir = path.parent().unwrap_or(path);
+        let dev = fs::metadata(dir).map_err(io_err(dir))?.dev();
+        self.copies_on.entry(dev).or_insert_with(|| dir.to_owned());
+        Ok(())
+    }
+
     /// Notes that the directory holding `path` changed.
     fn changed(&mut self, path: &Path) {
         if let Some(parent) = path.parent() {
@@ -666,8 +688,10 @@ const fn libc_exdev() -> i32 {
 }
 
 /// Copies `source` to `to` (which must not exist), keeping owner (when permitted) and times,
-/// with `mode` for a regular file: written, synced, verified against the recorded hash. Any
-/// failure removes what was written to `to`. The new directory entry is the caller's to sync.
+/// with `mode` for a regular file: written and verified against the recorded hash. Any
+/// failure removes what was written to `to`. Making the copy durable (its bytes and its
+/// directory entry) is the caller's: `Quarantine::settle` syncs its filesystem before the
+/// source is removed.
 fn copy_verified(
     source: &Path,
     to: &Path,
@@ -698,7 +722,6 @@ fn copy_verified(
         let written = (|| {
             io::copy(&mut from, &mut file).map_err(io_err(to))?;
             file.flush().map_err(io_err(to))?;
-            file.sync_all().map_err(io_err(to))?;
             drop(file);
             if let Some(expected) = &meta.blake3 {
                 if hash_file(to)? != *expected {
