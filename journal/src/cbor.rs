@@ -443,13 +443,16 @@ impl<R: Read> Decoder<R> {
     }
 
     fn payload_bytes(&mut self, len: u64, limit: u64) -> Result<Vec<u8>, DecodeError> {
+        /// The most a string's stated length reserves before its bytes are read.
+        const PREALLOCATE_MAX: u64 = 64 * 1024;
         if len > limit {
             return Err(self.error(format!(
                 "string of {len} bytes exceeds the limit of {limit}"
             )));
         }
-        let mut out = Vec::new();
-        // `take` bounds the read; the vector grows only as real bytes arrive.
+        // Sized exactly for the common short string; a longer one (its length may be a lie)
+        // grows only as real bytes arrive, bounded by `take`.
+        let mut out = Vec::with_capacity(usize::try_from(len.min(PREALLOCATE_MAX)).unwrap_or(0));
         let got = (&mut self.reader)
             .take(len)
             .read_to_end(&mut out)
