@@ -21,6 +21,9 @@
 //! `BENCH_WRAP="strace -c -f -o /tmp/run.strace"`: it is put between `/usr/bin/time` and the
 //! tool's path.
 
+// A benchmark's fixtures: files of real ages (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};

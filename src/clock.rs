@@ -5,6 +5,9 @@
 //! system zone) on SQLite, or from `HOUSEKEEPER_NOW` when set (tests, the demo). File ages use
 //! the host's absolute clock — also fixed by `HOUSEKEEPER_NOW`, interpreted in the same zone.
 
+// The one reader of the wall clock (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
@@ -41,6 +44,19 @@ pub fn local_now(config: &Config) -> DateTimeValue {
 #[must_use]
 pub fn utc_stamp() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The host clock in UTC `days` ago, RFC 3339 (the start of a hold period).
+#[must_use]
+pub fn utc_stamp_days_ago(days: u32) -> String {
+    (Utc::now() - chrono::Duration::days(i64::from(days)))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How long ago the host clock passed `then`.
+#[must_use]
+pub fn age_of(then: DateTime<chrono::FixedOffset>) -> chrono::Duration {
+    Utc::now().signed_duration_since(then)
 }
 
 /// `YYYYMMDDTHHMMSSZ` of the host clock, for run ids.

@@ -1,10 +1,22 @@
 //! housekeeper — the maintenance tool of the MultiFlexi job platform.
 //!
-//! Where things live:
-//! - `cli`: arguments, logging, dispatch, exit codes (`exit`).
+//! Where things live (ARCHITECTURE.md says what each must never do):
+//! - `cli`: arguments, logging, dispatch; `exit`: the process exit codes.
 //! - `config`: variables from flags, environment, env file; strict parsing.
-//! - `db`: the database layer — one file per engine behind one small trait set.
-//! - `duties`: the eight duties, one file each (gather + pure decide).
+//! - `db`: the database layer — one file per engine behind one small trait set, and the
+//!   `Dialect` that holds every engine difference.
+//! - `duties`: the eight duties, one file each (gather + pure decide + re-check).
+//! - `plan`: the plan model (items, reasons, `RowKey`), its rendering and the narrowing of
+//!   saved plans.
+//! - `apply`: the executor (chunks, file batches, anchors), recovery, expiry, the trust check
+//!   of the journal before acting.
+//! - `undo`: inverse plans of a run and the prediction of their conflicts.
+//! - `audit`: reading the journal (`journal list|show|find|verify`).
+//! - `quarantine`: every file move and removal.
+//! - `report`: run and duty results, JSON, Zabbix.
+//! - `commands`: one module per subcommand; `manpage`: the man page.
+//! - `state`: the state directory, locks, journal id, private atomic writes.
+//! - `clock`: the one reader of the wall clock.
 //! - `text`: the escaping of untrusted text (names, values, paths) in human output.
 //! - `scenario`: MultiFlexi schema fixtures, seeded test/demo databases, whole-database dumps.
 //!
@@ -27,3 +39,47 @@ pub mod scenario;
 pub mod state;
 pub mod text;
 pub mod undo;
+
+#[cfg(test)]
+mod rules {
+    //! Rules of ARCHITECTURE.md that no compiler lint expresses, checked over the sources.
+
+    use std::path::{Path, PathBuf};
+
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("src is readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn engine_branches_live_in_the_database_layer() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        // The database layer, the configuration that names the engine, and the test and demo
+        // fixtures that build each engine's schema.
+        let allowed = ["db", "config", "scenario"].map(|d| src.join(d));
+        // Built here, so this file does not name it.
+        let needle = ["Engine", "::"].concat();
+        let offenders: Vec<String> = files
+            .iter()
+            .filter(|f| !allowed.iter().any(|a| f.starts_with(a)))
+            .filter(|f| {
+                std::fs::read_to_string(f)
+                    .expect("a readable source")
+                    .contains(&needle)
+            })
+            .map(|f| f.display().to_string())
+            .collect();
+        assert!(
+            offenders.is_empty(),
+            "branch on the engine only in src/db (ask the Dialect for a capability): {offenders:?}"
+        );
+    }
+}

@@ -78,20 +78,10 @@ impl StateDir {
     /// # Errors
     /// The id file cannot be written.
     pub fn renew_journal_id(&self) -> io::Result<String> {
-        let path = self.root.join("journal-id");
-        let tmp = self.root.join("journal-id.tmp");
         let id = random_hex(16);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(id.as_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, &path)?;
-        File::open(&self.root)?.sync_all()?;
+        write_private(&self.root.join("journal-id"), |out| {
+            out.write_all(id.as_bytes())
+        })?;
         Ok(id)
     }
 
@@ -194,18 +184,61 @@ impl StateDir {
     }
 }
 
-/// `n` hex digits that differ between calls, processes and hosts (not cryptographic).
+/// Writes `path` readable by its owner only (mode 0600 whatever the umask) and atomically: a
+/// new temporary file next to it, written by `write`, synced, renamed over `path`, and the
+/// directory synced. On failure `path` is as it was and the temporary file is gone. The one
+/// place besides the quarantine and the journal store that renames or removes files.
+///
+/// # Errors
+/// Writing, syncing or renaming failed.
+#[allow(clippy::disallowed_methods)] // owns its temporary file (clippy.toml)
+pub fn write_private(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let temp = dir.join(format!(".{name}.{}.tmp", random_hex(8)));
+    let written = (|| {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        let mut out = io::BufWriter::new(file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+/// `n` hex digits (at most 64) from the system's random source, mixed with the process id and
+/// host name, so they differ between calls, processes and hosts.
 #[must_use]
 pub fn random_hex(n: usize) -> String {
+    let mut entropy = [0u8; 32];
+    // The system's random source does not fail on a supported system; were it to, the
+    // process id, a counter and the host name still make the digits unique.
+    let _ = getrandom::fill(&mut entropy);
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = blake3::Hasher::new();
+    hasher.update(&entropy);
     hasher.update(&std::process::id().to_le_bytes());
     hasher.update(&COUNTER.fetch_add(1, Ordering::SeqCst).to_le_bytes());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    hasher.update(&nanos.to_le_bytes());
     hasher.update(host_name().as_bytes());
     let hex = hasher.finalize().to_hex();
     hex.as_str()[..n.min(64)].to_owned()

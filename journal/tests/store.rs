@@ -1,6 +1,9 @@
 //! The journal directory on a real filesystem: writer, lock, modes, rotation, torn tails,
 //! payload blobs, expiry, orphans, read-only iteration and verification.
 
+// Tests build their fixtures with the real clock and damage state on purpose (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;

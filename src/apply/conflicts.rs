@@ -7,8 +7,7 @@
 
 use housekeeper_journal::Value;
 
-use crate::config::Engine;
-use crate::db::{DbResult, Query, SchemaFacts};
+use crate::db::{DbResult, Dialect, Query, SchemaFacts};
 use crate::plan::UpdateRow;
 
 /// Rows an undo will have inserted by the time it reaches an item (for prediction: the
@@ -86,10 +85,10 @@ impl<'a> NewRow<'a> {
 /// Whether rows of `table` need checks beyond their key before they are put back: a unique
 /// index, or (where the engine enforces them) a foreign key.
 #[must_use]
-pub fn needs_more_than_key(schema: &SchemaFacts, table: &str, engine: Engine) -> bool {
+pub fn needs_more_than_key(schema: &SchemaFacts, table: &str, dialect: &Dialect) -> bool {
     schema.table(table).is_some_and(|info| {
         info.indexes.iter().any(|i| i.unique)
-            || (engine != Engine::Sqlite && !info.foreign_keys.is_empty())
+            || (dialect.enforces_foreign_keys() && !info.foreign_keys.is_empty())
     })
 }
 
@@ -136,7 +135,7 @@ pub fn other_conflict(
             return Ok(Some("unique_taken"));
         }
     }
-    if q.dialect().engine() != Engine::Sqlite {
+    if q.dialect().enforces_foreign_keys() {
         for fk in &info.foreign_keys {
             let values: Option<Vec<&Value>> = fk.columns.iter().map(|c| row.value_of(c)).collect();
             let Some(values) = values.filter(|v| v.iter().all(|x| !x.is_null())) else {

@@ -11,7 +11,7 @@ use housekeeper_journal::{
 };
 
 use crate::duties::History;
-use crate::plan::{key_text, keys_of};
+use crate::plan::{keys_of, RowKey};
 
 /// The column whose setting by a retention policy starts the grace period.
 pub const MARK_COLUMN: &str = "marked_for_deletion";
@@ -29,12 +29,12 @@ pub fn read(journal_dir: &Path, hold_since_utc: &str) -> Result<History, Journal
     // run id → (now, started_utc, is undo)
     let mut runs: BTreeMap<String, (DateTimeValue, String, bool)> = BTreeMap::new();
     // (run, duty) → (table, key) planned with the mark column
-    let mut mark_items: BTreeMap<(String, String), BTreeSet<(String, String)>> = BTreeMap::new();
+    let mut mark_items: BTreeMap<(String, String), BTreeSet<(String, RowKey)>> = BTreeMap::new();
     // (run, duty, item) → path of a file restore intent
     let mut restore_intents: BTreeMap<(String, String, u32), housekeeper_journal::PathBytes> =
         BTreeMap::new();
     // (table, key) → when an undo restored it (its now)
-    let mut restored: BTreeMap<(String, String), DateTimeValue> = BTreeMap::new();
+    let mut restored: BTreeMap<(String, RowKey), DateTimeValue> = BTreeMap::new();
     for entry in housekeeper_journal::store::read_records(journal_dir)? {
         match entry?.record {
             Record::RunStart {
@@ -139,7 +139,7 @@ pub fn hold(plan: &mut crate::plan::DutyPlan, history: &History) {
     let mut held = Vec::new();
     plan.items.retain_mut(|item| match &mut item.op {
         Op::Update(u) => {
-            let id = (u.table.clone(), key_text(&u.key));
+            let id = (u.table.clone(), RowKey::of(&u.key));
             match history.held_rows.get(&id) {
                 Some(run) => {
                     held.push(format!(
@@ -152,16 +152,16 @@ pub fn hold(plan: &mut crate::plan::DutyPlan, history: &History) {
             }
         }
         Op::Delete(d) => {
-            let dropped: Vec<String> = history
+            let dropped: Vec<RowKey> = history
                 .held_rows
                 .keys()
                 .filter(|(table, key)| {
                     *table == d.table
                         && match &d.keys {
                             KeySet::Ranges(r) => key
-                                .parse::<i64>()
-                                .is_ok_and(|n| r.iter().any(|(lo, hi)| *lo <= n && n <= *hi)),
-                            KeySet::Values(v) => v.iter().any(|x| key_text(x) == *key),
+                                .as_i64()
+                                .is_some_and(|n| r.iter().any(|(lo, hi)| *lo <= n && n <= *hi)),
+                            KeySet::Values(v) => v.iter().any(|x| RowKey::of(x) == *key),
                         }
                 })
                 .map(|(_, key)| key.clone())
@@ -178,12 +178,12 @@ pub fn hold(plan: &mut crate::plan::DutyPlan, history: &History) {
             }
             d.keys = match &d.keys {
                 KeySet::Ranges(r) => {
-                    let points: Vec<i64> = dropped.iter().filter_map(|k| k.parse().ok()).collect();
+                    let points: Vec<i64> = dropped.iter().filter_map(RowKey::as_i64).collect();
                     KeySet::Ranges(subtract(r, &points))
                 }
                 KeySet::Values(v) => KeySet::Values(
                     v.iter()
-                        .filter(|x| !dropped.contains(&key_text(x)))
+                        .filter(|x| !dropped.contains(&RowKey::of(x)))
                         .cloned()
                         .collect(),
                 ),

@@ -34,7 +34,9 @@ use housekeeper_journal::{Journal, PayloadWriter, RowRole};
 
 use crate::db::{Connection, DbError, Dialect, SchemaFacts, WriteTx};
 use crate::duties::{Duty, DutyContext, RowRef};
-use crate::plan::{self, DeleteRows, DutyPlan, InsertRow, Item, Op, ReinsertRows, UpdateRow};
+use crate::plan::{
+    self, DeleteRows, DutyPlan, InsertRow, Item, Op, ReinsertRows, RowKey, UpdateRow,
+};
 use crate::quarantine::Quarantine;
 use crate::report::{DutyReport, Status};
 
@@ -52,7 +54,8 @@ const BYTES_PER_ROW_IMAGE: u64 = 256;
 /// with SIGKILL exactly there. Points: `after-plan`, `before-commit`, `after-commit`,
 /// `after-intent` (a batch's intents are durable, no file of it moved), `after-move` (the
 /// first file of a batch moved), `before-outcomes` (every file of a batch moved, no outcome
-/// written), `before-run-end`.
+/// written), `before-records` (a duty's changes applied, its record rows not yet written),
+/// `before-run-end`.
 pub fn crashpoint(name: &str) {
     if std::env::var("HOUSEKEEPER_CRASHPOINT").is_ok_and(|v| v == name) {
         eprintln!("crashpoint {name}");
@@ -354,6 +357,7 @@ impl<'a> Executor<'a> {
             items: summaries,
         })?;
         crashpoint("after-plan");
+        let plan_at = (plan_record.seq, plan_record.hash.to_hex().to_string());
 
         // 2. Row chunks, with a progress bar on a terminal when there is more than one.
         let chunks = chunks(plan, self.chunk_rows);
@@ -370,30 +374,8 @@ impl<'a> Executor<'a> {
                 break;
             }
             let chunk_no = u32::try_from(number).unwrap_or(u32::MAX);
-            let first = chunk.first().map_or(0, Piece::item);
-            let last = chunk.last().map_or(0, Piece::item);
-            match self.run_chunk(
-                duty,
-                ctx,
-                &duty_name,
-                chunk_no,
-                &chunk,
-                plan_record.seq,
-                &plan_record.hash.to_hex(),
-            ) {
-                Ok((work, payload)) => {
-                    self.journal.append_durable(&Record::ChunkOutcome {
-                        run_id: self.run_id.to_owned(),
-                        duty: duty_name.clone(),
-                        chunk: chunk_no,
-                        items: vec![(first, last)],
-                        status: ChunkStatus::Committed,
-                        changes: work.table_changes(),
-                        drifted: work.drifted.clone(),
-                        payload: Some(payload),
-                        error: None,
-                        error_payload: None,
-                    })?;
+            match self.chunk_with_outcome(duty, ctx, &duty_name, chunk_no, &chunk, &plan_at)? {
+                Ok(work) => {
                     for (item, n) in &work.applied {
                         *applied.entry(*item).or_insert(0) += n;
                     }
@@ -410,25 +392,7 @@ impl<'a> Executor<'a> {
                         report.drift(&drift.table, plan::key_text(&drift.key), &drift.reason);
                     }
                 }
-                Err(error) => {
-                    let message = format!("chunk {chunk_no} rolled back: {error}");
-                    let mut details = self.journal.payload_writer(PayloadKind::Details)?;
-                    details.json(&serde_json::json!({ "error": message }).to_string())?;
-                    let details = details.finish()?;
-                    self.journal.append_durable(&Record::ChunkOutcome {
-                        run_id: self.run_id.to_owned(),
-                        duty: duty_name.clone(),
-                        chunk: chunk_no,
-                        items: vec![(first, last)],
-                        status: ChunkStatus::Aborted,
-                        changes: Vec::new(),
-                        drifted: Vec::new(),
-                        payload: None,
-                        error: Some(error_class(&error)),
-                        error_payload: Some(details),
-                    })?;
-                    report.error(message);
-                }
+                Err(message) => report.error(message),
             }
             if let Some(bar) = &progress {
                 bar.inc(size);
@@ -450,32 +414,11 @@ impl<'a> Executor<'a> {
                 .map(|(item, op)| Piece::Insert { item: *item, op })
                 .collect();
             let chunk_no = u32::try_from(chunk_count).unwrap_or(u32::MAX);
-            let first = pieces.first().map_or(0, Piece::item);
-            let last = pieces.last().map_or(0, Piece::item);
-            match self.run_chunk(
-                duty,
-                ctx,
-                &duty_name,
-                chunk_no,
-                &pieces,
-                plan_record.seq,
-                &plan_record.hash.to_hex(),
-            ) {
-                Ok((work, payload)) => {
-                    self.journal.append_durable(&Record::ChunkOutcome {
-                        run_id: self.run_id.to_owned(),
-                        duty: duty_name.clone(),
-                        chunk: chunk_no,
-                        items: vec![(first, last)],
-                        status: ChunkStatus::Committed,
-                        changes: work.table_changes(),
-                        drifted: Vec::new(),
-                        payload: Some(payload),
-                        error: None,
-                        error_payload: None,
-                    })?;
-                }
-                Err(error) => report.error(format!("writing the record rows: {error}")),
+            crashpoint("before-records");
+            if let Err(message) =
+                self.chunk_with_outcome(duty, ctx, &duty_name, chunk_no, &pieces, &plan_at)?
+            {
+                report.error(format!("writing the record rows: {message}"));
             }
         }
         if !report.errors.is_empty() {
@@ -536,7 +479,71 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Runs one chunk in its transaction and journals its outcome: `committed` with its
+    /// changes and row images, or `aborted` with the error class and text. The one path for a
+    /// plan's chunks and for a duty's record rows, so no chunk ends without its outcome.
+    /// Returns the chunk's work, or the message of its rollback.
+    ///
+    /// # Errors
+    /// Only when the journal cannot be written.
+    fn chunk_with_outcome(
+        &mut self,
+        duty: &dyn Duty,
+        ctx: &DutyContext<'_>,
+        duty_name: &str,
+        chunk_no: u32,
+        pieces: &[Piece<'_>],
+        (plan_seq, plan_hash): &(u64, String),
+    ) -> Result<Result<ChunkWork, String>, ExecError> {
+        let items = vec![(
+            pieces.first().map_or(0, Piece::item),
+            pieces.last().map_or(0, Piece::item),
+        )];
+        match self.run_chunk(
+            duty,
+            ctx,
+            duty_name,
+            chunk_no,
+            pieces,
+            (*plan_seq, plan_hash),
+        ) {
+            Ok((work, payload)) => {
+                self.journal.append_durable(&Record::ChunkOutcome {
+                    run_id: self.run_id.to_owned(),
+                    duty: duty_name.to_owned(),
+                    chunk: chunk_no,
+                    items,
+                    status: ChunkStatus::Committed,
+                    changes: work.table_changes(),
+                    drifted: work.drifted.clone(),
+                    payload: Some(payload),
+                    error: None,
+                    error_payload: None,
+                })?;
+                Ok(Ok(work))
+            }
+            Err(error) => {
+                let message = format!("chunk {chunk_no} rolled back: {error}");
+                let mut details = self.journal.payload_writer(PayloadKind::Details)?;
+                details.json(&serde_json::json!({ "error": message }).to_string())?;
+                let details = details.finish()?;
+                self.journal.append_durable(&Record::ChunkOutcome {
+                    run_id: self.run_id.to_owned(),
+                    duty: duty_name.to_owned(),
+                    chunk: chunk_no,
+                    items,
+                    status: ChunkStatus::Aborted,
+                    changes: Vec::new(),
+                    drifted: Vec::new(),
+                    payload: None,
+                    error: Some(error_class(&error)),
+                    error_payload: Some(details),
+                })?;
+                Ok(Err(message))
+            }
+        }
+    }
+
     fn run_chunk(
         &mut self,
         duty: &dyn Duty,
@@ -544,8 +551,7 @@ impl<'a> Executor<'a> {
         duty_name: &str,
         chunk_no: u32,
         chunk: &[Piece<'_>],
-        plan_seq: u64,
-        plan_hash: &str,
+        (plan_seq, plan_hash): (u64, &str),
     ) -> Result<(ChunkWork, housekeeper_journal::PayloadRef), ChunkError> {
         let mut work = ChunkWork::default();
         let mut pw = self.journal.payload_writer(PayloadKind::RowImages)?;
@@ -700,7 +706,7 @@ fn exec_delete(
                 })?;
                 for row in &rows.rows {
                     let key = row[key_at].clone();
-                    found.insert(key.to_string());
+                    found.insert(RowKey::of(&key));
                     let current = RowRef {
                         columns: &rows.columns,
                         values: row,
@@ -725,7 +731,7 @@ fn exec_delete(
                 ),
             };
             for key in planned {
-                if !found.contains(&key.to_string()) {
+                if !found.contains(&RowKey::of(&key)) {
                     work.drifted.push(Drift {
                         item,
                         table: op.table.clone(),
@@ -785,8 +791,8 @@ fn exec_delete(
     if n < planned {
         match &keys {
             KeySet::Values(values) => {
-                let got: HashSet<String> = deleted.iter().map(ToString::to_string).collect();
-                for key in values.iter().filter(|k| !got.contains(&k.to_string())) {
+                let got: HashSet<RowKey> = deleted.iter().map(RowKey::of).collect();
+                for key in values.iter().filter(|k| !got.contains(&RowKey::of(k))) {
                     work.drifted.push(Drift {
                         item,
                         table: op.table.clone(),
@@ -966,7 +972,7 @@ fn exec_reinsert(
         ))
     })?;
     let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
-    let mut taken: HashSet<String> = HashSet::new();
+    let mut taken: HashSet<RowKey> = HashSet::new();
     for (where_sql, params) in key_conditions(&d, &op.key_column, &KeySet::Values(keys)) {
         let sql = format!(
             "SELECT {} FROM {} WHERE {where_sql}",
@@ -975,12 +981,12 @@ fn exec_reinsert(
         );
         tx.query_each(&sql, &params, &mut |row| {
             if let Some(key) = row.first() {
-                taken.insert(plan::key_text(key));
+                taken.insert(RowKey::of(key));
             }
             Ok(())
         })?;
     }
-    let more_checks = conflicts::needs_more_than_key(schema, &op.table, d.engine());
+    let more_checks = conflicts::needs_more_than_key(schema, &op.table, &d);
     // A table that refers to itself needs each row in place before the next is checked.
     let self_referencing = schema.table(&op.table).is_some_and(|t| {
         t.foreign_keys
@@ -995,7 +1001,7 @@ fn exec_reinsert(
     let mut free: Vec<&[Value]> = Vec::with_capacity(batch);
     for row in rows {
         let key = &row[key_at];
-        let conflict = if taken.contains(&plan::key_text(key)) {
+        let conflict = if taken.contains(&RowKey::of(key)) {
             Some("key_reused")
         } else if more_checks {
             let new_row = conflicts::NewRow {

@@ -488,7 +488,10 @@ impl JournalIndex {
     pub fn restored_by_unfinished_undos(
         &self,
         run: &RunInfo,
-    ) -> (BTreeSet<(String, String, String)>, BTreeSet<PathBytes>) {
+    ) -> (
+        BTreeSet<(String, String, crate::plan::RowKey)>,
+        BTreeSet<PathBytes>,
+    ) {
         let mut rows = BTreeSet::new();
         let mut paths = BTreeSet::new();
         for undo in run.unfinished_undos.iter().filter_map(|id| self.run(id)) {

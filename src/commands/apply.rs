@@ -70,7 +70,7 @@ pub fn command(config: &Config, args: &ApplyArgs) -> Result<Exit, Failure> {
             format!("{}: bad created_utc: {e}", args.file.display()),
         )
     })?;
-    let age = chrono::Utc::now().signed_duration_since(created);
+    let age = crate::clock::age_of(created);
     if age.num_seconds() > i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX) {
         return Err(Failure::new(
             Exit::Failed,

@@ -202,8 +202,7 @@ pub fn plan_duty(conn: &mut dyn Connection, name: DutyName, ctx: &DutyContext<'_
 /// The journal exists but cannot be read.
 pub fn read_history(config: &Config) -> Result<History, Failure> {
     let dir = StateDir::new(config.state_dir.clone()).journal_dir();
-    let hold = chrono::Duration::days(i64::from(config.hold_days));
-    let since = (chrono::Utc::now() - hold).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let since = crate::clock::utc_stamp_days_ago(config.hold_days);
     crate::apply::history::read(&dir, &since).map_err(|e| {
         Failure::new(
             Exit::Integrity,
@@ -336,47 +335,18 @@ fn seal(mut saved: SavedPlan) -> Result<SavedPlan, Failure> {
 }
 
 /// Writes the plan readable by its owner only (mode 0600 whatever the umask: it holds
-/// personal data): a temporary file in the same directory, made durable, then renamed over
-/// the target.
+/// personal data), atomically.
 fn write_plan(path: &Path, saved: &SavedPlan) -> Result<(), Failure> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let failure = |e: std::io::Error| {
+    crate::state::write_private(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, saved)?;
+        out.write_all(b"\n")
+    })
+    .map_err(|e| {
         Failure::new(
             Exit::Failed,
             format!("writing the plan to {}: {e}", path.display()),
         )
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plan".into());
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        let mut out = std::io::BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut out, saved)?;
-        out.write_all(b"\n")?;
-        let file = out
-            .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written.map_err(failure)
+    })
 }
 
 #[cfg(test)]

@@ -136,6 +136,16 @@ impl Dialect {
         }
     }
 
+    /// Whether the database enforces foreign keys, so a row whose parent is missing cannot be
+    /// inserted. MultiFlexi runs SQLite without `PRAGMA foreign_keys`: there it does not.
+    #[must_use]
+    pub fn enforces_foreign_keys(&self) -> bool {
+        match self.engine {
+            Engine::Sqlite => false,
+            Engine::Postgres | Engine::Mysql => true,
+        }
+    }
+
     /// The statement reading the database clock in UTC (`None` on SQLite, which has no
     /// server clock).
     #[must_use]

@@ -807,7 +807,7 @@ fn gather_rows(
         let marks = &ctx.history.marks;
         let mut ours = Vec::new();
         view.query_each(&sql, &params, &mut |r| {
-            if let Some(when) = marks.get(&(p.table.clone(), text(&r[0]))) {
+            if let Some(when) = marks.get(&(p.table.clone(), plan::RowKey::of(&r[0]))) {
                 ours.push((r[0].clone(), *when));
             }
             Ok(())

@@ -346,6 +346,7 @@ pub fn decide(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures: files of real ages
 mod tests {
     use super::*;
     use std::fs;

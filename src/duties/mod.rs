@@ -148,11 +148,11 @@ pub struct DutyContext<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct History {
     /// `(table, key)` of rows restored by an undo within the hold period → the undo's run id.
-    pub held_rows: std::collections::BTreeMap<(String, String), String>,
+    pub held_rows: std::collections::BTreeMap<(String, crate::plan::RowKey), String>,
     /// Paths of files restored by an undo within the hold period → the undo's run id.
     pub held_paths: std::collections::BTreeMap<housekeeper_journal::PathBytes, String>,
     /// `(table, key)` → the `now` of the latest run that set `marked_for_deletion` on it.
-    pub marks: std::collections::BTreeMap<(String, String), DateTimeValue>,
+    pub marks: std::collections::BTreeMap<(String, crate::plan::RowKey), DateTimeValue>,
 }
 
 /// A row as the executor sees it inside a chunk's transaction.

@@ -7,8 +7,11 @@
 //! `run`/`apply` can execute them and `undo` can produce them. This module never touches the
 //! database or the filesystem.
 
+pub mod key;
 pub mod narrow;
 pub mod render;
+
+pub use key::RowKey;
 
 use std::collections::BTreeMap;
 
@@ -416,26 +419,24 @@ impl DutyPlan {
     }
 }
 
-/// Every key of a set as text (see [`key_text`]), ranges expanded.
+/// Every key of a set, ranges expanded.
 #[must_use]
-pub fn keys_of(keys: &KeySet) -> Vec<String> {
+pub fn keys_of(keys: &KeySet) -> Vec<RowKey> {
     match keys {
         KeySet::Ranges(ranges) => ranges
             .iter()
-            .flat_map(|(lo, hi)| (*lo..=*hi).map(|k| k.to_string()))
+            .flat_map(|(lo, hi)| (*lo..=*hi).map(|k| RowKey::Int(i128::from(k))))
             .collect(),
-        KeySet::Values(values) => values.iter().map(key_text).collect(),
+        KeySet::Values(values) => values.iter().map(RowKey::of).collect(),
     }
 }
 
-/// A key as plain text, for lookups and messages: integers as digits, text as is.
+/// A key as plain text, for messages and reports: integers as digits, text as is, a byte
+/// string that is not UTF-8 as `0x` and hex (see [`RowKey`]'s display). Never for comparing
+/// keys: that is [`RowKey`].
 #[must_use]
 pub fn key_text(key: &Value) -> String {
-    match key {
-        Value::Text(s) | Value::Decimal(s) | Value::Json(s) => s.clone(),
-        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-        other => other.to_string(),
-    }
+    RowKey::of(key).to_string()
 }
 
 /// Collapses sorted, distinct integer keys into inclusive ranges.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use housekeeper_journal::{KeySet, Value};
 
-use super::{key_text, DutyPlan, Op};
+use super::{key_text, DutyPlan, Op, RowKey};
 
 /// The drift reason of a saved item the duty does not plan now.
 pub const NOT_PLANNED_NOW: &str = "not_planned_now";
@@ -28,19 +28,12 @@ pub struct Refused {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Keys {
     ints: Vec<(i64, i64)>,
-    texts: BTreeSet<String>,
+    others: BTreeSet<RowKey>,
 }
 
-/// An integer key written the canonical way (`7`, not `007` or `+7`).
+/// An integer key (also one written as text the canonical way: `7`, not `007` or `+7`).
 fn int_of(value: &Value) -> Option<i64> {
-    match value {
-        Value::Int(v) => Some(*v),
-        Value::UInt(v) => i64::try_from(*v).ok(),
-        other => {
-            let text = key_text(other);
-            text.parse::<i64>().ok().filter(|n| n.to_string() == text)
-        }
-    }
+    RowKey::of(value).as_i64()
 }
 
 fn normalize(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
@@ -61,22 +54,22 @@ impl Keys {
         match keys {
             KeySet::Ranges(ranges) => Keys {
                 ints: normalize(ranges.clone()),
-                texts: BTreeSet::new(),
+                others: BTreeSet::new(),
             },
             KeySet::Values(values) => {
                 let mut ints = Vec::new();
-                let mut texts = BTreeSet::new();
+                let mut others = BTreeSet::new();
                 for v in values {
                     match int_of(v) {
                         Some(n) => ints.push((n, n)),
                         None => {
-                            texts.insert(key_text(v));
+                            others.insert(RowKey::of(v));
                         }
                     }
                 }
                 Keys {
                     ints: normalize(ints),
-                    texts,
+                    others,
                 }
             }
         }
@@ -86,13 +79,13 @@ impl Keys {
         let mut ints = std::mem::take(&mut self.ints);
         ints.extend_from_slice(&other.ints);
         self.ints = normalize(ints);
-        self.texts.extend(other.texts.iter().cloned());
+        self.others.extend(other.others.iter().cloned());
     }
 
     fn contains(&self, value: &Value) -> bool {
         match int_of(value) {
             Some(n) => self.ints.iter().any(|(lo, hi)| (*lo..=*hi).contains(&n)),
-            None => self.texts.contains(&key_text(value)),
+            None => self.others.contains(&RowKey::of(value)),
         }
     }
 
@@ -114,7 +107,7 @@ impl Keys {
         }
         Keys {
             ints,
-            texts: self.texts.intersection(&other.texts).cloned().collect(),
+            others: self.others.intersection(&other.others).cloned().collect(),
         }
     }
 
@@ -145,13 +138,13 @@ impl Keys {
         }
         Keys {
             ints,
-            texts: self.texts.difference(&other.texts).cloned().collect(),
+            others: self.others.difference(&other.others).cloned().collect(),
         }
     }
 
     #[cfg(test)]
     fn is_empty(&self) -> bool {
-        self.ints.is_empty() && self.texts.is_empty()
+        self.ints.is_empty() && self.others.is_empty()
     }
 
     fn refused(&self, table: &str, out: &mut Vec<Refused>) {
@@ -166,10 +159,10 @@ impl Keys {
                 count: hi.abs_diff(lo).saturating_add(1),
             });
         }
-        for text in &self.texts {
+        for key in &self.others {
             out.push(Refused {
                 table: table.to_owned(),
-                key: text.clone(),
+                key: key.to_string(),
                 count: 1,
             });
         }
@@ -255,7 +248,7 @@ pub fn narrow(saved: &DutyPlan, mut fresh: DutyPlan) -> (DutyPlan, Vec<Refused>)
                         && matches!(&f.op, Op::Update(fu)
                             if fu.table == u.table
                                 && fu.key_column == u.key_column
-                                && key_text(&fu.key) == key_text(&u.key)
+                                && RowKey::of(&fu.key) == RowKey::of(&u.key)
                                 && fu.changes.len() == u.changes.len()
                                 && fu.changes.iter().map(change_text).collect::<BTreeSet<_>>()
                                     == wanted)

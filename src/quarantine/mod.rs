@@ -15,6 +15,9 @@
 //! are created 0700 and a quarantined regular file is 0600 (its mode comes back with undo);
 //! nothing here follows a symbolic link: links are moved as links.
 
+// The one mover and remover of temp files (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};

@@ -67,8 +67,8 @@ impl UndoPlan {
 /// What interrupted undos of the same run already put back (left out of a new undo).
 #[derive(Debug, Clone, Default)]
 pub struct Restored {
-    /// `(duty, table, key as text)`.
-    pub rows: BTreeSet<(String, String, String)>,
+    /// `(duty, table, key)`.
+    pub rows: BTreeSet<(String, String, plan::RowKey)>,
     pub paths: BTreeSet<housekeeper_journal::PathBytes>,
 }
 
@@ -119,7 +119,7 @@ pub fn inverse(
             let done = |table: &str, key: &Value| {
                 already
                     .rows
-                    .contains(&(info.duty.clone(), table.to_owned(), plan::key_text(key)))
+                    .contains(&(info.duty.clone(), table.to_owned(), plan::RowKey::of(key)))
             };
             items.retain_mut(|item| match &mut item.op {
                 Op::Reinsert(r) => {

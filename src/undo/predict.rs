@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::apply::conflicts::{self, Pending};
 use crate::db::{Query, SchemaFacts};
 use crate::duties::DutyName;
-use crate::plan::{key_text, DutyPlan, Op};
+use crate::plan::{key_text, DutyPlan, Op, RowKey};
 use crate::quarantine::Quarantine;
 
 /// An item an undo cannot (or could not) restore, with the reason code.
@@ -31,21 +31,21 @@ pub struct Conflict {
 #[derive(Default)]
 struct Overlay {
     /// (table, key) → columns and values of rows re-inserted.
-    inserted: HashMap<(String, String), (Vec<String>, Vec<Value>)>,
+    inserted: HashMap<(String, RowKey), (Vec<String>, Vec<Value>)>,
     /// (table, key, column) → value written by an update restore.
-    updated: HashMap<(String, String, String), Value>,
+    updated: HashMap<(String, RowKey, String), Value>,
 }
 
 impl Pending for Overlay {
     fn has(&self, table: &str, columns: &[String], values: &[&Value]) -> bool {
         if let ([column], [value]) = (columns, values) {
-            if let Some((cols, vals)) = self.inserted.get(&(table.to_owned(), key_text(value))) {
+            if let Some((cols, vals)) = self.inserted.get(&(table.to_owned(), RowKey::of(value))) {
                 // The common case: the parent's key is what the child refers to.
                 if cols
                     .iter()
                     .position(|c| c == column)
                     .and_then(|i| vals.get(i))
-                    .is_some_and(|v| key_text(v) == key_text(value))
+                    .is_some_and(|v| RowKey::of(v) == RowKey::of(value))
                 {
                     return true;
                 }
@@ -59,7 +59,7 @@ impl Pending for Overlay {
                     cols.iter()
                         .position(|x| x == c)
                         .and_then(|i| vals.get(i))
-                        .is_some_and(|x| key_text(x) == key_text(v))
+                        .is_some_and(|x| RowKey::of(x) == RowKey::of(v))
                 })
             })
     }
@@ -95,12 +95,12 @@ pub fn predict(
                             columns: &op.columns,
                             values: row,
                         };
-                        let key = key_text(&new_row.key());
+                        let key = new_row.key();
                         match conflicts::insert_conflict(&mut *view, schema, new_row, &overlay)? {
-                            Some(reason) => out.push(conflict(&op.table, key, reason)),
+                            Some(reason) => out.push(conflict(&op.table, key_text(&key), reason)),
                             None => {
                                 overlay.inserted.insert(
-                                    (op.table.clone(), key),
+                                    (op.table.clone(), RowKey::of(&key)),
                                     (op.columns.clone(), row.clone()),
                                 );
                             }
@@ -108,7 +108,7 @@ pub fn predict(
                     }
                 }
                 Op::Update(op) => {
-                    let id = (op.table.clone(), key_text(&op.key));
+                    let id = (op.table.clone(), RowKey::of(&op.key));
                     let (columns, mut row) = match overlay.inserted.get(&id) {
                         Some((cols, vals)) => (cols.clone(), Some(vals.clone())),
                         None => {
@@ -142,7 +142,7 @@ pub fn predict(
                         &columns,
                         row.as_deref(),
                     )? {
-                        Some(reason) => out.push(conflict(&op.table, id.1.clone(), reason)),
+                        Some(reason) => out.push(conflict(&op.table, key_text(&op.key), reason)),
                         None => {
                             for change in &op.changes {
                                 overlay.updated.insert(

@@ -59,6 +59,90 @@ fn columns_of(dump: &Dump, table: &str, columns: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Makes the next write of a stopped housekeeper fail: on PostgreSQL and MariaDB its
+/// connection is killed; SQLite has no connection to kill, so the table it writes to goes.
+fn break_writes_to(db: &TestDb, table: &str) {
+    let mut conn = db.connect();
+    let others = match db.engine() {
+        Engine::Sqlite => {
+            conn.execute_ddl(&format!("DROP TABLE {table}")).expect("drop the table");
+            return;
+        }
+        Engine::Postgres => "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        Engine::Mysql => "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()",
+    };
+    let ids: Vec<i64> = {
+        let mut view = conn.snapshot().expect("snapshot");
+        view.query(others, &[])
+            .expect("list sessions")
+            .rows
+            .iter()
+            .filter_map(|r| r[0].as_i64())
+            .collect()
+    };
+    assert!(!ids.is_empty(), "the stopped housekeeper has a session");
+    for id in ids {
+        let kill = match db.engine() {
+            Engine::Postgres => format!("SELECT pg_terminate_backend({id})"),
+            _ => format!("KILL {id}"),
+        };
+        conn.execute_ddl(&kill).expect("kill the session");
+    }
+}
+
+backend_test!(
+    fn record_rows_that_cannot_be_written_end_as_an_aborted_chunk_in_the_journal(db) {
+        seed_default_policies(db);
+        let hk = Tool::new(db);
+        let mut child =
+            hk.stopped_at("before-records", &["run", "--duty", "DataRetentionCleanup"]);
+        break_writes_to(db, "retention_cleanup_jobs");
+        let resumed = Command::new("kill")
+            .args(["-CONT", &child.id().to_string()])
+            .status()
+            .expect("kill -CONT");
+        assert!(resumed.success());
+        let status = child.wait().expect("wait");
+        assert_ne!(status.code(), Some(0), "the record rows were not written");
+        let outcomes: Vec<(u32, housekeeper_journal::ChunkStatus, Option<String>, bool)> =
+            housekeeper_journal::read_records(&hk.state.join("journal"))
+                .unwrap()
+                .filter_map(|e| match e.unwrap().record {
+                    housekeeper_journal::Record::ChunkOutcome {
+                        duty,
+                        chunk,
+                        status,
+                        error,
+                        error_payload,
+                        ..
+                    } if duty == "DataRetentionCleanup" => {
+                        Some((chunk, status, error, error_payload.is_some()))
+                    }
+                    _ => None,
+                })
+                .collect();
+        let (last, committed) = outcomes.split_last().expect("chunk outcomes");
+        assert!(
+            committed
+                .iter()
+                .all(|o| o.1 == housekeeper_journal::ChunkStatus::Committed),
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            (last.0, last.1),
+            (
+                u32::try_from(committed.len()).unwrap(),
+                housekeeper_journal::ChunkStatus::Aborted
+            ),
+            "the record rows' chunk has its outcome: {outcomes:?}"
+        );
+        assert!(
+            last.2.as_deref().is_some_and(|e| e.starts_with("sql_error")) && last.3,
+            "with its error class and text: {outcomes:?}"
+        );
+    }
+);
+
 /// The default seven policies over data on both sides of every boundary.
 fn seed_default_policies(db: &TestDb) {
     install(db);

@@ -3,6 +3,9 @@
 //! `support` holds the harness (`backend_test!`, per-test databases); each other module
 //! tests one part of the tool against real engines, real files and the real binary.
 
+// Tests build their fixtures with the real clock and damage state on purpose (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 #[macro_use]
 mod support;
 
@@ -16,6 +19,7 @@ mod duties_policy;
 mod duties_rows;
 mod escaping;
 mod executor;
+mod keys;
 mod schema;
 mod trust;
 mod undo;
