@@ -367,36 +367,7 @@ pub struct DemoArgs {
     pub dir: PathBuf,
 }
 
-/// A command that could not do its work: the exit code and what to tell the user.
-#[derive(Debug)]
-pub struct Failure {
-    pub exit: Exit,
-    pub message: String,
-    pub hints: Vec<String>,
-}
-
-impl Failure {
-    #[must_use]
-    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        Failure {
-            exit,
-            message: message.into(),
-            hints: Vec::new(),
-        }
-    }
-
-    #[must_use]
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hints.push(hint.into());
-        self
-    }
-}
-
-impl From<crate::config::ConfigError> for Failure {
-    fn from(e: crate::config::ConfigError) -> Self {
-        Failure::new(Exit::Usage, format!("configuration: {e}"))
-    }
-}
+pub use crate::exit::Failure;
 
 /// The process entry point.
 #[must_use]

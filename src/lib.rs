@@ -14,6 +14,7 @@
 //! - `audit`: reading the journal (`journal list|show|find|verify`).
 //! - `quarantine`: every file move and removal.
 //! - `report`: run and duty results, JSON, Zabbix.
+//! - `session`: the one path of every real run (open → duties → finish).
 //! - `commands`: one module per subcommand; `manpage`: the man page.
 //! - `state`: the state directory, locks, journal id, private atomic writes.
 //! - `clock`: the one reader of the wall clock.
@@ -36,6 +37,7 @@ pub mod plan;
 pub mod quarantine;
 pub mod report;
 pub mod scenario;
+pub mod session;
 pub mod state;
 pub mod text;
 pub mod undo;

@@ -14,7 +14,6 @@ use std::time::Duration;
 use housekeeper_journal::{Digest, Record, RunKind};
 
 use super::plan::{content_digest, plan_duty, SavedPlan, PLAN_FORMAT};
-use super::run::{session, Planned, SessionOptions};
 use super::{open_database, require_database};
 use crate::cli::{ApplyArgs, Failure};
 use crate::config::Config;
@@ -22,6 +21,7 @@ use crate::duties::{self, DutyName};
 use crate::exit::Exit;
 use crate::plan::{narrow, PlanStatus};
 use crate::report::Mode;
+use crate::session::{self, Planned, SessionOptions};
 use crate::state::StateDir;
 
 /// Parses an age like `90s`, `30m`, `1h`, `2d` (a bare number is seconds).
@@ -190,7 +190,7 @@ pub fn command(config: &Config, args: &ApplyArgs) -> Result<Exit, Failure> {
         reverse: false,
         strict: false,
     };
-    let report = session(config, &options, &mut planner, &stop)?;
+    let report = session::run(config, &options, &mut planner, &stop)?;
     Ok(report.exit())
 }
 

@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 
 use housekeeper_journal::DateTimeValue;
 
-use super::run::{self, Planned, SessionOptions};
 use crate::cli::{DemoArgs, DutySelection, Failure, Format};
 use crate::config::{Config, DbTarget};
 use crate::db::{self, ConnectOptions};
@@ -19,6 +18,7 @@ use crate::exit::Exit;
 use crate::plan::render;
 use crate::report::Mode;
 use crate::scenario;
+use crate::session::{self, Planned, SessionOptions};
 
 /// The demo's fixed clock.
 pub const DEMO_NOW: DateTimeValue = DateTimeValue {
@@ -211,7 +211,7 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
         reverse: false,
         strict: false,
     };
-    let report = run::session(&config, &options, &mut planner, &stop)?;
+    let report = session::run(&config, &options, &mut planner, &stop)?;
     let run_id = report.run_id.clone().unwrap_or_default();
     if report.exit() != Exit::Ok {
         return Ok(report.exit());

@@ -191,25 +191,8 @@ pub fn plan_duty(conn: &mut dyn Connection, name: DutyName, ctx: &DutyContext<'_
         Ok(mut view) => duty.plan(&mut *view, ctx),
         Err(e) => DutyPlan::failed(name, ctx.now, format!("cannot read the database: {e}")),
     };
-    crate::apply::history::hold(&mut plan, ctx.history);
+    crate::audit::history::hold(&mut plan, ctx.history);
     plan
-}
-
-/// The history of earlier runs (holds, retention marks) from the state directory's journal;
-/// empty when there is none yet.
-///
-/// # Errors
-/// The journal exists but cannot be read.
-pub fn read_history(config: &Config) -> Result<History, Failure> {
-    let dir = StateDir::new(config.state_dir.clone()).journal_dir();
-    let since = crate::clock::utc_stamp_days_ago(config.hold_days);
-    crate::apply::history::read(&dir, &since).map_err(|e| {
-        Failure::new(
-            Exit::Integrity,
-            format!("reading the journal in {}: {e}", dir.display()),
-        )
-        .hint("run `housekeeper journal verify` for details")
-    })
 }
 
 /// Plans every selected duty (deselected ones are reported as skipped).
@@ -264,7 +247,7 @@ pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
     } else {
         Vec::new()
     };
-    let history = read_history(config)?;
+    let history = crate::audit::history::read_for(config)?;
     let plans = plan_all(&mut *conn, config, &args.duties, now, &schema, &history);
     let saved = SavedPlan {
         format: PLAN_FORMAT.into(),

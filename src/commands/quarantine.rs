@@ -8,7 +8,6 @@ use housekeeper_journal::{FileStatus, Record, RunKind};
 use serde::Serialize;
 
 use super::apply::parse_age;
-use super::run::journal_failure;
 use crate::apply::expiry;
 use crate::audit::show::RunSummary;
 use crate::audit::JournalIndex;
@@ -16,6 +15,7 @@ use crate::cli::{Failure, Format, QuarantineCommand};
 use crate::config::Config;
 use crate::exit::Exit;
 use crate::quarantine::Quarantine;
+use crate::session::journal_failure;
 use crate::state::{self, StateDir};
 use crate::text::Escaped;
 
@@ -232,7 +232,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
                 schema,
                 identity,
             });
-    let (mut journal, opened) = super::run::open_trusted(&dir, &journal_id, witness)?;
+    let (mut journal, opened) = crate::session::open_trusted(&dir, &journal_id, witness)?;
     for note in opened.notes() {
         log::warn!("journal: {note}");
     }

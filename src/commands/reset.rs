@@ -109,7 +109,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     let aside_name = format!("{stamp}-{previous}");
     let aside = state.set_aside_dir().join(&aside_name);
     if has_journal {
-        set_aside(&dir, &aside).map_err(super::run::journal_failure)?;
+        set_aside(&dir, &aside).map_err(crate::session::journal_failure)?;
     }
     let new_id = state.renew_journal_id().map_err(|e| {
         Failure::new(
@@ -117,7 +117,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
             format!("journal id in {}: {e}", state.root().display()),
         )
     })?;
-    let (journal, _) = Journal::open(&dir).map_err(super::run::journal_failure)?;
+    let (journal, _) = Journal::open(&dir).map_err(crate::session::journal_failure)?;
     let run_id = state::new_run_id();
     let mut journal = journal;
     let appended = journal
@@ -133,7 +133,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
             host: state::host_name(),
             user: state::user_name(),
         })
-        .map_err(super::run::journal_failure)?;
+        .map_err(crate::session::journal_failure)?;
     if schema.table(anchor::TABLE).is_none() {
         anchor::ensure_table(&mut *conn)
             .map_err(|e| db_failure("creating housekeeper_anchor", &e))?;
@@ -157,7 +157,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     anchored.map_err(|e| db_failure("anchoring the reset", &e))?;
     journal
         .write_checkpoint(&appended)
-        .map_err(super::run::journal_failure)?;
+        .map_err(crate::session::journal_failure)?;
     let _ = conn.unlock();
     println!(
         "journal reset {run_id}: the damaged journal {previous} (last verifiable record {}) is kept \

@@ -5,13 +5,12 @@
 //! inverse plans from the run's row images (each payload confirmed against its digest);
 //! with `--dry-run` or `--strict`, predict the conflicts; then hand the plans, duties in
 //! reverse order, to the same session and executor as `run` — journaled, anchored, in
-//! chunks. Restored items are on hold for `HOLD_DAYS` (`apply::history`).
+//! chunks. Restored items are on hold for `HOLD_DAYS` (`audit::history`).
 
 use serde::Serialize;
 
 use housekeeper_journal::RunKind;
 
-use super::run::{session, Planned, SessionOptions};
 use super::{open_database, require_database};
 use crate::audit::JournalIndex;
 use crate::cli::{Failure, Format, UndoArgs};
@@ -20,6 +19,7 @@ use crate::exit::Exit;
 use crate::plan::DutyPlan;
 use crate::quarantine::Quarantine;
 use crate::report::{reason_text, Mode};
+use crate::session::{self, Planned, SessionOptions};
 use crate::state::StateDir;
 use crate::text::Escaped;
 use crate::undo::{self, Conflict, UndoError, UndoPlan};
@@ -223,7 +223,7 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
         reverse: true,
         strict: args.strict,
     };
-    let report = session(config, &options, &mut planner, &stop)?;
+    let report = session::run(config, &options, &mut planner, &stop)?;
     if unavailable > 0 {
         return Ok(Exit::Failed);
     }

@@ -16,6 +16,23 @@ use crate::plan::{keys_of, RowKey};
 /// The column whose setting by a retention policy starts the grace period.
 pub const MARK_COLUMN: &str = "marked_for_deletion";
 
+/// The history of earlier runs (holds, retention marks) from the state directory's journal;
+/// empty when there is none yet.
+///
+/// # Errors
+/// The journal exists but cannot be read (exit 3).
+pub fn read_for(config: &crate::config::Config) -> Result<History, crate::exit::Failure> {
+    let dir = crate::state::StateDir::new(config.state_dir.clone()).journal_dir();
+    let since = crate::clock::utc_stamp_days_ago(config.hold_days);
+    read(&dir, &since).map_err(|e| {
+        crate::exit::Failure::new(
+            crate::exit::Exit::Integrity,
+            format!("reading the journal in {}: {e}", dir.display()),
+        )
+        .hint("run `housekeeper journal verify` for details")
+    })
+}
+
 /// Reads the history from a journal directory. `hold_since_utc` is the host time (RFC 3339)
 /// before which undo runs no longer hold anything.
 ///

@@ -1,0 +1,176 @@
+//! How a plan's row items become chunks: pieces of at most `CHUNK_ROWS` rows (key sets split
+//! to fit), the key conditions of at most `KEYS_PER_STATEMENT` keys each statement binds, and
+//! the progress bar over them. Nothing here touches the database or the journal.
+
+use housekeeper_journal::{KeySet, Value};
+
+use crate::db::Dialect;
+use crate::plan::{self, DeleteRows, DutyPlan, InsertRow, Item, Op, ReinsertRows, UpdateRow};
+
+/// Keys bound per statement (engines limit the number of parameters).
+pub(super) const KEYS_PER_STATEMENT: u64 = 1000;
+
+/// One unit of work inside a chunk.
+pub(super) enum Piece<'p> {
+    Delete {
+        item: u32,
+        op: &'p DeleteRows,
+        keys: KeySet,
+        source: &'p Item,
+    },
+    Update {
+        item: u32,
+        op: &'p UpdateRow,
+        source: &'p Item,
+    },
+    Insert {
+        item: u32,
+        op: &'p InsertRow,
+    },
+    Reinsert {
+        item: u32,
+        op: &'p ReinsertRows,
+        rows: &'p [Vec<Value>],
+    },
+}
+
+impl Piece<'_> {
+    pub(super) fn item(&self) -> u32 {
+        match self {
+            Piece::Delete { item, .. }
+            | Piece::Update { item, .. }
+            | Piece::Insert { item, .. }
+            | Piece::Reinsert { item, .. } => *item,
+        }
+    }
+}
+
+/// Splits the enabled row items of a plan into chunks of at most `max` rows.
+pub(super) fn chunks(plan: &DutyPlan, max: usize) -> Vec<Vec<Piece<'_>>> {
+    let max = max.max(1) as u64;
+    let mut out: Vec<Vec<Piece<'_>>> = Vec::new();
+    let mut current: Vec<Piece<'_>> = Vec::new();
+    let mut room = max;
+    for (index, item) in plan.items.iter().enumerate() {
+        if !item.enabled {
+            continue;
+        }
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        match &item.op {
+            Op::Delete(d) => {
+                for keys in split_to_room(&d.keys, room, max) {
+                    let n = keys.len();
+                    current.push(Piece::Delete {
+                        item: index,
+                        op: d,
+                        keys,
+                        source: item,
+                    });
+                    room = room.saturating_sub(n);
+                    if room == 0 {
+                        out.push(std::mem::take(&mut current));
+                        room = max;
+                    }
+                }
+            }
+            Op::Update(u) => {
+                current.push(Piece::Update {
+                    item: index,
+                    op: u,
+                    source: item,
+                });
+                room -= 1;
+            }
+            // Record rows are written after the changes, from what actually happened.
+            Op::Insert(_) => continue,
+            Op::Reinsert(r) => {
+                let mut rest = r.rows.as_slice();
+                while !rest.is_empty() {
+                    let n = usize::try_from(room).unwrap_or(usize::MAX).min(rest.len());
+                    let (rows, after) = rest.split_at(n);
+                    current.push(Piece::Reinsert {
+                        item: index,
+                        op: r,
+                        rows,
+                    });
+                    rest = after;
+                    room -= n as u64;
+                    if room == 0 {
+                        out.push(std::mem::take(&mut current));
+                        room = max;
+                    }
+                }
+                continue;
+            }
+            Op::Quarantine(_) | Op::Restore(_) => continue,
+        }
+        if room == 0 {
+            out.push(std::mem::take(&mut current));
+            room = max;
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+pub(super) fn piece_size(piece: &Piece<'_>) -> u64 {
+    match piece {
+        Piece::Delete { keys, .. } => keys.len(),
+        Piece::Reinsert { rows, .. } => rows.len() as u64,
+        Piece::Update { .. } | Piece::Insert { .. } => 1,
+    }
+}
+
+/// A progress bar on stderr for a duty of several chunks, only when stderr is a terminal.
+pub(super) fn progress_bar(
+    duty: &str,
+    chunks: &[Vec<Piece<'_>>],
+) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if chunks.len() < 2 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let total = chunks.iter().flatten().map(piece_size).sum();
+    let bar = indicatif::ProgressBar::new(total);
+    let style =
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} rows, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(duty.to_owned());
+    Some(bar)
+}
+
+/// Splits keys so the first piece fills `room` and the rest are `max` each.
+fn split_to_room(keys: &KeySet, room: u64, max: u64) -> Vec<KeySet> {
+    if keys.len() <= room {
+        return vec![keys.clone()];
+    }
+    let mut pieces = plan::split_keys(keys, room);
+    let first = pieces.remove(0);
+    let rest = plan::concat_keys(&pieces);
+    let mut out = vec![first];
+    out.extend(plan::split_keys(&rest, max));
+    out
+}
+
+/// A `WHERE` condition over a key column for a key set, split into statements that bind at
+/// most `KEYS_PER_STATEMENT` parameters each (a range binds two, whatever its length).
+pub(super) fn key_conditions(
+    d: &Dialect,
+    column: &str,
+    keys: &KeySet,
+) -> Vec<(String, Vec<Value>)> {
+    match keys {
+        KeySet::Ranges(ranges) => ranges
+            .chunks(usize::try_from(KEYS_PER_STATEMENT / 2).unwrap_or(500))
+            .map(|piece| d.in_ranges(column, piece))
+            .collect(),
+        KeySet::Values(values) => values
+            .chunks(usize::try_from(KEYS_PER_STATEMENT).unwrap_or(1000))
+            .map(|piece| d.in_keys(column, piece))
+            .collect(),
+    }
+}

@@ -1,0 +1,477 @@
+//! The row operations of a chunk, inside its transaction: delete (dependents first, every
+//! deleted row's image captured), update (before and after images, the row re-read), put back
+//! (keys already taken found in sets, free rows in multi-row INSERTs) and insert. Each writes
+//! what it changed into the chunk's payload and `ChunkWork`. Nothing here commits, decides
+//! what to change, or touches files.
+
+use std::collections::HashSet;
+
+use housekeeper_journal::{Action, Drift, KeySet, PayloadWriter, RowRole, Value};
+
+use super::chunks::key_conditions;
+use super::{conflicts, ChunkError, ChunkWork};
+use crate::db::{SchemaFacts, WriteTx};
+use crate::duties::{Duty, DutyContext, RowRef};
+use crate::plan::{self, DeleteRows, InsertRow, Item, ReinsertRows, RowKey, UpdateRow};
+
+/// One chunk's open transaction and what it records: the payload its row images go to, and
+/// the work it did.
+pub(super) struct ChunkTx<'c> {
+    pub tx: &'c mut dyn WriteTx,
+    pub pw: &'c mut PayloadWriter,
+    pub work: &'c mut ChunkWork,
+    pub schema: &'c SchemaFacts,
+}
+
+impl ChunkTx<'_> {
+    /// Deletes rows with capture, writing every deleted row into the payload.
+    fn delete_rows(
+        &mut self,
+        table: &str,
+        column: &str,
+        keys: &KeySet,
+        key_column: &str,
+        mut on_row: impl FnMut(&Value),
+    ) -> Result<u64, ChunkError> {
+        let columns = table_columns(self.schema, table)?;
+        let key_at = columns.iter().position(|c| c == key_column);
+        let d = *self.tx.dialect();
+        let mut total = 0;
+        for (where_sql, params) in key_conditions(&d, column, keys) {
+            self.work.header(self.pw, table, &columns)?;
+            let mut failure: Option<ChunkError> = None;
+            let (got, n) = self
+                .tx
+                .delete_capture(table, &where_sql, &params, &mut |row| {
+                    if failure.is_none() {
+                        if let Err(e) = self.pw.row(RowRole::Deleted, row) {
+                            failure = Some(e.into());
+                        }
+                    }
+                    if let Some(key) = key_at.and_then(|i| row.get(i)) {
+                        on_row(key);
+                    }
+                    Ok(())
+                })?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            check_columns(table, &columns, &got)?;
+            total += n;
+        }
+        Ok(total)
+    }
+
+    pub(super) fn delete(
+        &mut self,
+        duty: &dyn Duty,
+        ctx: &DutyContext<'_>,
+        item: u32,
+        op: &DeleteRows,
+        keys: &KeySet,
+        source: &Item,
+    ) -> Result<(), ChunkError> {
+        let d = *self.tx.dialect();
+        // Re-check: which planned rows still qualify.
+        let keys = match op.guard {
+            plan::Guard::Exists => keys.clone(),
+            plan::Guard::Duty => {
+                let mut kept = Vec::new();
+                let mut found = HashSet::new();
+                for (where_sql, params) in key_conditions(&d, &op.key_column, keys) {
+                    let rows = self.tx.select_for_update(&op.table, &where_sql, &params)?;
+                    let key_at = rows.index(&op.key_column).ok_or_else(|| {
+                        ChunkError::Other(format!(
+                            "table {} has no column {}",
+                            op.table, op.key_column
+                        ))
+                    })?;
+                    for row in &rows.rows {
+                        let key = row[key_at].clone();
+                        found.insert(RowKey::of(&key));
+                        let current = RowRef {
+                            columns: &rows.columns,
+                            values: row,
+                        };
+                        match duty.recheck(&mut *self.tx, ctx, source, current)? {
+                            Some(reason) => self.work.drifted.push(Drift {
+                                item,
+                                table: op.table.clone(),
+                                key,
+                                reason,
+                            }),
+                            None => kept.push(key),
+                        }
+                    }
+                }
+                let planned: Box<dyn Iterator<Item = Value>> = match keys {
+                    KeySet::Values(values) => Box::new(values.iter().cloned()),
+                    KeySet::Ranges(ranges) => Box::new(
+                        ranges
+                            .iter()
+                            .flat_map(|(lo, hi)| (*lo..=*hi).map(Value::Int)),
+                    ),
+                };
+                for key in planned {
+                    if !found.contains(&RowKey::of(&key)) {
+                        self.work.drifted.push(Drift {
+                            item,
+                            table: op.table.clone(),
+                            key,
+                            reason: "gone".into(),
+                        });
+                    }
+                }
+                plan::keyset(kept)
+            }
+        };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        // Dependent rows first, explicitly, so nothing disappears through a cascade unseen.
+        for dep in &op.dependents {
+            if ctx.schema.table(&dep.table).is_none() {
+                continue;
+            }
+            let dep_key = ctx
+                .schema
+                .table(&dep.table)
+                .and_then(|t| t.primary_key.first().cloned())
+                .unwrap_or_else(|| "id".into());
+            let mut dep_keys = Vec::new();
+            let n = self.delete_rows(&dep.table, &dep.column, &keys, &dep_key, |k| {
+                dep_keys.push(k.clone());
+            })?;
+            for k in dep_keys {
+                self.work.change(&dep.table, Action::Delete, k);
+            }
+            if n > 0 {
+                *self.work.dependents.entry(dep.table.clone()).or_insert(0) += n;
+            }
+        }
+        let mut deleted = Vec::new();
+        let n = self.delete_rows(&op.table, &op.key_column, &keys, &op.key_column, |k| {
+            deleted.push(k.clone());
+        })?;
+        let planned = keys.len();
+        if n < planned {
+            match &keys {
+                KeySet::Values(values) => {
+                    let got: HashSet<RowKey> = deleted.iter().map(RowKey::of).collect();
+                    for key in values.iter().filter(|k| !got.contains(&RowKey::of(k))) {
+                        self.work.drifted.push(Drift {
+                            item,
+                            table: op.table.clone(),
+                            key: key.clone(),
+                            reason: "gone".into(),
+                        });
+                    }
+                }
+                KeySet::Ranges(_) => {
+                    let got: HashSet<i64> = deleted.iter().filter_map(Value::as_i64).collect();
+                    let mut reported = 0;
+                    if let KeySet::Ranges(ranges) = &keys {
+                        'outer: for (lo, hi) in ranges {
+                            for k in *lo..=*hi {
+                                if !got.contains(&k) {
+                                    self.work.drifted.push(Drift {
+                                        item,
+                                        table: op.table.clone(),
+                                        key: Value::Int(k),
+                                        reason: "gone".into(),
+                                    });
+                                    reported += 1;
+                                    if reported >= planned - n {
+                                        break 'outer;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for k in deleted {
+            self.work.change(&op.table, Action::Delete, k);
+        }
+        *self
+            .work
+            .affected
+            .entry(source.category.clone())
+            .or_insert(0) += n;
+        *self.work.applied.entry(item).or_insert(0) += n;
+        Ok(())
+    }
+
+    pub(super) fn update(
+        &mut self,
+        duty: &dyn Duty,
+        ctx: &DutyContext<'_>,
+        item: u32,
+        op: &UpdateRow,
+        source: &Item,
+    ) -> Result<(), ChunkError> {
+        let d = *self.tx.dialect();
+        let key_where = format!("{} = ?", d.quote(&op.key_column));
+        let rows =
+            self.tx
+                .select_for_update(&op.table, &key_where, std::slice::from_ref(&op.key))?;
+        let drift = |reason: &str| Drift {
+            item,
+            table: op.table.clone(),
+            key: op.key.clone(),
+            reason: reason.into(),
+        };
+        if let Some(reason) = conflicts::update_conflict(
+            &mut *self.tx,
+            ctx.schema,
+            op,
+            &rows.columns,
+            rows.rows.first().map(Vec::as_slice),
+        )? {
+            self.work.drifted.push(drift(reason));
+            return Ok(());
+        }
+        let Some(row) = rows.rows.first() else {
+            return Ok(());
+        };
+        let current = RowRef {
+            columns: &rows.columns,
+            values: row,
+        };
+        if op.guard == plan::Guard::Duty {
+            if let Some(reason) = duty.recheck(&mut *self.tx, ctx, source, current)? {
+                self.work.drifted.push(drift(&reason));
+                return Ok(());
+            }
+        }
+        self.update_row(
+            &op.table,
+            &op.key_column,
+            &op.key,
+            &rows.columns,
+            row,
+            &op.changes,
+        )?;
+        *self
+            .work
+            .affected
+            .entry(source.category.clone())
+            .or_insert(0) += 1;
+        *self.work.applied.entry(item).or_insert(0) += 1;
+        Ok(())
+    }
+
+    /// Writes the before image, updates the row (columns with ON UPDATE CURRENT_TIMESTAMP set to
+    /// themselves), re-reads it and writes the after image.
+    fn update_row(
+        &mut self,
+        table: &str,
+        key_column: &str,
+        key: &Value,
+        columns: &[String],
+        before: &[Value],
+        changes: &[plan::Change],
+    ) -> Result<(), ChunkError> {
+        let d = *self.tx.dialect();
+        let mut sets: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{} = ?", d.quote(&c.column)))
+            .collect();
+        let mut params: Vec<Value> = changes.iter().map(|c| c.new.clone()).collect();
+        if let Some(info) = self.schema.table(table) {
+            for col in info.columns.iter().filter(|c| c.on_update_now) {
+                if !changes.iter().any(|c| c.column == col.name) {
+                    let q = d.quote(&col.name);
+                    sets.push(format!("{q} = {q}"));
+                }
+            }
+        }
+        params.push(key.clone());
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} = ?",
+            d.quote(table),
+            sets.join(", "),
+            d.quote(key_column)
+        );
+        self.work.header(self.pw, table, columns)?;
+        self.pw.row(RowRole::Before, before)?;
+        self.tx.execute(&sql, &params)?;
+        let after = self.tx.select_for_update(
+            table,
+            &format!("{} = ?", d.quote(key_column)),
+            std::slice::from_ref(key),
+        )?;
+        let after_row = after.rows.first().ok_or_else(|| {
+            ChunkError::Other(format!(
+                "{table} {key_column}={key} vanished during its update"
+            ))
+        })?;
+        self.pw.row(RowRole::After, after_row)?;
+        self.work.change(table, Action::Update, key.clone());
+        Ok(())
+    }
+
+    /// Puts rows back with their keys (undo): keys already taken are found with one query per
+    /// `chunks::KEYS_PER_STATEMENT` keys, other conflicts (unique values; parents, where the engine
+    /// enforces foreign keys) row by row where the table has any, and the free rows go back in
+    /// multi-row INSERTs, each row's image written to the payload. Conflicts are reported as drift.
+    pub(super) fn reinsert(
+        &mut self,
+        item: u32,
+        op: &ReinsertRows,
+        rows: &[Vec<Value>],
+    ) -> Result<(), ChunkError> {
+        let d = *self.tx.dialect();
+        let key_at = op.key_at().ok_or_else(|| {
+            ChunkError::Other(format!(
+                "rows of {} without their {} column",
+                op.table, op.key_column
+            ))
+        })?;
+        let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
+        let mut taken: HashSet<RowKey> = HashSet::new();
+        for (where_sql, params) in key_conditions(&d, &op.key_column, &KeySet::Values(keys)) {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {where_sql}",
+                d.quote(&op.key_column),
+                d.quote(&op.table)
+            );
+            self.tx.query_each(&sql, &params, &mut |row| {
+                if let Some(key) = row.first() {
+                    taken.insert(RowKey::of(key));
+                }
+                Ok(())
+            })?;
+        }
+        let more_checks = conflicts::needs_more_than_key(self.schema, &op.table, &d);
+        // A table that refers to itself needs each row in place before the next is checked.
+        let self_referencing = self.schema.table(&op.table).is_some_and(|t| {
+            t.foreign_keys
+                .iter()
+                .any(|fk| fk.referenced_table == op.table)
+        });
+        let batch = if self_referencing {
+            1
+        } else {
+            (VALUES_PER_INSERT / op.columns.len().max(1)).max(1)
+        };
+        let mut free: Vec<&[Value]> = Vec::with_capacity(batch);
+        for row in rows {
+            let key = &row[key_at];
+            let conflict = if taken.contains(&RowKey::of(key)) {
+                Some("key_reused")
+            } else if more_checks {
+                let new_row = conflicts::NewRow {
+                    table: &op.table,
+                    key_column: &op.key_column,
+                    columns: &op.columns,
+                    values: row,
+                };
+                conflicts::other_conflict(&mut *self.tx, self.schema, new_row, &conflicts::NoneYet)?
+            } else {
+                None
+            };
+            if let Some(reason) = conflict {
+                self.work.drifted.push(Drift {
+                    item,
+                    table: op.table.clone(),
+                    key: key.clone(),
+                    reason: reason.into(),
+                });
+                continue;
+            }
+            free.push(row);
+            if free.len() >= batch {
+                self.insert_batch(item, op, key_at, &free)?;
+                free.clear();
+            }
+        }
+        if !free.is_empty() {
+            self.insert_batch(item, op, key_at, &free)?;
+        }
+        Ok(())
+    }
+
+    /// One multi-row INSERT of rows put back, with their images.
+    fn insert_batch(
+        &mut self,
+        item: u32,
+        op: &ReinsertRows,
+        key_at: usize,
+        rows: &[&[Value]],
+    ) -> Result<(), ChunkError> {
+        let d = *self.tx.dialect();
+        let cols: Vec<String> = op.columns.iter().map(|c| d.quote(c)).collect();
+        let one = format!("({})", d.placeholders(cols.len()));
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            d.quote(&op.table),
+            cols.join(", "),
+            vec![one; rows.len()].join(", ")
+        );
+        let params: Vec<Value> = rows.iter().flat_map(|r| r.iter().cloned()).collect();
+        self.tx.execute(&sql, &params)?;
+        self.work.header(self.pw, &op.table, &op.columns)?;
+        for row in rows {
+            self.pw.row(RowRole::Inserted, row)?;
+            self.work
+                .change(&op.table, Action::Insert, row[key_at].clone());
+        }
+        let n = rows.len() as u64;
+        *self.work.affected.entry(None).or_insert(0) += n;
+        *self.work.applied.entry(item).or_insert(0) += n;
+        Ok(())
+    }
+
+    /// Inserts the row and writes its image into the payload.
+    pub(super) fn insert_row(&mut self, op: &InsertRow) -> Result<(), ChunkError> {
+        let d = *self.tx.dialect();
+        let cols: Vec<String> = op.columns.iter().map(|c| d.quote(c)).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            d.quote(&op.table),
+            cols.join(", "),
+            d.placeholders(cols.len())
+        );
+        self.tx.execute(&sql, &op.values)?;
+        self.work.header(self.pw, &op.table, &op.columns)?;
+        self.pw.row(RowRole::Inserted, &op.values)?;
+        Ok(())
+    }
+}
+
+/// Column names of a table in table order (what `SELECT *`/`RETURNING *` return).
+fn table_columns(schema: &SchemaFacts, table: &str) -> Result<Vec<String>, ChunkError> {
+    schema
+        .table(table)
+        .map(|t| t.columns.iter().map(|c| c.name.clone()).collect())
+        .ok_or_else(|| ChunkError::Other(format!("table {table} not found in the schema")))
+}
+
+fn check_columns(table: &str, expected: &[String], got: &[String]) -> Result<(), ChunkError> {
+    if !got.is_empty() && got != expected {
+        return Err(ChunkError::Other(format!(
+            "table {table} changed shape during the run (columns {got:?}, expected {expected:?})"
+        )));
+    }
+    Ok(())
+}
+
+/// Parameters bound per multi-row INSERT at most (engines limit them).
+const VALUES_PER_INSERT: usize = 900;
+
+/// Equality of a current value and a planned one. Both come through the same decoding, so
+/// this is exact equality, except that integers compare by value whatever their width.
+#[must_use]
+pub fn same_value(current: &Value, planned: &Value) -> bool {
+    match (current, planned) {
+        (
+            Value::Int(_) | Value::UInt(_) | Value::Bool(_),
+            Value::Int(_) | Value::UInt(_) | Value::Bool(_),
+        ) => {
+            current.as_i64() == planned.as_i64() && current.as_i64().is_some() || current == planned
+        }
+        _ => current == planned,
+    }
+}

@@ -1,0 +1,308 @@
+//! The session: the one path of every real run — `run` (and each daemon cycle), `apply`,
+//! `undo` and the demo. It owns the order of a run:
+//!
+//! 1. [`Session::open`]: the state directory and its host lock → the database and its lock →
+//!    the schema → the journal, checked against the database's anchors before anything acts
+//!    (`apply::trust`) → recovery of what a crashed run left open → the anchor table → the
+//!    run's `now` → the history of earlier runs → `RunStart`;
+//! 2. [`Session::duty`], for each duty in order: the planner's plan (made through a fresh
+//!    snapshot, so it sees what earlier duties changed) handed to the executor → `DutyEnd` →
+//!    the duty's `log` row;
+//! 3. [`Session::finish`]: the run's `log` row → the end of the undo window (expiry) →
+//!    `RunEnd`, its anchor and the checkpoint → Zabbix → the report.
+//!
+//! Commands only choose the planner and the options ([`run`]). A session never decides what
+//! to change (the duties and the planner do), and never writes the journal or moves files
+//! except through the executor, recovery and expiry.
+
+mod open;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime};
+
+use housekeeper_journal::{DateTimeValue, Journal, Record, RunKind};
+
+use crate::apply::{log_rows, Executor};
+use crate::cli::Format;
+use crate::config::Config;
+use crate::db::{Connection, SchemaFacts};
+use crate::duties::{self, DutyContext, DutyName, History};
+use crate::exit::Failure;
+use crate::plan::narrow::Refused;
+use crate::plan::{DutyPlan, PlanStatus};
+use crate::quarantine::Quarantine;
+use crate::report::{DutyReport, Mode, RunReport};
+use crate::state::HostLock;
+
+pub use open::{
+    database_lock, db_failure, host_lock, journal_failure, open_database, open_trusted,
+    require_database, resolve_now,
+};
+
+/// What a session's planner says about one duty.
+pub enum Planned {
+    /// Not part of this session, with the reason shown as `skipped`.
+    Skip(String),
+    Plan(DutyPlan),
+    /// A plan, and the parts of a saved plan that are not executed because the duty does
+    /// not plan them now (`apply`).
+    Narrowed(DutyPlan, Vec<Refused>),
+}
+
+/// How a session differs between `run`, `apply` and `undo`.
+pub struct SessionOptions {
+    pub mode: Mode,
+    pub kind: RunKind,
+    /// Use this `now` instead of reading the clock (`apply` re-checks with the plan's).
+    pub fixed_now: Option<DateTimeValue>,
+    pub format: Format,
+    /// Duties in reverse order (undo puts back the last duty's changes first).
+    pub reverse: bool,
+    /// `undo --strict`: the first conflict rolls back its chunk and stops the session.
+    pub strict: bool,
+}
+
+/// The planner of a session: the plan of one duty, through the session's connection and
+/// context.
+pub type Planner<'p> = dyn FnMut(&mut dyn Connection, DutyName, &DutyContext<'_>) -> Planned + 'p;
+
+/// A whole session: open, every duty in order (reversed for an undo), finish.
+///
+/// # Errors
+/// Configuration, database, lock or journal problems, with their exit codes.
+pub fn run(
+    config: &Config,
+    options: &SessionOptions,
+    planner: &mut Planner<'_>,
+    stop: &AtomicBool,
+) -> Result<RunReport, Failure> {
+    let mut session = Session::open(config, options)?;
+    let mut order = DutyName::ALL.to_vec();
+    if options.reverse {
+        order.reverse();
+    }
+    for name in order {
+        session.duty(name, planner, stop);
+    }
+    session.finish()
+}
+
+/// An open session: the locks are held, the journal is trusted and open, `RunStart` is
+/// written.
+pub struct Session<'a> {
+    config: &'a Config,
+    options: &'a SessionOptions,
+    started: Instant,
+    _host_lock: HostLock,
+    conn: Box<dyn Connection>,
+    journal: Journal,
+    quarantine: Quarantine,
+    journal_id: String,
+    run_id: String,
+    schema: SchemaFacts,
+    history: History,
+    now: DateTimeValue,
+    host_now: SystemTime,
+    report: RunReport,
+    /// Set when the journal can no longer be written: nothing more is changed.
+    journal_broken: Option<String>,
+}
+
+impl Session<'_> {
+    /// Plans one duty with `planner` and applies its plan; records its end and its `log`
+    /// row. A stop signal skips the duties not yet started.
+    pub fn duty(&mut self, name: DutyName, planner: &mut Planner<'_>, stop: &AtomicBool) {
+        let duty_started = Instant::now();
+        let ctx = DutyContext {
+            now: self.now,
+            host_now: self.host_now,
+            config: self.config,
+            schema: &self.schema,
+            engine: self.conn.engine(),
+            history: &self.history,
+        };
+        let mut planned = if stop.load(Ordering::SeqCst) {
+            Planned::Skip("stopped by a signal".into())
+        } else {
+            planner(&mut *self.conn, name, &ctx)
+        };
+        let refused = match &mut planned {
+            Planned::Narrowed(_, refused) => std::mem::take(refused),
+            _ => Vec::new(),
+        };
+        let deselected = matches!(planned, Planned::Skip(_));
+        let mut report = match planned {
+            Planned::Skip(reason) => DutyReport::skipped(name, reason),
+            Planned::Plan(_) | Planned::Narrowed(..) if self.journal_broken.is_some() => {
+                let mut r = DutyReport::new(name);
+                r.error(format!(
+                    "not run: the journal cannot be written ({})",
+                    self.journal_broken.as_deref().unwrap_or_default()
+                ));
+                r
+            }
+            Planned::Plan(plan) | Planned::Narrowed(plan, _) => {
+                let mut executor = Executor {
+                    conn: &mut *self.conn,
+                    journal: &mut self.journal,
+                    quarantine: &self.quarantine,
+                    journal_id: &self.journal_id,
+                    run_id: &self.run_id,
+                    chunk_rows: self.config.chunk_rows,
+                    stop,
+                    strict: self.options.strict,
+                };
+                let (report, broken) = apply_plan(&mut executor, &ctx, &plan, &refused);
+                if broken.is_some() {
+                    self.journal_broken = broken;
+                }
+                report
+            }
+        };
+        report.elapsed_ms = u64::try_from(duty_started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if self.journal_broken.is_none() {
+            let end = Record::DutyEnd {
+                run_id: self.run_id.clone(),
+                duty: name.as_str().to_owned(),
+                status: report.status.as_str().to_owned(),
+                affected: report.affected,
+                errors: u32::try_from(report.errors.len()).unwrap_or(u32::MAX),
+                findings: u32::try_from(report.findings.len()).unwrap_or(u32::MAX),
+                details: None,
+            };
+            if let Err(e) = self.journal.append_durable(&end) {
+                self.journal_broken = Some(e.to_string());
+            }
+        }
+        if !deselected {
+            let (severity, message) = log_rows::duty_line(&report);
+            if let Err(e) = log_rows::write(&mut *self.conn, &self.schema, severity, &message) {
+                log::warn!("could not write the log row of {name}: {e}");
+            }
+        }
+        self.report.duties.push(report);
+    }
+
+    /// Ends the session: the run's `log` row, expiry, `RunEnd` with its anchor and the
+    /// checkpoint, Zabbix, and the report (printed, and returned).
+    ///
+    /// # Errors
+    /// None today; kept for the steps that may fail the session.
+    pub fn finish(mut self) -> Result<RunReport, Failure> {
+        self.report.finish();
+        let seconds = self.started.elapsed().as_secs_f64();
+        let (severity, message) = log_rows::run_line(&self.report, seconds);
+        if let Err(e) = log_rows::write(&mut *self.conn, &self.schema, severity, &message) {
+            log::warn!("could not write the log row of the run: {e}");
+        }
+        // The end of the undo window: payloads, quarantined files and anchors of old runs.
+        if self.journal_broken.is_none() {
+            for warning in crate::apply::expiry::at_run_end(
+                self.config,
+                &mut self.journal,
+                &self.quarantine,
+                &mut *self.conn,
+                &self.journal_id,
+                &self.run_id,
+            ) {
+                log::warn!("{warning}");
+                self.report.warnings.push(warning);
+            }
+        }
+        crate::apply::crashpoint("before-run-end");
+        if self.journal_broken.is_none() {
+            self.end_run();
+        }
+        let _ = self.conn.unlock();
+        if let Some(target) = &self.config.zabbix {
+            let clock = crate::clock::unix_seconds();
+            let items = crate::report::zabbix::items(&self.report, &target.host, clock);
+            match crate::report::zabbix::send(target, &items, clock) {
+                Ok(info) => log::debug!("zabbix: {info}"),
+                Err(e) => {
+                    log::warn!("{e}");
+                    self.report.warnings.push(e.to_string());
+                }
+            }
+        }
+        emit(&self.report, self.options.format);
+        Ok(self.report)
+    }
+
+    /// `RunEnd`, its anchor, and — once the anchor confirms it — the checkpoint the next
+    /// start verifies from.
+    fn end_run(&mut self) {
+        let end = Record::RunEnd {
+            run_id: self.run_id.clone(),
+            status: self.report.status.as_str().to_owned(),
+            ended_utc: crate::clock::utc_stamp(),
+            details: None,
+        };
+        match self.journal.append_durable(&end) {
+            Ok(appended) => {
+                if open::anchor_run_end(
+                    &mut *self.conn,
+                    &self.journal_id,
+                    &self.run_id,
+                    appended.seq,
+                    &appended.hash.to_hex(),
+                ) {
+                    if let Err(e) = self.journal.write_checkpoint(&appended) {
+                        log::warn!("journal: could not write the checkpoint: {e}");
+                    }
+                }
+            }
+            Err(e) => log::error!("journal: cannot record the end of run {}: {e}", self.run_id),
+        }
+    }
+}
+
+/// A duty's plan through the executor: its report, and the journal's error when the journal
+/// can no longer be written.
+fn apply_plan(
+    executor: &mut Executor<'_>,
+    ctx: &DutyContext<'_>,
+    plan: &DutyPlan,
+    refused: &[Refused],
+) -> (DutyReport, Option<String>) {
+    let name = plan.duty;
+    let mut r = DutyReport::new(name);
+    match &plan.status {
+        PlanStatus::Skipped { reason } => return (DutyReport::skipped(name, reason.clone()), None),
+        PlanStatus::Failed { error } => {
+            r.error(error.clone());
+            return (r, None);
+        }
+        PlanStatus::Planned => {}
+    }
+    r.findings = plan.findings.clone();
+    r.notes = plan.notes.clone();
+    r.held = plan.held.clone();
+    for refusal in refused {
+        r.refuse(&refusal.table, &refusal.key, refusal.count);
+    }
+    for e in &plan.errors {
+        r.error(e.clone());
+    }
+    let duty = duties::duty(name);
+    let mut broken = None;
+    if let Err(e) = executor.apply(&*duty, ctx, plan, &mut r) {
+        r.error(format!("{e}; nothing more is changed in this run"));
+        broken = Some(e.to_string());
+    }
+    if let Some(n) = plan.affected_override {
+        r.affected = n;
+    }
+    (r, broken)
+}
+
+/// Prints the summary (stderr) and, with `--format json`, the report (stdout).
+fn emit(report: &RunReport, format: Format) {
+    eprintln!("{}", report.summary());
+    if format == Format::Json {
+        match serde_json::to_string_pretty(report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => log::error!("encoding the report: {e}"),
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Opening a session, and what every command that works on the database shares with it: the
+//! configured database opened, the host and database locks, the run's `now`, the checked
+//! opening of the journal (`open_trusted`), what a journal that may not be relied on means
+//! for the exit code, and the anchor of a run's end.
+
+use std::time::Instant;
+
+use housekeeper_journal::{DateTimeValue, Journal, JournalError, OpenReport, Record};
+
+use super::{Session, SessionOptions};
+use crate::apply::{anchor, recover, trust};
+use crate::config::{Config, DbTarget};
+use crate::db::{self, ConnectOptions, Connection, DbError};
+use crate::duties::DutyName;
+use crate::exit::{Exit, Failure};
+use crate::quarantine::Quarantine;
+use crate::report::RunReport;
+use crate::state::{self, StateDir};
+
+impl<'a> Session<'a> {
+    /// Takes the locks, opens the journal once it checks out against the database's anchors,
+    /// recovers what a crashed run left open, and starts the run (`RunStart`).
+    ///
+    /// # Errors
+    /// Configuration, database, lock or journal problems, with their exit codes; nothing
+    /// was changed.
+    pub fn open(config: &'a Config, options: &'a SessionOptions) -> Result<Self, Failure> {
+        let started = Instant::now();
+        let target = require_database(config)?;
+        let state = StateDir::new(config.state_dir.clone());
+        state.ensure().map_err(|e| {
+            Failure::new(
+                Exit::Failed,
+                format!("state directory {}: {e}", state.root().display()),
+            )
+            .hint("set MULTIFLEXI_HOUSEKEEPER_STATE_DIR to a directory the service user can write")
+        })?;
+        let host_lock = host_lock(&state, &format!("housekeeper {}", options.mode.as_str()))?;
+        let mut conn = open_database(target, false)?;
+        database_lock(&mut *conn)?;
+        let journal_id = state.journal_id().map_err(|e| {
+            Failure::new(
+                Exit::Failed,
+                format!("journal id in {}: {e}", state.root().display()),
+            )
+        })?;
+        let mut schema = conn
+            .introspect()
+            .map_err(|e| db_failure("reading the schema", &e))?;
+        let identity = conn
+            .identity()
+            .map_err(|e| db_failure("identifying the database", &e))?;
+        let (mut journal, opened) = open_trusted(
+            &state.journal_dir(),
+            &journal_id,
+            Some(trust::Witness {
+                conn: &mut *conn,
+                schema: &schema,
+                identity: &identity,
+            }),
+        )?;
+        for note in opened.notes() {
+            if opened.created {
+                log::info!("journal: {note}");
+            } else {
+                log::warn!("journal: {note}");
+            }
+        }
+        let quarantine = Quarantine::new(state.quarantine_dir());
+        let run_id = state::new_run_id();
+        let recovered = recover::recover(
+            &mut journal,
+            &state.journal_dir(),
+            &mut *conn,
+            &schema,
+            &journal_id,
+            &run_id,
+            &quarantine,
+        )
+        .map_err(|e| Failure::new(Exit::Integrity, format!("recovering the last run: {e}")))?;
+        if schema.table(anchor::TABLE).is_none() {
+            anchor::ensure_table(&mut *conn)
+                .map_err(|e| db_failure("creating housekeeper_anchor", &e))?;
+            schema = conn
+                .introspect()
+                .map_err(|e| db_failure("reading the schema", &e))?;
+        }
+        let (now, warnings) = match options.fixed_now {
+            Some(now) => (now, Vec::new()),
+            None => resolve_now(&mut *conn, config)?,
+        };
+        let history = crate::audit::history::read_for(config)?;
+        journal
+            .append_durable(&Record::RunStart {
+                run_id: run_id.clone(),
+                kind: options.kind.clone(),
+                started_utc: crate::clock::utc_stamp(),
+                now,
+                host: state::host_name(),
+                user: state::user_name(),
+                tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+                database: identity,
+                duties: DutyName::ALL
+                    .iter()
+                    .map(|d| d.as_str().to_owned())
+                    .collect(),
+            })
+            .map_err(journal_failure)?;
+        let mut report = RunReport::new(options.mode, conn.describe(), now.to_string());
+        report.run_id = Some(run_id.clone());
+        report.recovered = recovered;
+        report.warnings = warnings;
+        for w in &report.warnings {
+            log::warn!("{w}");
+        }
+        Ok(Session {
+            config,
+            options,
+            started,
+            _host_lock: host_lock,
+            conn,
+            journal,
+            quarantine,
+            journal_id,
+            run_id,
+            schema,
+            history,
+            now,
+            host_now: crate::clock::host_now(config),
+            report,
+            journal_broken: None,
+        })
+    }
+}
+
+/// Opens the journal for acting, after checking it against the database's anchors (see
+/// `apply::trust`). Damage is exit 3 with the next steps; a lock held elsewhere exit 75.
+///
+/// # Errors
+/// As above; a database error reading the anchors keeps its own exit code.
+pub fn open_trusted(
+    dir: &std::path::Path,
+    journal_id: &str,
+    witness: Option<trust::Witness<'_>>,
+) -> Result<(Journal, OpenReport), Failure> {
+    match trust::open_journal(dir, journal_id, witness) {
+        Ok(t) => {
+            log::debug!(
+                "journal: verified from {} against {} anchored records",
+                t.from_checkpoint
+                    .map_or_else(|| "the first record".to_owned(), |s| format!("record {s}")),
+                t.anchors_checked
+            );
+            Ok((t.journal, t.opened))
+        }
+        Err(trust::TrustError::Database(e)) => Err(db_failure("reading the anchors", &e)),
+        Err(trust::TrustError::Journal(e)) => Err(journal_failure(e)),
+        Err(e @ trust::TrustError::Unanchored { .. }) => Err(damaged(format!("journal: {e}"))),
+    }
+}
+
+/// Exit 3 for a journal that may not be relied on, with what to do next. Nothing was changed.
+fn damaged(message: String) -> Failure {
+    Failure::new(Exit::Integrity, message)
+        .hint("nothing was changed; `housekeeper journal verify` shows the damage")
+        .hint(
+            "restore the state directory from a backup taken after the damaged record, or set \
+             the journal aside and start a new one with `housekeeper journal reset --reason TEXT`",
+        )
+}
+
+/// A journal that cannot be opened: exit 75 when another writer holds it, else 3.
+#[must_use]
+pub fn journal_failure(e: JournalError) -> Failure {
+    match e {
+        JournalError::Locked { .. } => Failure::new(Exit::Locked, format!("journal: {e}")),
+        other => damaged(format!("journal: {other}")),
+    }
+}
+
+/// Anchors the end of a run (duty `*`): whether it committed.
+pub(super) fn anchor_run_end(
+    conn: &mut dyn Connection,
+    journal_id: &str,
+    run_id: &str,
+    seq: u64,
+    hash: &str,
+) -> bool {
+    let result = conn.begin().and_then(|mut tx| {
+        anchor::insert(
+            &mut *tx,
+            journal_id,
+            &anchor::Anchor {
+                run_id: run_id.to_owned(),
+                duty: "*".into(),
+                chunk: 0,
+                record_seq: seq,
+                record_hash: hash.to_owned(),
+                payload_digest: None,
+                payload_len: None,
+            },
+        )?;
+        tx.commit()
+    });
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("could not anchor the end of run {run_id}: {e}");
+            false
+        }
+    }
+}
+
+/// The configured database, or exit 2 with a hint.
+///
+/// # Errors
+/// No database is configured.
+pub fn require_database(config: &Config) -> Result<&DbTarget, Failure> {
+    config.database.as_ref().ok_or_else(|| {
+        Failure::new(Exit::Usage, "no database configured")
+            .hint("set DB_CONNECTION and DB_DATABASE (and DB_HOST, DB_USERNAME, DB_PASSWORD) in /etc/multiflexi/multiflexi.env, or pass --database URL")
+            .hint("to see housekeeper at work on a throw-away database, try `housekeeper demo`")
+    })
+}
+
+/// Connects, mapping failures to exit 4 (unreachable, login refused) or 2 (engine not built).
+///
+/// # Errors
+/// The connection failed.
+pub fn open_database(target: &DbTarget, read_only: bool) -> Result<Box<dyn Connection>, Failure> {
+    let options = ConnectOptions {
+        read_only,
+        ..ConnectOptions::default()
+    };
+    db::connect(target, &options).map_err(|e| match e {
+        DbError::Connect { auth: true, .. } => Failure::new(Exit::Database, e.to_string())
+            .hint("check DB_USERNAME and DB_PASSWORD (or the URL's user and password)"),
+        DbError::Connect { .. } => Failure::new(Exit::Database, e.to_string()).hint(
+            "check that the database server is running and DB_HOST/DB_PORT/DB_DATABASE are right",
+        ),
+        DbError::Unsupported(_) => Failure::new(Exit::Usage, e.to_string()),
+        other => Failure::new(Exit::Database, format!("{target}: {other}")),
+    })
+}
+
+/// Takes the host lock of the state directory (exit 75 while another housekeeper holds it).
+///
+/// # Errors
+/// Held elsewhere (exit 75) or the lock file cannot be used (exit 1).
+pub fn host_lock(
+    state: &crate::state::StateDir,
+    what: &str,
+) -> Result<crate::state::HostLock, Failure> {
+    state.lock(what).map_err(|e| match e {
+        crate::state::LockError::Held { .. } => Failure::new(Exit::Locked, e.to_string()),
+        crate::state::LockError::Io { .. } => Failure::new(Exit::Failed, e.to_string()),
+    })
+}
+
+/// Takes the database lock, held until the connection closes or unlocks (exit 75 while another
+/// housekeeper works on the same database).
+///
+/// # Errors
+/// Held elsewhere (exit 75), or the database failed.
+pub fn database_lock(conn: &mut dyn Connection) -> Result<(), Failure> {
+    match conn
+        .try_lock()
+        .map_err(|e| db_failure("taking the database lock", &e))?
+    {
+        Ok(()) => Ok(()),
+        Err(holder) => Err(Failure::new(
+            Exit::Locked,
+            format!(
+                "another housekeeper is working on {}: {}",
+                conn.describe(),
+                holder.0
+            ),
+        )),
+    }
+}
+
+/// A database error during a command (not while connecting): exit 4 when the connection
+/// is gone, else 1.
+#[must_use]
+pub fn db_failure(context: &str, e: &DbError) -> Failure {
+    let exit = match e {
+        DbError::Connect { .. } => Exit::Database,
+        _ => Exit::Failed,
+    };
+    Failure::new(exit, format!("{context}: {e}"))
+}
+
+/// The run's `now` and a warning when the database clock is off.
+///
+/// # Errors
+/// The server could not be asked.
+pub fn resolve_now(
+    conn: &mut dyn Connection,
+    config: &Config,
+) -> Result<(DateTimeValue, Vec<String>), Failure> {
+    if let Some(now) = config.fixed_now {
+        return Ok((now, Vec::new()));
+    }
+    let mut warnings = Vec::new();
+    let now = match conn
+        .server_now()
+        .map_err(|e| db_failure("reading the database clock", &e))?
+    {
+        Some(now) => {
+            if let Some(sql) = conn.dialect().utc_now_sql() {
+                let utc = conn
+                    .snapshot()
+                    .and_then(|mut view| view.query_scalar(sql, &[]))
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.as_datetime());
+                if let Some(skew) = utc.and_then(crate::clock::skew_seconds) {
+                    if skew > 300 {
+                        warnings.push(format!(
+                            "the database clock is {skew} s off the host clock (compared in UTC); cutoffs use the database's"
+                        ));
+                    }
+                }
+            }
+            now
+        }
+        None => crate::clock::local_now(config),
+    };
+    Ok((now, warnings))
+}
