@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The state directory.
@@ -250,20 +250,34 @@ pub fn new_run_id() -> String {
     format!("{}-{}", crate::clock::compact_utc_stamp(), random_hex(6))
 }
 
-/// The host name (kernel's), or `localhost`.
+/// The host name (the kernel's node name), or `localhost`.
 #[must_use]
 pub fn host_name() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_owned();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
 }
 
-/// The effective Unix user's id (from `/proc/self`).
+/// The effective Unix user's id.
 #[must_use]
 pub fn user_id() -> Option<u32> {
-    fs::metadata("/proc/self").ok().map(|m| m.uid())
+    Some(rustix::process::geteuid().as_raw())
+}
+
+/// Bytes an unprivileged user may still write on the filesystem holding `path`.
+///
+/// # Errors
+/// The filesystem could not be asked (the path does not exist, say).
+pub fn available_space(path: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(path)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// The name of the Unix user running the tool (from `/etc/passwd`, else `$USER`, else the

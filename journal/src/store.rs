@@ -134,14 +134,14 @@ impl Checkpoint {
 pub fn set_aside(dir: &Path, dest: &Path) -> Result<(), JournalError> {
     let lock_path = dir.join(LOCK_FILE);
     if let Ok(lock) = OpenOptions::new().read(true).write(true).open(&lock_path) {
-        match fs4::FileExt::try_lock(&lock) {
+        match lock.try_lock() {
             Ok(()) => {}
-            Err(fs4::TryLockError::WouldBlock) => {
+            Err(fs::TryLockError::WouldBlock) => {
                 return Err(JournalError::Locked {
                     dir: dir.to_owned(),
                 })
             }
-            Err(fs4::TryLockError::Error(e)) => {
+            Err(fs::TryLockError::Error(e)) => {
                 return Err(JournalError::io("locking", &lock_path, e));
             }
         }
@@ -560,14 +560,14 @@ impl Journal {
             .truncate(false)
             .open(&lock_path)
             .map_err(io_err("opening lock file", &lock_path))?;
-        match fs4::FileExt::try_lock(&lock) {
+        match lock.try_lock() {
             Ok(()) => {}
-            Err(fs4::TryLockError::WouldBlock) => {
+            Err(fs::TryLockError::WouldBlock) => {
                 return Err(JournalError::Locked {
                     dir: dir.to_owned(),
                 })
             }
-            Err(fs4::TryLockError::Error(e)) => {
+            Err(fs::TryLockError::Error(e)) => {
                 return Err(JournalError::io("locking", &lock_path, e));
             }
         }

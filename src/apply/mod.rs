@@ -298,7 +298,7 @@ impl<'a> Executor<'a> {
             ),
         ];
         for (dir, needed) in dirs {
-            let available = match fs4::available_space(&dir) {
+            let available = match crate::state::available_space(&dir) {
                 Ok(n) => n,
                 Err(e) => {
                     return Err(format!(

@@ -60,7 +60,7 @@ fn mode_text(mode: u32) -> String {
 fn directory(d: &mut Diagnosis, name: &str, path: &Path, must_exist: bool) {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            let free = fs4::available_space(path)
+            let free = crate::state::available_space(path)
                 .map(|b| format!("{} MiB free", b / (1024 * 1024)))
                 .unwrap_or_else(|e| format!("free space unknown: {e}"));
             d.add(

@@ -134,16 +134,6 @@ impl SqliteConnection {
     }
 }
 
-/// The host name, for the lock file's `pid@host`.
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 /// Turns a rusqlite error into a statement error; a busy database names the file and the
 /// time waited.
 fn statement_error(sql: &str, error: &rusqlite::Error, path: &Path, timeout: Duration) -> DbError {
@@ -581,9 +571,9 @@ impl Connection for SqliteConnection {
                 })?
         };
         let mut file = opened;
-        match fs4::FileExt::try_lock(&file) {
+        match file.try_lock() {
             Ok(()) => {}
-            Err(fs4::TryLockError::WouldBlock) => {
+            Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
@@ -593,7 +583,7 @@ impl Connection for SqliteConnection {
                     format!("process {holder} (lock file {})", path.display())
                 })));
             }
-            Err(fs4::TryLockError::Error(e)) => {
+            Err(std::fs::TryLockError::Error(e)) => {
                 return Err(DbError::Lock(format!(
                     "cannot lock {}: {e}",
                     path.display()
@@ -604,7 +594,7 @@ impl Connection for SqliteConnection {
             let written = file
                 .set_len(0)
                 .and_then(|()| file.rewind())
-                .and_then(|()| write!(file, "{}@{}", std::process::id(), host_name()))
+                .and_then(|()| write!(file, "{}@{}", std::process::id(), crate::state::host_name()))
                 .and_then(|()| file.flush());
             if let Err(e) = written {
                 return Err(DbError::Lock(format!(

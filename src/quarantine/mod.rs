@@ -655,7 +655,7 @@ fn rename_into(
             batch.changed(source);
             Ok(Renamed::Yes)
         }
-        Err(e) if e.raw_os_error() == Some(libc_exdev()) => Ok(Renamed::CrossDevice),
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => Ok(Renamed::CrossDevice),
         Err(e) => Err(QuarantineError::Io {
             path: source.into(),
             source: e,
@@ -684,10 +684,6 @@ fn make_private(path: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
             source: e,
         }),
     }
-}
-
-const fn libc_exdev() -> i32 {
-    18 // EXDEV on Linux
 }
 
 /// Copies `source` to `to` (which must not exist), keeping owner (when permitted) and times,
@@ -773,13 +769,21 @@ fn restore_owner(path: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
 
 /// A symbolic link's own times (never its target's).
 fn set_link_times(path: &Path, meta: &FileMeta) -> Result<(), QuarantineError> {
-    let time = |ns: i128| {
-        let secs = i64::try_from(ns.div_euclid(1_000_000_000)).unwrap_or(0);
-        let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
-        filetime::FileTime::from_unix_time(secs, nanos)
+    let time = |ns: i128| rustix::fs::Timespec {
+        tv_sec: i64::try_from(ns.div_euclid(1_000_000_000)).unwrap_or(0),
+        tv_nsec: i64::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0),
     };
-    filetime::set_symlink_file_times(path, time(meta.atime_ns), time(meta.mtime_ns))
-        .map_err(io_err(path))
+    let times = rustix::fs::Timestamps {
+        last_access: time(meta.atime_ns),
+        last_modification: time(meta.mtime_ns),
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        path,
+        &times,
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| io_err(path)(e.into()))
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), QuarantineError> {
