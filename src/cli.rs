@@ -464,9 +464,14 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
             return Ok(Exit::Ok);
         }
         Command::Man => {
-            crate::manpage::render(&mut std::io::stdout())
-                .map_err(|e| Failure::new(Exit::Failed, format!("writing the man page: {e}")))?;
-            return Ok(Exit::Ok);
+            return match crate::manpage::render(&mut std::io::stdout()) {
+                // `housekeeper man | head`: the reader has read all it wanted.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::new(
+                    Exit::Failed,
+                    format!("writing the man page: {e}"),
+                )),
+                _ => Ok(Exit::Ok),
+            };
         }
         _ => {}
     }
@@ -491,7 +496,16 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
     }
     let config = loaded.config;
     match &command {
-        Command::Run(args) => crate::commands::run::command(&config, args),
+        Command::Run(args) => {
+            let reload = || {
+                let loaded = Config::from_process(&flags)?;
+                for warning in &loaded.warnings {
+                    log::warn!("{warning}");
+                }
+                Ok(loaded.config)
+            };
+            crate::commands::run::command(&config, args, &reload)
+        }
         Command::Plan(args) => crate::commands::plan::command(&config, args),
         Command::Apply(args) => crate::commands::apply::command(&config, args),
         Command::Demo(args) => crate::commands::demo::command(&config, args),

@@ -60,12 +60,33 @@ pub fn render(out: &mut dyn Write) -> io::Result<()> {
     environment(&mut roff);
     files(&mut roff);
     exit_status(&mut roff);
+    signals(&mut roff);
     zabbix(&mut roff);
     examples(&mut roff);
     see_also(&mut roff);
     roff.to_writer(out)?;
     man.render_version_section(out)?;
     Ok(())
+}
+
+fn signals(roff: &mut Roff) {
+    roff.control("SH", ["SIGNALS"]);
+    entry(
+        roff,
+        vec![bold("SIGTERM"), roman(", "), bold("SIGINT")],
+        "finish the chunk or file batch in progress, start nothing more, and end the run \
+         properly: its status is interrupted (summary, JSON, journal, log row, Zabbix) and the \
+         rest is left for the next run; exit 0 unless a duty failed. In daemon mode, during \
+         the pause between cycles, the process ends at once. A second signal ends the process \
+         at once; the next start recovers what was open.",
+    );
+    entry(
+        roff,
+        vec![bold("SIGHUP")],
+        "in daemon mode, re-read the configuration (environment and env file) before the next \
+         cycle; a configuration that does not load is reported and the previous one kept. A \
+         single run ignores it, so a closed terminal does not stop it.",
+    );
 }
 
 fn paragraph(roff: &mut Roff, text: &str) {
@@ -434,7 +455,10 @@ fn zabbix(roff: &mut Roff) {
             "multiflexi.housekeeper[DUTY,status]",
             "ok, skipped or failed (text)",
         ),
-        ("multiflexi.housekeeper[run,status]", "ok or failed (text)"),
+        (
+            "multiflexi.housekeeper[run,status]",
+            "ok, failed or interrupted (text)",
+        ),
     ] {
         entry(roff, vec![bold(key)], what);
     }
@@ -605,6 +629,7 @@ mod tests {
                 "ENVIRONMENT",
                 "FILES",
                 "EXIT STATUS",
+                "SIGNALS",
                 "ZABBIX ITEMS",
                 "EXAMPLES",
                 "SEE ALSO",

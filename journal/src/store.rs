@@ -272,7 +272,18 @@ pub struct Journal {
     segment_len: u64,
     compressor: zstd::bulk::Compressor<'static>,
     poisoned: bool,
-    opened_at: SystemTime,
+    /// Blob files (and their temporary files) written through this journal: never orphans
+    /// of a crash, whatever their time.
+    written: Written,
+}
+
+/// The payload files written by one open journal and its writers.
+type Written = std::sync::Arc<std::sync::Mutex<HashSet<PathBuf>>>;
+
+fn note_written(written: &Written, path: &Path) {
+    if let Ok(mut set) = written.lock() {
+        set.insert(path.to_owned());
+    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -355,7 +366,7 @@ fn random_16(dir: &Path) -> Result<[u8; 16], JournalError> {
         JournalError::io(
             "reading the system's random source for",
             dir,
-            io::Error::other(e),
+            io::Error::other(e.to_string()),
         )
     })?;
     Ok(out)
@@ -547,7 +558,6 @@ impl Journal {
         dir: &Path,
         options: JournalOptions,
     ) -> Result<(Journal, OpenReport), JournalError> {
-        let opened_at = SystemTime::now();
         let mut permissions_fixed = Vec::new();
         if ensure_private_dir(dir)? {
             permissions_fixed.push(dir.to_owned());
@@ -739,7 +749,7 @@ impl Journal {
             compressor: zstd::bulk::Compressor::new(RECORD_ZSTD_LEVEL)
                 .map_err(io_err("starting zstd for", dir))?,
             poisoned: false,
-            opened_at,
+            written: Written::default(),
         };
         Ok((journal, report))
     }
@@ -934,7 +944,7 @@ impl Journal {
     /// A streaming writer for one payload blob: entries are encoded on the calling thread,
     /// compressed (zstd level 1) and hashed on a worker thread, with constant memory.
     pub fn payload_writer(&self, kind: PayloadKind) -> Result<PayloadWriter, JournalError> {
-        PayloadWriter::create(&self.dir, kind)
+        PayloadWriter::create(&self.dir, kind, &self.written)
     }
 
     /// Streams the entries of a blob; the digest is confirmed after the last entry (an altered
@@ -977,14 +987,20 @@ impl Journal {
 
     /// Removes blobs that no chained record references (a crash before the record that would
     /// have named them), blobs whose expiry is recorded but whose file survived a crash, and
-    /// partial blobs in `payloads/tmp/`. Only files older than this `Journal`'s opening are
-    /// touched, so payloads being written by this process are safe. Call it during recovery,
+    /// partial blobs in `payloads/tmp/`. Files written through this `Journal` are never
+    /// touched (the journal's lock keeps every other writer out), so payloads being written by
+    /// this process are safe. Call it during recovery,
     /// after the outcomes of committed chunks have been appended (their blobs are referenced
     /// only from then on). Returns the digests of the removed blobs.
     pub fn remove_orphan_payloads(&mut self) -> Result<Vec<Digest>, JournalError> {
+        let ours: HashSet<PathBuf> = self
+            .written
+            .lock()
+            .map(|set| set.clone())
+            .unwrap_or_default();
         let candidates: Vec<(Digest, PathBuf)> = list_blobs(&self.dir)?
             .into_iter()
-            .filter(|(_, _, mtime)| mtime.is_some_and(|m| m < self.opened_at))
+            .filter(|(_, path, _)| !ours.contains(path))
             .map(|(d, p, _)| (d, p))
             .collect();
         let present: HashSet<Digest> = candidates.iter().map(|(d, _)| *d).collect();
@@ -1018,11 +1034,7 @@ impl Journal {
         if let Ok(entries) = fs::read_dir(&tmp) {
             for entry in entries {
                 let entry = entry.map_err(io_err("listing", &tmp))?;
-                let old = entry
-                    .metadata()
-                    .ok()
-                    .and_then(|m| m.modified().ok())
-                    .is_some_and(|m| m < self.opened_at);
+                let old = !ours.contains(&entry.path());
                 if old && entry.file_name().to_string_lossy().ends_with(".part") {
                     fs::remove_file(entry.path())
                         .map_err(io_err("removing partial payload", &entry.path()))?;
@@ -1049,6 +1061,7 @@ enum Chunk {
 /// Streams one payload blob to disk. Dropping it without `finish` discards the blob.
 pub struct PayloadWriter {
     kind: PayloadKind,
+    written: Written,
     dir: PathBuf,
     tmp_path: PathBuf,
     enc: Encoder,
@@ -1100,10 +1113,15 @@ fn blob_worker(
 }
 
 impl PayloadWriter {
-    fn create(dir: &Path, kind: PayloadKind) -> Result<PayloadWriter, JournalError> {
+    fn create(
+        dir: &Path,
+        kind: PayloadKind,
+        written: &Written,
+    ) -> Result<PayloadWriter, JournalError> {
         let nonce = random_16(dir)?;
         let tmp_dir = payload_dir(dir).join(PAYLOAD_TMP_DIR);
         let tmp_path = tmp_dir.join(format!("{}.part", crate::chain::hex(&nonce)));
+        note_written(written, &tmp_path);
         let file = private_file_options()
             .write(true)
             .create_new(true)
@@ -1121,6 +1139,7 @@ impl PayloadWriter {
         encode_header(&mut enc, &PayloadHeader { kind, nonce });
         Ok(PayloadWriter {
             kind,
+            written: std::sync::Arc::clone(written),
             dir: dir.to_owned(),
             tmp_path,
             enc,
@@ -1292,6 +1311,7 @@ impl PayloadWriter {
         if create_dir_private(&parent)? {
             sync_dir(&payload_dir(&self.dir))?;
         }
+        note_written(&self.written, &final_path);
         fs::rename(&self.tmp_path, &final_path).map_err(io_err("storing payload", &final_path))?;
         sync_dir(&parent)?;
         Ok(PayloadRef {

@@ -33,6 +33,7 @@ pub fn duty_line(report: &DutyReport) -> (&'static str, String) {
         Status::Skipped => "info",
         Status::Ok if !report.findings.is_empty() || report.drifted_count > 0 => "warning",
         Status::Ok => "success",
+        Status::Interrupted => "warning",
     };
     (severity, message)
 }
@@ -47,7 +48,15 @@ pub fn run_line(report: &RunReport, seconds: f64) -> (&'static str, String) {
         .map(|d| d.duty.as_str())
         .collect();
     let id = report.run_id.as_deref().unwrap_or("");
-    if failed.is_empty() {
+    if failed.is_empty() && report.status == Status::Interrupted {
+        (
+            "warning",
+            format!(
+                "Housekeeper run {id} interrupted by a signal after {seconds:.3}s — affected: {}; the rest is left for the next run",
+                report.affected()
+            ),
+        )
+    } else if failed.is_empty() {
         (
             "info",
             format!(

@@ -16,11 +16,14 @@ use crate::exit::{Exit, Failure};
 use crate::report::{Mode, RunReport};
 use crate::session::{self, Planned, SessionOptions};
 
-/// `housekeeper run`.
+/// The configuration read again (SIGHUP in daemon mode).
+pub type Reload<'r> = dyn Fn() -> Result<Config, Failure> + 'r;
+
+/// `housekeeper run`. `reload` reads the configuration again, for a daemon's SIGHUP.
 ///
 /// # Errors
 /// Configuration, database, lock or journal problems, with their exit codes.
-pub fn command(config: &Config, args: &RunArgs) -> Result<Exit, Failure> {
+pub fn command(config: &Config, args: &RunArgs, reload: &Reload<'_>) -> Result<Exit, Failure> {
     if config.dry_run {
         let plan_args = PlanArgs {
             duties: args.duties.clone(),
@@ -34,38 +37,73 @@ pub fn command(config: &Config, args: &RunArgs) -> Result<Exit, Failure> {
         let report = cycle(config, args, &stop)?;
         return Ok(report.exit());
     }
-    daemon(config, args, &stop)
+    daemon(config, args, &stop, reload)
 }
 
+/// Set by SIGHUP; a daemon takes it (re-reading its configuration) before its next cycle.
+static HANGUP: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
 /// A flag set by SIGTERM or SIGINT: the executor finishes the chunk it is in, then the run
-/// stops. A second signal terminates at once.
+/// stops. A second signal terminates at once. SIGHUP never ends the process: a daemon
+/// re-reads its configuration before the next cycle, a single run ignores it.
 ///
 /// # Errors
 /// The handlers could not be installed.
 pub fn stop_flag() -> Result<Arc<AtomicBool>, Failure> {
+    let failed = |e: std::io::Error| {
+        Failure::new(Exit::Failed, format!("installing the signal handler: {e}"))
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let installed =
-            signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
-                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)));
-        installed.map_err(|e| {
-            Failure::new(Exit::Failed, format!("installing the signal handler: {e}"))
-        })?;
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
+            .map_err(failed)?;
     }
+    let hangup = HANGUP.get_or_init(|| Arc::new(AtomicBool::new(false)));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(hangup)).map_err(failed)?;
     Ok(stop)
+}
+
+/// After a SIGHUP, the configuration read again; one that does not load is reported and the
+/// current one kept. The next cycle (and pause) uses it.
+fn reload_on_hangup(config: &mut Config, reload: &Reload<'_>) {
+    let requested = HANGUP
+        .get()
+        .is_some_and(|flag| flag.swap(false, std::sync::atomic::Ordering::SeqCst));
+    if !requested {
+        return;
+    }
+    match reload() {
+        Ok(fresh) => {
+            log::info!("SIGHUP: configuration read again");
+            *config = fresh;
+        }
+        Err(failure) => log::error!(
+            "SIGHUP: the configuration does not load, the previous one stays: {}",
+            failure.message
+        ),
+    }
 }
 
 /// Daemon mode (`MULTIFLEXI_DAEMONIZE=true`): a cycle, then `CYCLE_PAUSE` seconds, forever.
 /// A cycle that fails (database down, lock held) is logged and retried after the pause. A
 /// signal during a cycle ends it after the current chunk; during the pause it ends at once.
 /// Either way the exit code is 0.
-fn daemon(config: &Config, args: &RunArgs, stop: &AtomicBool) -> Result<Exit, Failure> {
+fn daemon(
+    config: &Config,
+    args: &RunArgs,
+    stop: &AtomicBool,
+    reload: &Reload<'_>,
+) -> Result<Exit, Failure> {
     use std::sync::atomic::Ordering;
     log::info!(
-        "daemon mode: a cycle every {} s (MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE); stop with SIGTERM",
+        "daemon mode: a cycle every {} s (MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE); stop with SIGTERM, reload the configuration with SIGHUP",
         config.cycle_pause_secs
     );
+    let mut current = config.clone();
+    let config = &mut current;
     loop {
+        reload_on_hangup(config, reload);
         match cycle(config, args, stop) {
             Ok(report) if report.exit() != Exit::Ok => {
                 log::warn!("cycle finished with failed duties");
@@ -87,6 +125,7 @@ fn daemon(config: &Config, args: &RunArgs, stop: &AtomicBool) -> Result<Exit, Fa
         let until =
             std::time::Instant::now() + std::time::Duration::from_secs(config.cycle_pause_secs);
         while std::time::Instant::now() < until {
+            reload_on_hangup(config, reload);
             if stop.load(Ordering::SeqCst) {
                 log::info!("stopped by a signal during the pause");
                 return Ok(Exit::Ok);

@@ -27,6 +27,9 @@ pub enum Status {
     Ok,
     Skipped,
     Failed,
+    /// A run stopped by a signal (SIGTERM, SIGINT) before all its duties were done: what was
+    /// applied is journaled, the rest is left for the next run. Only ever a run's status.
+    Interrupted,
 }
 
 impl Status {
@@ -36,6 +39,7 @@ impl Status {
             Status::Ok => "ok",
             Status::Skipped => "skipped",
             Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
         }
     }
 }
@@ -215,9 +219,13 @@ impl RunReport {
     }
 
     /// Recomputes `status` from the duties.
-    pub fn finish(&mut self) {
+    /// Sets the run's status: `failed` when a duty failed, else `interrupted` when a signal
+    /// stopped the run before all its duties were done, else `ok`.
+    pub fn finish(&mut self, interrupted: bool) {
         self.status = if self.duties.iter().any(|d| d.status == Status::Failed) {
             Status::Failed
+        } else if interrupted {
+            Status::Interrupted
         } else {
             Status::Ok
         };
@@ -356,6 +364,7 @@ impl RunReport {
         }
         let verdict = match self.status {
             Status::Failed => "failed",
+            Status::Interrupted => "interrupted by a signal (the rest is left for the next run)",
             _ => "ok",
         };
         if self.mode == Mode::Undo {

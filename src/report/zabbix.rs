@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{RunReport, Status};
+use super::RunReport;
 use crate::config::ZabbixTarget;
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
@@ -74,14 +74,9 @@ pub fn items(report: &RunReport, host: &str, clock: u64) -> Vec<Item> {
             d.status.as_str().to_owned(),
         ));
     }
-    let status = if report.status == Status::Failed {
-        "failed"
-    } else {
-        "ok"
-    };
     out.push(item(
         "multiflexi.housekeeper[run,status]".into(),
-        status.to_owned(),
+        report.status.as_str().to_owned(),
     ));
     out
 }
@@ -198,7 +193,7 @@ mod tests {
             DutyName::DiskTempFileCleanup,
             "no temp dir",
         ));
-        r.finish();
+        r.finish(false);
         r
     }
 
@@ -223,6 +218,18 @@ mod tests {
         assert_eq!(items[0].value, "37");
         assert_eq!(items[7].value, "skipped");
         assert_eq!(items[8].value, "ok");
+    }
+
+    #[test]
+    fn a_run_stopped_by_a_signal_is_sent_as_interrupted() {
+        let mut r = report();
+        r.finish(true);
+        let items = items(&r, "mf1", 1_700_000_000);
+        let run = items.last().expect("the run's item");
+        assert_eq!(
+            (run.key.as_str(), run.value.as_str()),
+            ("multiflexi.housekeeper[run,status]", "interrupted")
+        );
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub struct Session<'a> {
     report: RunReport,
     /// Set when the journal can no longer be written: nothing more is changed.
     journal_broken: Option<String>,
+    /// Set when a signal stopped the session before all its duties were done.
+    interrupted: bool,
 }
 
 impl Session<'_> {
@@ -181,6 +183,7 @@ impl Session<'_> {
             }
         }
         self.report.duties.push(report);
+        self.interrupted |= stop.load(Ordering::SeqCst);
     }
 
     /// Ends the session: the run's `log` row, expiry, `RunEnd` with its anchor and the
@@ -189,7 +192,7 @@ impl Session<'_> {
     /// # Errors
     /// None today; kept for the steps that may fail the session.
     pub fn finish(mut self) -> Result<RunReport, Failure> {
-        self.report.finish();
+        self.report.finish(self.interrupted);
         let seconds = self.started.elapsed().as_secs_f64();
         let (severity, message) = log_rows::run_line(&self.report, seconds);
         if let Err(e) = log_rows::write(&mut *self.conn, &self.schema, severity, &message) {

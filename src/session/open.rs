@@ -129,6 +129,7 @@ impl<'a> Session<'a> {
             host_now: crate::clock::host_now(config),
             report,
             journal_broken: None,
+            interrupted: false,
         })
     }
 }

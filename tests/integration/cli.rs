@@ -138,3 +138,27 @@ backend_test!(
         assert_eq!(again.status.code(), Some(2), "a used directory is refused");
     }
 );
+
+#[test]
+fn the_man_page_read_only_in_part_is_not_an_error() {
+    // `housekeeper man | head`: the reader has gone before the page is written.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+        .arg("man")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn housekeeper man");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -87,6 +87,56 @@ backend_test!(
 );
 
 backend_test!(
+    fn sighup_makes_the_daemon_read_its_configuration_again_and_a_single_run_ignores_it(db) {
+        seed_log(db, 40);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_DAEMONIZE", "true")
+            .set("MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", "1");
+        std::fs::write(&hk.env_file, "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP=30\n").unwrap();
+        let mut child = hk.command(&["run", "--duty", "LogPruning"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut wait_for = |what: &str| {
+            let mut seen = Vec::new();
+            loop {
+                let line = lines.next().unwrap_or_else(|| panic!("no {what:?} in {seen:?}")).unwrap();
+                let done = line.contains(what);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+        };
+        wait_for("next cycle in 1 s");
+        let first = log_count(db);
+        assert!(first <= 30 && first > 10, "the first cycle kept about 30 rows: {first}");
+        std::fs::write(&hk.env_file, "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP=10\n").unwrap();
+        signal(child.id(), "HUP");
+        wait_for("SIGHUP: configuration read again");
+        wait_for("next cycle in 1 s");
+        assert!(log_count(db) <= 10, "the next cycle used LOG_KEEP=10: {}", log_count(db));
+        signal(child.id(), "TERM");
+        let status = wait_at_most(&mut child, Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0), "SIGHUP did not end the daemon; SIGTERM did, cleanly");
+
+        // A single run: SIGHUP changes nothing, the run ends ok.
+        // One chunk: the process stops itself once, after it commits.
+        let single = Tool::new(db);
+        std::fs::write(&single.env_file, "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP=5\n").unwrap();
+        let mut child = single.stopped_at("after-commit", &["run", "--duty", "LogPruning"]);
+        signal(child.id(), "HUP");
+        signal(child.id(), "CONT");
+        let status = wait_at_most(&mut child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0));
+        assert!(log_count(db) <= 5, "the run went on to the end: {}", log_count(db));
+        let records: Vec<Record> = read_records(&single.state.join("journal")).unwrap().map(|e| e.unwrap().record).collect();
+        assert!(
+            records.iter().any(|r| matches!(r, Record::RunEnd { status, .. } if status == "ok")),
+            "{records:?}"
+        );
+    }
+);
+
+backend_test!(
     fn sigterm_during_a_duty_finishes_the_chunk_and_exits_cleanly(db) {
         seed_log(db, 300);
         let mut hk = Tool::new(db);
@@ -110,8 +160,28 @@ backend_test!(
             .count();
         assert_eq!(committed, 1);
         assert!(
-            records.iter().any(|r| matches!(r, Record::RunEnd { status, .. } if status == "ok")),
-            "the run ended normally: {records:?}"
+            records.iter().any(|r| matches!(r, Record::RunEnd { status, .. } if status == "interrupted")),
+            "the run ended, as interrupted: {records:?}"
+        );
+        // Everywhere a run's status shows: the journal's list, and the run's `log` row.
+        let list = hk.run(&["journal", "list", "--format", "json"]);
+        assert_eq!(list.code, 0, "{}", list.stderr);
+        let runs = list.json();
+        assert_eq!(runs["runs"][0]["status"], "interrupted", "{runs:#}");
+        let mut conn = db.connect();
+        let mut view = conn.snapshot().unwrap();
+        let row = view
+            .query(
+                "SELECT severity, message FROM log WHERE message LIKE 'Housekeeper run %' ORDER BY id",
+                &[],
+            )
+            .unwrap();
+        let last = row.rows.last().expect("the run's log row");
+        assert_eq!(last[0], housekeeper_journal::Value::from("warning"));
+        assert!(
+            last[1].to_string().contains("interrupted by a signal"),
+            "{:?}",
+            last[1]
         );
         assert!(housekeeper::apply::recover::open_runs(&journal).unwrap().is_empty());
         let ends: Vec<(&str, &str)> = records
