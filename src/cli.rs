@@ -196,6 +196,11 @@ pub struct RunArgs {
     #[arg(short = 'n', long)]
     pub dry_run: bool,
 
+    /// One cycle, then exit, whatever MULTIFLEXI_DAEMONIZE says (the systemd timer's unit
+    /// runs this, so a daemonizing env file cannot turn it into an endless loop).
+    #[arg(long)]
+    pub once: bool,
+
     #[command(flatten)]
     pub duties: DutySelection,
 

@@ -33,7 +33,10 @@ pub fn command(config: &Config, args: &RunArgs, reload: &Reload<'_>) -> Result<E
         return super::plan::command(config, &plan_args);
     }
     let stop = stop_flag()?;
-    if !config.daemonize {
+    if config.daemonize && args.once {
+        log::info!("--once: one cycle, MULTIFLEXI_DAEMONIZE=true is not followed");
+    }
+    if !config.daemonize || args.once {
         let report = cycle(config, args, &stop)?;
         return Ok(report.exit());
     }

@@ -83,7 +83,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc { name: "HOUSEKEEPER_DATABASE_URL", default: "", help: "the database as one URL (sqlite:PATH, postgres://…, mysql://…); wins over DB_*" },
     VarDoc { name: "MULTIFLEXI_DAEMONIZE", default: "false", help: "loop forever, pausing CYCLE_PAUSE seconds between cycles" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_DRY_RUN", default: "false", help: "make `run` only plan (the --dry-run flag always wins)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", default: "3600", help: "seconds between cycles in daemon mode" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", default: "3600", help: "seconds between cycles in daemon mode (at least 10)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", default: "100000", help: "rows of the log table to keep (LogPruning)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS", default: "24", help: "age in hours after which temp files are quarantined" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STALE_JOB_AGE", default: "60", help: "minutes after its schedule an unstarted job without queue row is a ghost" },
@@ -396,7 +396,7 @@ impl Config {
             cycle_pause_secs: layers.number(
                 "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE",
                 3600,
-                0,
+                10,
                 31 * 86_400,
             )?,
             log_keep: layers.number(
