@@ -96,7 +96,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only warnings and errors on stderr.
+    /// Only warnings and errors on stderr: the summary of a run that went well is left out
+    /// (`--format json` still prints the report on stdout).
     #[arg(short, long, global = true)]
     pub quiet: bool,
 }
@@ -393,14 +394,27 @@ pub fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(exit) => exit.into(),
         Err(failure) => {
-            // Messages quote names, paths and database errors: escaped here, once.
-            eprintln!("error: {}", Escaped(&failure.message));
+            // Messages quote names, paths and database errors: escaped here, once. Under
+            // systemd the error carries its priority (see `init_logging`).
+            let (err, note) = if under_journald() {
+                ("<3>", "<5>")
+            } else {
+                ("", "")
+            };
+            eprintln!("{err}error: {}", Escaped(&failure.message));
             for hint in &failure.hints {
-                eprintln!("hint: {}", Escaped(hint));
+                eprintln!("{note}hint: {}", Escaped(hint));
             }
             failure.exit.into()
         }
     }
+}
+
+/// Whether stderr is the journal (systemd sets `JOURNAL_STREAM`): then a `<N>` syslog
+/// priority starts every log line, so each line gets its own priority (`journalctl -p err`
+/// finds the errors).
+fn under_journald() -> bool {
+    std::env::var_os("JOURNAL_STREAM").is_some()
 }
 
 /// `multiflexi-housekeeper [--dry-run|-n]`, the PHP tool's entry point, maps to
@@ -443,18 +457,24 @@ fn init_logging(global: &GlobalArgs, app_debug: bool) {
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
-    builder.format(|buf, record| {
+    let journald = under_journald();
+    builder.format(move |buf, record| {
         use std::io::Write;
-        let level = match record.level() {
-            log::Level::Error => "error",
-            log::Level::Warn => "warning",
-            log::Level::Info => "info",
-            log::Level::Debug => "debug",
-            log::Level::Trace => "trace",
+        let (level, priority) = match record.level() {
+            log::Level::Error => ("error", "<3>"),
+            log::Level::Warn => ("warning", "<4>"),
+            log::Level::Info => ("info", "<6>"),
+            log::Level::Debug => ("debug", "<7>"),
+            log::Level::Trace => ("trace", "<7>"),
         };
+        let priority = if journald { priority } else { "" };
         // Every log line is escaped here, once (messages quote names, paths and values), so
         // one record is one line and holds no control character.
-        writeln!(buf, "{level}: {}", Escaped(&record.args().to_string()))
+        writeln!(
+            buf,
+            "{priority}{level}: {}",
+            Escaped(&record.args().to_string())
+        )
     });
     builder.write_style(env_logger::WriteStyle::Never);
     let _ = builder.try_init();

@@ -31,7 +31,7 @@ use crate::exit::Failure;
 use crate::plan::narrow::Refused;
 use crate::plan::{DutyPlan, PlanStatus};
 use crate::quarantine::Quarantine;
-use crate::report::{DutyReport, Mode, RunReport};
+use crate::report::{DutyReport, Mode, RunReport, Status};
 use crate::state::HostLock;
 
 pub use open::{
@@ -299,9 +299,13 @@ fn apply_plan(
     (r, broken)
 }
 
-/// Prints the summary (stderr) and, with `--format json`, the report (stdout).
+/// Prints the summary (stderr) and, with `--format json`, the report (stdout). With `-q`
+/// (log level warnings) the summary of a run that went well is left out.
 fn emit(report: &RunReport, format: Format) {
-    eprintln!("{}", report.summary());
+    let quiet = !log::log_enabled!(log::Level::Info);
+    if !quiet || report.exit() != crate::exit::Exit::Ok || report.status != Status::Ok {
+        eprintln!("{}", report.summary());
+    }
     if format == Format::Json {
         match serde_json::to_string_pretty(report) {
             Ok(text) => println!("{text}"),

@@ -162,3 +162,51 @@ fn the_man_page_read_only_in_part_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+backend_test!(
+    fn quiet_runs_say_nothing_and_journald_gets_each_line_priority(db) {
+        let mut conn = db.connect();
+        housekeeper::scenario::install_schema(&mut *conn, housekeeper::scenario::SchemaLevel::Current)
+            .expect("schema");
+        drop(conn);
+        let mut hk = bare(db);
+        // The first run creates the journal (an info line) and changes nothing: with -q,
+        // nothing at all on stderr.
+        let quiet = hk.run(&["-q", "run"]);
+        assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+        assert_eq!(quiet.stderr, "", "-q leaves out the summary of a run that went well");
+        let json = hk.run(&["-q", "run", "--format", "json"]);
+        assert_eq!(json.json()["status"], "ok", "the JSON report still comes on stdout");
+
+        // Under systemd (JOURNAL_STREAM set), each log line starts with its syslog priority.
+        hk.set("JOURNAL_STREAM", "8:12345");
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "not a number");
+        let out = hk.run(&["-v", "plan"]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with("<3>error: configuration")),
+            "{}",
+            out.stderr
+        );
+        hk.env.remove("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP");
+        let out = hk.run(&["-v", "run"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let logged: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("debug: ") || l.contains("info: "))
+            .collect();
+        assert!(!logged.is_empty(), "{}", out.stderr);
+        assert!(
+            logged.iter().all(|l| l.starts_with("<7>debug: ") || l.starts_with("<6>info: ")),
+            "{logged:?}"
+        );
+        hk.env.remove("JOURNAL_STREAM");
+        let out = hk.run(&["-v", "run"]);
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with("debug: ")),
+            "no prefix without the journal: {}",
+            out.stderr
+        );
+    }
+);
