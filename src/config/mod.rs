@@ -615,6 +615,14 @@ fn zabbix_target(
     let host = layers.get("ZABBIX_HOST");
     match (server, host) {
         (Some(server), Some(host)) => {
+            if server.contains([',', ' ', ';']) {
+                return Err(ConfigError::Invalid {
+                    variable: "ZABBIX_SERVER".into(),
+                    value: server.clone(),
+                    problem: "one server (host or host:port) is expected; a list is not supported"
+                        .into(),
+                });
+            }
             let (name, port) = match server.rsplit_once(':') {
                 Some((name, port)) if !name.contains(':') || name.ends_with(']') => (
                     name.trim_matches(['[', ']']).to_owned(),

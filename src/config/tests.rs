@@ -214,6 +214,14 @@ fn zabbix_needs_both_variables() {
 }
 
 #[test]
+fn a_list_of_zabbix_servers_is_refused_naming_the_variable() {
+    let err = load_env(&[("ZABBIX_SERVER", "zbx1,zbx2"), ("ZABBIX_HOST", "h")]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("ZABBIX_SERVER"), "{text}");
+    assert!(text.contains("a list is not supported"), "{text}");
+}
+
+#[test]
 fn precedence_is_flags_then_environment_then_file_then_defaults() {
     let (_dir, path) = write_env_file(
         "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP=10\nMULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS=5\n\

@@ -42,6 +42,24 @@ pub enum ZabbixError {
         port: u16,
         answer: String,
     },
+    #[error(
+        "Zabbix at {server}:{port} did not take {failed} of the items ({info}); are they \
+         defined, as trapper items, on the Zabbix host named by ZABBIX_HOST?"
+    )]
+    ItemsFailed {
+        server: String,
+        port: u16,
+        failed: u64,
+        info: String,
+    },
+}
+
+/// The `failed: N` count of a Zabbix answer's `info` (`processed: 9; failed: 0; …`).
+#[must_use]
+pub fn failed_count(info: &str) -> Option<u64> {
+    info.split(';')
+        .find_map(|part| part.trim().strip_prefix("failed:"))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// The items of a run: per duty `affected`, `errors`, `findings`, `status`, and the run's
@@ -163,11 +181,20 @@ pub fn send(target: &ZabbixTarget, items: &[Item], clock: u64) -> Result<String,
     let answer: serde_json::Value =
         serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     if answer.get("response").and_then(|r| r.as_str()) == Some("success") {
-        Ok(answer
+        let info = answer
             .get("info")
             .and_then(|i| i.as_str())
             .unwrap_or("")
-            .to_owned())
+            .to_owned();
+        match failed_count(&info) {
+            Some(failed) if failed > 0 => Err(ZabbixError::ItemsFailed {
+                server,
+                port,
+                failed,
+                info,
+            }),
+            _ => Ok(info),
+        }
     } else {
         Err(ZabbixError::Refused {
             server,
@@ -221,6 +248,16 @@ mod tests {
     }
 
     #[test]
+    fn failed_items_in_the_answer_are_counted() {
+        assert_eq!(
+            failed_count("processed: 0; failed: 33; total: 33; seconds spent: 0.000050"),
+            Some(33)
+        );
+        assert_eq!(failed_count("processed: 9; failed: 0; total: 9"), Some(0));
+        assert_eq!(failed_count("something else"), None);
+    }
+
+    #[test]
     fn a_run_stopped_by_a_signal_is_sent_as_interrupted() {
         let mut r = report();
         r.finish(true);
@@ -232,17 +269,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_local_trapper_receives_the_frame_and_answers() {
+    /// A trapper on a local port that answers one frame with `info`; returns the target and
+    /// the thread that yields the frame it received.
+    fn trapper(info: &str) -> (ZabbixTarget, std::thread::JoinHandle<serde_json::Value>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let answer = serde_json::json!({ "response": "success", "info": info }).to_string();
         let server = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
             let body = read_frame(&mut stream).unwrap();
-            let answer = br#"{"response":"success","info":"processed: 9; failed: 0; total: 9; seconds spent: 0.000050"}"#;
             let mut reply = b"ZBXD\x01".to_vec();
             reply.extend_from_slice(&(answer.len() as u64).to_le_bytes());
-            reply.extend_from_slice(answer);
+            reply.extend_from_slice(answer.as_bytes());
             stream.write_all(&reply).unwrap();
             serde_json::from_slice::<serde_json::Value>(&body).unwrap()
         });
@@ -251,6 +289,13 @@ mod tests {
             port,
             host: "mf1".into(),
         };
+        (target, server)
+    }
+
+    #[test]
+    fn a_local_trapper_receives_the_frame_and_answers() {
+        let (target, server) =
+            trapper("processed: 9; failed: 0; total: 9; seconds spent: 0.000050");
         let items = items(&report(), "mf1", 1_700_000_000);
         let info = send(&target, &items, 1_700_000_000).unwrap();
         assert!(info.starts_with("processed: 9"));
@@ -259,6 +304,18 @@ mod tests {
         assert_eq!(body["data"].as_array().unwrap().len(), 9);
         assert_eq!(body["data"][0]["host"], "mf1");
         assert_eq!(body["data"][0]["value"], "37");
+    }
+
+    #[test]
+    fn items_the_server_did_not_take_are_an_error_saying_what_to_check() {
+        let (target, server) =
+            trapper("processed: 0; failed: 9; total: 9; seconds spent: 0.000050");
+        let items = items(&report(), "mf1", 1_700_000_000);
+        let err = send(&target, &items, 1_700_000_000).unwrap_err();
+        server.join().unwrap();
+        let text = err.to_string();
+        assert!(text.contains("did not take 9 of the items"), "{text}");
+        assert!(text.contains("ZABBIX_HOST"), "{text}");
     }
 
     #[test]
