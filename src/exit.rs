@@ -9,7 +9,8 @@ pub enum Exit {
     Ok = 0,
     /// At least one duty failed, an undo reported conflicts, or an `apply` was refused.
     Failed = 1,
-    /// Usage or configuration error, or a command that is not available.
+    /// Usage or configuration error (including a database that is not MultiFlexi's), or a
+    /// command that is not available.
     Usage = 2,
     /// Journal or quarantine integrity problem.
     Integrity = 3,
@@ -32,7 +33,10 @@ impl Exit {
             1,
             "a duty failed, an undo reported conflicts, or an apply was refused",
         ),
-        (2, "usage or configuration error"),
+        (
+            2,
+            "usage or configuration error, or a database that is not MultiFlexi's",
+        ),
         (3, "journal or quarantine integrity problem"),
         (4, "database unreachable or login refused"),
         (75, "another housekeeper holds the lock"),

@@ -305,6 +305,18 @@ fn database(d: &mut Diagnosis, config: &Config, target: &DbTarget) {
             return;
         }
     };
+    if !schema.is_multiflexi() {
+        d.add(
+            "database",
+            "schema",
+            "problem",
+            format!(
+                "not a MultiFlexi database: none of the tables {} (check DB_DATABASE, or --database); run, apply and undo refuse it",
+                crate::db::schema::MULTIFLEXI_TABLES.join(", ")
+            ),
+        );
+        return;
+    }
     let level = schema_level(&mut *conn);
     d.add("database", "schema level", "info", level);
     for name in DutyName::ALL {

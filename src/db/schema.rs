@@ -113,10 +113,23 @@ pub struct SchemaFacts {
     pub tables: BTreeMap<String, TableInfo>,
 }
 
+/// Tables by which a MultiFlexi database is recognised: its migrations' log and the tables
+/// every version has.
+pub const MULTIFLEXI_TABLES: &[&str] = &["phinxlog", "job", "runtemplate", "log"];
+
 impl SchemaFacts {
     #[must_use]
     pub fn table(&self, name: &str) -> Option<&TableInfo> {
         self.tables.get(name)
+    }
+
+    /// Whether this looks like a MultiFlexi database: it has at least one of
+    /// [`MULTIFLEXI_TABLES`]. An empty database, or the wrong one, has none.
+    #[must_use]
+    pub fn is_multiflexi(&self) -> bool {
+        MULTIFLEXI_TABLES
+            .iter()
+            .any(|t| self.tables.contains_key(*t))
     }
 
     #[must_use]

@@ -47,6 +47,9 @@ impl<'a> Session<'a> {
         let mut schema = conn
             .introspect()
             .map_err(|e| db_failure("reading the schema", &e))?;
+        if !schema.is_multiflexi() {
+            return Err(not_multiflexi(&*conn));
+        }
         let identity = conn
             .identity()
             .map_err(|e| db_failure("identifying the database", &e))?;
@@ -177,6 +180,20 @@ pub fn journal_failure(e: JournalError) -> Failure {
         JournalError::Locked { .. } => Failure::new(Exit::Locked, format!("journal: {e}")),
         other => damaged(format!("journal: {other}")),
     }
+}
+
+/// Exit 2 for a database that has none of MultiFlexi's tables (empty, or the wrong one):
+/// nothing is changed or created in it.
+fn not_multiflexi(conn: &dyn Connection) -> Failure {
+    Failure::new(
+        Exit::Usage,
+        format!(
+            "{} is not a MultiFlexi database: it has none of the tables {}; nothing was changed",
+            conn.describe(),
+            crate::db::schema::MULTIFLEXI_TABLES.join(", ")
+        ),
+    )
+    .hint("check DB_CONNECTION, DB_DATABASE (the SQLite file) and DB_HOST, or --database")
 }
 
 /// Anchors the end of a run (duty `*`): whether it committed.

@@ -210,3 +210,32 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    fn an_empty_database_is_refused_and_left_empty(db) {
+        let hk = bare(db);
+        // `run`, `apply` and `undo` share the session that refuses it.
+        let out = hk.run(&["run"]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("is not a MultiFlexi database")
+                && out.stderr.contains("phinxlog, job, runtemplate, log"),
+            "{}",
+            out.stderr
+        );
+        let mut conn = db.connect();
+        let schema = conn.introspect().expect("introspect");
+        assert!(
+            schema.tables.is_empty(),
+            "nothing was created, not even housekeeper_anchor: {:?}",
+            schema.tables.keys().collect::<Vec<_>>()
+        );
+        let doctor = hk.run(&["doctor"]);
+        assert_eq!(doctor.code, 1, "{}{}", doctor.stdout, doctor.stderr);
+        assert!(
+            doctor.stdout.contains("not a MultiFlexi database"),
+            "{}",
+            doctor.stdout
+        );
+    }
+);

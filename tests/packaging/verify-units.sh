@@ -77,7 +77,7 @@ tmr="$unitdir/multiflexi-housekeeper.timer"
 key() { sed -n "s/^$2=//p" "$1"; }
 same "service Type" oneshot "$(key "$svc" Type)"
 same "service User" multiflexi "$(key "$svc" User)"
-same "service ExecStart" "/usr/bin/housekeeper run" "$(key "$svc" ExecStart)"
+same "service ExecStart" "/usr/bin/housekeeper run --once" "$(key "$svc" ExecStart)"
 same "service EnvironmentFile is optional" "-/etc/multiflexi/multiflexi.env" "$(key "$svc" EnvironmentFile)"
 same "service StateDirectory" multiflexi-housekeeper "$(key "$svc" StateDirectory)"
 same "service ProtectSystem" strict "$(key "$svc" ProtectSystem)"
