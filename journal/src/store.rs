@@ -128,23 +128,25 @@ impl Checkpoint {
     }
 }
 
+/// Takes the writer's exclusive lock on the journal `dir` through its open lock file: held
+/// elsewhere is `Locked`.
+fn take_lock(dir: &Path, lock: &File, lock_path: &Path) -> Result<(), JournalError> {
+    match lock.try_lock() {
+        Ok(()) => Ok(()),
+        Err(fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+            dir: dir.to_owned(),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(JournalError::io("locking", lock_path, e)),
+    }
+}
+
 /// Sets a damaged journal aside for forensics: moves the directory `dir` to `dest` (which must
 /// not exist; its parent is created 0700) and makes every file in it read-only (0400, its
 /// directories 0500), so nothing appends to it again. Refuses while a writer holds its lock.
 pub fn set_aside(dir: &Path, dest: &Path) -> Result<(), JournalError> {
     let lock_path = dir.join(LOCK_FILE);
     if let Ok(lock) = OpenOptions::new().read(true).write(true).open(&lock_path) {
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Locked {
-                    dir: dir.to_owned(),
-                })
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(JournalError::io("locking", &lock_path, e));
-            }
-        }
+        take_lock(dir, &lock, &lock_path)?;
     }
     if let Some(parent) = dest.parent() {
         ensure_private_dir(parent)?;
@@ -570,17 +572,7 @@ impl Journal {
             .truncate(false)
             .open(&lock_path)
             .map_err(io_err("opening lock file", &lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(JournalError::Locked {
-                    dir: dir.to_owned(),
-                })
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(JournalError::io("locking", &lock_path, e));
-            }
-        }
+        take_lock(dir, &lock, &lock_path)?;
         for name in [
             PAYLOAD_DIR.to_owned(),
             format!("{PAYLOAD_DIR}/{PAYLOAD_TMP_DIR}"),

@@ -103,17 +103,13 @@ impl Executor<'_> {
         let mut unsettled = Unsettled::default();
         let mut results: Vec<Result<(), QuarantineError>> = Vec::with_capacity(ready.len());
         for (tag, m) in ready.iter().enumerate() {
-            let (from, to) = if m.back {
-                (m.quarantined.as_path(), m.path.as_path())
-            } else {
-                (m.path.as_path(), m.quarantined.as_path())
-            };
+            let (path, quarantined) = (m.path.as_path(), m.quarantined.as_path());
             results.push(if m.back {
                 self.quarantine
-                    .restore(from, &m.meta, to, &mut unsettled, tag)
+                    .restore(quarantined, &m.meta, path, &mut unsettled, tag)
             } else {
                 self.quarantine
-                    .move_in(from, &m.meta, to, &mut unsettled, tag)
+                    .move_in(path, &m.meta, quarantined, &mut unsettled, tag)
             });
             if tag == 0 {
                 crashpoint("after-move");

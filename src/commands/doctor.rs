@@ -361,22 +361,18 @@ fn database(d: &mut Diagnosis, config: &Config, target: &DbTarget) {
         ),
         Err(e) => d.add("lock", "database lock", "warning", e.to_string()),
     }
-    if let (Ok(Some(_)), Some(sql)) = (conn.server_now(), conn.dialect().utc_now_sql()) {
-        let utc = conn
-            .snapshot()
-            .and_then(|mut v| v.query_scalar(sql, &[]))
-            .ok()
-            .flatten()
-            .and_then(|v| v.as_datetime());
-        if let Some(skew) = utc.and_then(crate::clock::skew_seconds) {
-            let level = if skew > 300 { "warning" } else { "ok" };
-            d.add(
-                "database",
-                "clock",
-                level,
-                format!("{skew} s from the host clock (compared in UTC)"),
-            );
-        }
+    let has_server_clock = matches!(conn.server_now(), Ok(Some(_)));
+    if let Some(skew) = has_server_clock
+        .then(|| crate::session::clock_skew(&mut *conn))
+        .flatten()
+    {
+        let level = if skew > 300 { "warning" } else { "ok" };
+        d.add(
+            "database",
+            "clock",
+            level,
+            format!("{skew} s from the host clock (compared in UTC)"),
+        );
     }
 }
 

@@ -41,61 +41,72 @@ pub struct SavedPlan {
 /// v2 added `digest`; `apply` refuses v1 files (make a fresh plan).
 pub const PLAN_FORMAT: &str = "housekeeper.plan/v2";
 
-/// Writes the canonical JSON of `value` to `out`: no white space, object keys sorted,
-/// `digest` of the top-level object left out.
-fn write_canonical(value: &serde_json::Value, top: bool, out: &mut impl Extend<u8>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map
-                .keys()
-                .filter(|k| !(top && k.as_str() == "digest"))
-                .collect();
-            keys.sort();
-            out.extend(*b"{");
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.extend(*b",");
-                }
-                write_key(key, out);
-                write_canonical(&map[key], false, out);
-            }
-            out.extend(*b"}");
+/// Hashes the canonical JSON of `value`: no white space, object keys sorted, `digest` of the
+/// top-level object left out.
+fn write_canonical(value: &serde_json::Value, top: bool, h: &mut blake3::Hasher) {
+    let whole = |v: &serde_json::Value, h: &mut blake3::Hasher| {
+        write_canonical(v, false, h);
+        Ok::<(), std::convert::Infallible>(())
+    };
+    let Ok(()) = match value {
+        serde_json::Value::Object(map) => write_object(map, top, h, |_, v, h| whole(v, h)),
+        serde_json::Value::Array(items) => write_array(items, h, whole),
+        scalar => {
+            h.update(scalar.to_string().as_bytes());
+            Ok(())
         }
-        serde_json::Value::Array(items) => {
-            out.extend(*b"[");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.extend(*b",");
-                }
-                write_canonical(item, false, out);
-            }
-            out.extend(*b"]");
-        }
-        scalar => out.extend(scalar.to_string().into_bytes()),
-    }
+    };
 }
 
-fn write_key(key: &str, out: &mut impl Extend<u8>) {
-    out.extend(serde_json::Value::from(key).to_string().into_bytes());
-    out.extend(*b":");
+/// Hashes an object canonically: keys sorted (`digest` left out at the top), each value
+/// written by `value`.
+fn write_object<E>(
+    map: &serde_json::Map<String, serde_json::Value>,
+    top: bool,
+    h: &mut blake3::Hasher,
+    mut value: impl FnMut(&str, &serde_json::Value, &mut blake3::Hasher) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut keys: Vec<&String> = map
+        .keys()
+        .filter(|k| !(top && k.as_str() == "digest"))
+        .collect();
+    keys.sort();
+    h.update(b"{");
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            h.update(b",");
+        }
+        h.update(serde_json::Value::from(key.as_str()).to_string().as_bytes());
+        h.update(b":");
+        value(key, &map[key], h)?;
+    }
+    h.update(b"}");
+    Ok(())
 }
 
-/// Feeds a blake3 hasher through `Extend`, so the canonical text is hashed as it is made.
-struct HashSink(blake3::Hasher);
-
-impl Extend<u8> for HashSink {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
-        let bytes: Vec<u8> = bytes.into_iter().collect();
-        self.0.update(&bytes);
+/// Hashes an array canonically, each element written by `element`.
+fn write_array<T, E>(
+    elements: impl IntoIterator<Item = T>,
+    h: &mut blake3::Hasher,
+    mut element: impl FnMut(T, &mut blake3::Hasher) -> Result<(), E>,
+) -> Result<(), E> {
+    h.update(b"[");
+    for (i, e) in elements.into_iter().enumerate() {
+        if i > 0 {
+            h.update(b",");
+        }
+        element(e, h)?;
     }
+    h.update(b"]");
+    Ok(())
 }
 
 /// The content digest of a saved plan document (its `digest` field left out).
 #[must_use]
 pub fn content_digest(document: &serde_json::Value) -> blake3::Hash {
-    let mut sink = HashSink(blake3::Hasher::new());
-    write_canonical(document, true, &mut sink);
-    sink.0.finalize()
+    let mut h = blake3::Hasher::new();
+    write_canonical(document, true, &mut h);
+    h.finalize()
 }
 
 /// The content digest of `saved`, equal to `content_digest` of its JSON document, computed
@@ -114,70 +125,47 @@ pub fn plan_digest(saved: &mut SavedPlan) -> Result<blake3::Hash, serde_json::Er
         duty.items = std::mem::take(items);
     }
     let frame = frame?;
-    let mut sink = HashSink(blake3::Hasher::new());
+    let mut h = blake3::Hasher::new();
     let serde_json::Value::Object(top) = &frame else {
-        write_canonical(&frame, true, &mut sink);
-        return Ok(sink.0.finalize());
+        write_canonical(&frame, true, &mut h);
+        return Ok(h.finalize());
     };
-    let mut keys: Vec<&String> = top.keys().filter(|k| k.as_str() != "digest").collect();
-    keys.sort();
-    sink.extend(*b"{");
-    for (i, key) in keys.into_iter().enumerate() {
-        if i > 0 {
-            sink.extend(*b",");
+    write_object(top, true, &mut h, |key, value, h| match (key, value) {
+        ("duties", serde_json::Value::Array(duties)) => {
+            write_array(duties.iter().zip(&saved.duties), h, |(duty, plan), h| {
+                write_duty(duty, &plan.items, h)
+            })
         }
-        write_key(key, &mut sink);
-        match (key.as_str(), &top[key]) {
-            ("duties", serde_json::Value::Array(duties)) => {
-                sink.extend(*b"[");
-                for (n, (duty, plan)) in duties.iter().zip(&saved.duties).enumerate() {
-                    if n > 0 {
-                        sink.extend(*b",");
-                    }
-                    write_duty(duty, &plan.items, &mut sink)?;
-                }
-                sink.extend(*b"]");
-            }
-            (_, value) => write_canonical(value, false, &mut sink),
+        _ => {
+            write_canonical(value, false, h);
+            Ok(())
         }
-    }
-    sink.extend(*b"}");
-    Ok(sink.0.finalize())
+    })?;
+    Ok(h.finalize())
 }
 
-/// One duty's canonical JSON: `frame` is its document without items, `items` its items.
+/// One duty's canonical JSON: `frame` is its document without items, `items` its items,
+/// each turned into JSON on its own.
 fn write_duty(
     frame: &serde_json::Value,
     items: &[crate::plan::Item],
-    sink: &mut HashSink,
+    h: &mut blake3::Hasher,
 ) -> Result<(), serde_json::Error> {
     let serde_json::Value::Object(map) = frame else {
-        write_canonical(frame, false, sink);
+        write_canonical(frame, false, h);
         return Ok(());
     };
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort();
-    sink.extend(*b"{");
-    for (i, key) in keys.into_iter().enumerate() {
-        if i > 0 {
-            sink.extend(*b",");
-        }
-        write_key(key, sink);
+    write_object(map, false, h, |key, value, h| {
         if key == "items" {
-            sink.extend(*b"[");
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    sink.extend(*b",");
-                }
-                write_canonical(&serde_json::to_value(item)?, false, sink);
-            }
-            sink.extend(*b"]");
+            write_array(items, h, |item, h| {
+                write_canonical(&serde_json::to_value(item)?, false, h);
+                Ok(())
+            })
         } else {
-            write_canonical(&map[key], false, sink);
+            write_canonical(value, false, h);
+            Ok(())
         }
-    }
-    sink.extend(*b"}");
-    Ok(())
+    })
 }
 
 /// Plans one duty through a fresh read-only snapshot.

@@ -35,7 +35,7 @@ use crate::report::{DutyReport, Mode, RunReport, Status};
 use crate::state::HostLock;
 
 pub use open::{
-    database_lock, db_failure, host_lock, journal_failure, open_database, open_trusted,
+    clock_skew, database_lock, db_failure, host_lock, journal_failure, open_database, open_trusted,
     require_database, resolve_now,
 };
 

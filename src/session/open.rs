@@ -182,6 +182,18 @@ pub fn journal_failure(e: JournalError) -> Failure {
     }
 }
 
+/// How many seconds the database server's clock, read in UTC, is off the host's; `None` when
+/// the engine has no server clock (SQLite) or it could not be read.
+pub fn clock_skew(conn: &mut dyn Connection) -> Option<u64> {
+    let sql = conn.dialect().utc_now_sql()?;
+    conn.snapshot()
+        .and_then(|mut view| view.query_scalar(sql, &[]))
+        .ok()
+        .flatten()
+        .and_then(|v| v.as_datetime())
+        .and_then(crate::clock::skew_seconds)
+}
+
 /// Exit 2 for a database that has none of MultiFlexi's tables (empty, or the wrong one):
 /// nothing is changed or created in it.
 fn not_multiflexi(conn: &dyn Connection) -> Failure {
@@ -325,20 +337,10 @@ pub fn resolve_now(
         .map_err(|e| db_failure("reading the database clock", &e))?
     {
         Some(now) => {
-            if let Some(sql) = conn.dialect().utc_now_sql() {
-                let utc = conn
-                    .snapshot()
-                    .and_then(|mut view| view.query_scalar(sql, &[]))
-                    .ok()
-                    .flatten()
-                    .and_then(|v| v.as_datetime());
-                if let Some(skew) = utc.and_then(crate::clock::skew_seconds) {
-                    if skew > 300 {
-                        warnings.push(format!(
-                            "the database clock is {skew} s off the host clock (compared in UTC); cutoffs use the database's"
-                        ));
-                    }
-                }
+            if let Some(skew) = clock_skew(conn).filter(|s| *s > 300) {
+                warnings.push(format!(
+                    "the database clock is {skew} s off the host clock (compared in UTC); cutoffs use the database's"
+                ));
             }
             now
         }
