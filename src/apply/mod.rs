@@ -71,6 +71,10 @@ pub enum ExecError {
     /// survive a power loss is unknown, so their outcomes are left to recovery.
     #[error("quarantine: {0}")]
     Files(#[from] crate::quarantine::QuarantineError),
+    /// The database connection is gone. The chunk in flight has no outcome: whether its
+    /// commit took effect is for the next start's recovery to find out (by its anchor row).
+    #[error("{0}")]
+    Lost(String),
 }
 
 /// Everything the executor needs for one run.
@@ -362,8 +366,14 @@ impl<'a> Executor<'a> {
                 })?;
                 Ok(Ok(work))
             }
+            Err(ChunkError::Db(DbError::Lost(detail))) => Err(ExecError::Lost(format!(
+                "the database connection was lost during chunk {chunk_no} of {duty_name}: {detail}"
+            ))),
             Err(error) => {
-                let message = format!("chunk {chunk_no} rolled back: {error}");
+                let mut message = format!("chunk {chunk_no} rolled back: {error}");
+                if let ChunkError::Db(DbError::LockTimeout { .. }) = &error {
+                    message.push_str(&crate::db::holders_text(&mut *self.conn));
+                }
                 let mut details = self.journal.payload_writer(PayloadKind::Details)?;
                 details.json(&serde_json::json!({ "error": message }).to_string())?;
                 let details = details.finish()?;
@@ -456,6 +466,8 @@ fn error_class(error: &ChunkError) -> String {
         ChunkError::Db(DbError::Statement {
             code: Some(code), ..
         }) => format!("sql_error {code}"),
+        ChunkError::Db(DbError::LockTimeout { .. }) => "lock_timeout".into(),
+        ChunkError::Db(DbError::Cancelled { .. }) => "cancelled".into(),
         ChunkError::Db(_) => "sql_error".into(),
         ChunkError::Journal(_) => "journal_error".into(),
         ChunkError::Other(_) => "error".into(),

@@ -86,7 +86,7 @@ pub fn command(config: &Config, args: &ApplyArgs) -> Result<Exit, Failure> {
     check_static_scope(&args.file, &saved)?;
     let target = require_database(config)?;
     let (identity, now, policy_scope) = {
-        let mut conn = open_database(target, true)?;
+        let mut conn = open_database(config, target, true)?;
         let identity = conn
             .identity()
             .map_err(|e| super::db_failure("identifying the database", &e))?;

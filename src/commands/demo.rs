@@ -166,7 +166,7 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
     println!("$ housekeeper plan");
     let flags = flags_text(&dir);
     {
-        let mut conn = super::open_database(&target, true)?;
+        let mut conn = super::open_database(&config, &target, true)?;
         let schema = conn
             .introspect()
             .map_err(|e| super::db_failure("reading the schema", &e))?;
@@ -190,7 +190,7 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
         println!("total: {total} to change (the full list: housekeeper {flags} plan)\n");
     }
 
-    let (rows_before, files_before) = snapshot(&target, &config.tmp_dir)?;
+    let (rows_before, files_before) = snapshot(&config, &target)?;
 
     // 2. The run.
     println!("$ housekeeper run");
@@ -227,7 +227,7 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
         format: Format::Text,
     };
     let undone = super::undo::command(&config, &undo)?;
-    let (rows_after, files_after) = snapshot(&target, &config.tmp_dir)?;
+    let (rows_after, files_after) = snapshot(&config, &target)?;
     let diff = rows_before.diff(&rows_after.without_run_records(&rows_before));
     let rows: usize = rows_before.row_counts().values().sum();
     if diff.is_empty() && files_before == files_after && undone == Exit::Ok {
@@ -256,8 +256,8 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
 
 /// Every row of the demo database and every temp file, to compare before and after.
 fn snapshot(
+    config: &Config,
     target: &DbTarget,
-    tmp: &Path,
 ) -> Result<
     (
         scenario::Dump,
@@ -265,10 +265,10 @@ fn snapshot(
     ),
     Failure,
 > {
-    let mut conn = super::open_database(target, true)?;
+    let mut conn = super::open_database(config, target, true)?;
     let dump = scenario::dump_database(&mut *conn)
         .map_err(|e| super::db_failure("reading the demo database", &e))?;
-    Ok((dump, scenario::file_tree(tmp)))
+    Ok((dump, scenario::file_tree(&config.tmp_dir)))
 }
 
 /// The flags that point another command at the demo.

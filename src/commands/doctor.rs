@@ -282,7 +282,7 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
 }
 
 fn database(d: &mut Diagnosis, config: &Config, target: &DbTarget) {
-    let mut conn = match open_database(target, true) {
+    let mut conn = match open_database(config, target, true) {
         Ok(conn) => conn,
         Err(f) => {
             d.add("database", "connection", "problem", f.message);

@@ -147,7 +147,7 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
             state.root().display()
         ));
     };
-    let mut conn = match open_database(target, true) {
+    let mut conn = match open_database(config, target, true) {
         Ok(conn) => conn,
         Err(failure) => return Expected::NotChecked(failure.message),
     };

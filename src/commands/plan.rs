@@ -179,6 +179,13 @@ pub fn plan_duty(conn: &mut dyn Connection, name: DutyName, ctx: &DutyContext<'_
         Ok(mut view) => duty.plan(&mut *view, ctx),
         Err(e) => DutyPlan::failed(name, ctx.now, format!("cannot read the database: {e}")),
     };
+    // A read that gave up waiting for a lock: say who holds locks (the snapshot is closed).
+    let waited = |text: &String| text.contains(crate::db::LOCK_TIMEOUT_WORDS);
+    if let PlanStatus::Failed { error } = &mut plan.status {
+        if waited(error) {
+            error.push_str(&crate::db::holders_text(conn));
+        }
+    }
     crate::audit::history::hold(&mut plan, ctx.history);
     plan
 }
@@ -215,7 +222,7 @@ pub fn plan_all(
 /// No database, unreachable database, unwritable `--out` file.
 pub fn command(config: &Config, args: &PlanArgs) -> Result<Exit, Failure> {
     let target = require_database(config)?;
-    let mut conn = open_database(target, true)?;
+    let mut conn = open_database(config, target, true)?;
     let schema = conn
         .introspect()
         .map_err(|e| super::db_failure("reading the schema", &e))?;

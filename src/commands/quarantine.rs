@@ -213,7 +213,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
     let journal_id = state.existing_journal_id().unwrap_or_default();
     let mut witness_db = match &config.database {
         Some(target) => {
-            let mut conn = super::open_database(target, true)?;
+            let mut conn = super::open_database(config, target, true)?;
             let schema = conn
                 .introspect()
                 .map_err(|e| super::db_failure("reading the schema", &e))?;

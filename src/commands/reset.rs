@@ -36,7 +36,7 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     let state = StateDir::new(config.state_dir.clone());
     let dir = state.journal_dir();
     let _host_lock = super::host_lock(&state, "housekeeper journal reset")?;
-    let mut conn = open_database(target, false)?;
+    let mut conn = open_database(config, target, false)?;
     super::database_lock(&mut *conn)?;
     let old_id = state.existing_journal_id().unwrap_or_default();
     let schema = conn

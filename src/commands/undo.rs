@@ -93,7 +93,7 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
         return Err(Failure::new(Exit::Failed, format!("refused: {why}")));
     }
 
-    let mut conn = open_database(target, true)?;
+    let mut conn = open_database(config, target, true)?;
     let identity = conn
         .identity()
         .map_err(|e| super::db_failure("identifying the database", &e))?;

@@ -94,6 +94,8 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", default: "14", help: "days row images and quarantined files are kept for undo" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", default: "7", help: "days restored items are left alone by later runs" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", default: "10000", help: "items per database transaction, and files per durable batch of moves" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT", default: "30", help: "seconds a statement waits for a table or row lock held by another session before its duty fails" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT", default: "900", help: "seconds one database statement may run before it is cancelled" },
     VarDoc { name: "MULTIFLEXI_TIMEZONE", default: "system zone", help: "zone of naive timestamps on SQLite (e.g. Europe/Prague)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", default: "hard_delete,soft_delete", help: "retention actions applied: hard_delete, soft_delete, grace_purge, anonymize, archive (or none)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_FIO_URL", default: "https://fioapi.fio.cz/", help: "endpoint whose TCP reachability decides FioBank availability" },
@@ -199,6 +201,11 @@ pub struct Config {
     pub undo_days: u32,
     pub hold_days: u32,
     pub chunk_rows: usize,
+    /// How long a statement waits for a lock another session holds (SQLite: `busy_timeout`).
+    pub lock_timeout: std::time::Duration,
+    /// How long one statement may run (PostgreSQL `statement_timeout`, MariaDB
+    /// `max_statement_time`, MySQL `max_execution_time`).
+    pub statement_timeout: std::time::Duration,
     /// `None`: the system zone.
     pub timezone: Option<chrono_tz::Tz>,
     pub retention_actions: BTreeSet<RetentionAction>,
@@ -426,6 +433,18 @@ impl Config {
             undo_days: layers.number("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", 14, 1, 3650)?,
             hold_days: layers.number("MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", 7, 0, 3650)?,
             chunk_rows: layers.number("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", 10_000, 1, 1_000_000)?,
+            lock_timeout: std::time::Duration::from_secs(layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT",
+                30,
+                1,
+                3_600,
+            )?),
+            statement_timeout: std::time::Duration::from_secs(layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT",
+                900,
+                10,
+                86_400,
+            )?),
             timezone,
             retention_actions,
             fio,
@@ -701,6 +720,10 @@ fn provenance(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<Pro
                 "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS" => config.undo_days.to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS" => config.hold_days.to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS" => config.chunk_rows.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT" => config.lock_timeout.as_secs().to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT" => {
+                    config.statement_timeout.as_secs().to_string()
+                }
                 "MULTIFLEXI_TIMEZONE" => config
                     .timezone
                     .map_or_else(|| "system zone".to_owned(), |tz| tz.name().to_owned()),

@@ -51,6 +51,19 @@ pub enum DbError {
     /// A value came back in a form this tool cannot represent.
     #[error("cannot read {column}: {detail}")]
     Decode { column: String, detail: String },
+    /// A statement waited longer than `MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT` for a lock another
+    /// session holds; its transaction is rolled back.
+    #[error("gave up waiting for a lock another session holds (MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT): {detail} (in: {sql})")]
+    // The words are `LOCK_TIMEOUT_WORDS`.
+    LockTimeout { sql: String, detail: String },
+    /// A statement ran longer than `MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT`, or was cancelled
+    /// because a stop signal arrived while it ran; its transaction is rolled back.
+    #[error("{detail} (in: {sql})")]
+    Cancelled { sql: String, detail: String },
+    /// The connection is gone (the server closed it, the network failed). Whether the last
+    /// commit took effect is unknown: only the next start's recovery can tell.
+    #[error("the database connection was lost: {0}")]
+    Lost(String),
     /// The lock could not be taken or checked for a reason other than "held".
     #[error("database lock: {0}")]
     Lock(String),
@@ -77,6 +90,45 @@ impl DbError {
             code,
         }
     }
+
+    /// A statement error sorted by what the engine's code says: a lock wait given up, a
+    /// statement cancelled, or an ordinary error.
+    pub fn classified(
+        sql: &str,
+        detail: impl fmt::Display,
+        code: Option<String>,
+        kind: Failed,
+    ) -> Self {
+        match Self::statement(sql, detail, code) {
+            DbError::Statement { sql, detail, .. } if kind == Failed::LockTimeout => {
+                DbError::LockTimeout { sql, detail }
+            }
+            DbError::Statement { sql, detail, .. } if kind == Failed::Cancelled => {
+                DbError::Cancelled { sql, detail }
+            }
+            other => other,
+        }
+    }
+}
+
+/// How a statement failed, as each engine's error codes tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Waited too long for a lock (PostgreSQL 55P03, MySQL 1205, SQLite `SQLITE_BUSY`).
+    LockTimeout,
+    /// Cancelled by the statement timeout or a cancel request (PostgreSQL 57014, MariaDB
+    /// 1969 and 1317, MySQL 3024, SQLite `SQLITE_INTERRUPT`).
+    Cancelled,
+    /// Anything else.
+    Other,
+}
+
+/// Cancels the statement a connection is running, from another thread (a stop signal while
+/// a statement waits for a lock). Cancelling when no statement runs does nothing.
+pub trait Cancel: Send + Sync {
+    /// # Errors
+    /// The cancel request could not be sent.
+    fn cancel(&self) -> DbResult<()>;
 }
 
 pub type DbResult<T> = Result<T, DbError>;
@@ -264,13 +316,48 @@ pub trait Connection: Send {
     /// # Errors
     /// The release failed.
     fn unlock(&mut self) -> DbResult<()>;
+
+    /// A handle that cancels this connection's running statement from another thread.
+    /// `None` where the engine has none (SQLite: its waits are bounded by `busy_timeout`).
+    fn canceller(&mut self) -> Option<Box<dyn Cancel>> {
+        None
+    }
+
+    /// The other sessions that hold locks in this database, one line each, for the message
+    /// of a lock wait given up. Best effort: empty when the engine cannot tell.
+    fn lock_holders(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether the connection is gone, after an error (asks the server where it must).
+    fn is_lost(&mut self) -> bool {
+        false
+    }
+}
+
+/// The words that start the message of `DbError::LockTimeout`, for plans whose errors are
+/// text.
+pub const LOCK_TIMEOUT_WORDS: &str = "gave up waiting for a lock another session holds";
+
+/// What a message about a lock wait given up adds: the sessions that hold locks in the
+/// database (nothing when the engine cannot tell).
+pub fn holders_text(conn: &mut dyn Connection) -> String {
+    let holders = conn.lock_holders();
+    if holders.is_empty() {
+        return String::new();
+    }
+    format!("; holding locks: {}", holders.join("; "))
 }
 
 /// Options of a connection.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// SQLite `busy_timeout`, and the time to wait for a server connection.
+    /// The time to wait for a server connection.
     pub timeout: std::time::Duration,
+    /// How long a statement waits for a lock another session holds (SQLite: `busy_timeout`).
+    pub lock_timeout: std::time::Duration,
+    /// How long one statement may run (servers only).
+    pub statement_timeout: std::time::Duration,
     /// Open SQLite read-only (`plan`, `doctor`): nothing, not even a WAL file, is created.
     pub read_only: bool,
 }
@@ -279,6 +366,8 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             timeout: std::time::Duration::from_secs(10),
+            lock_timeout: std::time::Duration::from_secs(30),
+            statement_timeout: std::time::Duration::from_secs(900),
             read_only: false,
         }
     }

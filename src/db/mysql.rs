@@ -42,8 +42,8 @@ use mysql::consts::{ColumnFlags, ColumnType};
 use mysql::prelude::Queryable;
 
 use super::{
-    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, ForeignKey,
-    IndexInfo, LockHolder, Query, ReadView, Rows, SchemaFacts, TableInfo, WriteTx,
+    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, Failed,
+    ForeignKey, IndexInfo, LockHolder, Query, ReadView, Rows, SchemaFacts, TableInfo, WriteTx,
 };
 use crate::config::{DbTarget, Engine, ServerTarget};
 
@@ -56,6 +56,8 @@ const AUTH_ERRORS: &[u16] = &[1044, 1045, 1251, 1698, 1862, 3118, 4151];
 /// One open MySQL/MariaDB session.
 pub struct MysqlConnection {
     conn: mysql::Conn,
+    /// How to reach the server again, for `KILL QUERY` from a second connection.
+    opts: mysql::Opts,
     server: ServerTarget,
     dialect: Dialect,
     /// `DELETE … RETURNING` is available (MariaDB 10.0.5 and later).
@@ -80,10 +82,39 @@ fn reason(error: &mysql::Error) -> String {
 
 fn statement_error(sql: &str, error: &mysql::Error) -> DbError {
     let code = match error {
-        mysql::Error::MySqlError(e) => Some(e.code.to_string()),
-        _ => None,
+        mysql::Error::MySqlError(e) => e.code,
+        // The socket failed or the driver saw the connection close.
+        mysql::Error::IoError(_) | mysql::Error::DriverError(_) => {
+            return DbError::Lost(reason(error))
+        }
+        _ => return DbError::statement(sql, reason(error), None),
     };
-    DbError::statement(sql, reason(error), code)
+    let kind = match code {
+        // ER_LOCK_WAIT_TIMEOUT (row locks, and metadata locks such as LOCK TABLES).
+        1205 => Failed::LockTimeout,
+        // ER_QUERY_INTERRUPTED (KILL QUERY), ER_STATEMENT_TIMEOUT (MariaDB),
+        // ER_QUERY_TIMEOUT (MySQL).
+        1317 | 1969 | 3024 => Failed::Cancelled,
+        // ER_CONNECTION_KILLED, CR_SERVER_GONE_ERROR, CR_SERVER_LOST.
+        1927 | 2006 | 2013 => return DbError::Lost(reason(error)),
+        _ => Failed::Other,
+    };
+    DbError::classified(sql, reason(error), Some(code.to_string()), kind)
+}
+
+/// Cancels a session's running statement with `KILL QUERY` from a second connection.
+struct KillQuery {
+    opts: mysql::Opts,
+    id: u32,
+}
+
+impl crate::db::Cancel for KillQuery {
+    fn cancel(&self) -> DbResult<()> {
+        let sql = format!("KILL QUERY {}", self.id);
+        let mut conn = mysql::Conn::new(self.opts.clone())
+            .map_err(|e| DbError::Lock(format!("connecting to cancel: {}", reason(&e))))?;
+        simple(&mut conn, &sql)
+    }
 }
 
 fn parse_bool(text: &str) -> Option<bool> {
@@ -171,27 +202,31 @@ impl MysqlConnection {
                 _ => log::warn!("{target}: ignoring the unknown connection parameter {key:?}"),
             }
         }
-        let conn = mysql::Conn::new(builder).map_err(|e| {
+        let opts = mysql::Opts::from(builder);
+        let conn = mysql::Conn::new(opts.clone()).map_err(|e| {
             let auth = matches!(&e, mysql::Error::MySqlError(m) if AUTH_ERRORS.contains(&m.code));
             fail(reason(&e), auth)
         })?;
         let mut this = MysqlConnection {
             conn,
+            opts,
             server: server.clone(),
             dialect: Dialect::new(Engine::Mysql),
             returning: false,
             write_isolation: Some("READ COMMITTED"),
             lock_held: false,
         };
-        this.settle().map_err(|e| fail(e.to_string(), false))?;
+        this.settle(options)
+            .map_err(|e| fail(e.to_string(), false))?;
         if force_no_returning {
             this.returning = false;
         }
         Ok(Box::new(this))
     }
 
-    /// Reads what the server is and applies the session settings.
-    fn settle(&mut self) -> DbResult<()> {
+    /// Reads what the server is and applies the session settings (`sql_mode`, the lock and
+    /// statement timeouts).
+    fn settle(&mut self, options: &ConnectOptions) -> DbResult<()> {
         let rows = self.rows(
             "SELECT VERSION(), @@SESSION.sql_mode, @@log_bin, @@SESSION.binlog_format",
             &[],
@@ -213,6 +248,28 @@ impl MysqlConnection {
             "SET SESSION sql_mode = ?",
             &[Value::Text(mode)],
         )?;
+        let lock = i64::try_from(options.lock_timeout.as_secs().max(1)).unwrap_or(i64::MAX);
+        let statement = options.statement_timeout.as_secs_f64();
+        execute(
+            &mut self.conn,
+            "SET SESSION lock_wait_timeout = ?, innodb_lock_wait_timeout = ?",
+            &[Value::Int(lock), Value::Int(lock)],
+        )?;
+        if version.contains("MariaDB") {
+            execute(
+                &mut self.conn,
+                "SET SESSION max_statement_time = ?",
+                &[Value::Float(statement)],
+            )?;
+        } else {
+            // MySQL bounds only read-only SELECTs this way.
+            let millis = i64::try_from(options.statement_timeout.as_millis()).unwrap_or(i64::MAX);
+            execute(
+                &mut self.conn,
+                "SET SESSION max_execution_time = ?",
+                &[Value::Int(millis)],
+            )?;
+        }
         Ok(())
     }
 
@@ -663,6 +720,73 @@ impl Connection for MysqlConnection {
             self.lock_held = false;
         }
         Ok(())
+    }
+
+    fn canceller(&mut self) -> Option<Box<dyn crate::db::Cancel>> {
+        Some(Box::new(KillQuery {
+            opts: self.opts.clone(),
+            id: self.conn.connection_id(),
+        }))
+    }
+
+    fn lock_holders(&mut self) -> Vec<String> {
+        // Which tables are locked is known (`SHOW OPEN TABLES`), by whom only as the other
+        // sessions of this database that are in a transaction or hold table locks. Their
+        // statements are not shown: they can quote personal data.
+        let mut out = Vec::new();
+        let database = self.server.database.clone();
+        if let Ok(rows) = self.rows(
+            &format!(
+                "SHOW OPEN TABLES FROM {} WHERE In_use > 0",
+                self.dialect.quote(&database)
+            ),
+            &[],
+        ) {
+            let tables: Vec<String> = rows
+                .rows
+                .iter()
+                .filter_map(|r| r.get(1).and_then(text_of))
+                .collect();
+            if !tables.is_empty() {
+                out.push(format!(
+                    "tables in use by other sessions: {}",
+                    tables.join(", ")
+                ));
+            }
+        }
+        if let Ok(rows) = self.rows(
+            "SELECT p.ID, p.USER, p.HOST, p.COMMAND, p.TIME, t.trx_started \
+             FROM information_schema.PROCESSLIST p \
+             LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+             WHERE p.DB = DATABASE() AND p.ID <> CONNECTION_ID() \
+             ORDER BY p.TIME DESC LIMIT 5",
+            &[],
+        ) {
+            for r in &rows.rows {
+                let text = |i: usize| {
+                    r.get(i)
+                        .and_then(text_of)
+                        .unwrap_or_else(|| "unknown".into())
+                };
+                let transaction = match r.get(5) {
+                    Some(Value::DateTime(d)) => format!(", in a transaction since {d}"),
+                    _ => String::new(),
+                };
+                out.push(format!(
+                    "session {} ({}@{}, {} for {} s{transaction})",
+                    r.first().map(ToString::to_string).unwrap_or_default(),
+                    text(1),
+                    text(2),
+                    text(3),
+                    r.get(4).map(ToString::to_string).unwrap_or_default(),
+                ));
+            }
+        }
+        out
+    }
+
+    fn is_lost(&mut self) -> bool {
+        self.conn.ping().is_err()
     }
 }
 

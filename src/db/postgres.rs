@@ -38,8 +38,8 @@ use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use postgres::{GenericClient, IsolationLevel, NoTls};
 
 use super::{
-    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, ForeignKey,
-    IndexInfo, LockHolder, Query, ReadView, Rows, SchemaFacts, TableInfo, WriteTx,
+    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, Failed,
+    ForeignKey, IndexInfo, LockHolder, Query, ReadView, Rows, SchemaFacts, TableInfo, WriteTx,
 };
 use crate::config::{DbTarget, Engine, ServerTarget};
 
@@ -86,11 +86,42 @@ fn reason(error: &postgres::Error) -> String {
 }
 
 fn statement_error(sql: &str, error: &postgres::Error) -> DbError {
-    DbError::statement(
-        sql,
-        reason(error),
-        error.code().map(|c| c.code().to_owned()),
-    )
+    if error.is_closed() || error.as_db_error().is_none() && error.code().is_none() && is_io(error)
+    {
+        return DbError::Lost(reason(error));
+    }
+    let code = error.code().map(|c| c.code().to_owned());
+    let kind = match code.as_deref() {
+        Some("55P03") => Failed::LockTimeout,
+        Some("57014") => Failed::Cancelled,
+        // The server ended the session (administrator command, crash, shutdown).
+        Some("57P01" | "57P02" | "57P03") => return DbError::Lost(reason(error)),
+        _ => Failed::Other,
+    };
+    DbError::classified(sql, reason(error), code, kind)
+}
+
+/// Whether the error comes from the socket (the server went away mid-statement).
+fn is_io(error: &postgres::Error) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Sends PostgreSQL's cancel request for the session's running statement.
+struct PgCancel(postgres::CancelToken);
+
+impl crate::db::Cancel for PgCancel {
+    fn cancel(&self) -> DbResult<()> {
+        self.0
+            .cancel_query(NoTls)
+            .map_err(|e| DbError::Lock(format!("sending the cancel request: {}", reason(&e))))
+    }
 }
 
 impl PostgresConnection {
@@ -128,7 +159,12 @@ impl PostgresConnection {
             .user(&server.user)
             .dbname(&server.database)
             .application_name("housekeeper")
-            .connect_timeout(options.timeout);
+            .connect_timeout(options.timeout)
+            .options(&format!(
+                "-c lock_timeout={} -c statement_timeout={}",
+                options.lock_timeout.as_millis(),
+                options.statement_timeout.as_millis()
+            ));
         if let Some(password) = &server.password {
             config.password(password.expose());
         }
@@ -184,23 +220,34 @@ impl PostgresConnection {
             &[Value::Int(i64::from(high)), Value::Int(i64::from(low))],
         )?;
         Ok(rows.rows.first().map(|r| {
-            let text = |v: &Value, unknown: &str| match v {
-                Value::Null => unknown.to_owned(),
-                Value::Text(s) if s.is_empty() => unknown.to_owned(),
-                other => other.as_str().map_or_else(|| other.to_string(), str::to_owned),
-            };
-            let since = match &r[4] {
-                Value::DateTime(d) => format!("{d} UTC"),
-                _ => "an unknown time".to_owned(),
-            };
             format!(
-                "PostgreSQL session pid {} (user {}, from {}, application {}, connected since {since})",
+                "PostgreSQL session pid {} (user {}, from {}, application {}, connected since {})",
                 r[0],
-                text(&r[1], "unknown"),
-                text(&r[2], "a local socket"),
-                text(&r[3], "unnamed"),
+                text_or(&r[1], "unknown"),
+                text_or(&r[2], "a local socket"),
+                text_or(&r[3], "unnamed"),
+                since(&r[4]),
             )
         }))
+    }
+}
+
+/// A text column for a message, `unknown` when it is NULL or empty.
+fn text_or(value: &Value, unknown: &str) -> String {
+    match value {
+        Value::Null => unknown.to_owned(),
+        Value::Text(s) if s.is_empty() => unknown.to_owned(),
+        other => other
+            .as_str()
+            .map_or_else(|| other.to_string(), str::to_owned),
+    }
+}
+
+/// A `timestamptz` column (read as UTC) for a message.
+fn since(value: &Value) -> String {
+    match value {
+        Value::DateTime(d) => format!("{d} UTC"),
+        _ => "an unknown time".to_owned(),
     }
 }
 
@@ -1095,6 +1142,48 @@ impl Connection for PostgresConnection {
             self.lock_held = false;
         }
         Ok(())
+    }
+
+    fn canceller(&mut self) -> Option<Box<dyn crate::db::Cancel>> {
+        Some(Box::new(PgCancel(self.client.cancel_token())))
+    }
+
+    fn lock_holders(&mut self) -> Vec<String> {
+        // Sessions in a transaction that hold more than a read lock on a table of this
+        // database. Their statements are not shown: they can quote personal data.
+        let rows = self.rows(
+            "SELECT a.pid, a.usename, a.application_name, a.state, a.xact_start, \
+                    string_agg(DISTINCT c.relname || ' (' || l.mode || ')', ', ') \
+             FROM pg_stat_activity a \
+             JOIN pg_locks l ON l.pid = a.pid AND l.granted AND l.locktype = 'relation' \
+                  AND l.mode <> 'AccessShareLock' \
+             JOIN pg_class c ON c.oid = l.relation AND c.relkind IN ('r', 'p') \
+             WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+             GROUP BY a.pid, a.usename, a.application_name, a.state, a.xact_start \
+             ORDER BY a.xact_start LIMIT 5",
+            &[],
+        );
+        let Ok(rows) = rows else {
+            return Vec::new();
+        };
+        rows.rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "PostgreSQL session pid {} (user {}, application {}, {} since {}) holds {}",
+                    r[0],
+                    text_or(&r[1], "unknown"),
+                    text_or(&r[2], "unnamed"),
+                    text_or(&r[3], "in a transaction"),
+                    since(&r[4]),
+                    text_or(&r[5], "locks"),
+                )
+            })
+            .collect()
+    }
+
+    fn is_lost(&mut self) -> bool {
+        self.client.is_closed()
     }
 }
 

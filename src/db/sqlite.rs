@@ -41,8 +41,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ffi, OpenFlags};
 
 use super::{
-    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, ForeignKey,
-    IndexInfo, LockHolder, Query, ReadView, SchemaFacts, TableInfo, WriteTx,
+    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, Failed,
+    ForeignKey, IndexInfo, LockHolder, Query, ReadView, SchemaFacts, TableInfo, WriteTx,
 };
 use crate::config::{DbTarget, Engine};
 
@@ -100,7 +100,7 @@ impl SqliteConnection {
         };
         let conn = rusqlite::Connection::open_with_flags(&canonical, flags)
             .map_err(|e| fail(e.to_string()))?;
-        conn.busy_timeout(options.timeout)
+        conn.busy_timeout(options.lock_timeout)
             .map_err(|e| fail(format!("cannot set busy_timeout: {e}")))?;
         // Explicitly off: the bundled SQLite may be built with foreign keys on by default.
         conn.execute_batch("PRAGMA foreign_keys = OFF")
@@ -122,7 +122,7 @@ impl SqliteConnection {
             canonical,
             dialect: Dialect::new(Engine::Sqlite),
             read_only: options.read_only,
-            timeout: options.timeout,
+            timeout: options.lock_timeout,
             lock: None,
         })
     }
@@ -157,16 +157,19 @@ fn statement_error(sql: &str, error: &rusqlite::Error, path: &Path, timeout: Dur
             failure.code,
             ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked
         ) {
-            return DbError::statement(
+            return DbError::classified(
                 sql,
                 format!(
-                    "the SQLite database {} is locked by another connection \
-                     (waited {} ms, the busy timeout)",
+                    "the SQLite database {} is locked by another connection (waited {} s)",
                     path.display(),
-                    timeout.as_millis()
+                    timeout.as_secs_f64()
                 ),
                 code,
+                Failed::LockTimeout,
             );
+        }
+        if failure.code == ffi::ErrorCode::OperationInterrupted {
+            return DbError::classified(sql, error, code, Failed::Cancelled);
         }
         return DbError::statement(sql, error, code);
     }

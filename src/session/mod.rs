@@ -16,13 +16,14 @@
 //! except through the executor, recovery and expiry.
 
 mod open;
+mod watch;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use housekeeper_journal::{DateTimeValue, Journal, Record, RunKind};
 
-use crate::apply::{log_rows, Executor};
+use crate::apply::{log_rows, ExecError, Executor};
 use crate::cli::Format;
 use crate::config::Config;
 use crate::db::{Connection, SchemaFacts};
@@ -76,15 +77,32 @@ pub fn run(
     planner: &mut Planner<'_>,
     stop: &AtomicBool,
 ) -> Result<RunReport, Failure> {
-    let mut session = Session::open(config, options)?;
-    let mut order = DutyName::ALL.to_vec();
-    if options.reverse {
-        order.reverse();
-    }
-    for name in order {
-        session.duty(name, planner, stop);
-    }
-    session.finish()
+    watch::watching(stop, |watch| {
+        let mut session = Session::open(config, options, watch).map_err(|failure| {
+            if stop.load(Ordering::SeqCst) {
+                Failure {
+                    message: format!(
+                        "stopped by a signal before the run began: {}",
+                        failure.message
+                    ),
+                    ..failure
+                }
+            } else {
+                failure
+            }
+        })?;
+        let mut order = DutyName::ALL.to_vec();
+        if options.reverse {
+            order.reverse();
+        }
+        for name in order {
+            session.duty(name, planner, stop);
+            if session.lost.is_some() {
+                break;
+            }
+        }
+        session.finish()
+    })
 }
 
 /// An open session: the locks are held, the journal is trusted and open, `RunStart` is
@@ -108,6 +126,9 @@ pub struct Session<'a> {
     journal_broken: Option<String>,
     /// Set when a signal stopped the session before all its duties were done.
     interrupted: bool,
+    /// Set when the database connection is gone: the session ends at once, leaving the run
+    /// open for the next start's recovery.
+    lost: Option<String>,
 }
 
 impl Session<'_> {
@@ -154,13 +175,25 @@ impl Session<'_> {
                     stop,
                     strict: self.options.strict,
                 };
-                let (report, broken) = apply_plan(&mut executor, &ctx, &plan, &refused);
-                if broken.is_some() {
-                    self.journal_broken = broken;
+                let (report, stopped) = apply_plan(&mut executor, &ctx, &plan, &refused);
+                match stopped {
+                    Some(ExecError::Lost(message)) => self.lost = Some(message),
+                    Some(other) => self.journal_broken = Some(other.to_string()),
+                    None => {}
                 }
                 report
             }
         };
+        if self.lost.is_none() && !report.errors.is_empty() && self.conn.is_lost() {
+            self.lost = Some(format!(
+                "the database connection was lost during {name}: {}",
+                report.errors.last().map_or("", String::as_str)
+            ));
+        }
+        if self.lost.is_some() {
+            self.report.duties.push(report);
+            return;
+        }
         report.elapsed_ms = u64::try_from(duty_started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if self.journal_broken.is_none() {
             let end = Record::DutyEnd {
@@ -192,6 +225,15 @@ impl Session<'_> {
     /// # Errors
     /// None today; kept for the steps that may fail the session.
     pub fn finish(mut self) -> Result<RunReport, Failure> {
+        if let Some(lost) = self.lost.take() {
+            return Err(
+                Failure::new(crate::exit::Exit::Database, lost).hint(format!(
+                    "nothing more was changed; run {} is left open and the next start recovers it \
+                 (what its last chunk did is read from the database then)",
+                    self.run_id
+                )),
+            );
+        }
         self.report.finish(self.interrupted);
         let seconds = self.started.elapsed().as_secs_f64();
         let (severity, message) = log_rows::run_line(&self.report, seconds);
@@ -267,7 +309,7 @@ fn apply_plan(
     ctx: &DutyContext<'_>,
     plan: &DutyPlan,
     refused: &[Refused],
-) -> (DutyReport, Option<String>) {
+) -> (DutyReport, Option<ExecError>) {
     let name = plan.duty;
     let mut r = DutyReport::new(name);
     match &plan.status {
@@ -288,15 +330,15 @@ fn apply_plan(
         r.error(e.clone());
     }
     let duty = duties::duty(name);
-    let mut broken = None;
+    let mut stopped = None;
     if let Err(e) = executor.apply(&*duty, ctx, plan, &mut r) {
         r.error(format!("{e}; nothing more is changed in this run"));
-        broken = Some(e.to_string());
+        stopped = Some(e);
     }
     if let Some(n) = plan.affected_override {
         r.affected = n;
     }
-    (r, broken)
+    (r, stopped)
 }
 
 /// Prints the summary (stderr) and, with `--format json`, the report (stdout). With `-q`

@@ -24,7 +24,11 @@ impl<'a> Session<'a> {
     /// # Errors
     /// Configuration, database, lock or journal problems, with their exit codes; nothing
     /// was changed.
-    pub fn open(config: &'a Config, options: &'a SessionOptions) -> Result<Self, Failure> {
+    pub fn open(
+        config: &'a Config,
+        options: &'a SessionOptions,
+        watch: &super::watch::Watch,
+    ) -> Result<Self, Failure> {
         let started = Instant::now();
         let target = require_database(config)?;
         let state = StateDir::new(config.state_dir.clone());
@@ -36,7 +40,8 @@ impl<'a> Session<'a> {
             .hint("set MULTIFLEXI_HOUSEKEEPER_STATE_DIR to a directory the service user can write")
         })?;
         let host_lock = host_lock(&state, &format!("housekeeper {}", options.mode.as_str()))?;
-        let mut conn = open_database(target, false)?;
+        let mut conn = open_database(config, target, false)?;
+        watch.arm(conn.canceller());
         database_lock(&mut *conn)?;
         let journal_id = state.journal_id().map_err(|e| {
             Failure::new(
@@ -44,9 +49,10 @@ impl<'a> Session<'a> {
                 format!("journal id in {}: {e}", state.root().display()),
             )
         })?;
-        let mut schema = conn
-            .introspect()
-            .map_err(|e| db_failure("reading the schema", &e))?;
+        let mut schema = match conn.introspect() {
+            Ok(schema) => schema,
+            Err(e) => return Err(db_failure_on(&mut *conn, "reading the schema", &e)),
+        };
         if !schema.is_multiflexi() {
             return Err(not_multiflexi(&*conn));
         }
@@ -133,6 +139,7 @@ impl<'a> Session<'a> {
             report,
             journal_broken: None,
             interrupted: false,
+            lost: None,
         })
     }
 }
@@ -257,9 +264,15 @@ pub fn require_database(config: &Config) -> Result<&DbTarget, Failure> {
 ///
 /// # Errors
 /// The connection failed.
-pub fn open_database(target: &DbTarget, read_only: bool) -> Result<Box<dyn Connection>, Failure> {
+pub fn open_database(
+    config: &Config,
+    target: &DbTarget,
+    read_only: bool,
+) -> Result<Box<dyn Connection>, Failure> {
     let options = ConnectOptions {
         read_only,
+        lock_timeout: config.lock_timeout,
+        statement_timeout: config.statement_timeout,
         ..ConnectOptions::default()
     };
     db::connect(target, &options).map_err(|e| match e {
@@ -314,10 +327,24 @@ pub fn database_lock(conn: &mut dyn Connection) -> Result<(), Failure> {
 #[must_use]
 pub fn db_failure(context: &str, e: &DbError) -> Failure {
     let exit = match e {
-        DbError::Connect { .. } => Exit::Database,
+        DbError::Connect { .. } | DbError::Lost(_) => Exit::Database,
+        DbError::LockTimeout { .. } => Exit::Locked,
         _ => Exit::Failed,
     };
     Failure::new(exit, format!("{context}: {e}"))
+}
+
+/// `db_failure`, naming the sessions that hold locks when a lock wait was given up.
+#[must_use]
+pub fn db_failure_on(conn: &mut dyn Connection, context: &str, e: &DbError) -> Failure {
+    let failure = db_failure(context, e);
+    match e {
+        DbError::LockTimeout { .. } => Failure {
+            message: format!("{}{}", failure.message, db::holders_text(conn)),
+            ..failure
+        },
+        _ => failure,
+    }
 }
 
 /// The run's `now` and a warning when the database clock is off.

@@ -5,45 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use housekeeper::scenario::{self, SchemaLevel, Seed};
 use housekeeper_journal::{read_records, ChunkStatus, Record};
 
-use crate::support::tool::{self, Tool};
+use crate::support::tool::{seed_log, signal, wait_at_most, Tool};
 use crate::support::TestDb;
-
-fn seed_log(db: &TestDb, n: i64) {
-    let mut conn = db.connect();
-    scenario::install_schema(&mut *conn, SchemaLevel::Current).unwrap();
-    let now = housekeeper_journal::DateTimeValue::parse(tool::NOW).unwrap();
-    let mut seed = Seed::new(now);
-    for i in 0..n {
-        seed.log("info", "seed", &format!("row {i}"), now);
-    }
-    seed.apply(&mut *conn).unwrap();
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name} {pid}");
-}
-
-fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "the process did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn log_count(db: &TestDb) -> i64 {
     let mut conn = db.connect();

@@ -437,29 +437,25 @@ backend_test!(
         assert_eq!(locked.columns, ["id", "name", "qty", "at"]);
         assert_eq!(locked.rows, row2);
 
+        // The lock timeout of the connection bounds the wait on every engine.
         let quick = ConnectOptions {
-            timeout: Duration::from_millis(300),
-            read_only: false,
+            lock_timeout: Duration::from_secs(1),
+            ..ConnectOptions::default()
         };
         let mut other = db.connect_with(&quick).unwrap();
         let update = "UPDATE item SET qty = 0 WHERE id = 2";
+        let started = Instant::now();
         let blocked = match db.engine() {
             // SQLite's write lock covers the whole database.
             Engine::Sqlite => other.begin().map(drop).unwrap_err(),
-            Engine::Postgres => {
-                let mut t2 = other.begin().unwrap();
-                t2.execute("SET LOCAL lock_timeout = '300ms'", &[]).unwrap();
-                t2.execute(update, &[]).unwrap_err()
-            }
-            Engine::Mysql => {
-                other
-                    .execute_ddl("SET SESSION innodb_lock_wait_timeout = 1")
-                    .unwrap();
+            Engine::Postgres | Engine::Mysql => {
                 let mut t2 = other.begin().unwrap();
                 t2.execute(update, &[]).unwrap_err()
             }
         };
-        assert!(matches!(blocked, DbError::Statement { .. }), "{blocked:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "waited {:?}", started.elapsed());
+        assert!(matches!(blocked, DbError::LockTimeout { .. }), "{blocked:?}");
+        assert!(blocked.to_string().contains("MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT"), "{blocked}");
         drop(tx);
 
         let mut t2 = other.begin().unwrap();
@@ -531,8 +527,8 @@ backend_test!(
     fn sqlite_second_writer_waits_for_the_busy_timeout_then_names_the_database(db) {
         db.run_sql(&["CREATE TABLE t (id INTEGER PRIMARY KEY)"]);
         let options = ConnectOptions {
-            timeout: Duration::from_millis(400),
-            read_only: false,
+            lock_timeout: Duration::from_millis(400),
+            ..ConnectOptions::default()
         };
         let mut first = db.connect_with(&options).unwrap();
         let mut second = db.connect_with(&options).unwrap();
@@ -546,13 +542,13 @@ backend_test!(
         let path = db.sqlite_path().unwrap().display().to_string();
         assert!(text.contains(&path), "{text}");
         assert!(text.contains("locked by another connection"), "{text}");
-        assert!(text.contains("400 ms"), "{text}");
+        assert!(text.contains("waited 0.4 s"), "{text}");
         drop(tx);
 
         // A writer that finishes within the timeout is simply waited for.
         let patient = ConnectOptions {
-            timeout: Duration::from_secs(10),
-            read_only: false,
+            lock_timeout: Duration::from_secs(10),
+            ..ConnectOptions::default()
         };
         let mut second = db.connect_with(&patient).unwrap();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
@@ -938,7 +934,7 @@ backend_test!(
         });
         let options = ConnectOptions {
             timeout: Duration::from_secs(5),
-            read_only: false,
+            ..ConnectOptions::default()
         };
         let err = housekeeper::db::connect(&target, &options).map(drop).unwrap_err();
         let server = server_of(&target);

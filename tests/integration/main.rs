@@ -23,3 +23,4 @@ mod keys;
 mod schema;
 mod trust;
 mod undo;
+mod waits;

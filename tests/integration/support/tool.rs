@@ -230,3 +230,41 @@ pub fn write_resealed(path: &Path, mut plan: serde_json::Value) {
     plan["digest"] = serde_json::Value::from(digest.to_hex().to_string());
     std::fs::write(path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
 }
+
+/// The MultiFlexi schema with `n` plain `log` rows (venue `seed`).
+pub fn seed_log(db: &TestDb, n: i64) {
+    let mut conn = db.connect();
+    housekeeper::scenario::install_schema(&mut *conn, housekeeper::scenario::SchemaLevel::Current)
+        .unwrap();
+    let now = housekeeper_journal::DateTimeValue::parse(NOW).unwrap();
+    let mut seed = housekeeper::scenario::Seed::new(now);
+    for i in 0..n {
+        seed.log("info", "seed", &format!("row {i}"), now);
+    }
+    seed.apply(&mut *conn).unwrap();
+}
+
+/// Sends a signal by name (`TERM`, `HUP`) with kill(1).
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// Waits for the process to exit, failing the test after `limit`.
+pub fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the process did not exit within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
