@@ -480,6 +480,26 @@ fn init_logging(global: &GlobalArgs, app_debug: bool) {
     let _ = builder.try_init();
 }
 
+/// Run as root, the process acts as the owner of the state directory (see
+/// `state::act_as_owner`), so no command leaves root-owned files that lock the service out.
+fn act_as_owner(config: &crate::config::Config) -> Result<(), Failure> {
+    match crate::state::act_as_owner(&config.state_dir) {
+        Ok(Some(owner)) => {
+            log::info!(
+                "running as {}, the owner of {} (root acts as the state directory's owner)",
+                owner.label(),
+                config.state_dir.display()
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(Failure::new(Exit::Failed, e).hint(format!(
+            "run housekeeper as the owner of {} (e.g. `runuser -u multiflexi -- housekeeper …`)",
+            config.state_dir.display()
+        ))),
+    }
+}
+
 fn dispatch(cli: Cli) -> Result<Exit, Failure> {
     let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
     match command {
@@ -520,6 +540,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         log::warn!("{warning}");
     }
     let config = loaded.config;
+    act_as_owner(&config)?;
     match &command {
         Command::Run(args) => {
             let reload = || {

@@ -280,26 +280,103 @@ pub fn available_space(path: &Path) -> io::Result<u64> {
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
-/// The name of the Unix user running the tool (from `/etc/passwd`, else `$USER`, else the
-/// numeric id).
+/// The name of the Unix user running the tool (from the system's user database, else
+/// `$USER`, else the numeric id).
 #[must_use]
 pub fn user_name() -> String {
     let uid = user_id();
-    if let (Some(uid), Ok(passwd)) = (uid, fs::read_to_string("/etc/passwd")) {
-        for line in passwd.lines() {
-            let mut fields = line.split(':');
-            let (Some(name), _, Some(id)) = (fields.next(), fields.next(), fields.next()) else {
-                continue;
-            };
-            if id.parse::<u32>().ok() == Some(uid) {
-                return name.to_owned();
-            }
-        }
+    if let Some(name) = uid.and_then(name_of_user) {
+        return name;
     }
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| uid.map_or_else(|| "unknown".into(), |u| u.to_string()))
+}
+
+/// The name of a Unix user id in the system's user database (NSS: files, LDAP, …).
+#[must_use]
+pub fn name_of_user(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// The name of a Unix group id in the system's group database.
+#[must_use]
+pub fn name_of_group(gid: u32) -> Option<String> {
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+}
+
+/// Whom a command run as root acts as: the owner of the state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+    /// From the user database; `None` for an id without an entry.
+    pub name: Option<String>,
+}
+
+impl Owner {
+    /// The user's name, or its number.
+    #[must_use]
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.uid.to_string())
+    }
+}
+
+/// Run as root on a state directory that belongs to another user (the service user), the
+/// process becomes that user — its groups, then its uid — before it touches anything, so
+/// every file it creates (the lock file, journal segments, payloads, quarantined files)
+/// belongs to the state directory's owner and the service keeps working. Returns whom the
+/// process now acts as; `None` when it is not root, or the directory is root's or missing.
+///
+/// # Errors
+/// The directory cannot be examined, or the switch was refused (no `CAP_SETUID`).
+pub fn act_as_owner(root: &Path) -> Result<Option<Owner>, String> {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return Ok(None);
+    }
+    let meta = match fs::metadata(root) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", root.display())),
+    };
+    if meta.uid() == 0 {
+        return Ok(None);
+    }
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid()))
+        .ok()
+        .flatten();
+    let owner = Owner {
+        uid: meta.uid(),
+        gid: user.as_ref().map_or(meta.gid(), |u| u.gid.as_raw()),
+        name: user.as_ref().map(|u| u.name.clone()),
+    };
+    let refused = |what: &str, e: nix::Error| {
+        format!(
+            "{} belongs to {}; becoming that user failed ({what}: {e})",
+            root.display(),
+            owner.label()
+        )
+    };
+    let gid = nix::unistd::Gid::from_raw(owner.gid);
+    match &owner.name {
+        Some(name) => {
+            let name = std::ffi::CString::new(name.as_bytes())
+                .map_err(|_| format!("the user name of uid {} has a NUL byte", owner.uid))?;
+            nix::unistd::initgroups(&name, gid).map_err(|e| refused("initgroups", e))?;
+        }
+        None => nix::unistd::setgroups(&[gid]).map_err(|e| refused("setgroups", e))?,
+    }
+    nix::unistd::setgid(gid).map_err(|e| refused("setgid", e))?;
+    nix::unistd::setuid(nix::unistd::Uid::from_raw(owner.uid)).map_err(|e| refused("setuid", e))?;
+    Ok(Some(owner))
 }
 
 #[cfg(test)]
