@@ -20,8 +20,8 @@ Exit codes:
   1   a duty failed, an undo reported conflicts, or an apply was refused
   2   usage or configuration error
   3   journal or quarantine integrity problem
-  4   database unreachable or login refused
-  75  another housekeeper holds the lock";
+  4   database unreachable, login refused, or the connection lost mid-run
+  75  another housekeeper holds the lock, or the database stayed locked by another session";
 
 const MAIN_AFTER_HELP: &str = "\
 Examples:
@@ -39,8 +39,8 @@ Exit codes:
   1   a duty failed, an undo reported conflicts, or an apply was refused
   2   usage or configuration error
   3   journal or quarantine integrity problem
-  4   database unreachable or login refused
-  75  another housekeeper holds the lock";
+  4   database unreachable, login refused, or the connection lost mid-run
+  75  another housekeeper holds the lock, or the database stayed locked by another session";
 
 const UNDO_AFTER_HELP: &str = "\
 Examples:
@@ -56,8 +56,8 @@ Exit codes:
   1   some items were not restored (conflicts), or the undo was refused
   2   usage or configuration error (e.g. an unknown run id)
   3   journal or quarantine integrity problem: nothing was changed
-  4   database unreachable or login refused
-  75  another housekeeper holds the lock";
+  4   database unreachable, login refused, or the connection lost mid-run
+  75  another housekeeper holds the lock, or the database stayed locked by another session";
 
 /// Periodic maintenance of a MultiFlexi installation: every change is planned first,
 /// journaled, applied in short transactions, and can be undone.
@@ -413,7 +413,7 @@ pub fn main() -> ExitCode {
 /// Whether stderr is the journal (systemd sets `JOURNAL_STREAM`): then a `<N>` syslog
 /// priority starts every log line, so each line gets its own priority (`journalctl -p err`
 /// finds the errors).
-fn under_journald() -> bool {
+pub(crate) fn under_journald() -> bool {
     std::env::var_os("JOURNAL_STREAM").is_some()
 }
 

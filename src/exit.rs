@@ -14,9 +14,11 @@ pub enum Exit {
     Usage = 2,
     /// Journal or quarantine integrity problem.
     Integrity = 3,
-    /// Database unreachable or login refused.
+    /// Database unreachable, login refused, or the connection lost mid-run.
     Database = 4,
-    /// Another housekeeper holds the lock (`EX_TEMPFAIL`).
+    /// Another housekeeper holds the lock, or a table stayed locked by another session
+    /// longer than `MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT` while the run started
+    /// (`EX_TEMPFAIL`: try again later).
     Locked = 75,
 }
 
@@ -38,8 +40,14 @@ impl Exit {
             "usage or configuration error, or a database that is not MultiFlexi's",
         ),
         (3, "journal or quarantine integrity problem"),
-        (4, "database unreachable or login refused"),
-        (75, "another housekeeper holds the lock"),
+        (
+            4,
+            "database unreachable, login refused, or the connection lost mid-run",
+        ),
+        (
+            75,
+            "another housekeeper holds the lock, or the database stayed locked by another session",
+        ),
     ];
 }
 

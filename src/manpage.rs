@@ -76,9 +76,12 @@ fn signals(roff: &mut Roff) {
         vec![bold("SIGTERM"), roman(", "), bold("SIGINT")],
         "finish the chunk or file batch in progress, start nothing more, and end the run \
          properly: its status is interrupted (summary, JSON, journal, log row, Zabbix) and the \
-         rest is left for the next run; exit 0 unless a duty failed. In daemon mode, during \
-         the pause between cycles, the process ends at once. A second signal ends the process \
-         at once; the next start recovers what was open.",
+         rest is left for the next run; exit 0 unless a duty failed. A database statement \
+         still running 2 seconds after the signal (one waiting for a lock, say) is cancelled \
+         (PostgreSQL cancel request, KILL QUERY on MariaDB and MySQL) and its chunk rolled \
+         back; so is every statement the stopping run still makes after another 2 seconds. In \
+         daemon mode, during the pause between cycles, the process ends at once. A second \
+         signal ends the process at once; the next start recovers what was open.",
     );
     entry(
         roff,

@@ -710,7 +710,7 @@ pub fn show_text(detail: &RunDetail) -> String {
                 }
             }
             for f in &plan.findings {
-                let _ = writeln!(out, "  {}: {}", Escaped(&f.level), Escaped(&f.message));
+                let _ = writeln!(out, "  {}: {}", f.heading(), Escaped(&f.message));
             }
             for e in &plan.errors {
                 let _ = writeln!(out, "  error: {}", Escaped(e));

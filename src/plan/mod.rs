@@ -313,6 +313,13 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// How text output introduces it: `finding (error)` — its own word, so a finding at
+    /// level `error` is never mistaken for a failure of housekeeper.
+    #[must_use]
+    pub fn heading(&self) -> String {
+        format!("finding ({})", crate::text::Escaped(&self.level))
+    }
+
     #[must_use]
     pub fn new(level: &str, code: &str, message: impl Into<String>) -> Self {
         Finding {

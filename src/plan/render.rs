@@ -52,7 +52,7 @@ pub fn duty_plan(plan: &DutyPlan) -> String {
         let _ = writeln!(
             out,
             "  {}: {}",
-            Escaped(&finding.level),
+            finding.heading(),
             Escaped(&finding.message)
         );
     }

@@ -319,7 +319,7 @@ impl RunReport {
                 let _ = writeln!(out, "    error: {}", Escaped(e));
             }
             for f in &d.findings {
-                let _ = writeln!(out, "    {}: {}", Escaped(&f.level), Escaped(&f.message));
+                let _ = writeln!(out, "    {}: {}", f.heading(), Escaped(&f.message));
             }
             if self.mode == Mode::Undo {
                 for drift in &d.drifted {

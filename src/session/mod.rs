@@ -343,10 +343,33 @@ fn apply_plan(
 
 /// Prints the summary (stderr) and, with `--format json`, the report (stdout). With `-q`
 /// (log level warnings) the summary of a run that went well is left out.
+/// The syslog priority of one line of the summary under journald: a duty's error 3 (err),
+/// a finding at level error 4 (warning), at level warning 5 (notice), a failed run's last
+/// line 3, an interrupted run's 4, the rest 6 (info).
+fn journal_priority(line: &str) -> u8 {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with("error: ") || line.starts_with("run failed") {
+        3
+    } else if trimmed.starts_with("finding (error)") || line.starts_with("run interrupted") {
+        4
+    } else if trimmed.starts_with("finding (warning)") {
+        5
+    } else {
+        6
+    }
+}
+
 fn emit(report: &RunReport, format: Format) {
     let quiet = !log::log_enabled!(log::Level::Info);
     if !quiet || report.exit() != crate::exit::Exit::Ok || report.status != Status::Ok {
-        eprintln!("{}", report.summary());
+        let summary = report.summary();
+        if crate::cli::under_journald() {
+            for line in summary.lines() {
+                eprintln!("<{}>{line}", journal_priority(line));
+            }
+        } else {
+            eprintln!("{summary}");
+        }
     }
     if format == Format::Json {
         match serde_json::to_string_pretty(report) {

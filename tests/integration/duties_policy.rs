@@ -59,15 +59,11 @@ fn columns_of(dump: &Dump, table: &str, columns: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Makes the next write of a stopped housekeeper fail: on PostgreSQL and MariaDB its
-/// connection is killed; SQLite has no connection to kill, so the table it writes to goes.
-fn break_writes_to(db: &TestDb, table: &str) {
+/// Ends the database sessions of a stopped housekeeper (PostgreSQL and MariaDB).
+fn kill_sessions(db: &TestDb) {
     let mut conn = db.connect();
     let others = match db.engine() {
-        Engine::Sqlite => {
-            conn.execute_ddl(&format!("DROP TABLE {table}")).expect("drop the table");
-            return;
-        }
+        Engine::Sqlite => unreachable!("SQLite has no session to end"),
         Engine::Postgres => "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
         Engine::Mysql => "SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()",
     };
@@ -96,7 +92,10 @@ backend_test!(
         let hk = Tool::new(db);
         let mut child =
             hk.stopped_at("before-records", &["run", "--duty", "DataRetentionCleanup"]);
-        break_writes_to(db, "retention_cleanup_jobs");
+        // The table the record rows go to is gone: their statement fails.
+        db.connect()
+            .execute_ddl("ALTER TABLE retention_cleanup_jobs RENAME TO retention_cleanup_gone")
+            .expect("rename the table");
         let resumed = Command::new("kill")
             .args(["-CONT", &child.id().to_string()])
             .status()
@@ -140,6 +139,57 @@ backend_test!(
             last.2.as_deref().is_some_and(|e| e.starts_with("sql_error")) && last.3,
             "with its error class and text: {outcomes:?}"
         );
+    }
+);
+
+backend_test!(
+    only(postgres, mysql)
+    fn a_connection_lost_before_the_record_rows_leaves_their_chunk_to_recovery(db) {
+        seed_default_policies(db);
+        let hk = Tool::new(db);
+        let mut child =
+            hk.stopped_at("before-records", &["run", "--duty", "DataRetentionCleanup"]);
+        kill_sessions(db);
+        let resumed = Command::new("kill")
+            .args(["-CONT", &child.id().to_string()])
+            .status()
+            .expect("kill -CONT");
+        assert!(resumed.success());
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(4), "a lost connection ends the run with exit 4");
+        let records = || -> Vec<housekeeper_journal::Record> {
+            housekeeper_journal::read_records(&hk.state.join("journal"))
+                .unwrap()
+                .map(|e| e.unwrap().record)
+                .collect()
+        };
+        let chunks = |records: &[housekeeper_journal::Record]| -> Vec<u32> {
+            records
+                .iter()
+                .filter_map(|r| match r {
+                    housekeeper_journal::Record::ChunkOutcome { duty, chunk, .. }
+                        if duty == "DataRetentionCleanup" =>
+                    {
+                        Some(*chunk)
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let before = records();
+        let applied = chunks(&before);
+        assert!(
+            !before.iter().any(|r| matches!(r, housekeeper_journal::Record::RunEnd { .. })),
+            "the run is left open for recovery"
+        );
+        // The next start recovers it: the record rows' chunk has no anchor, so it did not
+        // commit, and the duty is closed as interrupted.
+        let out = hk.run_when_free(&["run", "--duty", "StaleTaskFinalization"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(out.stderr.contains("DataRetentionCleanup was interrupted"), "{}", out.stderr);
+        let after = records();
+        assert_eq!(chunks(&after), applied, "no outcome is invented for the lost chunk");
+        assert_eq!(hk.run(&["journal", "verify"]).code, 0);
     }
 );
 
@@ -1290,6 +1340,25 @@ backend_test!(
         let off = run_duty(&hk, "CredentialHealthCheck", 0);
         assert_eq!(off["status"], "skipped");
         assert_eq!(off["reason"], "disabled by MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK=false");
+    }
+);
+
+backend_test!(
+    fn credential_findings_read_as_findings_in_text_and_in_the_journal(db) {
+        seed_credentials(db);
+        let mut hk = Tool::new(db);
+        let port = crate::support::closed_port();
+        hk.set("MULTIFLEXI_HOUSEKEEPER_FIO_URL", &format!("https://127.0.0.1:{port}/"))
+            .set("JOURNAL_STREAM", "8:12345");
+        let out = hk.run(&["run", "--duty", "CredentialHealthCheck"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let finding = format!("<4>    finding (error): {}", MISCONFIGURED[0]);
+        assert!(out.stderr.lines().any(|l| l == finding), "{}", out.stderr);
+        assert!(!out.stderr.contains("error: credential"), "a finding is not an error: {}", out.stderr);
+        assert!(out.stderr.lines().all(|l| l.starts_with('<')), "every line has its priority: {}", out.stderr);
+        assert!(out.stderr.lines().any(|l| l.starts_with("<6>run ok")), "{}", out.stderr);
+        let text = hk.run(&["plan", "--duty", "CredentialHealthCheck"]);
+        assert!(text.stdout.contains(&format!("  finding (error): {}", MISCONFIGURED[0])), "{}", text.stdout);
     }
 );
 
