@@ -508,11 +508,22 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         tmp_dir: cli.global.tmp_dir.clone(),
         dry_run: dry_run_flag.then_some(true),
     };
+    let started = std::time::Instant::now();
     let loaded = match Config::from_process(&flags) {
         Ok(loaded) => loaded,
         Err(e) => {
             init_logging(&cli.global, false);
-            return Err(e.into());
+            let failure = Failure::from(e);
+            // A run stopped by its configuration is still reported where monitoring can be
+            // read.
+            if matches!(command, Command::Run(_)) {
+                crate::report::monitor::publish_failure(
+                    &Config::monitoring_from_process(&flags),
+                    &failure,
+                    started.elapsed(),
+                );
+            }
+            return Err(failure);
         }
     };
     init_logging(&cli.global, loaded.config.app_debug);
