@@ -172,7 +172,7 @@ pub enum Command {
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
 
-    /// Check configuration, database, schema, directories, lock and journal.
+    /// Check configuration, the Zabbix server, database, schema, directories, lock and journal.
     Doctor(DoctorArgs),
 
     /// Build a throw-away MultiFlexi database with realistic mess under DIR and clean it up:
