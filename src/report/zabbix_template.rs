@@ -148,6 +148,14 @@ fn check(version: &str) {
     let mut items: BTreeMap<String, &Value> = BTreeMap::new();
     for item in template["items"].as_sequence().expect("items") {
         assert_eq!(str_of(item, "type"), "TRAP", "{version}: {item:?}");
+        if version == "6.0" {
+            // 6.0 defaults an item's delay to 1m and its trends to 365d: a trapper, and an
+            // item of text, says 0.
+            assert_eq!(str_of(item, "delay"), "0", "{version}: {item:?}");
+            if matches!(str_of(item, "value_type"), "CHAR" | "TEXT") {
+                assert_eq!(str_of(item, "trends"), "0", "{version}: {item:?}");
+            }
+        }
         let key = str_of(item, "key").to_owned();
         assert!(
             items.insert(key.clone(), item).is_none(),
