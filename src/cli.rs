@@ -172,7 +172,7 @@ pub enum Command {
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
 
-    /// Check configuration, database, schema, directories, lock and journal.
+    /// Check configuration, the Zabbix server, database, schema, directories, lock and journal.
     Doctor(DoctorArgs),
 
     /// Build a throw-away MultiFlexi database with realistic mess under DIR and clean it up:
@@ -528,11 +528,22 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         tmp_dir: cli.global.tmp_dir.clone(),
         dry_run: dry_run_flag.then_some(true),
     };
+    let started = std::time::Instant::now();
     let loaded = match Config::from_process(&flags) {
         Ok(loaded) => loaded,
         Err(e) => {
             init_logging(&cli.global, false);
-            return Err(e.into());
+            let failure = Failure::from(e);
+            // A run stopped by its configuration is still reported where monitoring can be
+            // read.
+            if matches!(command, Command::Run(_)) {
+                crate::report::monitor::publish_failure(
+                    &Config::monitoring_from_process(&flags),
+                    &failure,
+                    started.elapsed(),
+                );
+            }
+            return Err(failure);
         }
     };
     init_logging(&cli.global, loaded.config.app_debug);

@@ -13,10 +13,10 @@
 //! - `undo`: inverse plans of a run and the prediction of their conflicts.
 //! - `audit`: reading the journal (`journal list|show|find|verify`).
 //! - `quarantine`: every file move and removal.
-//! - `report`: run and duty results, JSON, Zabbix.
+//! - `report`: run and duty results, JSON, monitoring (Zabbix, the Prometheus metrics file).
 //! - `session`: the one path of every real run (open → duties → finish).
 //! - `commands`: one module per subcommand; `manpage`: the man page.
-//! - `state`: the state directory, locks, journal id, private atomic writes.
+//! - `state`: the state directory, locks, journal id, atomic writes (private files, the metrics file).
 //! - `clock`: the one reader of the wall clock.
 //! - `text`: the escaping of untrusted text (names, values, paths) in human output.
 //! - `scenario`: MultiFlexi schema fixtures, seeded test/demo databases, whole-database dumps.

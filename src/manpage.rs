@@ -33,6 +33,8 @@ const EXTRA_VARIABLES: &[(&str, &str)] = &[
 /// their variables.
 const UNIT_DIR: &str = "/lib/systemd/system";
 const SQLITE_DIR: &str = "/var/lib/dbconfig-common/sqlite3/multiflexi/";
+/// Where the package installs the Zabbix templates (debian/rules).
+const ZABBIX_TEMPLATES: &str = "/usr/share/multiflexi-housekeeper/zabbix/";
 
 /// Writes the whole man page as roff.
 ///
@@ -422,6 +424,10 @@ fn files(roff: &mut Roff) {
             format!("{UNIT_DIR}/multiflexi-housekeeper.timer"),
             "starts the service every hour".into(),
         ),
+        (
+            format!("{ZABBIX_TEMPLATES}multiflexi-housekeeper-7.0.yaml"),
+            "the Zabbix template of the items below, for Zabbix 7.0 (-6.0.yaml for Zabbix 6.0 LTS)".into(),
+        ),
     ];
     for (path, what) in rows {
         entry(roff, vec![bold(path)], &what);
@@ -439,12 +445,13 @@ fn zabbix(roff: &mut Roff) {
     roff.control("SH", ["ZABBIX ITEMS"]);
     roff.text([roman(
         "With ZABBIX_SERVER and ZABBIX_HOST set, every run sends these trapper items \
-         (Zabbix sender protocol, 5 s timeout; a failure to send is a warning only):",
+         (Zabbix sender protocol, 5 s timeout; a failure to send, or items the server did not \
+         take, is a warning only):",
     )]);
     for (key, what) in [
         (
             "multiflexi.housekeeper[DUTY,affected]",
-            "items the duty changed (numeric)",
+            "items the duty changed (numeric; 0 for CredentialHealthCheck, which only reports)",
         ),
         (
             "multiflexi.housekeeper[DUTY,errors]",
@@ -462,10 +469,41 @@ fn zabbix(roff: &mut Roff) {
             "multiflexi.housekeeper[run,status]",
             "ok, failed or interrupted (text)",
         ),
+        (
+            "multiflexi.housekeeper[run,exit]",
+            "the exit status, see EXIT STATUS (numeric)",
+        ),
+        (
+            "multiflexi.housekeeper[run,duration]",
+            "seconds the run took (numeric, float)",
+        ),
+        (
+            "multiflexi.housekeeper[run,error]",
+            "why a run stopped before its duties ran (text; sent only then)",
+        ),
     ] {
         entry(roff, vec![bold(key)], what);
     }
     paragraph(roff, "DUTY is one of the names in DUTIES.");
+    paragraph(
+        roff,
+        &format!(
+            "A run that stops before its duties run (exit status 2, 3, 4 or 75) sends run,status \
+             failed with run,exit, run,duration and run,error, when the Zabbix variables can be \
+             read. The template in {ZABBIX_TEMPLATES} holds every item and the triggers: run \
+             failed, a duty failed, findings present, run interrupted, no data for 2 hours. \
+             housekeeper doctor checks that the server accepts connections."
+        ),
+    );
+    paragraph(
+        roff,
+        "MULTIFLEXI_HOUSEKEEPER_METRICS_FILE writes the same figures for Prometheus \
+         (node_exporter's textfile collector) after every run, replacing the file atomically: \
+         housekeeper_last_run_timestamp_seconds, housekeeper_run_duration_seconds, \
+         housekeeper_run_status{status}, housekeeper_run_interrupted, housekeeper_run_exit_code, \
+         and per duty housekeeper_duty_status{duty,status}, housekeeper_duty_affected{duty}, \
+         housekeeper_duty_errors{duty}, housekeeper_duty_findings{duty}.",
+    );
 }
 
 fn examples(roff: &mut Roff) {
@@ -815,6 +853,7 @@ mod tests {
             "/var/lib/dbconfig-common/sqlite3/multiflexi/",
             "/lib/systemd/system/multiflexi-housekeeper.service",
             "/lib/systemd/system/multiflexi-housekeeper.timer",
+            "/usr/share/multiflexi-housekeeper/zabbix/multiflexi-housekeeper-7.0.yaml",
         ] {
             assert!(files.contains(&format!("{path}\n")), "{path} not in FILES");
         }
@@ -827,7 +866,9 @@ mod tests {
         for metric in ["affected", "errors", "findings", "status"] {
             assert!(items.contains(&format!("multiflexi.housekeeper[DUTY,{metric}]")));
         }
-        assert!(items.contains("multiflexi.housekeeper[run,status]"));
+        for metric in ["status", "exit", "duration", "error"] {
+            assert!(items.contains(&format!("multiflexi.housekeeper[run,{metric}]")));
+        }
     }
 
     #[test]

@@ -184,16 +184,29 @@ impl StateDir {
     }
 }
 
-/// Writes `path` readable by its owner only (mode 0600 whatever the umask) and atomically: a
-/// new temporary file next to it, written by `write`, synced, renamed over `path`, and the
-/// directory synced. On failure `path` is as it was and the temporary file is gone. The one
-/// place besides the quarantine and the journal store that renames or removes files.
+/// Writes `path` readable by its owner only (mode 0600 whatever the umask) and atomically (see
+/// [`write_atomic`]).
+///
+/// # Errors
+/// Writing, syncing or renaming failed.
+pub fn write_private(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    write_atomic(path, 0o600, write)
+}
+
+/// Writes `path` with `mode` (whatever the umask) and atomically: a new temporary file next
+/// to it, written by `write`, synced, renamed over `path`, and the directory synced. On
+/// failure `path` is as it was and the temporary file is gone. The one place besides the
+/// quarantine and the journal store that renames or removes files.
 ///
 /// # Errors
 /// Writing, syncing or renaming failed.
 #[allow(clippy::disallowed_methods)] // owns its temporary file (clippy.toml)
-pub fn write_private(
+pub fn write_atomic(
     path: &Path,
+    mode: u32,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = match path.parent() {
@@ -208,9 +221,9 @@ pub fn write_private(
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(mode)
             .open(&temp)?;
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
         let mut out = io::BufWriter::new(file);
         write(&mut out)?;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;

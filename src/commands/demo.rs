@@ -56,6 +56,7 @@ pub fn demo_config(base: &Config, dir: &Path) -> Config {
     config.dry_run = false;
     config.daemonize = false;
     config.zabbix = None;
+    config.metrics_file = None;
     config.skip_duties.clear();
     // The demo is offline: point the FioBank check at a closed local port.
     config.fio = crate::config::Endpoint {

@@ -147,6 +147,24 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
         );
     }
 
+    // Zabbix: reachable? (A run that cannot reach it only warns.)
+    if let Some(target) = &config.zabbix {
+        match crate::report::zabbix::probe(target) {
+            Ok(()) => d.add(
+                "configuration",
+                "Zabbix server",
+                "ok",
+                format!("{}:{} accepts connections", target.server, target.port),
+            ),
+            Err(e) => d.add(
+                "configuration",
+                "Zabbix server",
+                "warning",
+                format!("{e}; runs cannot report to Zabbix"),
+            ),
+        }
+    }
+
     // Directories.
     let state = StateDir::new(config.state_dir.clone());
     directory(&mut d, "state directory", state.root(), false);

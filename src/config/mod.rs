@@ -102,6 +102,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc { name: "APP_DEBUG", default: "false", help: "debug logging" },
     VarDoc { name: "ZABBIX_SERVER", default: "", help: "Zabbix server host[:port] to send results to (port 10051)" },
     VarDoc { name: "ZABBIX_HOST", default: "", help: "host name the results are reported for in Zabbix" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_METRICS_FILE", default: "", help: "absolute path of a Prometheus text file (node_exporter textfile collector) replaced after every run" },
     VarDoc { name: "HOUSEKEEPER_NOW", default: "", help: "fixed 'YYYY-MM-DD HH:MM:SS' now, for tests and the demo only" },
 ];
 
@@ -153,6 +154,15 @@ pub struct ZabbixTarget {
     pub host: String,
 }
 
+/// Where a run's outcome is reported. Read on its own when the rest of the configuration
+/// does not load, so that a run stopped by a configuration error is still reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Monitoring {
+    pub zabbix: Option<ZabbixTarget>,
+    /// `MULTIFLEXI_HOUSEKEEPER_METRICS_FILE`: absolute, in an existing directory.
+    pub metrics_file: Option<PathBuf>,
+}
+
 /// A network endpoint (host and port) taken from a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -196,6 +206,8 @@ pub struct Config {
     pub credential_check: bool,
     pub app_debug: bool,
     pub zabbix: Option<ZabbixTarget>,
+    /// `MULTIFLEXI_HOUSEKEEPER_METRICS_FILE`: absolute, in an existing directory.
+    pub metrics_file: Option<PathBuf>,
     pub tmp_dir: PathBuf,
     pub state_dir: PathBuf,
     pub undo_days: u32,
@@ -369,6 +381,7 @@ impl Config {
             .unwrap_or_else(|| "https://fioapi.fio.cz/".into());
         let fio = parse_endpoint("MULTIFLEXI_HOUSEKEEPER_FIO_URL", &fio_text)?;
         let zabbix = zabbix_target(&mut layers, &mut warnings)?;
+        let metrics_file = metrics_file(&mut layers)?;
         let fixed_now = match layers.get("HOUSEKEEPER_NOW") {
             None => None,
             Some(text) => Some(
@@ -428,6 +441,7 @@ impl Config {
             credential_check: layers.bool("MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK", true)?,
             app_debug: layers.bool("APP_DEBUG", false)?,
             zabbix,
+            metrics_file,
             tmp_dir,
             state_dir,
             undo_days: layers.number("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", 14, 1, 3650)?,
@@ -467,11 +481,55 @@ impl Config {
     /// # Errors
     /// As `load`.
     pub fn from_process(flags: &Flags) -> Result<Loaded, ConfigError> {
-        let env: BTreeMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
-        let defaults = [PathBuf::from(SYSTEM_ENV_FILE), PathBuf::from(".env")];
+        let (env, defaults) = process_environment();
         Config::load(flags, &env, &defaults)
+    }
+
+    /// Only where a run's outcome is reported (Zabbix, the metrics file), for a run whose
+    /// configuration does not load: each of the two that is set and valid, nothing for a dry
+    /// run (`--dry-run` or `MULTIFLEXI_HOUSEKEEPER_DRY_RUN=true`), whatever else is wrong.
+    #[must_use]
+    pub fn load_monitoring(
+        flags: &Flags,
+        env: &BTreeMap<String, String>,
+        default_env_files: &[PathBuf],
+    ) -> Monitoring {
+        let mut warnings = Vec::new();
+        let (file, file_path) = read_env_file(flags, default_env_files, &mut warnings)
+            .unwrap_or_else(|_| (BTreeMap::new(), None));
+        let mut layers = Layers {
+            env: env.clone(),
+            file,
+            file_path,
+            seen: BTreeMap::new(),
+        };
+        let dry_run = flags.dry_run == Some(true)
+            || layers
+                .bool("MULTIFLEXI_HOUSEKEEPER_DRY_RUN", false)
+                .unwrap_or(false);
+        if dry_run {
+            return Monitoring::default();
+        }
+        Monitoring {
+            zabbix: zabbix_target(&mut layers, &mut warnings).ok().flatten(),
+            metrics_file: metrics_file(&mut layers).ok().flatten(),
+        }
+    }
+
+    /// `load_monitoring` from the real process environment and the standard env files.
+    #[must_use]
+    pub fn monitoring_from_process(flags: &Flags) -> Monitoring {
+        let (env, defaults) = process_environment();
+        Config::load_monitoring(flags, &env, &defaults)
+    }
+
+    /// Where this configuration reports a run's outcome.
+    #[must_use]
+    pub fn monitoring(&self) -> Monitoring {
+        Monitoring {
+            zabbix: self.zabbix.clone(),
+            metrics_file: self.metrics_file.clone(),
+        }
     }
 
     /// Whether a duty takes part in this run (not skipped by configuration).
@@ -480,6 +538,14 @@ impl Config {
         !self.skip_duties.contains(&duty)
             && (duty != DutyName::CredentialHealthCheck || self.credential_check)
     }
+}
+
+/// The process environment and the env files tried when `--env-file` is not given.
+fn process_environment() -> (BTreeMap<String, String>, [PathBuf; 2]) {
+    let env: BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    (env, [PathBuf::from(SYSTEM_ENV_FILE), PathBuf::from(".env")])
 }
 
 fn read_env_file(
@@ -671,6 +737,39 @@ fn zabbix_target(
     }
 }
 
+/// `MULTIFLEXI_HOUSEKEEPER_METRICS_FILE`: an absolute file path whose directory exists.
+fn metrics_file(layers: &mut Layers) -> Result<Option<PathBuf>, ConfigError> {
+    const VARIABLE: &str = "MULTIFLEXI_HOUSEKEEPER_METRICS_FILE";
+    let Some(text) = layers.get(VARIABLE) else {
+        return Ok(None);
+    };
+    let invalid = |problem: String| ConfigError::Invalid {
+        variable: VARIABLE.into(),
+        value: text.clone(),
+        problem,
+    };
+    let path = PathBuf::from(&text);
+    if !path.is_absolute() {
+        return Err(invalid(
+            "expected an absolute path, e.g. /var/lib/prometheus/node-exporter/housekeeper.prom"
+                .into(),
+        ));
+    }
+    if text.ends_with('/') || path.file_name().is_none() {
+        return Err(invalid(
+            "expected the path of a file, not of a directory".into(),
+        ));
+    }
+    match path.parent() {
+        Some(dir) if dir.is_dir() => Ok(Some(path)),
+        Some(dir) => Err(invalid(format!(
+            "the directory {} does not exist",
+            dir.display()
+        ))),
+        None => Err(invalid("expected the path of a file".into())),
+    }
+}
+
 fn provenance(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<Provenance> {
     let db = config.database.as_ref();
     let server = |f: fn(&ServerTarget) -> String| match db {
@@ -750,6 +849,11 @@ fn provenance(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<Pro
                     .zabbix
                     .as_ref()
                     .map(|z| z.host.clone())
+                    .unwrap_or_default(),
+                "MULTIFLEXI_HOUSEKEEPER_METRICS_FILE" => config
+                    .metrics_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
                     .unwrap_or_default(),
                 "HOUSEKEEPER_NOW" => config.fixed_now.map(|n| n.to_string()).unwrap_or_default(),
                 _ => String::new(),

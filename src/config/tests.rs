@@ -404,3 +404,71 @@ fn every_variable_is_documented_once() {
     let c = load_env(&[]).unwrap().config;
     assert_eq!(c.provenance.len(), count);
 }
+
+#[test]
+fn the_metrics_file_must_be_absolute_in_an_existing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("housekeeper.prom");
+    let good_text = good.display().to_string();
+    let c = load_env(&[("MULTIFLEXI_HOUSEKEEPER_METRICS_FILE", &good_text)])
+        .unwrap()
+        .config;
+    assert_eq!(c.metrics_file, Some(good.clone()));
+    assert_eq!(c.monitoring().metrics_file, Some(good));
+
+    let missing = dir.path().join("no-such-dir/housekeeper.prom");
+    for (value, problem) in [
+        ("housekeeper.prom".to_owned(), "expected an absolute path"),
+        (missing.display().to_string(), "no-such-dir does not exist"),
+        (format!("{}/", dir.path().display()), "not of a directory"),
+    ] {
+        let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_METRICS_FILE", &value)]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("MULTIFLEXI_HOUSEKEEPER_METRICS_FILE="),
+            "{text}"
+        );
+        assert!(text.contains(problem), "{text}");
+    }
+}
+
+#[test]
+fn monitoring_is_read_when_the_rest_of_the_configuration_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("housekeeper.prom");
+    let metrics_text = metrics.display().to_string();
+    let broken = [
+        ("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "lots"),
+        ("ZABBIX_SERVER", "zbx.example:10052"),
+        ("ZABBIX_HOST", "mf1"),
+        ("MULTIFLEXI_HOUSEKEEPER_METRICS_FILE", metrics_text.as_str()),
+    ];
+    assert!(load_env(&broken).is_err());
+    let monitoring = Config::load_monitoring(&Flags::default(), &env(&broken), &[]);
+    assert_eq!(
+        monitoring,
+        Monitoring {
+            zabbix: Some(ZabbixTarget {
+                server: "zbx.example".into(),
+                port: 10052,
+                host: "mf1".into(),
+            }),
+            metrics_file: Some(metrics),
+        }
+    );
+    let dry = [
+        broken.as_slice(),
+        &[("MULTIFLEXI_HOUSEKEEPER_DRY_RUN", "yes")],
+    ]
+    .concat();
+    assert_eq!(
+        Config::load_monitoring(&Flags::default(), &env(&dry), &[]),
+        Monitoring::default(),
+        "a dry run reports nothing"
+    );
+    let wrong = [("ZABBIX_SERVER", "a,b"), ("ZABBIX_HOST", "mf1")];
+    assert_eq!(
+        Config::load_monitoring(&Flags::default(), &env(&wrong), &[]),
+        Monitoring::default()
+    );
+}

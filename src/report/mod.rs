@@ -6,9 +6,14 @@
 //! data); the JSON document keeps them exact.
 //!
 //! This module formats; it never decides and never writes to the database (the `log` rows
-//! are written by the executor, Zabbix by `zabbix`).
+//! are written by the executor). What monitoring is told about a run is `monitor`, sent to
+//! Zabbix by `zabbix` and written to the Prometheus metrics file by `metrics`.
 
+pub mod metrics;
+pub mod monitor;
 pub mod zabbix;
+#[cfg(test)]
+mod zabbix_template;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::RunReport;
+use super::monitor::Outcome;
 use crate::config::ZabbixTarget;
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long `probe` waits for the connection.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One trapper item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,41 +65,72 @@ pub fn failed_count(info: &str) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// The items of a run: per duty `affected`, `errors`, `findings`, `status`, and the run's
-/// status.
+/// The key of one item: `multiflexi.housekeeper[<what>,<figure>]`.
 #[must_use]
-pub fn items(report: &RunReport, host: &str, clock: u64) -> Vec<Item> {
+pub fn key(what: &str, figure: &str) -> String {
+    format!("multiflexi.housekeeper[{what},{figure}]")
+}
+
+/// The items of a run: per duty `affected` (0 for a read-only duty), `errors`, `findings`,
+/// `status`; for the run `status`, `exit` and `duration` (seconds). A run that failed before
+/// its duties ran has no duty items, and sends `error` (why it stopped) instead.
+#[must_use]
+pub fn items(outcome: &Outcome, host: &str) -> Vec<Item> {
     let item = |key: String, value: String| Item {
         host: host.to_owned(),
         key,
         value,
-        clock,
+        clock: outcome.clock,
     };
     let mut out = Vec::new();
-    for d in &report.duties {
+    for d in &outcome.duties {
         let name = d.duty.as_str();
-        out.push(item(
-            format!("multiflexi.housekeeper[{name},affected]"),
-            d.affected.to_string(),
-        ));
-        out.push(item(
-            format!("multiflexi.housekeeper[{name},errors]"),
-            d.errors.len().to_string(),
-        ));
-        out.push(item(
-            format!("multiflexi.housekeeper[{name},findings]"),
-            d.findings.len().to_string(),
-        ));
-        out.push(item(
-            format!("multiflexi.housekeeper[{name},status]"),
-            d.status.as_str().to_owned(),
-        ));
+        out.push(item(key(name, "affected"), d.affected.to_string()));
+        out.push(item(key(name, "errors"), d.errors.to_string()));
+        out.push(item(key(name, "findings"), d.findings.to_string()));
+        out.push(item(key(name, "status"), d.status.as_str().to_owned()));
     }
     out.push(item(
-        "multiflexi.housekeeper[run,status]".into(),
-        report.status.as_str().to_owned(),
+        key("run", "status"),
+        outcome.status.as_str().to_owned(),
     ));
+    out.push(item(key("run", "exit"), outcome.exit.code().to_string()));
+    out.push(item(
+        key("run", "duration"),
+        format!("{:.3}", outcome.seconds),
+    ));
+    if !outcome.error.is_empty() {
+        out.push(item(key("run", "error"), outcome.error.clone()));
+    }
     out
+}
+
+/// Connects to the server (2 s at most) and closes the connection, sending nothing: whether
+/// a run could reach it (`housekeeper doctor`).
+///
+/// # Errors
+/// The name does not resolve, or the connection is refused or times out.
+pub fn probe(target: &ZabbixTarget) -> Result<(), ZabbixError> {
+    connect(target, PROBE_TIMEOUT).map(drop)
+}
+
+fn connect(target: &ZabbixTarget, timeout: Duration) -> Result<TcpStream, ZabbixError> {
+    let connect_error = |source| ZabbixError::Connect {
+        server: target.server.clone(),
+        port: target.port,
+        source,
+    };
+    let addr = (target.server.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(connect_error)?
+        .next()
+        .ok_or_else(|| {
+            connect_error(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no address",
+            ))
+        })?;
+    TcpStream::connect_timeout(&addr, timeout).map_err(connect_error)
 }
 
 /// The bytes of one sender request.
@@ -155,25 +189,7 @@ pub fn send(target: &ZabbixTarget, items: &[Item], clock: u64) -> Result<String,
         port,
         source,
     };
-    let addr = (target.server.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|source| ZabbixError::Connect {
-            server: server.clone(),
-            port,
-            source,
-        })?
-        .next()
-        .ok_or_else(|| ZabbixError::Connect {
-            server: server.clone(),
-            port,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-        })?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|source| ZabbixError::Connect {
-            server: server.clone(),
-            port,
-            source,
-        })?;
+    let mut stream = connect(target, TIMEOUT)?;
     stream.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
     stream.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
     stream.write_all(&frame(items, clock)).map_err(io)?;
@@ -208,7 +224,9 @@ pub fn send(target: &ZabbixTarget, items: &[Item], clock: u64) -> Result<String,
 mod tests {
     use super::*;
     use crate::duties::DutyName;
-    use crate::report::{DutyReport, Mode};
+    use crate::exit::{Exit, Failure};
+    use crate::plan::Finding;
+    use crate::report::{DutyReport, Mode, RunReport};
     use std::net::TcpListener;
 
     fn report() -> RunReport {
@@ -224,9 +242,13 @@ mod tests {
         r
     }
 
+    fn outcome(report: &RunReport) -> Outcome {
+        Outcome::of_report(report, Duration::from_millis(1500), 1_700_000_000)
+    }
+
     #[test]
     fn items_cover_every_duty_and_the_run() {
-        let items = items(&report(), "mf1", 1_700_000_000);
+        let items = items(&outcome(&report()), "mf1");
         let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -240,11 +262,68 @@ mod tests {
                 "multiflexi.housekeeper[DiskTempFileCleanup,findings]",
                 "multiflexi.housekeeper[DiskTempFileCleanup,status]",
                 "multiflexi.housekeeper[run,status]",
+                "multiflexi.housekeeper[run,exit]",
+                "multiflexi.housekeeper[run,duration]",
             ]
         );
-        assert_eq!(items[0].value, "37");
-        assert_eq!(items[7].value, "skipped");
-        assert_eq!(items[8].value, "ok");
+        let values: Vec<&str> = items.iter().map(|i| i.value.as_str()).collect();
+        assert_eq!(values[0], "37");
+        assert_eq!(values[7], "skipped");
+        assert_eq!(values[8..], ["ok", "0", "1.500"]);
+        assert!(items
+            .iter()
+            .all(|i| i.clock == 1_700_000_000 && i.host == "mf1"));
+    }
+
+    #[test]
+    fn a_read_only_duty_sends_its_findings_and_affected_zero() {
+        let mut r = RunReport::new(Mode::Run, "sqlite:x".into(), "2026-11-28 12:00:00".into());
+        let mut d = DutyReport::new(DutyName::CredentialHealthCheck);
+        d.affected = 2;
+        d.findings = vec![
+            Finding::new("error", "misconfigured", "credential a"),
+            Finding::new("warning", "unavailable", "credential b"),
+        ];
+        r.duties.push(d);
+        r.finish(false);
+        let items = items(&outcome(&r), "mf1");
+        let value = |key: &str| {
+            items
+                .iter()
+                .find(|i| i.key == key)
+                .map(|i| i.value.as_str())
+        };
+        assert_eq!(
+            value("multiflexi.housekeeper[CredentialHealthCheck,affected]"),
+            Some("0")
+        );
+        assert_eq!(
+            value("multiflexi.housekeeper[CredentialHealthCheck,findings]"),
+            Some("2")
+        );
+    }
+
+    #[test]
+    fn a_run_that_failed_early_sends_the_run_items_only() {
+        let failure = Failure::new(Exit::Locked, "another housekeeper holds the lock");
+        let outcome = Outcome::of_failure(&failure, Duration::from_millis(20), 1_700_000_000);
+        let items = items(&outcome, "mf1");
+        let pairs: Vec<(&str, &str)> = items
+            .iter()
+            .map(|i| (i.key.as_str(), i.value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("multiflexi.housekeeper[run,status]", "failed"),
+                ("multiflexi.housekeeper[run,exit]", "75"),
+                ("multiflexi.housekeeper[run,duration]", "0.020"),
+                (
+                    "multiflexi.housekeeper[run,error]",
+                    "another housekeeper holds the lock"
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -261,12 +340,12 @@ mod tests {
     fn a_run_stopped_by_a_signal_is_sent_as_interrupted() {
         let mut r = report();
         r.finish(true);
-        let items = items(&r, "mf1", 1_700_000_000);
-        let run = items.last().expect("the run's item");
-        assert_eq!(
-            (run.key.as_str(), run.value.as_str()),
-            ("multiflexi.housekeeper[run,status]", "interrupted")
-        );
+        let items = items(&outcome(&r), "mf1");
+        let run = items
+            .iter()
+            .find(|i| i.key == "multiflexi.housekeeper[run,status]")
+            .expect("the run's item");
+        assert_eq!(run.value, "interrupted");
     }
 
     /// A trapper on a local port that answers one frame with `info`; returns the target and
@@ -296,12 +375,12 @@ mod tests {
     fn a_local_trapper_receives_the_frame_and_answers() {
         let (target, server) =
             trapper("processed: 9; failed: 0; total: 9; seconds spent: 0.000050");
-        let items = items(&report(), "mf1", 1_700_000_000);
+        let items = items(&outcome(&report()), "mf1");
         let info = send(&target, &items, 1_700_000_000).unwrap();
         assert!(info.starts_with("processed: 9"));
         let body = server.join().unwrap();
         assert_eq!(body["request"], "sender data");
-        assert_eq!(body["data"].as_array().unwrap().len(), 9);
+        assert_eq!(body["data"].as_array().unwrap().len(), 11);
         assert_eq!(body["data"][0]["host"], "mf1");
         assert_eq!(body["data"][0]["value"], "37");
     }
@@ -310,7 +389,7 @@ mod tests {
     fn items_the_server_did_not_take_are_an_error_saying_what_to_check() {
         let (target, server) =
             trapper("processed: 0; failed: 9; total: 9; seconds spent: 0.000050");
-        let items = items(&report(), "mf1", 1_700_000_000);
+        let items = items(&outcome(&report()), "mf1");
         let err = send(&target, &items, 1_700_000_000).unwrap_err();
         server.join().unwrap();
         let text = err.to_string();
@@ -334,5 +413,22 @@ mod tests {
                 .starts_with(&format!("cannot reach Zabbix at 127.0.0.1:{port}")),
             "{err}"
         );
+        let err = probe(&target).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot reach Zabbix at 127.0.0.1:{port}: ")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_listening_server_passes_the_probe() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = ZabbixTarget {
+            server: "127.0.0.1".into(),
+            port: listener.local_addr().unwrap().port(),
+            host: "mf1".into(),
+        };
+        probe(&target).unwrap();
     }
 }

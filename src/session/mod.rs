@@ -9,7 +9,10 @@
 //!    snapshot, so it sees what earlier duties changed) handed to the executor → `DutyEnd` →
 //!    the duty's `log` row;
 //! 3. [`Session::finish`]: the run's `log` row → the end of the undo window (expiry) →
-//!    `RunEnd`, its anchor and the checkpoint → Zabbix → the report.
+//!    `RunEnd`, its anchor and the checkpoint → monitoring (Zabbix, the metrics file) → the
+//!    report.
+//!
+//! A session that cannot open is reported to monitoring as failed, with its exit code.
 //!
 //! Commands only choose the planner and the options ([`run`]). A session never decides what
 //! to change (the duties and the planner do), and never writes the journal or moves files
@@ -32,6 +35,7 @@ use crate::exit::Failure;
 use crate::plan::narrow::Refused;
 use crate::plan::{DutyPlan, PlanStatus};
 use crate::quarantine::Quarantine;
+use crate::report::monitor::{self, Outcome};
 use crate::report::{DutyReport, Mode, RunReport, Status};
 use crate::state::HostLock;
 
@@ -67,7 +71,8 @@ pub struct SessionOptions {
 /// context.
 pub type Planner<'p> = dyn FnMut(&mut dyn Connection, DutyName, &DutyContext<'_>) -> Planned + 'p;
 
-/// A whole session: open, every duty in order (reversed for an undo), finish.
+/// A whole session: open, every duty in order (reversed for an undo), finish. A session that
+/// cannot open (schema, journal, database, lock) is reported to monitoring as failed.
 ///
 /// # Errors
 /// Configuration, database, lock or journal problems, with their exit codes.
@@ -77,7 +82,8 @@ pub fn run(
     planner: &mut Planner<'_>,
     stop: &AtomicBool,
 ) -> Result<RunReport, Failure> {
-    watch::watching(stop, |watch| {
+    let started = Instant::now();
+    let result = watch::watching(stop, |watch| {
         let mut session = Session::open(config, options, watch).map_err(|failure| {
             if stop.load(Ordering::SeqCst) {
                 Failure {
@@ -102,7 +108,12 @@ pub fn run(
             }
         }
         session.finish()
-    })
+    });
+    // A session that could not open, or lost its connection, is reported too.
+    if let Err(failure) = &result {
+        monitor::publish_failure(&config.monitoring(), failure, started.elapsed());
+    }
+    result
 }
 
 /// An open session: the locks are held, the journal is trusted and open, `RunStart` is
@@ -220,7 +231,8 @@ impl Session<'_> {
     }
 
     /// Ends the session: the run's `log` row, expiry, `RunEnd` with its anchor and the
-    /// checkpoint, Zabbix, and the report (printed, and returned).
+    /// checkpoint, monitoring (Zabbix, the metrics file), and the report (printed, and
+    /// returned).
     ///
     /// # Errors
     /// None today; kept for the steps that may fail the session.
@@ -259,17 +271,13 @@ impl Session<'_> {
             self.end_run();
         }
         let _ = self.conn.unlock();
-        if let Some(target) = &self.config.zabbix {
-            let clock = crate::clock::unix_seconds();
-            let items = crate::report::zabbix::items(&self.report, &target.host, clock);
-            match crate::report::zabbix::send(target, &items, clock) {
-                Ok(info) => log::debug!("zabbix: {info}"),
-                Err(e) => {
-                    log::warn!("{e}");
-                    self.report.warnings.push(e.to_string());
-                }
-            }
-        }
+        let outcome = Outcome::of_report(
+            &self.report,
+            self.started.elapsed(),
+            crate::clock::unix_seconds(),
+        );
+        let warnings = monitor::publish(&self.config.monitoring(), &outcome);
+        self.report.warnings.extend(warnings);
         emit(&self.report, self.options.format);
         Ok(self.report)
     }

@@ -1232,7 +1232,7 @@ backend_test!(
 
 // ----- CredentialHealthCheck -------------------------------------------------------------------
 
-fn seed_credentials(db: &TestDb) {
+pub(crate) fn seed_credentials(db: &TestDb) {
     install(db);
     let mut seed = Seed::new(now());
     let (app, company) = parents(&mut seed);

@@ -20,6 +20,7 @@ mod duties_rows;
 mod escaping;
 mod executor;
 mod keys;
+mod monitoring;
 mod ownership;
 mod schema;
 mod trust;

@@ -58,6 +58,10 @@ d 755 ./usr/share/man/
 d 755 ./usr/share/man/man8/
 f 644 ./usr/share/man/man8/housekeeper.8.gz
 l 777 ./usr/share/man/man8/multiflexi-housekeeper.8.gz -> housekeeper.8.gz
+d 755 ./usr/share/multiflexi-housekeeper/
+d 755 ./usr/share/multiflexi-housekeeper/zabbix/
+f 644 ./usr/share/multiflexi-housekeeper/zabbix/multiflexi-housekeeper-6.0.yaml
+f 644 ./usr/share/multiflexi-housekeeper/zabbix/multiflexi-housekeeper-7.0.yaml
 d 755 ./usr/share/zsh/
 d 755 ./usr/share/zsh/vendor-completions/
 f 644 ./usr/share/zsh/vendor-completions/_housekeeper

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod tool;
+pub mod trapper;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
