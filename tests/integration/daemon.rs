@@ -131,6 +131,11 @@ backend_test!(
             .set("MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", "3600")
             .set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "0")
             .set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "50");
+        let trapper = crate::support::trapper::Trapper::answering("processed: 35; failed: 0; total: 35");
+        let metrics = db.dir().join("housekeeper.prom");
+        hk.set("ZABBIX_SERVER", &trapper.server())
+            .set("ZABBIX_HOST", "mf-app-01")
+            .set("MULTIFLEXI_HOUSEKEEPER_METRICS_FILE", &metrics.display().to_string());
         // Stop the process right after its first chunk committed, signal it, let it go on.
         let mut child = hk.stopped_at("after-commit", &["run", "--duty", "LogPruning,RuntemplateCounterRecalc"]);
         signal(child.id(), "TERM");
@@ -150,7 +155,13 @@ backend_test!(
             records.iter().any(|r| matches!(r, Record::RunEnd { status, .. } if status == "interrupted")),
             "the run ended, as interrupted: {records:?}"
         );
-        // Everywhere a run's status shows: the journal's list, and the run's `log` row.
+        // Everywhere a run's status shows: Zabbix, the metrics file, the journal's list, and
+        // the run's `log` row.
+        let request = trapper.received();
+        assert_eq!(request.value("multiflexi.housekeeper[run,status]").as_deref(), Some("interrupted"));
+        let text = std::fs::read_to_string(&metrics).unwrap();
+        assert!(text.lines().any(|l| l == "housekeeper_run_status{status=\"interrupted\"} 1"), "{text}");
+        assert!(text.lines().any(|l| l == "housekeeper_run_interrupted 1"), "{text}");
         let list = hk.run(&["journal", "list", "--format", "json"]);
         assert_eq!(list.code, 0, "{}", list.stderr);
         let runs = list.json();
