@@ -180,13 +180,48 @@ fn damaged(message: String) -> Failure {
         )
 }
 
-/// A journal that cannot be opened: exit 75 when another writer holds it, else 3.
+/// A journal that cannot be opened or written: exit 75 when another writer holds it, 1 when
+/// its directory is full, read-only or not writable (the journal is fine, the place is not),
+/// else 3.
 #[must_use]
 pub fn journal_failure(e: JournalError) -> Failure {
     match e {
         JournalError::Locked { .. } => Failure::new(Exit::Locked, format!("journal: {e}")),
+        JournalError::Io {
+            ref path,
+            ref source,
+            ..
+        } => match unwritable_hint(path, source) {
+            Some(hint) => Failure::new(Exit::Failed, format!("journal: {e}")).hint(hint),
+            None => damaged(format!("journal: {e}")),
+        },
         other => damaged(format!("journal: {other}")),
     }
+}
+
+/// What to do about a path in the state directory that cannot be written because of where
+/// it is — a full or read-only file system, a directory of another user — rather than what
+/// it holds. `None` for other errors.
+fn unwritable_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind;
+    Some(match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => format!(
+            "free space on the file system of {} (`df -h {}`); nothing was changed",
+            path.display(),
+            path.display()
+        ),
+        ErrorKind::ReadOnlyFilesystem => format!(
+            "{} is on a read-only file system: mount it read-write, or under systemd check \
+             ReadWritePaths= of the unit; nothing was changed",
+            path.display()
+        ),
+        ErrorKind::PermissionDenied => format!(
+            "make {} writable by the user housekeeper runs as (the state directory belongs to \
+             the service user); nothing was changed",
+            path.display()
+        ),
+        _ => return None,
+    })
 }
 
 /// How many seconds the database server's clock, read in UTC, is off the host's; `None` when
@@ -294,9 +329,16 @@ pub fn host_lock(
     state: &crate::state::StateDir,
     what: &str,
 ) -> Result<crate::state::HostLock, Failure> {
-    state.lock(what).map_err(|e| match e {
+    state.lock(what).map_err(|e| match &e {
         crate::state::LockError::Held { .. } => Failure::new(Exit::Locked, e.to_string()),
-        crate::state::LockError::Io { .. } => Failure::new(Exit::Failed, e.to_string()),
+        crate::state::LockError::Io { path, source } => {
+            let hint = unwritable_hint(path, source);
+            let failure = Failure::new(Exit::Failed, e.to_string());
+            match hint {
+                Some(hint) => failure.hint(hint),
+                None => failure,
+            }
+        }
     })
 }
 

@@ -1,6 +1,7 @@
-//! Commands run as root act as the owner of the state directory: every file they create
-//! there (lock file, journal, payloads, quarantined files) belongs to the service user, so
-//! an operator's `sudo housekeeper …` never locks the hourly service out.
+//! The state directory as operators meet it. Commands run as root act as its owner: every
+//! file they create there (lock file, journal, payloads, quarantined files) belongs to the
+//! service user, so an operator's `sudo housekeeper …` never locks the hourly service out. A
+//! full or unwritable state directory is exit 1 naming the path, not a damaged journal.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -72,5 +73,39 @@ backend_test!(
         let stray = not_owned_by(&hk.tmp, OWNER);
         assert!(stray.is_empty(), "restored files not owned by the service user: {stray:#?}");
         assert!(hk.tmp.join("report.csv").exists(), "the undo put the file back");
+    }
+);
+
+backend_test!(
+    fn a_full_state_directory_is_exit_1_naming_the_path_not_damage(db) {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("not root: no file system can be mounted full here");
+            return;
+        }
+        seed_log(db, 10);
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5");
+        std::fs::create_dir_all(&hk.state).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
+            .arg(&hk.state)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount a small tmpfs on the state directory");
+        // A state directory in use (lock file, journal), then full.
+        assert_eq!(hk.run(&["journal", "list"]).code, 0);
+        let filler = hk.state.join("filler");
+        let _ = std::fs::write(&filler, vec![0_u8; 256 * 1024]);
+        let out = hk.run(&["run"]);
+        let _ = std::fs::remove_file(&filler);
+        let unmounted = std::process::Command::new("umount").arg(&hk.state).status().unwrap();
+        assert!(unmounted.success());
+        assert_eq!(out.code, 1, "{out:?}");
+        assert!(out.stderr.contains("No space left on device"), "{}", out.stderr);
+        assert!(out.stderr.contains("hint: free space on the file system of"), "{}", out.stderr);
+        assert!(!out.stderr.contains("damage"), "a full disk is not damage: {}", out.stderr);
+        // Room again: the next run works and the journal verifies.
+        assert_eq!(hk.run(&["run"]).code, 0);
+        assert_eq!(hk.run(&["journal", "verify"]).code, 0);
     }
 );
