@@ -173,6 +173,15 @@ pub enum Command {
     Quarantine(QuarantineCommand),
 
     /// Check configuration, database, schema, directories, lock and journal.
+    ///
+    /// Changes and creates nothing (no lock file, no journal id, no directory). Reports as a
+    /// PROBLEM (exit 1) what would make a run fail: a state directory that is not writable
+    /// (permissions or a read-only mount), nearly full, or holds files of another owner than
+    /// its own (with the chown that fixes it); paths the installed systemd unit does not let
+    /// the service write (with the ReadWritePaths= drop-in to add); an unreachable or wrong
+    /// database; a damaged journal. Warns about low free space, a last run that failed or is
+    /// older than 2 hours, a timer that is not enabled and active (where systemd runs), and
+    /// MULTIFLEXI_DAEMONIZE=true. Exit 0 when nothing would make a run fail, 1 otherwise.
     Doctor(DoctorArgs),
 
     /// Build a throw-away MultiFlexi database with realistic mess under DIR and clean it up:
@@ -518,6 +527,9 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
     init_logging(&cli.global, loaded.config.app_debug);
     for warning in &loaded.warnings {
         log::warn!("{warning}");
+    }
+    if let Some(note) = &loaded.config.env_file_note {
+        log::debug!("{note}; the database settings come from the process environment");
     }
     let config = loaded.config;
     match &command {

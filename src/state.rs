@@ -158,6 +158,34 @@ impl StateDir {
         Ok(HostLock { _file: file })
     }
 
+    /// Who holds the host lock, without creating or writing the lock file (read-only
+    /// commands): `None` when it is free or the file does not exist. Probes with a shared
+    /// lock, so two readers never see each other as holders.
+    ///
+    /// # Errors
+    /// The lock file exists but cannot be opened or locked.
+    pub fn lock_holder(&self) -> io::Result<Option<String>> {
+        let mut file = match File::open(self.lock_path()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(None),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                Ok(Some(if holder.is_empty() {
+                    "holder unknown".into()
+                } else {
+                    holder.to_owned()
+                }))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// This host's journal id (created on first use): 16 hex digits that key this journal's
     /// anchor rows in a database several hosts may share.
     ///
@@ -280,26 +308,44 @@ pub fn available_space(path: &Path) -> io::Result<u64> {
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
-/// The name of the Unix user running the tool (from `/etc/passwd`, else `$USER`, else the
-/// numeric id).
+/// The name of the Unix user running the tool (its entry in `/etc/passwd`, else `$USER`,
+/// else the numeric id).
 #[must_use]
 pub fn user_name() -> String {
     let uid = user_id();
-    if let (Some(uid), Ok(passwd)) = (uid, fs::read_to_string("/etc/passwd")) {
-        for line in passwd.lines() {
-            let mut fields = line.split(':');
-            let (Some(name), _, Some(id)) = (fields.next(), fields.next(), fields.next()) else {
-                continue;
-            };
-            if id.parse::<u32>().ok() == Some(uid) {
-                return name.to_owned();
-            }
-        }
+    if let Some(name) = uid.and_then(|uid| database_name("/etc/passwd", uid)) {
+        return name;
     }
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| uid.map_or_else(|| "unknown".into(), |u| u.to_string()))
+}
+
+/// The name of user `uid` (its entry in `/etc/passwd`), else the number.
+#[must_use]
+pub fn user_name_of(uid: u32) -> String {
+    database_name("/etc/passwd", uid).unwrap_or_else(|| uid.to_string())
+}
+
+/// The name of group `gid` (its entry in `/etc/group`), else the number.
+#[must_use]
+pub fn group_name_of(gid: u32) -> String {
+    database_name("/etc/group", gid).unwrap_or_else(|| gid.to_string())
+}
+
+/// The name of `id` in a `name:password:id:…` file (`/etc/passwd`, `/etc/group`). Neither
+/// std nor rustix offers the C library's lookup; users only a directory service knows are
+/// shown by number, which `chown` accepts as well.
+fn database_name(file: &str, id: u32) -> Option<String> {
+    let text = fs::read_to_string(file).ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let (Some(name), _, Some(number)) = (fields.next(), fields.next(), fields.next()) else {
+            return None;
+        };
+        (number.parse::<u32>().ok() == Some(id) && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 #[cfg(test)]

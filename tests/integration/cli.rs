@@ -239,3 +239,57 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    only(sqlite)
+    fn the_service_environment_needs_no_readable_env_file_and_gets_no_warning(db) {
+        if std::path::Path::new(housekeeper::config::SYSTEM_ENV_FILE).exists() {
+            eprintln!("{} exists on this host: skipped", housekeeper::config::SYSTEM_ENV_FILE);
+            return;
+        }
+        housekeeper::scenario::install_schema(
+            &mut *db.connect(),
+            housekeeper::scenario::SchemaLevel::Current,
+        )
+        .unwrap();
+        let hk = bare(db);
+        let sqlite = db.sqlite_path().unwrap().display().to_string();
+        // What the unit does: no --env-file, the variables in the environment (systemd read
+        // the file), the service user unable to read the file itself.
+        let unit_run = |vars: &[(&str, &str)]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+                .env_clear()
+                .envs(&hk.env)
+                .envs(vars.iter().copied())
+                .current_dir(db.dir())
+                .arg("--state-dir")
+                .arg(&hk.state)
+                .arg("--tmp-dir")
+                .arg(&hk.tmp)
+                .args(["run", "--once", "--duty", "LogPruning"])
+                .output()
+                .unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        for vars in [
+            vec![("DB_CONNECTION", "sqlite"), ("DB_DATABASE", sqlite.as_str())],
+            vec![("HOUSEKEEPER_DATABASE_URL", hk.url.as_str())],
+        ] {
+            let (code, stderr) = unit_run(&vars);
+            assert_eq!(code, Some(0), "{stderr}");
+            assert!(!stderr.contains("warning"), "{stderr}");
+            assert!(stderr.contains("run ok:"), "{stderr}");
+        }
+        // No configuration at all: the missing file is still said, then what is missing.
+        let (code, stderr) = unit_run(&[]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "warning: no env file found (looked for {}, .env); using the process environment",
+                housekeeper::config::SYSTEM_ENV_FILE
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("error: no database configured"), "{stderr}");
+    }
+);
