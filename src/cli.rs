@@ -80,7 +80,8 @@ pub struct GlobalArgs {
     pub env_file: Option<PathBuf>,
 
     /// The database as a URL: sqlite:PATH, postgres://USER@HOST/DB or mysql://USER@HOST/DB
-    /// (wins over HOUSEKEEPER_DATABASE_URL and DB_*).
+    /// (wins over HOUSEKEEPER_DATABASE_URL and DB_*). A local socket:
+    /// postgres://USER@/DB?host=/var/run/postgresql, mysql://USER@localhost/DB?socket=PATH.
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
 

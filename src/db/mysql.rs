@@ -168,7 +168,7 @@ impl MysqlConnection {
                         )
                     })?;
                 }
-                _ => log::warn!("{target}: ignoring the unknown connection parameter {key:?}"),
+                _ => log::warn!("{target}: ignoring the unknown connection parameter '{key}'"),
             }
         }
         let conn = mysql::Conn::new(builder).map_err(|e| {

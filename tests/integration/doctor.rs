@@ -315,3 +315,32 @@ backend_test!(
         assert!(out.stdout.contains("runs as root and may write state directory, temp directory, SQLite database directory"), "{}", out.stdout);
     }
 );
+
+backend_test!(
+    only(postgres)
+    fn a_socket_directory_in_the_host_parameter_is_used(db) {
+        let server = crate::support::server_of(db.target());
+        let dir = Path::new("/var/run/postgresql");
+        if !dir.join(format!(".s.PGSQL.{}", server.port)).exists() || server.port != 5432 {
+            eprintln!("no PostgreSQL socket for port 5432 in {}: skipped", dir.display());
+            return;
+        }
+        install(db);
+        let mut hk = Tool::new(db);
+        hk.url = format!("postgres://{}@/{}?host={}", server.user, server.database, dir.display());
+        let out = hk.run(&["doctor"]);
+        assert!(
+            out.stdout.contains(&format!(
+                "  ok      connection: postgres://{}@localhost/{}?socket={} (PostgreSQL",
+                server.user,
+                server.database,
+                dir.display()
+            )),
+            "{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        assert!(!out.stderr.contains("unknown connection parameter"), "{}", out.stderr);
+        assert!(out.stdout.contains("newest migration 20260630120000"), "{}", out.stdout);
+    }
+);
