@@ -187,6 +187,9 @@ pub enum Command {
 
     /// Build a throw-away MultiFlexi database with realistic mess under DIR and clean it up:
     /// plan, run, undo. Offline, with a fixed clock.
+    ///
+    /// Everything lives under DIR: --database, --state-dir and --tmp-dir are refused (exit 2)
+    /// rather than ignored.
     Demo(DemoArgs),
 
     /// Print shell completions.

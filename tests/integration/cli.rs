@@ -293,3 +293,33 @@ backend_test!(
         assert!(stderr.contains("error: no database configured"), "{stderr}");
     }
 );
+
+backend_test!(
+    fn the_demo_refuses_a_database_it_would_ignore(db) {
+        let hk = bare(db);
+        let dir = db.dir().join("demo");
+        // Tool passes --database, --state-dir and --tmp-dir, as a user pointing at theirs.
+        let out = hk.run(&["demo", dir.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.stderr.lines().next().unwrap_or_default(),
+            "error: demo does not take --database: it builds its own SQLite database, state and temp directories under DIR"
+        );
+        assert!(out.stderr.contains("hint: run `housekeeper demo DIR` without it"), "{}", out.stderr);
+        assert!(!dir.exists(), "nothing was built");
+        assert!(!hk.state.exists(), "nothing was written to the state directory");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+            .env_clear()
+            .arg("--env-file")
+            .arg(&hk.env_file)
+            .arg("--state-dir")
+            .arg(&hk.state)
+            .arg("demo")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: demo does not take --state-dir:"));
+        assert!(!dir.exists());
+    }
+);
