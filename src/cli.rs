@@ -197,6 +197,12 @@ pub enum Command {
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+
+        /// The command to complete: housekeeper, or multiflexi-housekeeper (the PHP tool's
+        /// entry point, which takes the options of `housekeeper run`).
+        #[arg(long = "command", value_name = "NAME", default_value = "housekeeper",
+              value_parser = ["housekeeper", "multiflexi-housekeeper"])]
+        name: String,
     },
 
     /// Print the man page (roff).
@@ -450,6 +456,22 @@ fn compat_args(mut args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// The command line a shell completes for `name`: all of housekeeper, or, for the PHP
+/// tool's entry point, `run` with the global options (what `compat_args` maps it to).
+fn completion_command(name: &str) -> clap::Command {
+    let mut cmd = Cli::command();
+    if name != "multiflexi-housekeeper" {
+        return cmd;
+    }
+    // Building propagates the global options into the subcommands.
+    cmd.build();
+    cmd.find_subcommand("run")
+        .cloned()
+        .unwrap_or(cmd)
+        .name("multiflexi-housekeeper")
+        .bin_name("multiflexi-housekeeper")
+}
+
 fn init_logging(global: &GlobalArgs, app_debug: bool) {
     let level = if global.quiet {
         log::LevelFilter::Warn
@@ -496,9 +518,9 @@ fn init_logging(global: &GlobalArgs, app_debug: bool) {
 fn dispatch(cli: Cli) -> Result<Exit, Failure> {
     let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
     match command {
-        Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "housekeeper", &mut std::io::stdout());
+        Command::Completions { shell, name } => {
+            let mut cmd = completion_command(&name);
+            clap_complete::generate(shell, &mut cmd, name, &mut std::io::stdout());
             return Ok(Exit::Ok);
         }
         Command::Man => {
@@ -561,6 +583,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Arg;
 
     #[test]
     fn the_definition_is_consistent() {
@@ -590,6 +613,21 @@ mod tests {
             [DutyName::LogPruning, DutyName::ScheduleIntegrity]
         );
         assert!(Cli::try_parse_from(["housekeeper", "plan", "--duty", "Nope"]).is_err());
+    }
+
+    #[test]
+    fn the_php_entry_point_completes_the_options_of_run() {
+        let cmd = completion_command("multiflexi-housekeeper");
+        assert_eq!(cmd.get_name(), "multiflexi-housekeeper");
+        let longs: Vec<&str> = cmd.get_arguments().filter_map(Arg::get_long).collect();
+        for long in ["dry-run", "once", "env-file", "database"] {
+            assert!(longs.contains(&long), "--{long} missing: {longs:?}");
+        }
+        assert_eq!(
+            cmd.get_subcommands().count(),
+            0,
+            "no subcommands after the entry point"
+        );
     }
 
     #[test]
