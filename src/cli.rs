@@ -80,7 +80,8 @@ pub struct GlobalArgs {
     pub env_file: Option<PathBuf>,
 
     /// The database as a URL: sqlite:PATH, postgres://USER@HOST/DB or mysql://USER@HOST/DB
-    /// (wins over HOUSEKEEPER_DATABASE_URL and DB_*).
+    /// (wins over HOUSEKEEPER_DATABASE_URL and DB_*). A local socket:
+    /// postgres://USER@/DB?host=/var/run/postgresql, mysql://USER@localhost/DB?socket=PATH.
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
 
@@ -173,10 +174,22 @@ pub enum Command {
     Quarantine(QuarantineCommand),
 
     /// Check configuration, the Zabbix server, database, schema, directories, lock and journal.
+    ///
+    /// Changes and creates nothing (no lock file, no journal id, no directory). Reports as a
+    /// PROBLEM (exit 1) what would make a run fail: a state directory that is not writable
+    /// (permissions or a read-only mount), nearly full, or holds files of another owner than
+    /// its own (with the chown that fixes it); paths the installed systemd unit does not let
+    /// the service write (with the ReadWritePaths= drop-in to add); an unreachable or wrong
+    /// database; a damaged journal. Warns about low free space, a last run that failed or is
+    /// older than 2 hours, a timer that is not enabled and active (where systemd runs), and
+    /// MULTIFLEXI_DAEMONIZE=true. Exit 0 when nothing would make a run fail, 1 otherwise.
     Doctor(DoctorArgs),
 
     /// Build a throw-away MultiFlexi database with realistic mess under DIR and clean it up:
     /// plan, run, undo. Offline, with a fixed clock.
+    ///
+    /// Everything lives under DIR: --database, --state-dir and --tmp-dir are refused (exit 2)
+    /// rather than ignored.
     Demo(DemoArgs),
 
     /// Print shell completions.
@@ -184,6 +197,12 @@ pub enum Command {
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+
+        /// The command to complete: housekeeper, or multiflexi-housekeeper (the PHP tool's
+        /// entry point, which takes the options of `housekeeper run`).
+        #[arg(long = "command", value_name = "NAME", default_value = "housekeeper",
+              value_parser = ["housekeeper", "multiflexi-housekeeper"])]
+        name: String,
     },
 
     /// Print the man page (roff).
@@ -437,6 +456,22 @@ fn compat_args(mut args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// The command line a shell completes for `name`: all of housekeeper, or, for the PHP
+/// tool's entry point, `run` with the global options (what `compat_args` maps it to).
+fn completion_command(name: &str) -> clap::Command {
+    let mut cmd = Cli::command();
+    if name != "multiflexi-housekeeper" {
+        return cmd;
+    }
+    // Building propagates the global options into the subcommands.
+    cmd.build();
+    cmd.find_subcommand("run")
+        .cloned()
+        .unwrap_or(cmd)
+        .name("multiflexi-housekeeper")
+        .bin_name("multiflexi-housekeeper")
+}
+
 fn init_logging(global: &GlobalArgs, app_debug: bool) {
     let level = if global.quiet {
         log::LevelFilter::Warn
@@ -503,9 +538,9 @@ fn act_as_owner(config: &crate::config::Config) -> Result<(), Failure> {
 fn dispatch(cli: Cli) -> Result<Exit, Failure> {
     let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
     match command {
-        Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "housekeeper", &mut std::io::stdout());
+        Command::Completions { shell, name } => {
+            let mut cmd = completion_command(&name);
+            clap_complete::generate(shell, &mut cmd, name, &mut std::io::stdout());
             return Ok(Exit::Ok);
         }
         Command::Man => {
@@ -550,6 +585,9 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
     for warning in &loaded.warnings {
         log::warn!("{warning}");
     }
+    if let Some(note) = &loaded.config.env_file_note {
+        log::debug!("{note}; the database settings come from the process environment");
+    }
     let config = loaded.config;
     act_as_owner(&config)?;
     match &command {
@@ -577,6 +615,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Arg;
 
     #[test]
     fn the_definition_is_consistent() {
@@ -606,6 +645,21 @@ mod tests {
             [DutyName::LogPruning, DutyName::ScheduleIntegrity]
         );
         assert!(Cli::try_parse_from(["housekeeper", "plan", "--duty", "Nope"]).is_err());
+    }
+
+    #[test]
+    fn the_php_entry_point_completes_the_options_of_run() {
+        let cmd = completion_command("multiflexi-housekeeper");
+        assert_eq!(cmd.get_name(), "multiflexi-housekeeper");
+        let longs: Vec<&str> = cmd.get_arguments().filter_map(Arg::get_long).collect();
+        for long in ["dry-run", "once", "env-file", "database"] {
+            assert!(longs.contains(&long), "--{long} missing: {longs:?}");
+        }
+        assert_eq!(
+            cmd.get_subcommands().count(),
+            0,
+            "no subcommands after the entry point"
+        );
     }
 
     #[test]

@@ -382,7 +382,7 @@ fn files(roff: &mut Roff) {
     let rows: Vec<(String, String)> = vec![
         (
             crate::config::SYSTEM_ENV_FILE.to_owned(),
-            "the env file shared with MultiFlexi (read by systemd for the service too)".into(),
+            "the env file shared with MultiFlexi (read by systemd for the service too; when the service user may not read it and the environment already holds the database settings, housekeeper says so only with -v)".into(),
         ),
         (
             "./.env".into(),
@@ -515,7 +515,7 @@ fn examples(roff: &mut Roff) {
         ),
         (
             "housekeeper doctor",
-            "Show the configuration with the source of each value and check database, schema, directories and journal.",
+            "Show the configuration with the source of each value and check database, schema, directories, the installed unit's sandbox, the last run and the journal; changes nothing.",
         ),
         (
             "housekeeper plan",

@@ -158,6 +158,34 @@ impl StateDir {
         Ok(HostLock { _file: file })
     }
 
+    /// Who holds the host lock, without creating or writing the lock file (read-only
+    /// commands): `None` when it is free or the file does not exist. Probes with a shared
+    /// lock, so two readers never see each other as holders.
+    ///
+    /// # Errors
+    /// The lock file exists but cannot be opened or locked.
+    pub fn lock_holder(&self) -> io::Result<Option<String>> {
+        let mut file = match File::open(self.lock_path()) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(None),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                Ok(Some(if holder.is_empty() {
+                    "holder unknown".into()
+                } else {
+                    holder.to_owned()
+                }))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
     /// This host's journal id (created on first use): 16 hex digits that key this journal's
     /// anchor rows in a database several hosts may share.
     ///
@@ -390,6 +418,18 @@ pub fn act_as_owner(root: &Path) -> Result<Option<Owner>, String> {
     nix::unistd::setgid(gid).map_err(|e| refused("setgid", e))?;
     nix::unistd::setuid(nix::unistd::Uid::from_raw(owner.uid)).map_err(|e| refused("setuid", e))?;
     Ok(Some(owner))
+}
+
+/// The name of user `uid` from the system's user database, else the number.
+#[must_use]
+pub fn user_name_of(uid: u32) -> String {
+    name_of_user(uid).unwrap_or_else(|| uid.to_string())
+}
+
+/// The name of group `gid` from the system's group database, else the number.
+#[must_use]
+pub fn group_name_of(gid: u32) -> String {
+    name_of_group(gid).unwrap_or_else(|| gid.to_string())
 }
 
 #[cfg(test)]

@@ -118,6 +118,25 @@ fn create_temp_files(
 /// # Errors
 /// DIR exists and is not empty, or building the demo failed.
 pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
+    // The demo builds everything under DIR: a flag pointing elsewhere would be ignored, and
+    // a user who gave one expects it to count.
+    let ignored: Vec<&str> = base
+        .provenance
+        .iter()
+        .filter_map(|p| match p.source {
+            crate::config::Source::Flag(flag) if flag != "--dry-run" => Some(flag),
+            _ => None,
+        })
+        .collect();
+    if let Some(flag) = ignored.first() {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "demo does not take {flag}: it builds its own SQLite database, state and temp directories under DIR"
+            ),
+        )
+        .hint("run `housekeeper demo DIR` without it; to see what housekeeper would do to your database, use `housekeeper plan`"));
+    }
     let dir = crate::config::absolute(&args.dir);
     if dir.exists()
         && fs::read_dir(&dir)

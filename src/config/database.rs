@@ -144,7 +144,14 @@ impl DbTarget {
                 path: PathBuf::from(path),
             });
         }
-        let url = url::Url::parse(text).map_err(|e| bad(format!("not a database URL: {e}")))?;
+        // libpq accepts an empty host (`postgres://user@/db?host=/run/postgresql`,
+        // `postgres:///db`): read it as localhost, which a `host` parameter may replace.
+        let url = url::Url::parse(text)
+            .or_else(|e| match (e, with_localhost(text)) {
+                (url::ParseError::EmptyHost, Some(fixed)) => url::Url::parse(&fixed),
+                (e, _) => Err(e),
+            })
+            .map_err(|e| bad(format!("not a database URL: {e}")))?;
         let (engine, default_port) = match url.scheme() {
             "postgres" | "postgresql" => (Engine::Postgres, 5432),
             "mysql" | "mariadb" => (Engine::Mysql, 3306),
@@ -163,21 +170,26 @@ impl DbTarget {
         }
         let mut params = Vec::new();
         let mut socket = None;
+        let mut host = url
+            .host_str()
+            .unwrap_or("localhost")
+            .trim_matches(['[', ']'])
+            .to_owned();
         for (key, value) in url.query_pairs() {
-            if key == "socket" || key == "unix_socket" {
-                socket = Some(PathBuf::from(value.into_owned()));
-            } else {
-                params.push((key.into_owned(), value.into_owned()));
+            match (engine, key.as_ref()) {
+                (_, "socket" | "unix_socket") => socket = Some(PathBuf::from(value.into_owned())),
+                // libpq's `host` parameter: a directory is where the server's socket is.
+                (Engine::Postgres, "host") if value.starts_with('/') => {
+                    socket = Some(PathBuf::from(value.into_owned()));
+                }
+                (Engine::Postgres, "host") if !value.is_empty() => host = value.into_owned(),
+                _ => params.push((key.into_owned(), value.into_owned())),
             }
         }
         let user = decode(url.username())?;
         let password = url.password().map(decode).transpose()?.map(Secret::new);
         let target = ServerTarget {
-            host: url
-                .host_str()
-                .unwrap_or("localhost")
-                .trim_matches(['[', ']'])
-                .to_owned(),
+            host,
             port: url.port().unwrap_or(default_port),
             socket,
             database,
@@ -227,6 +239,18 @@ fn default_user(engine: Engine) -> String {
         Engine::Postgres => "postgres".into(),
         _ => "root".into(),
     }
+}
+
+/// `text` with `localhost` as the host when its authority names none (`scheme://user@/…`,
+/// `scheme:///…`); `None` when it has no authority.
+fn with_localhost(text: &str) -> Option<String> {
+    let start = text.find("://")? + 3;
+    let end = text[start..]
+        .find(['/', '?'])
+        .map_or(text.len(), |i| start + i);
+    let authority = &text[start..end];
+    (authority.is_empty() || authority.ends_with('@'))
+        .then(|| format!("{}localhost{}", &text[..end], &text[end..]))
 }
 
 /// Replaces the password of a URL by `***`, for error messages about the URL itself.
@@ -398,6 +422,44 @@ mod tests {
         assert_eq!(s.port, 3306);
         assert_eq!(s.param("prefer_socket"), Some("false"));
         assert_eq!(t.to_string(), "mysql://root@127.0.0.1:3306/test");
+    }
+
+    #[test]
+    fn a_postgres_socket_directory_in_the_host_parameter_is_the_socket() {
+        let t = DbTarget::from_url(
+            "postgres://multiflexi@/multiflexi?host=/var/run/postgresql",
+            "x",
+        )
+        .unwrap();
+        let DbTarget::Postgres(s) = &t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(
+            s.socket.as_deref(),
+            Some(std::path::Path::new("/var/run/postgresql"))
+        );
+        assert_eq!(
+            (s.user.as_str(), s.database.as_str(), s.port),
+            ("multiflexi", "multiflexi", 5432)
+        );
+        assert!(s.params.is_empty(), "not passed on as an unknown parameter");
+        assert_eq!(
+            t.to_string(),
+            "postgres://multiflexi@localhost/multiflexi?socket=/var/run/postgresql"
+        );
+        let t = DbTarget::from_url("postgres:///mf?host=/run/postgresql", "x").unwrap();
+        assert_eq!(
+            t.to_string(),
+            "postgres://postgres@localhost/mf?socket=/run/postgresql"
+        );
+        let t = DbTarget::from_url("postgresql://u@ignored:6000/db?host=db.example", "x").unwrap();
+        let DbTarget::Postgres(s) = &t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(
+            (s.host.as_str(), s.port, s.socket.as_ref()),
+            ("db.example", 6000, None)
+        );
     }
 
     #[test]

@@ -104,6 +104,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc { name: "ZABBIX_HOST", default: "", help: "host name the results are reported for in Zabbix" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_METRICS_FILE", default: "", help: "absolute path of a Prometheus text file (node_exporter textfile collector) replaced after every run" },
     VarDoc { name: "HOUSEKEEPER_NOW", default: "", help: "fixed 'YYYY-MM-DD HH:MM:SS' now, for tests and the demo only" },
+    VarDoc { name: "HOUSEKEEPER_SYSTEMD_UNIT_DIRS", default: "", help: "for tests only: ':'-separated directories where doctor looks for the installed service unit instead of systemd's" },
 ];
 
 /// A retention action that `MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS` can enable.
@@ -226,6 +227,12 @@ pub struct Config {
     pub fixed_now: Option<DateTimeValue>,
     /// The env file that was read, if any.
     pub env_file: Option<PathBuf>,
+    /// Why no default env file was read although the process environment holds the database
+    /// settings (as under systemd's `EnvironmentFile=`): not worth a warning.
+    pub env_file_note: Option<String>,
+    /// `HOUSEKEEPER_SYSTEMD_UNIT_DIRS`: where doctor looks for the service unit (tests);
+    /// `None`: systemd's own directories.
+    pub systemd_unit_dirs: Option<Vec<PathBuf>>,
     /// Each variable's effective value and source, in `VARIABLES` order.
     pub provenance: Vec<Provenance>,
 }
@@ -337,7 +344,21 @@ impl Config {
         default_env_files: &[PathBuf],
     ) -> Result<Loaded, ConfigError> {
         let mut warnings = Vec::new();
-        let (file, file_path) = read_env_file(flags, default_env_files, &mut warnings)?;
+        let database_in_environment = flags.database.as_deref().is_some_and(|u| !u.is_empty())
+            || ["HOUSEKEEPER_DATABASE_URL", "DB_CONNECTION"]
+                .iter()
+                .any(|name| env.get(*name).is_some_and(|v| !v.is_empty()));
+        let mut missing_file = Vec::new();
+        let (file, file_path) = read_env_file(flags, default_env_files, &mut missing_file)?;
+        // Under systemd the unit's EnvironmentFile= has already put the file's variables into
+        // the environment (the service user may not read the file itself): then a missing or
+        // unreadable default file is only a note.
+        let env_file_note = if database_in_environment {
+            missing_file.pop()
+        } else {
+            warnings.append(&mut missing_file);
+            None
+        };
         let mut layers = Layers {
             env: env.clone(),
             file,
@@ -464,6 +485,10 @@ impl Config {
             fio,
             fixed_now,
             env_file: layers.file_path.clone(),
+            env_file_note,
+            systemd_unit_dirs: layers
+                .get("HOUSEKEEPER_SYSTEMD_UNIT_DIRS")
+                .map(|text| std::env::split_paths(&text).collect()),
             provenance: Vec::new(),
         };
         let provenance = provenance(&config, &layers.seen);
@@ -856,6 +881,12 @@ fn provenance(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<Pro
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
                 "HOUSEKEEPER_NOW" => config.fixed_now.map(|n| n.to_string()).unwrap_or_default(),
+                "HOUSEKEEPER_SYSTEMD_UNIT_DIRS" => config
+                    .systemd_unit_dirs
+                    .as_ref()
+                    .and_then(|dirs| std::env::join_paths(dirs).ok())
+                    .map(|text| text.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
                 _ => String::new(),
             };
             let from_url = var.name.starts_with("DB_") && !value.is_empty();

@@ -368,6 +368,38 @@ fn a_missing_default_env_file_is_a_warning() {
 }
 
 #[test]
+fn an_unreadable_default_env_file_is_no_warning_when_the_environment_has_the_database() {
+    // A directory stands for a file the user may not read: reading it fails, and not
+    // with "not found".
+    let dir = tempfile::tempdir().unwrap();
+    let unreadable = [dir.path().to_path_buf()];
+    let from_systemd = env(&[("DB_CONNECTION", "pgsql"), ("DB_DATABASE", "multiflexi")]);
+    let loaded = Config::load(&Flags::default(), &from_systemd, &unreadable).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let note = loaded.config.env_file_note.unwrap();
+    assert!(
+        note.starts_with(&format!(
+            "env file {} is not readable",
+            dir.path().display()
+        )),
+        "{note}"
+    );
+    let url = env(&[("HOUSEKEEPER_DATABASE_URL", "sqlite:/x.db")]);
+    let loaded = Config::load(&Flags::default(), &url, &["/nonexistent/x.env".into()]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+    let loaded = Config::load(&Flags::default(), &BTreeMap::new(), &unreadable).unwrap();
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(
+        loaded.warnings[0].contains("is not readable")
+            && loaded.warnings[0].contains("using the process environment"),
+        "{:?}",
+        loaded.warnings
+    );
+    assert_eq!(loaded.config.env_file_note, None);
+}
+
+#[test]
 fn the_first_existing_default_file_is_read() {
     let (_dir, path) = write_env_file("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP=7\n");
     let defaults = [PathBuf::from("/nonexistent/multiflexi.env"), path.clone()];

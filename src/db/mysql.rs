@@ -199,7 +199,7 @@ impl MysqlConnection {
                         )
                     })?;
                 }
-                _ => log::warn!("{target}: ignoring the unknown connection parameter {key:?}"),
+                _ => log::warn!("{target}: ignoring the unknown connection parameter '{key}'"),
             }
         }
         let opts = mysql::Opts::from(builder);

@@ -146,7 +146,7 @@ impl PostgresConnection {
                         auth: false,
                     })
                 }
-                _ => log::warn!("{target}: ignoring the unknown connection parameter {key:?}"),
+                _ => log::warn!("{target}: ignoring the unknown connection parameter '{key}'"),
             }
         }
         let mut config = postgres::Config::new();

@@ -314,7 +314,11 @@ pub fn open_database(
         DbError::Connect { auth: true, .. } => Failure::new(Exit::Database, e.to_string())
             .hint("check DB_USERNAME and DB_PASSWORD (or the URL's user and password)"),
         DbError::Connect { .. } => Failure::new(Exit::Database, e.to_string()).hint(
-            "check that the database server is running and DB_HOST/DB_PORT/DB_DATABASE are right",
+            if matches!(target, DbTarget::Sqlite { .. }) {
+                "check that DB_DATABASE (with DB_CONNECTION=sqlite), or the path of the sqlite: URL, names the MultiFlexi SQLite file"
+            } else {
+                "check that the database server is running and DB_HOST/DB_PORT/DB_DATABASE are right"
+            },
         ),
         DbError::Unsupported(_) => Failure::new(Exit::Usage, e.to_string()),
         other => Failure::new(Exit::Database, format!("{target}: {other}")),

@@ -239,3 +239,87 @@ backend_test!(
         );
     }
 );
+
+backend_test!(
+    only(sqlite)
+    fn the_service_environment_needs_no_readable_env_file_and_gets_no_warning(db) {
+        if std::path::Path::new(housekeeper::config::SYSTEM_ENV_FILE).exists() {
+            eprintln!("{} exists on this host: skipped", housekeeper::config::SYSTEM_ENV_FILE);
+            return;
+        }
+        housekeeper::scenario::install_schema(
+            &mut *db.connect(),
+            housekeeper::scenario::SchemaLevel::Current,
+        )
+        .unwrap();
+        let hk = bare(db);
+        let sqlite = db.sqlite_path().unwrap().display().to_string();
+        // What the unit does: no --env-file, the variables in the environment (systemd read
+        // the file), the service user unable to read the file itself.
+        let unit_run = |vars: &[(&str, &str)]| {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+                .env_clear()
+                .envs(&hk.env)
+                .envs(vars.iter().copied())
+                .current_dir(db.dir())
+                .arg("--state-dir")
+                .arg(&hk.state)
+                .arg("--tmp-dir")
+                .arg(&hk.tmp)
+                .args(["run", "--once", "--duty", "LogPruning"])
+                .output()
+                .unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        for vars in [
+            vec![("DB_CONNECTION", "sqlite"), ("DB_DATABASE", sqlite.as_str())],
+            vec![("HOUSEKEEPER_DATABASE_URL", hk.url.as_str())],
+        ] {
+            let (code, stderr) = unit_run(&vars);
+            assert_eq!(code, Some(0), "{stderr}");
+            assert!(!stderr.contains("warning"), "{stderr}");
+            assert!(stderr.contains("run ok:"), "{stderr}");
+        }
+        // No configuration at all: the missing file is still said, then what is missing.
+        let (code, stderr) = unit_run(&[]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "warning: no env file found (looked for {}, .env); using the process environment",
+                housekeeper::config::SYSTEM_ENV_FILE
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("error: no database configured"), "{stderr}");
+    }
+);
+
+backend_test!(
+    fn the_demo_refuses_a_database_it_would_ignore(db) {
+        let hk = bare(db);
+        let dir = db.dir().join("demo");
+        // Tool passes --database, --state-dir and --tmp-dir, as a user pointing at theirs.
+        let out = hk.run(&["demo", dir.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(
+            out.stderr.lines().next().unwrap_or_default(),
+            "error: demo does not take --database: it builds its own SQLite database, state and temp directories under DIR"
+        );
+        assert!(out.stderr.contains("hint: run `housekeeper demo DIR` without it"), "{}", out.stderr);
+        assert!(!dir.exists(), "nothing was built");
+        assert!(!hk.state.exists(), "nothing was written to the state directory");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+            .env_clear()
+            .arg("--env-file")
+            .arg(&hk.env_file)
+            .arg("--state-dir")
+            .arg(&hk.state)
+            .arg("demo")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: demo does not take --state-dir:"));
+        assert!(!dir.exists());
+    }
+);

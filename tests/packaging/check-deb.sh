@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Checks the contents of the built multiflexi-housekeeper .deb: control fields, the exact
 # file list with modes and link targets, that the binary runs under both of its names,
-# the man page renders without warnings, the completions parse, the units are the ones
-# in systemd/, and the maintainer scripts enable and start the timer but never start the
-# service.
+# the man page renders without warnings, the completions (of both names) parse, the units
+# are the ones in systemd/ (in /lib/systemd or /usr/lib/systemd), NEWS.Debian is debian/NEWS,
+# and the maintainer scripts enable and start the timer but never start the service, and
+# stop both units before a purge deletes the state directory.
 #
 # Usage: tests/packaging/check-deb.sh PATH/TO/multiflexi-housekeeper_VERSION_ARCH.deb
 set -uo pipefail
@@ -31,13 +32,17 @@ check "Depends on nothing of PHP or MultiFlexi" bash -c '! grep -Eq "php|multifl
 check "no Breaks/Replaces/Conflicts needed (same package name as 1.x)" \
   bash -c '[ -z "$(dpkg-deb -f "$1" Breaks Replaces Conflicts)" ]' _ "$deb"
 
-# --- exact file list: type, mode, path (and link target)
+# --- exact file list: type, mode, path (and link target). The units are in /lib/systemd
+# or, with a newer debhelper, in /usr/lib/systemd: either is accepted.
+units=$(unit_dir "$tmp/root")
+unit_dirs="d 755 ./${units%%/*}/"
+case $units in usr/*) unit_dirs="d 755 ./usr/lib/" ;; esac
 expected="d 755 ./
-d 755 ./lib/
-d 755 ./lib/systemd/
-d 755 ./lib/systemd/system/
-f 644 ./lib/systemd/system/multiflexi-housekeeper.service
-f 644 ./lib/systemd/system/multiflexi-housekeeper.timer
+$unit_dirs
+d 755 ./$(dirname "$units")/
+d 755 ./$units/
+f 644 ./$units/multiflexi-housekeeper.service
+f 644 ./$units/multiflexi-housekeeper.timer
 d 755 ./usr/
 d 755 ./usr/bin/
 f 755 ./usr/bin/housekeeper
@@ -46,14 +51,17 @@ d 755 ./usr/share/
 d 755 ./usr/share/bash-completion/
 d 755 ./usr/share/bash-completion/completions/
 f 644 ./usr/share/bash-completion/completions/housekeeper
+f 644 ./usr/share/bash-completion/completions/multiflexi-housekeeper
 d 755 ./usr/share/doc/
 d 755 ./usr/share/doc/multiflexi-housekeeper/
+f 644 ./usr/share/doc/multiflexi-housekeeper/NEWS.Debian.gz
 f 644 ./usr/share/doc/multiflexi-housekeeper/OPERATIONS.md.gz
 f 644 ./usr/share/doc/multiflexi-housekeeper/changelog.gz
 f 644 ./usr/share/doc/multiflexi-housekeeper/copyright
 d 755 ./usr/share/fish/
 d 755 ./usr/share/fish/vendor_completions.d/
 f 644 ./usr/share/fish/vendor_completions.d/housekeeper.fish
+f 644 ./usr/share/fish/vendor_completions.d/multiflexi-housekeeper.fish
 d 755 ./usr/share/man/
 d 755 ./usr/share/man/man8/
 f 644 ./usr/share/man/man8/housekeeper.8.gz
@@ -65,6 +73,7 @@ f 644 ./usr/share/multiflexi-housekeeper/zabbix/multiflexi-housekeeper-7.0.yaml
 d 755 ./usr/share/zsh/
 d 755 ./usr/share/zsh/vendor-completions/
 f 644 ./usr/share/zsh/vendor-completions/_housekeeper
+f 644 ./usr/share/zsh/vendor-completions/_multiflexi-housekeeper
 d 755 ./var/
 d 755 ./var/lib/
 d 755 ./var/lib/multiflexi-housekeeper/"
@@ -118,12 +127,24 @@ same "zsh completion header" "#compdef housekeeper" \
   "$(head -n1 "$tmp/root/usr/share/zsh/vendor-completions/_housekeeper")"
 check "fish completion completes housekeeper" \
   grep -q '^complete -c housekeeper' "$tmp/root/usr/share/fish/vendor_completions.d/housekeeper.fish"
+# The PHP tool's entry point: the options of `housekeeper run`, no subcommands.
+compat_bash="$tmp/root/usr/share/bash-completion/completions/multiflexi-housekeeper"
+check "bash completion of multiflexi-housekeeper parses" bash -n "$compat_bash"
+check "bash completion completes multiflexi-housekeeper" grep -q 'complete .*multiflexi-housekeeper$' "$compat_bash"
+check "bash completion of multiflexi-housekeeper offers --dry-run" grep -q -- '--dry-run' "$compat_bash"
+check_not "bash completion of multiflexi-housekeeper offers no subcommand" grep -q 'journal' "$compat_bash"
+same "zsh completion header of multiflexi-housekeeper" "#compdef multiflexi-housekeeper" \
+  "$(head -n1 "$tmp/root/usr/share/zsh/vendor-completions/_multiflexi-housekeeper")"
+check "fish completion completes multiflexi-housekeeper" \
+  grep -q '^complete -c multiflexi-housekeeper' "$tmp/root/usr/share/fish/vendor_completions.d/multiflexi-housekeeper.fish"
 
 # --- units are the ones in systemd/
 for unit in multiflexi-housekeeper.service multiflexi-housekeeper.timer; do
-  check "$unit is systemd/$unit" cmp -s "$repo/systemd/$unit" "$tmp/root/lib/systemd/system/$unit"
+  check "$unit is systemd/$unit" cmp -s "$repo/systemd/$unit" "$tmp/root/$units/$unit"
 done
 
+check "NEWS.Debian.gz is debian/NEWS" bash -c \
+  'zcat "$1/usr/share/doc/multiflexi-housekeeper/NEWS.Debian.gz" | cmp -s - "$2/debian/NEWS"' _ "$tmp/root" "$repo"
 check "OPERATIONS.md.gz is docs/OPERATIONS.md" bash -c \
   'zcat "$1/usr/share/doc/multiflexi-housekeeper/OPERATIONS.md.gz" | cmp -s - "$2/docs/OPERATIONS.md"' _ "$tmp/root" "$repo"
 
@@ -133,6 +154,13 @@ for script in postinst prerm postrm; do
 done
 check "postinst enables the timer" grep -q "deb-systemd-helper enable 'multiflexi-housekeeper.timer'" "$tmp/control/postinst"
 check "postinst starts the timer" grep -q "deb-systemd-invoke \$_dh_action 'multiflexi-housekeeper.timer'" "$tmp/control/postinst"
+for unit in multiflexi-housekeeper.service multiflexi-housekeeper.timer; do
+  check "prerm stops $unit on remove" grep -Eq "deb-systemd-invoke stop .*'?$unit'?" "$tmp/control/prerm"
+done
+check "postrm purge stops both units before it deletes the state directory" awk '
+  /deb-systemd-invoke stop .*multiflexi-housekeeper\.timer.*multiflexi-housekeeper\.service/ && !stop { stop = NR }
+  /rm -rf \/var\/lib\/multiflexi-housekeeper/ && !rm { rm = NR }
+  END { exit !(stop && rm && stop < rm) }' "$tmp/control/postrm"
 check "no maintainer script starts or enables the service" bash -c '
   ! grep -Eh "deb-systemd-(invoke|helper) .*(start|restart|enable).*multiflexi-housekeeper\\.service" "$@"' _ \
   "$tmp/control/postinst" "$tmp/control/prerm" "$tmp/control/postrm"

@@ -47,8 +47,10 @@ fresh_root() { # fresh_root NAME systemd|nosystemd
     mkdir -p "$root/run/systemd/system"
     cat > "$root/usr/local/bin/systemctl" <<'STUB'
 #!/bin/sh
-# Stub: logs the call; answers is-enabled from the links; disable removes the links.
-echo "$*" >> /var/log/systemctl-stub.log
+# Stub: logs the call (and whether the state directory is there at that moment);
+# answers is-enabled from the links; disable removes the links.
+state=gone; [ -d /var/lib/multiflexi-housekeeper ] && state=present
+echo "$* state=$state" >> /var/log/systemctl-stub.log
 args=""
 for a in "$@"; do case "$a" in -*) ;; *) args="$args $a" ;; esac; done
 set -- $args
@@ -118,7 +120,12 @@ check "fresh: dpkg -r succeeds" dpkg_in_root -r multiflexi-housekeeper
 check "remove: /usr/bin/housekeeper is gone" test ! -e "$root/usr/bin/housekeeper"
 check "remove: the journal stays" test -f "$root/var/lib/multiflexi-housekeeper/journal/j"
 check "remove: the timer was stopped" bash -c 'grep -Eq "stop multiflexi-housekeeper\.timer" "$1/var/log/systemctl-stub.log"' _ "$root"
+check "remove: the service was stopped" bash -c 'grep -Eq "stop .*multiflexi-housekeeper\.service" "$1/var/log/systemctl-stub.log"' _ "$root"
+: > "$root/var/log/systemctl-stub.log"
 check "fresh: dpkg -P succeeds" dpkg_in_root -P multiflexi-housekeeper
+check "purge: the service and the timer were stopped while the journal was still there" bash -c '
+  grep -Eq "stop .*multiflexi-housekeeper\.timer.* state=present" "$1/var/log/systemctl-stub.log" &&
+  grep -Eq "stop .*multiflexi-housekeeper\.service.* state=present" "$1/var/log/systemctl-stub.log"' _ "$root"
 check "purge: the state directory is gone" test ! -e "$root/var/lib/multiflexi-housekeeper"
 check "purge: the timer link is gone" no_link "$timer_link"
 check "purge: the multiflexi user stays" bash -c 'chroot "$1" getent passwd multiflexi >/dev/null' _ "$root"
@@ -146,7 +153,7 @@ upgrade_checks() {
   same "$what: multiflexi-housekeeper.8.gz -> housekeeper.8.gz" housekeeper.8.gz \
     "$(readlink "$root/usr/share/man/man8/multiflexi-housekeeper.8.gz")"
   check "$what: the 2.x units replaced the 1.x ones" \
-    bash -c '! grep -q "Requires=" "$1/lib/systemd/system/multiflexi-housekeeper.timer"' _ "$root"
+    bash -c '! grep -q "Requires=" "$1"' _ "$root/$(unit_dir "$root")/multiflexi-housekeeper.timer"
   same "$what: dpkg -S /usr/bin/multiflexi-housekeeper" \
     "multiflexi-housekeeper: /usr/bin/multiflexi-housekeeper" \
     "$(in_root dpkg -S /usr/bin/multiflexi-housekeeper 2>&1)"

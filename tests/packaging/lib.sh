@@ -42,3 +42,13 @@ repo_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd); }
 cargo_version() {
   sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$(repo_root)/Cargo.toml" | head -n1
 }
+
+# unit_dir ROOT: where the package put its units under ROOT, without the leading slash:
+# lib/systemd/system (debhelper before the /usr merge of unit paths) or usr/lib/systemd/system.
+unit_dir() {
+  if [ -e "$1/usr/lib/systemd/system/multiflexi-housekeeper.service" ]; then
+    echo usr/lib/systemd/system
+  else
+    echo lib/systemd/system
+  fi
+}

@@ -19,13 +19,16 @@ root="$tmp/root"
 units=(multiflexi-housekeeper.service multiflexi-housekeeper.timer)
 
 # systemd's own units (targets, slices) come from the host; ours and the binary from the
-# package, where the package puts them.
+# package, where the package puts them (/lib/systemd/system or /usr/lib/systemd/system):
+# the host's units go into the same directory, then the package is unpacked over them.
 host_units=/lib/systemd/system
 [ -d "$host_units/sysinit.target" ] || [ -e "$host_units/sysinit.target" ] || host_units=/usr/lib/systemd/system
-mkdir -p "$root/lib/systemd/system"
-cp -a "$host_units/." "$root/lib/systemd/system/"
+dpkg-deb -x "$deb" "$tmp/deb"
+units_rel=$(unit_dir "$tmp/deb")
+mkdir -p "$root/$units_rel"
+cp -a "$host_units/." "$root/$units_rel/"
 dpkg-deb -x "$deb" "$root"
-unitdir="$root/lib/systemd/system"
+unitdir="$root/$units_rel"
 
 verify() { # prints everything systemd-analyze says; fails when it says anything
   local out

@@ -54,7 +54,8 @@ pub struct Tool {
 }
 
 impl Tool {
-    /// State in `<test dir>/state`, temp files in `<test dir>/tmp` (created).
+    /// State in `<test dir>/state`, temp files in `<test dir>/tmp` (created), systemd units
+    /// for doctor in `<test dir>/units` (created empty).
     #[must_use]
     pub fn new(db: &TestDb) -> Tool {
         let tmp = db.dir().join("tmp");
@@ -64,6 +65,13 @@ impl Tool {
         let mut env = BTreeMap::new();
         env.insert("HOUSEKEEPER_NOW".into(), NOW.into());
         env.insert("MULTIFLEXI_TIMEZONE".into(), "UTC".into());
+        // doctor reads the service unit from here, not from the host's systemd directories.
+        let units = db.dir().join("units");
+        std::fs::create_dir_all(&units).expect("create the unit directory");
+        env.insert(
+            "HOUSEKEEPER_SYSTEMD_UNIT_DIRS".into(),
+            units.display().to_string(),
+        );
         Tool {
             url: db.url().to_owned(),
             state: db.dir().join("state"),

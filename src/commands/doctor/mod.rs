@@ -1,10 +1,19 @@
 //! `housekeeper doctor`: checks everything a run needs and says what is wrong, without
 //! changing anything (the database is opened read-only where the engine allows, no lock is
-//! kept, nothing is written). Exit 1 when something would make a run fail.
+//! taken or created, nothing is written: the state directory is left exactly as it was).
+//! Exit 1 when something would make a run fail.
+//!
+//! Owns the diagnosis and its output; the state directory's access, space and ownership are
+//! in `state_dir`, the installed systemd unit's sandbox in `unit`, the last run and the
+//! timer in `last_run`.
+
+mod last_run;
+mod state_dir;
+mod unit;
 
 use std::fmt::Write as _;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -70,8 +79,8 @@ fn directory(d: &mut Diagnosis, name: &str, path: &Path, must_exist: bool) {
                 format!(
                     "{} (owner {}:{}, mode {}, {free})",
                     path.display(),
-                    meta.uid(),
-                    meta.gid(),
+                    crate::state::user_name_of(meta.uid()),
+                    crate::state::group_name_of(meta.gid()),
                     mode_text(meta.permissions().mode())
                 ),
             );
@@ -145,6 +154,24 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             "ok",
             file.display().to_string(),
         );
+    } else if let Some(note) = &config.env_file_note {
+        d.add(
+            "configuration",
+            "env file",
+            "info",
+            format!("{note}; the database settings come from the process environment"),
+        );
+    }
+    if config.daemonize {
+        d.add(
+            "configuration",
+            "MULTIFLEXI_DAEMONIZE",
+            "warning",
+            format!(
+                "true: a bare `housekeeper run` loops, one cycle every {} s, and never exits; the timer's unit runs `run --once`, which ignores it. Set it only for a supervised daemon without the timer",
+                config.cycle_pause_secs
+            ),
+        );
     }
 
     // Zabbix: reachable? (A run that cannot reach it only warns.)
@@ -177,29 +204,8 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             format!("{refusal}; DiskTempFileCleanup would fail"),
         ),
     }
-    let writable_by_us = |meta: &std::fs::Metadata| match crate::state::user_id() {
-        Some(0) => true,
-        Some(uid) => meta.uid() == uid && meta.permissions().mode() & 0o200 != 0,
-        None => true,
-    };
-    let existing = std::iter::successors(Some(state.root()), |p| p.parent()).find(|p| p.exists());
-    if let Some(dir) = existing {
-        if let Ok(meta) = std::fs::metadata(dir) {
-            if !writable_by_us(&meta) {
-                d.add(
-                    "directories",
-                    "state directory access",
-                    "problem",
-                    format!(
-                        "{} is not writable by {} (uid {:?})",
-                        dir.display(),
-                        crate::state::user_name(),
-                        crate::state::user_id()
-                    ),
-                );
-            }
-        }
-    }
+    state_dir::check(&mut d, state.root());
+    service_unit(&mut d, config);
     if let Ok(meta) = std::fs::metadata(state.root()) {
         if meta.permissions().mode() & 0o077 != 0 {
             d.add(
@@ -214,19 +220,30 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
         }
     }
 
-    // Lock.
+    // Lock: asked without taking it or creating its file.
     if state.root().is_dir() {
-        match state.lock("housekeeper doctor") {
-            Ok(lock) => {
-                drop(lock);
-                d.add(
-                    "lock",
-                    "host lock",
-                    "ok",
-                    format!("{} is free", state.lock_path().display()),
-                );
-            }
-            Err(e) => d.add("lock", "host lock", "info", e.to_string()),
+        match state.lock_holder() {
+            Ok(None) => d.add(
+                "lock",
+                "host lock",
+                "ok",
+                format!("{} is free", state.lock_path().display()),
+            ),
+            Ok(Some(holder)) => d.add(
+                "lock",
+                "host lock",
+                "info",
+                format!(
+                    "another housekeeper holds {} ({holder})",
+                    state.lock_path().display()
+                ),
+            ),
+            Err(e) => d.add(
+                "lock",
+                "host lock",
+                "warning",
+                format!("{}: {e}", state.lock_path().display()),
+            ),
         }
     }
 
@@ -266,6 +283,8 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             format!("no journal yet in {}", journal_dir.display()),
         );
     }
+    last_run::check(&mut d, &journal_dir);
+    last_run::timer(&mut d);
     d.add(
         "journal",
         "undo window",
@@ -303,7 +322,12 @@ fn database(d: &mut Diagnosis, config: &Config, target: &DbTarget) {
     let mut conn = match open_database(config, target, true) {
         Ok(conn) => conn,
         Err(f) => {
-            d.add("database", "connection", "problem", f.message);
+            let mut detail = f.message;
+            for hint in &f.hints {
+                detail.push_str("; ");
+                detail.push_str(hint);
+            }
+            d.add("database", "connection", "problem", detail);
             return;
         }
     };
@@ -394,6 +418,120 @@ fn database(d: &mut Diagnosis, config: &Config, target: &DbTarget) {
     }
 }
 
+/// Whether the installed service unit lets a run write what it writes: the state directory,
+/// the temp directory (when `DiskTempFileCleanup` runs) and the SQLite database's directory.
+fn service_unit(d: &mut Diagnosis, config: &Config) {
+    let dirs: Vec<PathBuf> = match &config.systemd_unit_dirs {
+        Some(dirs) => dirs.clone(),
+        None => unit::UNIT_DIRS.iter().map(PathBuf::from).collect(),
+    };
+    let Some(sandbox) = unit::Sandbox::read(&dirs, unit::SERVICE) else {
+        d.add(
+            "service",
+            unit::SERVICE,
+            "info",
+            "not installed: the sandbox of the systemd unit was not checked",
+        );
+        return;
+    };
+    let files: Vec<String> = sandbox
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
+    let mut needs = vec![(
+        "state directory",
+        "MULTIFLEXI_HOUSEKEEPER_STATE_DIR",
+        crate::config::absolute(&config.state_dir),
+    )];
+    if config.duty_enabled(DutyName::DiskTempFileCleanup) {
+        needs.push((
+            "temp directory",
+            "MULTIFLEXI_TMP",
+            crate::config::absolute(&config.tmp_dir),
+        ));
+    }
+    if let Some(DbTarget::Sqlite { path }) = &config.database {
+        let path = crate::config::absolute(path);
+        if let Some(dir) = path.parent() {
+            needs.push((
+                "SQLite database directory",
+                "DB_DATABASE",
+                dir.to_path_buf(),
+            ));
+        }
+    }
+    let mut blocked = 0;
+    for (what, variable, path) in &needs {
+        let Some(reason) = sandbox.blocked(path) else {
+            continue;
+        };
+        blocked += 1;
+        let allow = format!(
+            "`systemctl edit {}`: [Service] ReadWritePaths=",
+            unit::SERVICE
+        );
+        let fix = if reason.contains("PrivateTmp") {
+            format!("set {variable} to a directory outside /tmp and /var/tmp and allow it with a drop-in ({allow}DIR)")
+        } else if reason.contains("ProtectHome") {
+            format!("set {variable} to a directory outside /home, /root and /run/user and allow it with a drop-in ({allow}DIR)")
+        } else {
+            format!(
+                "add a drop-in with `systemctl edit {}`: [Service] ReadWritePaths={}",
+                unit::SERVICE,
+                path.display()
+            )
+        };
+        d.add(
+            "service",
+            format!("{what} in the unit"),
+            "problem",
+            format!(
+                "{} ({variable}) {reason}: a run of {} would fail; {fix}",
+                path.display(),
+                unit::SERVICE
+            ),
+        );
+    }
+    let user = sandbox.user.as_deref().unwrap_or("root");
+    if blocked == 0 {
+        d.add(
+            "service",
+            unit::SERVICE,
+            "ok",
+            format!(
+                "{}: runs as {user} and may write {}",
+                files.join(", "),
+                needs
+                    .iter()
+                    .map(|(what, _, _)| *what)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    // systemd gives a StateDirectory= to User= at every start; any other state directory
+    // must already belong to the service user.
+    if !sandbox.is_state_directory(&config.state_dir) {
+        if let Ok(meta) = std::fs::metadata(&config.state_dir) {
+            let owner = crate::state::user_name_of(meta.uid());
+            if owner != user {
+                d.add(
+                    "service",
+                    "state directory owner in the unit",
+                    "problem",
+                    format!(
+                        "{} belongs to {owner}, but {} runs as {user}: a run would fail; fix: chown -R {user}: {}",
+                        config.state_dir.display(),
+                        unit::SERVICE,
+                        config.state_dir.display()
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// The newest applied migration, from `phinxlog`.
 fn schema_level(conn: &mut dyn crate::db::Connection) -> String {
     let result = conn.snapshot().and_then(|mut view| {
@@ -414,9 +552,10 @@ fn schema_level(conn: &mut dyn crate::db::Connection) -> String {
     }
 }
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "configuration",
     "directories",
+    "service",
     "lock",
     "journal",
     "database",
