@@ -390,7 +390,7 @@ fn files(roff: &mut Roff) {
         ),
         (
             format!("{state}/"),
-            "the state directory (MULTIFLEXI_HOUSEKEEPER_STATE_DIR), readable by the service user only".into(),
+            "the state directory (MULTIFLEXI_HOUSEKEEPER_STATE_DIR), readable by the service user only. Run as root, housekeeper reads its configuration, then becomes the owner of this directory (that user's groups and uid), so every file it creates here belongs to the service user".into(),
         ),
         (
             format!("{state}/journal/"),
