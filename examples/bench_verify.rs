@@ -64,18 +64,19 @@ fn main() {
             .map(|e| e.metadata().map_or(0, |m| m.len()))
             .sum();
         let schema = conn.introspect().expect("introspect");
+        let key = anchor::JournalKey::chain(&anchor::chain_id(&journal_dir).expect("a journal"));
         let check = median(|| {
             let witness = trust::Witness {
                 conn: &mut *conn,
                 schema: &schema,
                 identity: &identity,
             };
-            let t = trust::open_journal(&journal_dir, "bench", Some(witness)).expect("intact");
+            let t = trust::open_journal(&journal_dir, &key, Some(witness)).expect("intact");
             drop(t);
         });
         let full = median(|| {
             let mut view = conn.snapshot().expect("snapshot");
-            let anchors = anchor::since(&mut *view, "bench", 0).expect("anchors");
+            let anchors = anchor::since(&mut *view, &key, 0).expect("anchors");
             drop(view);
             let opened = Journal::open_with(
                 &journal_dir,
@@ -202,7 +203,7 @@ fn build(journal_dir: &std::path::Path, conn: &mut dyn Connection, identity: &st
             for (duty, head) in anchors {
                 anchor::insert(
                     &mut *tx,
-                    "bench",
+                    &journal.journal_id().to_hex(),
                     &anchor::Anchor {
                         run_id: run_id.clone(),
                         duty: duty.into(),

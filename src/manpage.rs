@@ -345,8 +345,8 @@ fn undo(roff: &mut Roff) {
          journal: the hash chain from the last anchored checkpoint to the head, every record the \
          database anchors (present, with the anchored hash, none past the journal's end), and \
          that an incomplete tail lies after the last anchored record before cutting it. A \
-         re-hashed journal, one restored from an older backup, cut records or a replaced \
-         journal-id stop the command with exit status 3 and nothing changed. After such damage, \
+         re-hashed journal, one restored from an older backup, cut records or a journal \
+         replaced by another stop the command with exit status 3 and nothing changed. After such damage, \
          restore a newer backup of the state directory, or run housekeeper journal reset \
          --reason TEXT: it keeps the damaged journal read-only in STATE_DIR/set-aside/, starts a \
          new journal whose first record names the old one, its last verifiable record, the \
@@ -403,10 +403,6 @@ fn files(roff: &mut Roff) {
         (
             format!("{state}/housekeeper.lock"),
             "the host lock: one housekeeper at a time on this host".into(),
-        ),
-        (
-            format!("{state}/journal-id"),
-            "this host's journal id, used in the database's housekeeper_anchor table".into(),
         ),
         (
             format!("{tmp}/"),

@@ -72,19 +72,6 @@ impl StateDir {
         out
     }
 
-    /// Writes a new journal id (first use, or after `journal reset`: the new journal's anchors
-    /// must not be compared with the old journal's), atomically. Returns the new id.
-    ///
-    /// # Errors
-    /// The id file cannot be written.
-    pub fn renew_journal_id(&self) -> io::Result<String> {
-        let id = random_hex(16);
-        write_private(&self.root.join("journal-id"), |out| {
-            out.write_all(id.as_bytes())
-        })?;
-        Ok(id)
-    }
-
     #[must_use]
     pub fn lock_path(&self) -> PathBuf {
         self.root.join("housekeeper.lock")
@@ -186,31 +173,33 @@ impl StateDir {
         }
     }
 
-    /// This host's journal id (created on first use): 16 hex digits that key this journal's
-    /// anchor rows in a database several hosts may share.
-    ///
-    /// # Errors
-    /// The id file cannot be read or written.
-    pub fn journal_id(&self) -> io::Result<String> {
-        let path = self.root.join("journal-id");
-        match fs::read_to_string(&path) {
-            Ok(text) if !text.trim().is_empty() => return Ok(text.trim().to_owned()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        self.renew_journal_id()
-    }
-
-    /// The journal id if it exists, without creating it (read-only commands).
+    /// The journal id an older version kept in `journal-id` (its anchors are keyed by it until
+    /// the next run re-keys them to the journal's own id). Read, never written.
     #[must_use]
-    pub fn existing_journal_id(&self) -> Option<String> {
-        fs::read_to_string(self.root.join("journal-id"))
+    pub fn legacy_journal_id(&self) -> Option<String> {
+        fs::read_to_string(self.root.join(LEGACY_JOURNAL_ID))
             .ok()
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
     }
+
+    /// Removes `journal-id` once the anchors keyed by it were re-keyed (see
+    /// `anchor::adopt`). A missing file is fine.
+    ///
+    /// # Errors
+    /// It could not be removed.
+    pub fn forget_legacy_journal_id(&self) -> io::Result<()> {
+        // The state directory's own layout file, not a journal or quarantine file.
+        #[allow(clippy::disallowed_methods)]
+        match fs::remove_file(self.root.join(LEGACY_JOURNAL_ID)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
 }
+
+/// Where versions before the journal's own identity keyed its anchors from.
+const LEGACY_JOURNAL_ID: &str = "journal-id";
 
 /// Writes `path` readable by its owner only (mode 0600 whatever the umask) and atomically (see
 /// [`write_atomic`]).
@@ -456,13 +445,18 @@ mod tests {
     }
 
     #[test]
-    fn journal_id_is_stable() {
+    fn a_legacy_journal_id_is_read_and_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let state = StateDir::new(dir.path().to_owned());
-        assert_eq!(state.existing_journal_id(), None);
-        let id = state.journal_id().unwrap();
-        assert_eq!(id.len(), 16);
-        assert_eq!(state.journal_id().unwrap(), id);
+        assert_eq!(state.legacy_journal_id(), None);
+        state.forget_legacy_journal_id().unwrap();
+        fs::write(dir.path().join("journal-id"), "0123456789abcdef\n").unwrap();
+        assert_eq!(
+            state.legacy_journal_id().as_deref(),
+            Some("0123456789abcdef")
+        );
+        state.forget_legacy_journal_id().unwrap();
+        assert_eq!(state.legacy_journal_id(), None);
         assert_ne!(random_hex(8), random_hex(8));
     }
 }

@@ -1,12 +1,111 @@
 //! The anchor rows in `housekeeper_anchor`: written in the same transaction as each chunk's
 //! changes, they prove to a later start (and to `journal verify`) which chunks committed and
-//! what the journal looked like when they did.
+//! what the journal looked like when they did. They are keyed by the journal's own identity:
+//! the id its chain starts from, written in every segment header.
+
+use std::path::Path;
 
 use housekeeper_journal::{Digest, Value};
 
 use crate::db::{Connection, DbResult, Query, WriteTx};
+use crate::state::StateDir;
 
 pub const TABLE: &str = "housekeeper_anchor";
+
+/// Whose anchors to read: the journal's identity (its chain id) and, until the state
+/// directory is migrated by the next run, the id older versions kept in
+/// `STATE_DIR/journal-id` and keyed their anchors by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalKey {
+    /// The chain id of the journal in the state directory; `None` before its first record.
+    pub chain: Option<String>,
+    /// `STATE_DIR/journal-id` of an older version, read until the anchors are re-keyed.
+    pub legacy: Option<String>,
+}
+
+impl JournalKey {
+    /// The key of the journal in `state`, read without opening (or creating) anything.
+    #[must_use]
+    pub fn of(state: &StateDir) -> JournalKey {
+        JournalKey {
+            chain: chain_id(&state.journal_dir()),
+            legacy: state.legacy_journal_id(),
+        }
+    }
+
+    /// The key of a journal whose chain id is known (an open journal).
+    #[must_use]
+    pub fn chain(id: &str) -> JournalKey {
+        JournalKey {
+            chain: Some(id.to_owned()),
+            legacy: None,
+        }
+    }
+
+    fn ids(&self) -> Vec<Value> {
+        let mut ids: Vec<Value> = self.chain.iter().map(|c| Value::Text(c.clone())).collect();
+        ids.extend(self.legacy.iter().map(|l| Value::Text(l.clone())));
+        ids
+    }
+}
+
+impl std::fmt::Display for JournalKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.chain, &self.legacy) {
+            (Some(chain), _) => f.write_str(chain),
+            (None, Some(legacy)) => f.write_str(legacy),
+            (None, None) => f.write_str("(none yet)"),
+        }
+    }
+}
+
+/// The chain id of the journal in `dir`, from its first segment's header; `None` when there
+/// is no journal (or its first segment cannot be read: opening it will say why).
+#[must_use]
+pub fn chain_id(dir: &Path) -> Option<String> {
+    let mut records = housekeeper_journal::read_records(dir).ok()?;
+    let _ = records.next();
+    records.journal_id().map(|id| id.to_hex())
+}
+
+/// Re-keys the anchors an older version keyed by `STATE_DIR/journal-id` to the journal's
+/// chain id, in one transaction. Returns how many rows moved.
+///
+/// # Errors
+/// The statement failed (nothing moved).
+pub fn adopt(conn: &mut dyn Connection, legacy: &str, chain: &str) -> DbResult<u64> {
+    let mut tx = conn.begin()?;
+    let d = *tx.dialect();
+    let sql = format!(
+        "UPDATE {} SET {} = ? WHERE {} = ?",
+        d.quote(TABLE),
+        d.quote("journal_id"),
+        d.quote("journal_id")
+    );
+    let moved = tx.execute(
+        &sql,
+        &[
+            Value::Text(chain.to_owned()),
+            Value::Text(legacy.to_owned()),
+        ],
+    )?;
+    tx.commit()?;
+    Ok(moved)
+}
+
+/// `journal_id IN (…)` for `key`, and its parameters; `None` when the key is empty.
+fn key_filter(d: crate::db::Dialect, key: &JournalKey) -> Option<(String, Vec<Value>)> {
+    let ids = key.ids();
+    if ids.is_empty() {
+        return None;
+    }
+    let sql = format!(
+        "{} IN ({})",
+        d.quote("journal_id"),
+        d.placeholders(ids.len())
+    );
+    Some((sql, ids))
+}
 
 /// One anchor row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,19 +225,16 @@ fn text(v: &Value) -> String {
 ///
 /// # Errors
 /// The query failed.
-pub fn for_run(q: &mut dyn Query, journal_id: &str, run_id: &str) -> DbResult<Vec<Anchor>> {
+pub fn for_run(q: &mut dyn Query, key: &JournalKey, run_id: &str) -> DbResult<Vec<Anchor>> {
     let d = *q.dialect();
+    let Some((filter, mut params)) = key_filter(d, key) else {
+        return Ok(Vec::new());
+    };
+    params.push(Value::Text(run_id.to_owned()));
     read(
         q,
-        &format!(
-            "{} = ? AND {} = ?",
-            d.quote("journal_id"),
-            d.quote("run_id")
-        ),
-        &[
-            Value::Text(journal_id.to_owned()),
-            Value::Text(run_id.to_owned()),
-        ],
+        &format!("{filter} AND {} = ?", d.quote("run_id")),
+        &params,
     )
 }
 
@@ -146,19 +242,16 @@ pub fn for_run(q: &mut dyn Query, journal_id: &str, run_id: &str) -> DbResult<Ve
 ///
 /// # Errors
 /// The query failed.
-pub fn since(q: &mut dyn Query, journal_id: &str, from_seq: u64) -> DbResult<Vec<Anchor>> {
+pub fn since(q: &mut dyn Query, key: &JournalKey, from_seq: u64) -> DbResult<Vec<Anchor>> {
     let d = *q.dialect();
+    let Some((filter, mut params)) = key_filter(d, key) else {
+        return Ok(Vec::new());
+    };
+    params.push(Value::Int(i64::try_from(from_seq).unwrap_or(i64::MAX)));
     read(
         q,
-        &format!(
-            "{} = ? AND {} >= ?",
-            d.quote("journal_id"),
-            d.quote("record_seq")
-        ),
-        &[
-            Value::Text(journal_id.to_owned()),
-            Value::Int(i64::try_from(from_seq).unwrap_or(i64::MAX)),
-        ],
+        &format!("{filter} AND {} >= ?", d.quote("record_seq")),
+        &params,
     )
 }
 
@@ -166,13 +259,8 @@ pub fn since(q: &mut dyn Query, journal_id: &str, from_seq: u64) -> DbResult<Vec
 ///
 /// # Errors
 /// The query failed.
-pub fn latest(q: &mut dyn Query, journal_id: &str) -> DbResult<Option<Anchor>> {
-    let d = *q.dialect();
-    let all = read(
-        q,
-        &format!("{} = ?", d.quote("journal_id")),
-        &[Value::Text(journal_id.to_owned())],
-    )?;
+pub fn latest(q: &mut dyn Query, key: &JournalKey) -> DbResult<Option<Anchor>> {
+    let all = since(q, key, 0)?;
     Ok(all.into_iter().max_by_key(|a| a.record_seq))
 }
 
@@ -180,17 +268,18 @@ pub fn latest(q: &mut dyn Query, journal_id: &str) -> DbResult<Option<Anchor>> {
 ///
 /// # Errors
 /// The statement failed.
-pub fn prune(tx: &mut dyn WriteTx, journal_id: &str, run_ids: &[String]) -> DbResult<u64> {
+pub fn prune(tx: &mut dyn WriteTx, key: &JournalKey, run_ids: &[String]) -> DbResult<u64> {
+    let d = *tx.dialect();
+    let Some((filter, mut params)) = key_filter(d, key) else {
+        return Ok(0);
+    };
     if run_ids.is_empty() {
         return Ok(0);
     }
-    let d = *tx.dialect();
-    let mut params = vec![Value::Text(journal_id.to_owned())];
     params.extend(run_ids.iter().map(|r| Value::Text(r.clone())));
     let sql = format!(
-        "DELETE FROM {} WHERE {} = ? AND {} IN ({})",
+        "DELETE FROM {} WHERE {filter} AND {} IN ({})",
         d.quote(TABLE),
-        d.quote("journal_id"),
         d.quote("run_id"),
         d.placeholders(run_ids.len())
     );

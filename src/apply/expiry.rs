@@ -284,9 +284,10 @@ fn prune_anchors(
     journal_id: &str,
     runs: &[String],
 ) -> crate::db::DbResult<u64> {
+    let key = super::anchor::JournalKey::chain(journal_id);
     let newest = {
         let mut view = conn.snapshot()?;
-        super::anchor::latest(&mut *view, journal_id)?.map(|a| a.run_id)
+        super::anchor::latest(&mut *view, &key)?.map(|a| a.run_id)
     };
     let runs: Vec<String> = runs
         .iter()
@@ -299,7 +300,7 @@ fn prune_anchors(
     let mut tx = conn.begin()?;
     let mut pruned = 0;
     for batch in runs.chunks(RUNS_PER_PRUNE) {
-        pruned += super::anchor::prune(&mut *tx, journal_id, batch)?;
+        pruned += super::anchor::prune(&mut *tx, &key, batch)?;
     }
     tx.commit()?;
     Ok(pruned)

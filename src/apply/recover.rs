@@ -121,7 +121,7 @@ pub fn recover(
     journal_dir: &Path,
     conn: &mut dyn Connection,
     schema: &SchemaFacts,
-    journal_id: &str,
+    key: &anchor::JournalKey,
     by_run: &str,
     quarantine: &Quarantine,
 ) -> Result<Vec<String>, RecoverError> {
@@ -130,7 +130,7 @@ pub fn recover(
     for (run_id, run) in runs {
         let anchors = if schema.table(anchor::TABLE).is_some() {
             let mut view = conn.snapshot()?;
-            anchor::for_run(&mut *view, journal_id, &run_id)?
+            anchor::for_run(&mut *view, key, &run_id)?
         } else {
             Vec::new()
         };

@@ -11,7 +11,7 @@
 //!   (a journal restored from an older backup, or cut, fails); an incomplete tail is cut only
 //!   when it lies after the last anchored record;
 //! - a journal that has recorded finished runs on this database while the database holds no
-//!   anchor of it at all (anchors deleted, or the state directory's `journal-id` replaced).
+//!   anchor of its id at all (anchors deleted, or the journal replaced by another).
 //!
 //! Owns that decision; it never repairs anything but a harmless torn tail (through the
 //! journal store) and never writes to the database.
@@ -35,8 +35,8 @@ pub enum TrustError {
     /// The journal recorded finished runs on this database, which holds no anchor of it.
     #[error(
         "the database holds no anchor of journal {journal_id}, although run {run_id} \
-         (ended {ended}) was recorded on it: the anchors were deleted or the state \
-         directory's journal-id was replaced, so the journal cannot be checked"
+         (ended {ended}) was recorded on it: the anchors were deleted or the journal \
+         was replaced by another, so the journal cannot be checked"
     )]
     Unanchored {
         journal_id: String,
@@ -64,7 +64,7 @@ pub struct Witness<'a> {
 }
 
 /// Opens the journal in `dir` for writing after checking it against the anchors `witness`
-/// holds for `journal_id`. Without a witness (no database configured) the whole chain is
+/// holds for `key`. Without a witness (no database configured) the whole chain is
 /// verified and no anchor is compared.
 ///
 /// # Errors
@@ -72,7 +72,7 @@ pub struct Witness<'a> {
 /// vouch for, or a database error while reading the anchors.
 pub fn open_journal(
     dir: &Path,
-    journal_id: &str,
+    key: &anchor::JournalKey,
     witness: Option<Witness<'_>>,
 ) -> Result<Trusted, TrustError> {
     let Some(witness) = witness else {
@@ -91,7 +91,7 @@ pub fn open_journal(
     if has_table {
         let mut view = witness.conn.snapshot()?;
         if let Some(cp) = &checkpoint {
-            let since = anchor::since(&mut *view, journal_id, cp.head.seq)?;
+            let since = anchor::since(&mut *view, key, cp.head.seq)?;
             let hash = cp.head.hash.to_hex();
             if since
                 .iter()
@@ -102,7 +102,7 @@ pub fn open_journal(
             }
         }
         if trusted_checkpoint.is_none() {
-            anchors = anchor::since(&mut *view, journal_id, 0)?;
+            anchors = anchor::since(&mut *view, key, 0)?;
         }
     }
     let mut expected = heads(&anchors);
@@ -121,7 +121,7 @@ pub fn open_journal(
         // checkpoint record).
         Err(JournalError::Damaged { .. }) if from_checkpoint.is_some() => {
             let mut view = witness.conn.snapshot()?;
-            expected = heads(&anchor::since(&mut *view, journal_id, 0)?);
+            expected = heads(&anchor::since(&mut *view, key, 0)?);
             from_checkpoint = None;
             Journal::open_with(
                 dir,
@@ -136,7 +136,7 @@ pub fn open_journal(
     if expected.is_empty() && opened.head.seq > 0 {
         if let Some((run_id, ended)) = last_finished_run(dir, witness.identity)? {
             return Err(TrustError::Unanchored {
-                journal_id: journal_id.to_owned(),
+                journal_id: key.to_string(),
                 run_id,
                 ended,
             });

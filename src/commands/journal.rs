@@ -141,12 +141,14 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
             "no database configured (set DB_* or --database to compare with its anchors)".into(),
         );
     };
-    let Some(journal_id) = state.existing_journal_id() else {
+    let key = anchor::JournalKey::of(state);
+    if key.chain.is_none() && key.legacy.is_none() {
         return Expected::NoAnchor(format!(
-            "no journal id in {} yet: no run has anchored anything",
+            "no journal in {} yet: no run has anchored anything",
             state.root().display()
         ));
-    };
+    }
+    let journal_id = key.to_string();
     let mut conn = match open_database(config, target, true) {
         Ok(conn) => conn,
         Err(failure) => return Expected::NotChecked(failure.message),
@@ -163,7 +165,7 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
     }
     let anchors = conn
         .snapshot()
-        .and_then(|mut view| anchor::since(&mut *view, &journal_id, 0));
+        .and_then(|mut view| anchor::since(&mut *view, &key, 0));
     let anchors = match anchors {
         Err(e) => return Expected::NotChecked(format!("reading {}: {e}", anchor::TABLE)),
         Ok(a) if a.is_empty() => {

@@ -210,7 +210,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
     }
     let _host_lock = super::host_lock(&state, "housekeeper quarantine expire")?;
     // The journal is checked against the database's anchors before anything is destroyed.
-    let journal_id = state.existing_journal_id().unwrap_or_default();
+    let key = crate::apply::anchor::JournalKey::of(&state);
     let mut witness_db = match &config.database {
         Some(target) => {
             let mut conn = super::open_database(config, target, true)?;
@@ -232,7 +232,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
                 schema,
                 identity,
             });
-    let (mut journal, opened) = crate::session::open_trusted(&dir, &journal_id, witness)?;
+    let (mut journal, opened) = crate::session::open_trusted(&dir, &key, witness)?;
     for note in opened.notes() {
         log::warn!("journal: {note}");
     }

@@ -38,15 +38,16 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     let _host_lock = super::host_lock(&state, "housekeeper journal reset")?;
     let mut conn = open_database(config, target, false)?;
     super::database_lock(&mut *conn)?;
-    let old_id = state.existing_journal_id().unwrap_or_default();
+    let old_key = anchor::JournalKey::of(&state);
+    let old_id = old_key.to_string();
     let schema = conn
         .introspect()
         .map_err(|e| db_failure("reading the schema", &e))?;
-    let anchors = if schema.table(anchor::TABLE).is_some() && !old_id.is_empty() {
+    let anchors = if schema.table(anchor::TABLE).is_some() {
         let mut view = conn
             .snapshot()
             .map_err(|e| db_failure("reading the anchors", &e))?;
-        anchor::since(&mut *view, &old_id, 0).map_err(|e| db_failure("reading the anchors", &e))?
+        anchor::since(&mut *view, &old_key, 0).map_err(|e| db_failure("reading the anchors", &e))?
     } else {
         Vec::new()
     };
@@ -111,13 +112,15 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     if has_journal {
         set_aside(&dir, &aside).map_err(crate::session::journal_failure)?;
     }
-    let new_id = state.renew_journal_id().map_err(|e| {
+    // The new journal has a new id of its own: the old journal's anchors never match it.
+    state.forget_legacy_journal_id().map_err(|e| {
         Failure::new(
             Exit::Failed,
-            format!("journal id in {}: {e}", state.root().display()),
+            format!("removing {}/journal-id: {e}", state.root().display()),
         )
     })?;
     let (journal, _) = Journal::open(&dir).map_err(crate::session::journal_failure)?;
+    let new_id = journal.journal_id().to_hex();
     let run_id = state::new_run_id();
     let mut journal = journal;
     let appended = journal

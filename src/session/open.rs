@@ -43,12 +43,7 @@ impl<'a> Session<'a> {
         let mut conn = open_database(config, target, false)?;
         watch.arm(conn.canceller());
         database_lock(&mut *conn)?;
-        let journal_id = state.journal_id().map_err(|e| {
-            Failure::new(
-                Exit::Failed,
-                format!("journal id in {}: {e}", state.root().display()),
-            )
-        })?;
+        let key = anchor::JournalKey::of(&state);
         let mut schema = match conn.introspect() {
             Ok(schema) => schema,
             Err(e) => return Err(db_failure_on(&mut *conn, "reading the schema", &e)),
@@ -61,7 +56,7 @@ impl<'a> Session<'a> {
             .map_err(|e| db_failure("identifying the database", &e))?;
         let (mut journal, opened) = open_trusted(
             &state.journal_dir(),
-            &journal_id,
+            &key,
             Some(trust::Witness {
                 conn: &mut *conn,
                 schema: &schema,
@@ -82,7 +77,7 @@ impl<'a> Session<'a> {
             &state.journal_dir(),
             &mut *conn,
             &schema,
-            &journal_id,
+            &key,
             &run_id,
             &quarantine,
         )
@@ -93,6 +88,22 @@ impl<'a> Session<'a> {
             schema = conn
                 .introspect()
                 .map_err(|e| db_failure("reading the schema", &e))?;
+        }
+        // Anchors are keyed by the journal's own id; an older version's `journal-id` is
+        // adopted once (both ids count until its file is gone, so a crash in between is fine).
+        let journal_id = journal.journal_id().to_hex();
+        if let Some(legacy) = &key.legacy {
+            let moved = anchor::adopt(&mut *conn, legacy, &journal_id)
+                .map_err(|e| db_failure("re-keying housekeeper_anchor to the journal's id", &e))?;
+            state.forget_legacy_journal_id().map_err(|e| {
+                Failure::new(
+                    Exit::Failed,
+                    format!("removing {}/journal-id: {e}", state.root().display()),
+                )
+            })?;
+            log::info!(
+                "journal: {moved} anchor rows re-keyed from the old journal-id {legacy} to the journal's id {journal_id}"
+            );
         }
         let (now, warnings) = match options.fixed_now {
             Some(now) => (now, Vec::new()),
@@ -151,10 +162,10 @@ impl<'a> Session<'a> {
 /// As above; a database error reading the anchors keeps its own exit code.
 pub fn open_trusted(
     dir: &std::path::Path,
-    journal_id: &str,
+    key: &anchor::JournalKey,
     witness: Option<trust::Witness<'_>>,
 ) -> Result<(Journal, OpenReport), Failure> {
-    match trust::open_journal(dir, journal_id, witness) {
+    match trust::open_journal(dir, key, witness) {
         Ok(t) => {
             log::debug!(
                 "journal: verified from {} against {} anchored records",

@@ -253,11 +253,56 @@ backend_test!(
     }
 );
 
+/// The `journal_id` values of the anchor rows.
+fn anchor_ids(db: &TestDb) -> std::collections::BTreeSet<String> {
+    let mut conn = db.connect();
+    let mut view = conn.snapshot().unwrap();
+    view.query("SELECT journal_id FROM housekeeper_anchor", &[])
+        .unwrap()
+        .rows
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_owned())
+        .collect()
+}
+
 backend_test!(
-    fn a_replaced_journal_id_is_refused(db) {
+    fn anchors_are_keyed_by_the_journals_own_id_and_an_older_state_directory_is_rekeyed(db) {
+        let hk = seed(db);
+        let first = run(&hk);
+        let chain = housekeeper::apply::anchor::chain_id(&journal_dir(&hk)).expect("a chain id");
+        assert_eq!(chain.len(), 32);
+        assert_eq!(anchor_ids(db), [chain.clone()].into(), "one identity: the chain's");
+        assert!(!hk.state.join("journal-id").exists(), "no second identity");
+
+        // A state directory of an older version: anchors keyed by its `journal-id` file.
+        let legacy = "0123456789abcdef";
+        db.run_sql(&[&format!("UPDATE housekeeper_anchor SET journal_id = '{legacy}'")]);
+        std::fs::write(hk.state.join("journal-id"), legacy).unwrap();
+        // Read-only commands accept it as it is and change nothing.
+        assert_code(&hk.run(&["journal", "verify"]), 0);
+        assert_eq!(anchor_ids(db), [legacy.to_owned()].into());
+        assert!(hk.state.join("journal-id").exists());
+        // The next run re-keys the anchors to the chain's id and forgets the file.
+        let second = run(&hk);
+        assert_eq!(anchor_ids(db), [chain.clone()].into());
+        assert!(!hk.state.join("journal-id").exists());
+        assert_code(&hk.run(&["journal", "verify"]), 0);
+        // Stopped between the two (anchors re-keyed, file still there): nothing breaks.
+        std::fs::write(hk.state.join("journal-id"), legacy).unwrap();
+        run(&hk);
+        assert!(!hk.state.join("journal-id").exists());
+        assert_eq!(anchor_ids(db), [chain].into());
+        // Both earlier runs can still be taken back: their anchors are found.
+        assert_code(&hk.run(&["undo", &second]), 0);
+        assert_code(&hk.run(&["undo", &first]), 0);
+    }
+);
+
+backend_test!(
+    fn a_journal_whose_anchors_are_gone_is_refused(db) {
         let hk = seed(db);
         run(&hk);
-        std::fs::write(hk.state.join("journal-id"), "0123456789abcdef").unwrap();
+        db.run_sql(&["DELETE FROM housekeeper_anchor"]);
         let before = world(db, &hk);
         let out = hk.run(&["run", "--duty", DUTIES]);
         assert_refused(&out, "no anchor");
