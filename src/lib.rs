@@ -16,7 +16,7 @@
 //! - `report`: run and duty results, JSON, monitoring (Zabbix, the Prometheus metrics file).
 //! - `session`: the one path of every real run (open → duties → finish).
 //! - `commands`: one module per subcommand; `manpage`: the man page.
-//! - `state`: the state directory, locks, journal id, atomic writes (private files, the metrics file).
+//! - `state`: the state directory, locks, the running user (root acts as the directory's owner), atomic writes (private files, the metrics file).
 //! - `clock`: the one reader of the wall clock.
 //! - `text`: the escaping of untrusted text (names, values, paths) in human output.
 //! - `scenario`: MultiFlexi schema fixtures, seeded test/demo databases, whole-database dumps.

@@ -421,8 +421,8 @@ fn files(roff: &mut Roff) {
             "starts the service every hour".into(),
         ),
         (
-            format!("{ZABBIX_TEMPLATES}multiflexi-housekeeper-7.0.yaml"),
-            "the Zabbix template of the items below, for Zabbix 7.0 (-6.0.yaml for Zabbix 6.0 LTS)".into(),
+            ZABBIX_TEMPLATES.to_owned(),
+            "the Zabbix templates of the items below: multiflexi-housekeeper-7.0.yaml for Zabbix 7.0, multiflexi-housekeeper-6.0.yaml for Zabbix 6.0 LTS".into(),
         ),
     ];
     for (path, what) in rows {
@@ -849,7 +849,7 @@ mod tests {
             "/var/lib/dbconfig-common/sqlite3/multiflexi/",
             "/lib/systemd/system/multiflexi-housekeeper.service",
             "/lib/systemd/system/multiflexi-housekeeper.timer",
-            "/usr/share/multiflexi-housekeeper/zabbix/multiflexi-housekeeper-7.0.yaml",
+            "/usr/share/multiflexi-housekeeper/zabbix/",
         ] {
             assert!(files.contains(&format!("{path}\n")), "{path} not in FILES");
         }
