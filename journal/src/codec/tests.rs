@@ -161,7 +161,8 @@ fn the_compile_time_key_order_check_agrees_with_the_encoding() {
     }
 }
 
-fn every_record_kind() -> Vec<Record> {
+/// Records of runs, plans and chunks, with every run kind, action and chunk status.
+fn run_records() -> Vec<Record> {
     let digest = Digest([9; 32]);
     let payload = PayloadRef {
         digest,
@@ -197,12 +198,6 @@ fn every_record_kind() -> Vec<Record> {
         dependents: vec!["schedule".into()],
         path,
         reason: "window_expired".into(),
-    };
-    let file_outcome = |status| Record::FileOutcome {
-        run_id: "r".into(),
-        duty: "tmp_files".into(),
-        item: 3,
-        status,
     };
     vec![
         run_start(RunKind::Run),
@@ -264,6 +259,24 @@ fn every_record_kind() -> Vec<Record> {
             error: Some("lock_timeout".into()),
             error_payload: Some(details.clone()),
         },
+    ]
+}
+
+/// Records of files, ends, recovery, expiry and reset, with every file status.
+fn closing_records() -> Vec<Record> {
+    let digest = Digest([9; 32]);
+    let details = PayloadRef {
+        digest,
+        len: 1 << 40,
+        kind: PayloadKind::Details,
+    };
+    let file_outcome = |status| Record::FileOutcome {
+        run_id: "r".into(),
+        duty: "tmp_files".into(),
+        item: 3,
+        status,
+    };
+    vec![
         Record::FileIntent {
             run_id: "r".into(),
             duty: "tmp_files".into(),
@@ -355,6 +368,10 @@ fn every_record_kind() -> Vec<Record> {
             user: "root".into(),
         },
     ]
+}
+
+fn every_record_kind() -> Vec<Record> {
+    [run_records(), closing_records()].concat()
 }
 
 #[test]
