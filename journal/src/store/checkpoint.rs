@@ -79,6 +79,24 @@ pub fn read_checkpoint(dir: &Path) -> Option<Checkpoint> {
     Checkpoint::parse(&text)
 }
 
+/// The checkpoint's record is not where the checkpoint says (its segment or frame is gone):
+/// records the database knows are lost, which is `Truncated` damage at the checkpoint.
+pub(super) fn lost(dir: &Path, cp: &Checkpoint, explanation: String) -> JournalError {
+    damaged(
+        dir,
+        Damage {
+            class: DamageClass::Truncated,
+            seq: Some(cp.head.seq),
+            location: Location {
+                file: cp.segment.clone(),
+                offset: cp.offset,
+            },
+            digest: None,
+            explanation,
+        },
+    )
+}
+
 /// Positions a scan at a checkpoint's frame in segment `name`: the segment must belong to the
 /// checkpoint's journal and hold a frame of the checkpoint's record at its offset; the scan then
 /// recomputes that record's hash, which the scanner's expectations must confirm.
@@ -90,21 +108,7 @@ pub(super) fn resume_at(
     newest: bool,
 ) -> Result<Segment<BufReader<File>>, JournalError> {
     let path = dir.join(name);
-    let gone = |explanation: String| {
-        damaged(
-            dir,
-            Damage {
-                class: DamageClass::Truncated,
-                seq: Some(cp.head.seq),
-                location: Location {
-                    file: name.to_owned(),
-                    offset: cp.offset,
-                },
-                digest: None,
-                explanation,
-            },
-        )
-    };
+    let gone = |explanation: String| lost(dir, cp, explanation);
     let mut file = File::open(&path).map_err(io_err("opening", &path))?;
     let mut hb = [0u8; SEGMENT_HEADER_LEN];
     file.read_exact(&mut hb)

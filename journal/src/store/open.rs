@@ -9,14 +9,14 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::resume_at;
+use super::checkpoint::{lost, resume_at};
 use super::files::{
     create_segment, ensure_private_dir, io_err, list_blobs, list_segments, open_segment_reader,
     private_file_options, random_16, sync_dir,
 };
 use super::lock::take_lock;
 use super::{
-    damaged, scan_error, Journal, JournalError, JournalOptions, Written, LOCK_FILE, PAYLOAD_DIR,
+    scan_error, Journal, JournalError, JournalOptions, Written, LOCK_FILE, PAYLOAD_DIR,
     PAYLOAD_TMP_DIR,
 };
 use crate::chain::{genesis, ChainHead, JournalId};
@@ -231,21 +231,13 @@ fn verify_chain(
             .iter()
             .position(|(_, name)| *name == cp.segment)
             .ok_or_else(|| {
-                damaged(
+                lost(
                     dir,
-                    Damage {
-                        class: DamageClass::Truncated,
-                        seq: Some(cp.head.seq),
-                        location: Location {
-                            file: cp.segment.clone(),
-                            offset: cp.offset,
-                        },
-                        digest: None,
-                        explanation: format!(
-                            "the segment holding the verified record {} is missing",
-                            cp.head.seq
-                        ),
-                    },
+                    cp,
+                    format!(
+                        "the segment holding the verified record {} is missing",
+                        cp.head.seq
+                    ),
                 )
             })?,
         None => 0,
