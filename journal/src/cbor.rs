@@ -401,6 +401,10 @@ impl<R: Read> Decoder<R> {
 
     pub fn i128(&mut self) -> Result<i128, DecodeError> {
         let h = self.head()?;
+        self.i128_from(h)
+    }
+
+    pub fn i128_from(&mut self, h: Head) -> Result<i128, DecodeError> {
         match h.major {
             MAJOR_UINT => Ok(i128::from(h.arg)),
             MAJOR_NEGINT => Ok(-1 - i128::from(h.arg)),
@@ -425,6 +429,10 @@ impl<R: Read> Decoder<R> {
 
     pub fn bool(&mut self) -> Result<bool, DecodeError> {
         let h = self.head()?;
+        self.bool_from(h)
+    }
+
+    pub fn bool_from(&self, h: Head) -> Result<bool, DecodeError> {
         match (h.major, h.arg) {
             (MAJOR_SIMPLE, 20) => Ok(false),
             (MAJOR_SIMPLE, 21) => Ok(true),
@@ -533,7 +541,12 @@ impl<R: Read> Decoder<R> {
     }
 
     pub fn array_exact(&mut self, n: u64) -> Result<(), DecodeError> {
-        let len = self.array()?;
+        let h = self.head()?;
+        self.array_exact_from(h, n)
+    }
+
+    pub fn array_exact_from(&self, h: Head, n: u64) -> Result<(), DecodeError> {
+        let len = self.array_from(h)?;
         if len == n {
             Ok(())
         } else {
@@ -556,7 +569,13 @@ impl<R: Read> Decoder<R> {
 
     /// A map with exactly the keys `keys`, which the caller reads in this order.
     pub fn map_exact(&mut self, keys: &[&str]) -> Result<(), DecodeError> {
-        let n = self.map()?;
+        let h = self.head()?;
+        self.map_exact_from(h, keys)
+    }
+
+    /// `map_exact` for a map whose head was already read.
+    pub fn map_exact_from(&self, h: Head, keys: &[&str]) -> Result<(), DecodeError> {
+        let n = self.map_from(h)?;
         if n == keys.len() as u64 {
             Ok(())
         } else {

@@ -9,7 +9,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use crate::cbor::{DecodeError, Decoder, Encoder};
-use crate::codec::{payload_kind_from, payload_kind_to, value_from, value_to};
+use crate::codec::Canonical;
 use crate::record::{Digest, PayloadKind, PayloadRef};
 use crate::value::Value;
 
@@ -86,7 +86,7 @@ pub struct PayloadHeader {
 pub fn encode_header(e: &mut Encoder, header: &PayloadHeader) {
     e.map(HEADER_KEYS.len());
     e.key("kind");
-    payload_kind_to(e, header.kind);
+    header.kind.encode(e);
     e.key("nonce");
     e.bytes(&header.nonce);
     e.key("format");
@@ -109,7 +109,7 @@ pub fn encode_row(e: &mut Encoder, role: RowRole, values: &[Value]) {
     e.array(values.len() + 1);
     e.uint(role.code());
     for v in values {
-        value_to(e, v);
+        v.encode(e);
     }
 }
 
@@ -129,7 +129,7 @@ pub fn encode_json_head(e: &mut Encoder, len: u64) {
 pub fn decode_header<R: Read>(d: &mut Decoder<R>) -> Result<PayloadHeader, DecodeError> {
     d.map_exact(&HEADER_KEYS)?;
     d.key("kind")?;
-    let kind = payload_kind_from(d)?;
+    let kind = PayloadKind::decode(d)?;
     d.key("nonce")?;
     let nonce = d.fixed_bytes::<16>()?;
     d.key("format")?;
@@ -227,7 +227,7 @@ impl<R: Read> BodyDecoder<R> {
                 let mut values =
                     Vec::with_capacity(usize::try_from(columns.min(1024)).unwrap_or(0));
                 for _ in 0..columns {
-                    values.push(value_from(d)?);
+                    values.push(Value::decode(d)?);
                 }
                 PayloadEntry::Row { role, values }
             }

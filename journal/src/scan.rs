@@ -404,37 +404,52 @@ impl Scanner {
         damage(DamageClass::TornTail, Some(next), seg_name, offset, what)
     }
 
-    /// The next good record of `seg`, `Ok(None)` at the clean end of the segment.
-    pub fn next_record<R: Read>(
-        &mut self,
+    /// A frame cut short: a torn tail in the newest segment, a bad frame in any other.
+    fn cut_short(&self, newest: bool, seg_name: &str, offset: u64, what: String) -> ScanError {
+        if newest {
+            self.torn(seg_name, offset, what)
+        } else {
+            damage(
+                DamageClass::BadFrame,
+                Some(self.next_seq()),
+                seg_name,
+                offset,
+                format!("{what}, in a segment that is not the newest"),
+            )
+        }
+    }
+
+    /// The checked header of the frame at `seg`'s offset (FORMAT.md §11.2 steps 1–5),
+    /// `Ok(None)` at the clean end of the segment.
+    fn frame_header<R: Read>(
+        &self,
         seg: &mut Segment<R>,
-    ) -> Result<Option<ScannedRecord>, ScanError> {
+    ) -> Result<Option<FrameHeader>, ScanError> {
         let start = seg.offset;
-        let next = self.next_seq();
-        let name = seg.name.clone();
+        let name = seg.name.as_str();
+        let bad_frame = |msg: String| {
+            damage(
+                DamageClass::BadFrame,
+                Some(self.next_seq()),
+                name,
+                start,
+                msg,
+            )
+        };
         let mut hb = [0u8; FRAME_HEADER_LEN];
         let n = read_full(&mut seg.reader, &mut hb)?;
         if n == 0 {
             return Ok(None);
         }
-        let bad_frame = |msg: String| damage(DamageClass::BadFrame, Some(next), &name, start, msg);
         if n < FRAME_HEADER_LEN {
             let what = format!("incomplete frame header: {n} of {FRAME_HEADER_LEN} bytes");
-            return Err(if seg.newest {
-                self.torn(&name, start, what)
-            } else {
-                bad_frame(format!("{what}, in a segment that is not the newest"))
-            });
+            return Err(self.cut_short(seg.newest, name, start, what));
         }
         if hb.iter().all(|&b| b == 0) {
             let (zero, rest) = rest_is_zero(&mut seg.reader)?;
             if zero {
                 let what = format!("{} zero bytes after the last frame", n as u64 + rest);
-                return Err(if seg.newest {
-                    self.torn(&name, start, what)
-                } else {
-                    bad_frame(format!("{what}, in a segment that is not the newest"))
-                });
+                return Err(self.cut_short(seg.newest, name, start, what));
             }
             return Err(bad_frame("zero bytes where a frame header belongs".into()));
         }
@@ -454,6 +469,21 @@ impl Scanner {
         if let Err(FrameHeaderError::BadLength(msg)) = header.check_lengths() {
             return Err(bad_frame(msg));
         }
+        Ok(Some(header))
+    }
+
+    /// The next good record of `seg`, `Ok(None)` at the clean end of the segment.
+    pub fn next_record<R: Read>(
+        &mut self,
+        seg: &mut Segment<R>,
+    ) -> Result<Option<ScannedRecord>, ScanError> {
+        let Some(header) = self.frame_header(seg)? else {
+            return Ok(None);
+        };
+        let start = seg.offset;
+        let next = self.next_seq();
+        let name = seg.name.clone();
+        let bad_frame = |msg: String| damage(DamageClass::BadFrame, Some(next), &name, start, msg);
         let clen = u64::from(header.clen);
         self.compressed.clear();
         let got = (&mut seg.reader)
@@ -461,11 +491,7 @@ impl Scanner {
             .read_to_end(&mut self.compressed)?;
         if (got as u64) < clen {
             let what = format!("incomplete record body: {got} of {clen} bytes");
-            return Err(if seg.newest {
-                self.torn(&name, start, what)
-            } else {
-                bad_frame(format!("{what}, in a segment that is not the newest"))
-            });
+            return Err(self.cut_short(seg.newest, &name, start, what));
         }
         let seq = Some(header.seq);
         if crate::chain::check8(&self.compressed) != header.body_check {
