@@ -12,6 +12,7 @@ mod support;
 mod apply_trust;
 mod audit;
 mod cli;
+mod contracts;
 mod daemon;
 mod db;
 mod doctor;
