@@ -22,6 +22,7 @@ mod escaping;
 mod executor;
 mod keys;
 mod monitoring;
+mod output_snapshots;
 mod ownership;
 mod schema;
 mod trust;
