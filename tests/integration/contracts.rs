@@ -123,8 +123,10 @@ struct Section {
     tables: Vec<Table>,
 }
 
+/// Stands in for an escaped `\|` while a table row is split into its cells.
 const PIPE: char = '\u{1}';
 
+/// The contents of the `code spans` of a line.
 fn code_spans(text: &str) -> Vec<String> {
     text.split('`')
         .skip(1)
@@ -133,6 +135,7 @@ fn code_spans(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a code span is a field name (`payload_problem`), not a value or a command.
 fn is_name(text: &str) -> bool {
     !text.is_empty()
         && text
@@ -140,6 +143,8 @@ fn is_name(text: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// The sections of JSON.md whose heading starts with a `format` value, with their tables:
+/// each table's intro is the last line of text before it.
 fn sections(markdown: &str) -> BTreeMap<String, Section> {
     let mut out = BTreeMap::new();
     let mut current: Option<(String, Section)> = None;
@@ -772,3 +777,27 @@ backend_test!(
         assert_eq!(pruning["plan"]["items"][0]["op"]["delete"]["guard"], "exists", "{pruning:#}");
     }
 );
+
+#[test]
+fn items_journaled_with_the_earlier_capitalized_names_still_decode() {
+    let earlier = serde_json::json!({
+        "Delete": {
+            "table": "log",
+            "key_column": "id",
+            "keys": {"Ranges": [[1, 7]]},
+            "dependents": [{"table": "schedule", "column": "job"}],
+            "guard": "Exists",
+        }
+    });
+    let op: housekeeper::plan::Op =
+        serde_json::from_value(earlier).expect("the capitalized spelling decodes");
+    let today = serde_json::to_value(&op).expect("JSON");
+    assert_eq!(today["delete"]["guard"], "exists", "{today:#}");
+    assert_eq!(
+        today["delete"]["keys"],
+        serde_json::json!({"Ranges": [[1, 7]]})
+    );
+    let guard: housekeeper::plan::Guard =
+        serde_json::from_value(serde_json::json!("Duty")).unwrap();
+    assert_eq!(serde_json::to_value(guard).unwrap(), "duty");
+}
