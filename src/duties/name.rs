@@ -9,13 +9,21 @@ use serde::{Deserialize, Serialize};
 /// The name of a duty, as used in output, `MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES` and `--duty`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum DutyName {
+    #[serde(rename = "StaleTaskFinalization")]
     StaleTaskFinalization,
+    #[serde(rename = "OrphanedJobCleanup")]
     OrphanedJobCleanup,
+    #[serde(rename = "ScheduleIntegrity")]
     ScheduleIntegrity,
+    #[serde(rename = "DataRetentionCleanup")]
     DataRetentionCleanup,
+    #[serde(rename = "DiskTempFileCleanup")]
     DiskTempFileCleanup,
+    #[serde(rename = "LogPruning")]
     LogPruning,
+    #[serde(rename = "RuntemplateCounterRecalc")]
     RuntemplateCounterRecalc,
+    #[serde(rename = "CredentialHealthCheck")]
     CredentialHealthCheck,
 }
 

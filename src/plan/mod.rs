@@ -46,12 +46,15 @@ pub struct Dependent {
     pub column: String,
 }
 
-/// How an item's selection condition is re-checked inside the chunk's transaction.
+/// How an item's selection condition is re-checked inside the chunk's transaction. Serialized
+/// snake_case; the PascalCase names of plans journaled by earlier versions are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Guard {
     /// Nothing beyond the row still existing (rows already gone are reported as drifted).
+    #[serde(rename = "exists", alias = "Exists")]
     Exists,
     /// The duty re-evaluates its condition on the locked current row (`Duty::recheck`).
+    #[serde(rename = "duty", alias = "Duty")]
     Duty,
 }
 
@@ -151,14 +154,21 @@ pub struct RestoreFile {
     pub meta: housekeeper_journal::FileMeta,
 }
 
-/// What an item does.
+/// What an item does. Serialized snake_case (`{"delete": …}`); the PascalCase names of plans
+/// journaled by earlier versions are still read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Op {
+    #[serde(rename = "delete", alias = "Delete")]
     Delete(DeleteRows),
+    #[serde(rename = "update", alias = "Update")]
     Update(UpdateRow),
+    #[serde(rename = "insert", alias = "Insert")]
     Insert(InsertRow),
+    #[serde(rename = "reinsert", alias = "Reinsert")]
     Reinsert(ReinsertRows),
+    #[serde(rename = "quarantine", alias = "Quarantine")]
     Quarantine(FileItem),
+    #[serde(rename = "restore", alias = "Restore")]
     Restore(RestoreFile),
 }
 

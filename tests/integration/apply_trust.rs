@@ -151,7 +151,7 @@ backend_test!(
         let list = items(&mut plan, "DataRetentionCleanup");
         let at = list
             .iter()
-            .position(|i| i["op"]["Update"]["table"] == "user")
+            .position(|i| i["op"]["update"]["table"] == "user")
             .expect("the anonymize update of user 2");
         let extra = serde_json::to_value(Change {
             column: "password".into(),
@@ -159,7 +159,7 @@ backend_test!(
             new: Value::from("$2y$10$attacker"),
         })
         .unwrap();
-        list[at]["op"]["Update"]["changes"].as_array_mut().unwrap().push(extra);
+        list[at]["op"]["update"]["changes"].as_array_mut().unwrap().push(extra);
         tool::write_resealed(&file, plan);
         assert_refused_whole(
             db,
@@ -175,7 +175,7 @@ backend_test!(
         let hk = seed(db);
         let (file, plan) = saved_plan(db, &hk, &[]);
         let prune = items(&mut plan.clone(), "LogPruning")[0].clone();
-        assert!(prune["op"]["Delete"]["table"] == "log", "{prune:#}");
+        assert!(prune["op"]["delete"]["table"] == "log", "{prune:#}");
 
         let mut moved = plan.clone();
         items(&mut moved, "LogPruning").clear();
@@ -203,10 +203,10 @@ backend_test!(
     fn widened_keys_delete_only_what_the_duty_plans_now(db) {
         let hk = seed(db);
         let (file, mut plan) = saved_plan(db, &hk, &["LogPruning"]);
-        let prune = &mut items(&mut plan, "LogPruning")[0]["op"]["Delete"];
+        let prune = &mut items(&mut plan, "LogPruning")[0]["op"]["delete"];
         assert_eq!(prune["keys"], serde_json::json!({"Ranges": [[1, 10]]}));
         prune["keys"] = serde_json::json!({"Ranges": [[1, 20]]});
-        prune["guard"] = serde_json::json!("Exists");
+        prune["guard"] = serde_json::json!("exists");
         tool::write_resealed(&file, plan);
         let before = dump(db);
         let out = apply_file(&hk, &file);
@@ -232,18 +232,18 @@ backend_test!(
         let list = items(&mut plan, "DataRetentionCleanup");
         let at = list
             .iter()
-            .position(|i| i["op"]["Delete"]["table"] == "user_sessions")
+            .position(|i| i["op"]["delete"]["table"] == "user_sessions")
             .expect("the hard delete of session 1");
         let session = |n: i64| Value::from(format!("sess-{n:032x}"));
         let delete = &mut list[at];
         assert_eq!(
-            delete["op"]["Delete"]["keys"],
+            delete["op"]["delete"]["keys"],
             serde_json::to_value(KeySet::Values(vec![session(1)])).unwrap()
         );
         // Wider keys, no re-check, a cutoff a day in the future.
-        delete["op"]["Delete"]["keys"] =
+        delete["op"]["delete"]["keys"] =
             serde_json::to_value(KeySet::Values(vec![session(1), session(2)])).unwrap();
-        delete["op"]["Delete"]["guard"] = serde_json::json!("Exists");
+        delete["op"]["delete"]["guard"] = serde_json::json!("exists");
         delete["tags"]["cutoff"] = serde_json::json!("2026-11-29 09:00:00");
         tool::write_resealed(&file, plan);
         // Meanwhile session 1 was used again: it no longer qualifies.

@@ -1044,15 +1044,15 @@ backend_test!(
                 let n = d["items"].as_array().unwrap().iter()
                     .filter(|i| i["enabled"] == true)
                     .map(|i| match &i["op"] {
-                        serde_json::Value::Object(op) if op.contains_key("Delete") => {
-                            let keys = &op["Delete"]["keys"];
+                        serde_json::Value::Object(op) if op.contains_key("delete") => {
+                            let keys = &op["delete"]["keys"];
                             keys.get("Ranges").map_or_else(
                                 || keys["Values"].as_array().unwrap().len() as u64,
                                 |r| r.as_array().unwrap().iter().map(|p| p[1].as_u64().unwrap() - p[0].as_u64().unwrap() + 1).sum(),
                             )
                         }
                         // Record rows (`Insert`) are not changes.
-                        serde_json::Value::Object(op) if op.get("Insert").is_some() => 0,
+                        serde_json::Value::Object(op) if op.get("insert").is_some() => 0,
                         _ => 1,
                     })
                     .sum::<u64>();

@@ -546,7 +546,7 @@ backend_test!(
         hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "10");
         let plan = hk.run(&["plan", "--duty", "LogPruning", "--format", "json"]).json();
         let duty = plan["duties"].as_array().unwrap().iter().find(|d| d["duty"] == "LogPruning").unwrap();
-        let keys = &duty["items"][0]["op"]["Delete"]["keys"]["Ranges"];
+        let keys = &duty["items"][0]["op"]["delete"]["keys"]["Ranges"];
         assert_eq!(keys, &serde_json::json!([[1, 9], [21, 49], [51, 90]]));
         assert_eq!(hk.run(&["run", "--duty", "LogPruning"]).code, 0);
         let left: Vec<i64> = rows_by_id(db, "log").keys().copied().filter(|id| *id <= 100).collect();
