@@ -13,6 +13,7 @@
 //! backend rewrites them to `$1…$n` (outside quoted identifiers and string literals).
 
 pub mod dialect;
+mod driver;
 pub mod schema;
 
 #[cfg(feature = "mysql")]
@@ -133,6 +134,9 @@ pub trait Cancel: Send + Sync {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+/// What `query_each` hands every row to, in order.
+pub type EachRow<'a> = &'a mut dyn FnMut(&[Value]) -> DbResult<()>;
+
 /// Column names of a result set, shared by its rows.
 pub type Columns = std::sync::Arc<[String]>;
 
@@ -168,7 +172,7 @@ pub trait Query {
         &mut self,
         sql: &str,
         params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+        each: EachRow<'_>,
     ) -> DbResult<Vec<String>>;
 
     /// Runs a query and collects every row.
@@ -225,7 +229,7 @@ pub trait WriteTx: Query {
         table: &str,
         where_sql: &str,
         params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+        each: EachRow<'_>,
     ) -> DbResult<(Vec<String>, u64)>;
 
     /// Selects the rows of `table` matched by `where_sql`, every column, locking them against
