@@ -29,12 +29,7 @@ pub(super) trait Driver {
     /// # Errors
     /// As `each`.
     fn rows(&mut self, sql: &str, params: &[Value]) -> DbResult<Rows> {
-        let mut rows = Vec::new();
-        let columns = self.each(sql, params, &mut |row| {
-            rows.push(row.to_vec());
-            Ok(())
-        })?;
-        Ok(Rows { columns, rows })
+        super::collect(|each| self.each(sql, params, each))
     }
 
     /// The first column of the first row, `Null` when there is no row.

@@ -155,6 +155,16 @@ impl Rows {
     }
 }
 
+/// Every row a query hands over, collected: `run` runs the query with the row callback.
+fn collect(run: impl FnOnce(EachRow<'_>) -> DbResult<Vec<String>>) -> DbResult<Rows> {
+    let mut rows = Vec::new();
+    let columns = run(&mut |row| {
+        rows.push(row.to_vec());
+        Ok(())
+    })?;
+    Ok(Rows { columns, rows })
+}
+
 /// Who holds the per-database lock, as far as the engine can tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder(pub String);
@@ -180,12 +190,7 @@ pub trait Query {
     /// # Errors
     /// As `query_each`.
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Rows> {
-        let mut rows = Vec::new();
-        let columns = self.query_each(sql, params, &mut |row| {
-            rows.push(row.to_vec());
-            Ok(())
-        })?;
-        Ok(Rows { columns, rows })
+        collect(|each| self.query_each(sql, params, each))
     }
 
     /// The first column of the first row, or `None` when there is no row.
