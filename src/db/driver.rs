@@ -10,9 +10,9 @@
 //! Must never: know an engine's client library, decode a value, or start or end a
 //! transaction itself (the engine's driver does that, and rolls back when dropped).
 
-use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper_journal::Value;
 
-use super::{DbError, DbResult, Dialect, EachRow, LockHolder, Query, ReadView, Rows, WriteTx};
+use super::{DbError, DbResult, Dialect, EachRow, Query, ReadView, Rows, WriteTx};
 
 /// Running statements on one engine session (a connection, a snapshot or a transaction).
 pub(super) trait Driver {
@@ -36,6 +36,7 @@ pub(super) trait Driver {
     ///
     /// # Errors
     /// As `each`.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn scalar(&mut self, sql: &str, params: &[Value]) -> DbResult<Value> {
         Ok(self
             .rows(sql, params)?
@@ -51,6 +52,7 @@ pub(super) trait Driver {
     ///
     /// # Errors
     /// As `each`, or no row came.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn one_row(&mut self, sql: &str, column: &str) -> DbResult<Vec<Value>> {
         self.rows(sql, &[])?
             .rows
@@ -67,7 +69,12 @@ pub(super) trait Driver {
     ///
     /// # Errors
     /// As `each`, or the value is not a date and time.
-    fn clock(&mut self, expression: &str, expected: &str) -> DbResult<Option<DateTimeValue>> {
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    fn clock(
+        &mut self,
+        expression: &str,
+        expected: &str,
+    ) -> DbResult<Option<housekeeper_journal::DateTimeValue>> {
         match self.scalar(&format!("SELECT {expression}"), &[])? {
             Value::DateTime(now) => Ok(Some(now)),
             other => Err(DbError::Decode {
@@ -84,21 +91,22 @@ pub(super) trait Driver {
 ///
 /// # Errors
 /// What `attempt` or `holder` returned.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(super) fn lock_or_holder<D: Driver>(
     driver: &mut D,
     mut attempt: impl FnMut(&mut D) -> DbResult<bool>,
     mut holder: impl FnMut(&mut D) -> DbResult<Option<String>>,
     unknown: &str,
-) -> DbResult<Result<(), LockHolder>> {
+) -> DbResult<Result<(), super::LockHolder>> {
     for _ in 0..2 {
         if attempt(driver)? {
             return Ok(Ok(()));
         }
         if let Some(holder) = holder(driver)? {
-            return Ok(Err(LockHolder(holder)));
+            return Ok(Err(super::LockHolder(holder)));
         }
     }
-    Ok(Err(LockHolder(unknown.to_owned())))
+    Ok(Err(super::LockHolder(unknown.to_owned())))
 }
 
 /// A driver inside a write transaction.

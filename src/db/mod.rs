@@ -1,5 +1,6 @@
-//! The database layer: one small trait set, one file per engine (`sqlite.rs`, `postgres.rs`,
-//! `mysql.rs`), chosen by the configured `DbTarget`.
+//! The database layer: one small trait set, one module per engine (`sqlite.rs`, `postgres/`,
+//! `mysql/`), chosen by the configured `DbTarget`, and what the engines share around a
+//! session (`driver.rs`).
 //!
 //! Owns: connecting (with errors that name host, port, database and user — never the
 //! password), the read-only snapshot view, write transactions, the dialect (identifier

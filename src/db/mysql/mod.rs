@@ -3,7 +3,8 @@
 //! Owns: connecting from a `ServerTarget` (TCP host and port or a Unix socket, the
 //! `prefer_socket` URL parameter, a connect timeout), the session settings below, typed values
 //! through the binary protocol (every statement is prepared), snapshots, write transactions,
-//! capturing deletes, introspection from `information_schema`, and the `GET_LOCK` lock.
+//! capturing deletes, and the `GET_LOCK` lock. Reading `information_schema` is
+//! `introspect.rs`.
 //!
 //! Must never: put a value into SQL text, print the password, or change the server's session
 //! time zone.
