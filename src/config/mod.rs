@@ -8,6 +8,8 @@
 
 pub mod database;
 pub mod envfile;
+mod provenance;
+mod variables;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,6 +18,8 @@ use std::path::{Path, PathBuf};
 use housekeeper_journal::DateTimeValue;
 
 pub use database::{DbTarget, Engine, Secret, ServerTarget};
+pub use provenance::Provenance;
+pub use variables::{VarDoc, VARIABLES};
 
 use crate::duties::DutyName;
 
@@ -61,51 +65,6 @@ impl fmt::Display for Source {
         }
     }
 }
-
-/// One documented variable: its name, default and meaning. The man page, `--help` and
-/// `doctor` are generated from this table.
-#[derive(Debug, Clone, Copy)]
-pub struct VarDoc {
-    pub name: &'static str,
-    pub default: &'static str,
-    pub help: &'static str,
-}
-
-/// Every variable the tool reads.
-pub const VARIABLES: &[VarDoc] = &[
-    VarDoc { name: "DB_CONNECTION", default: "", help: "database engine: mysql, pgsql, sqlite or sqlite3" },
-    VarDoc { name: "DB_HOST", default: "localhost", help: "database server host (mysql, pgsql)" },
-    VarDoc { name: "DB_PORT", default: "3306 / 5432", help: "database server port" },
-    VarDoc { name: "DB_DATABASE", default: "", help: "database name, or the SQLite file path" },
-    VarDoc { name: "DB_USERNAME", default: "root / postgres", help: "database login" },
-    VarDoc { name: "DB_PASSWORD", default: "", help: "database password (never printed)" },
-    VarDoc { name: "DB_SETTINGS", default: "", help: "extra settings, e.g. unix_socket=/run/mysqld/mysqld.sock" },
-    VarDoc { name: "HOUSEKEEPER_DATABASE_URL", default: "", help: "the database as one URL (sqlite:PATH, postgres://…, mysql://…); wins over DB_*" },
-    VarDoc { name: "MULTIFLEXI_DAEMONIZE", default: "false", help: "loop forever, pausing CYCLE_PAUSE seconds between cycles" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_DRY_RUN", default: "false", help: "make `run` only plan (the --dry-run flag always wins)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", default: "3600", help: "seconds between cycles in daemon mode (at least 10)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", default: "100000", help: "rows of the log table to keep (LogPruning)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS", default: "24", help: "age in hours after which temp files are quarantined" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STALE_JOB_AGE", default: "60", help: "minutes after its schedule an unstarted job without queue row is a ghost" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES", default: "", help: "comma-separated duty names to skip (case-insensitive)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK", default: "true", help: "run CredentialHealthCheck" },
-    VarDoc { name: "MULTIFLEXI_TMP", default: "/var/lib/multiflexi/tmp", help: "the MultiFlexi temp directory (DiskTempFileCleanup)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STATE_DIR", default: "/var/lib/multiflexi-housekeeper", help: "journal and quarantine" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", default: "14", help: "days row images and quarantined files are kept for undo" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", default: "7", help: "days restored items are left alone by later runs" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", default: "10000", help: "items per database transaction, and files per durable batch of moves" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT", default: "30", help: "seconds a statement waits for a table or row lock held by another session before its duty fails" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT", default: "900", help: "seconds one database statement may run before it is cancelled" },
-    VarDoc { name: "MULTIFLEXI_TIMEZONE", default: "system zone", help: "zone of naive timestamps on SQLite (e.g. Europe/Prague)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", default: "hard_delete,soft_delete", help: "retention actions applied: hard_delete, soft_delete, grace_purge, anonymize, archive (or none)" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_FIO_URL", default: "https://fioapi.fio.cz/", help: "endpoint whose TCP reachability decides FioBank availability" },
-    VarDoc { name: "APP_DEBUG", default: "false", help: "debug logging" },
-    VarDoc { name: "ZABBIX_SERVER", default: "", help: "Zabbix server host[:port] to send results to (port 10051)" },
-    VarDoc { name: "ZABBIX_HOST", default: "", help: "host name the results are reported for in Zabbix" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_METRICS_FILE", default: "", help: "absolute path of a Prometheus text file (node_exporter textfile collector) replaced after every run" },
-    VarDoc { name: "HOUSEKEEPER_NOW", default: "", help: "fixed 'YYYY-MM-DD HH:MM:SS' now, for tests and the demo only" },
-    VarDoc { name: "HOUSEKEEPER_SYSTEMD_UNIT_DIRS", default: "", help: "for tests only: ':'-separated directories where doctor looks for the installed service unit instead of systemd's" },
-];
 
 /// A retention action that `MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS` can enable.
 #[derive(
@@ -181,15 +140,6 @@ pub struct Flags {
     pub tmp_dir: Option<PathBuf>,
     /// `Some(true)` when `--dry-run`/`-n` was given.
     pub dry_run: Option<bool>,
-}
-
-/// One line of the configuration as `doctor` shows it: the value (passwords redacted) and
-/// where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Provenance {
-    pub variable: &'static str,
-    pub value: String,
-    pub source: Source,
 }
 
 /// The validated configuration of one invocation.
@@ -385,36 +335,14 @@ impl Config {
             None => [RetentionAction::HardDelete, RetentionAction::SoftDelete].into(),
             Some(text) => parse_retention_actions(&text)?,
         };
-        let timezone =
-            match layers.get("MULTIFLEXI_TIMEZONE") {
-                None => None,
-                Some(text) => Some(text.trim().parse::<chrono_tz::Tz>().map_err(|_| {
-                    ConfigError::Invalid {
-                        variable: "MULTIFLEXI_TIMEZONE".into(),
-                        value: text.clone(),
-                        problem: "unknown time zone (expected an IANA name such as Europe/Prague)"
-                            .into(),
-                    }
-                })?),
-            };
+        let timezone = timezone(&mut layers)?;
         let fio_text = layers
             .get("MULTIFLEXI_HOUSEKEEPER_FIO_URL")
             .unwrap_or_else(|| "https://fioapi.fio.cz/".into());
         let fio = parse_endpoint("MULTIFLEXI_HOUSEKEEPER_FIO_URL", &fio_text)?;
         let zabbix = zabbix_target(&mut layers, &mut warnings)?;
         let metrics_file = metrics_file(&mut layers)?;
-        let fixed_now = match layers.get("HOUSEKEEPER_NOW") {
-            None => None,
-            Some(text) => Some(
-                DateTimeValue::parse(&text)
-                    .filter(DateTimeValue::is_valid_date)
-                    .ok_or_else(|| ConfigError::Invalid {
-                        variable: "HOUSEKEEPER_NOW".into(),
-                        value: text.clone(),
-                        problem: "expected a date and time 'YYYY-MM-DD HH:MM:SS'".into(),
-                    })?,
-            ),
-        };
+        let fixed_now = fixed_now(&mut layers)?;
         let tmp_dir = path_setting(
             flags.tmp_dir.as_ref(),
             "--tmp-dir",
@@ -491,7 +419,7 @@ impl Config {
                 .map(|text| std::env::split_paths(&text).collect()),
             provenance: Vec::new(),
         };
-        let provenance = provenance(&config, &layers.seen);
+        let provenance = provenance::of(&config, &layers.seen);
         Ok(Loaded {
             config: Config {
                 provenance,
@@ -639,6 +567,36 @@ fn database_target(flags: &Flags, layers: &mut Layers) -> Result<Option<DbTarget
         settings: settings.as_deref(),
     }
     .target()
+}
+
+/// `MULTIFLEXI_TIMEZONE`: an IANA zone name; `None` means the system zone.
+fn timezone(layers: &mut Layers) -> Result<Option<chrono_tz::Tz>, ConfigError> {
+    let Some(text) = layers.get("MULTIFLEXI_TIMEZONE") else {
+        return Ok(None);
+    };
+    text.trim()
+        .parse::<chrono_tz::Tz>()
+        .map(Some)
+        .map_err(|_| ConfigError::Invalid {
+            variable: "MULTIFLEXI_TIMEZONE".into(),
+            value: text.clone(),
+            problem: "unknown time zone (expected an IANA name such as Europe/Prague)".into(),
+        })
+}
+
+/// `HOUSEKEEPER_NOW`: a fixed, valid `YYYY-MM-DD HH:MM:SS` (tests and the demo).
+fn fixed_now(layers: &mut Layers) -> Result<Option<DateTimeValue>, ConfigError> {
+    let Some(text) = layers.get("HOUSEKEEPER_NOW") else {
+        return Ok(None);
+    };
+    DateTimeValue::parse(&text)
+        .filter(DateTimeValue::is_valid_date)
+        .map(Some)
+        .ok_or_else(|| ConfigError::Invalid {
+            variable: "HOUSEKEEPER_NOW".into(),
+            value: text.clone(),
+            problem: "expected a date and time 'YYYY-MM-DD HH:MM:SS'".into(),
+        })
 }
 
 fn path_setting(
@@ -793,114 +751,6 @@ fn metrics_file(layers: &mut Layers) -> Result<Option<PathBuf>, ConfigError> {
         ))),
         None => Err(invalid("expected the path of a file".into())),
     }
-}
-
-fn provenance(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<Provenance> {
-    let db = config.database.as_ref();
-    let server = |f: fn(&ServerTarget) -> String| match db {
-        Some(DbTarget::Postgres(t) | DbTarget::Mysql(t)) => f(t),
-        _ => String::new(),
-    };
-    VARIABLES
-        .iter()
-        .map(|var| {
-            let value = match var.name {
-                "DB_CONNECTION" => db.map(|d| d.engine().to_string()).unwrap_or_default(),
-                "DB_HOST" => server(|t| t.host.clone()),
-                "DB_PORT" => server(|t| t.port.to_string()),
-                "DB_DATABASE" => match db {
-                    Some(DbTarget::Sqlite { path }) => path.display().to_string(),
-                    _ => server(|t| t.database.clone()),
-                },
-                "DB_USERNAME" => server(|t| t.user.clone()),
-                "DB_PASSWORD" => server(|t| {
-                    t.password
-                        .as_ref()
-                        .map(|_| "***".to_owned())
-                        .unwrap_or_default()
-                }),
-                "DB_SETTINGS" => server(|t| {
-                    t.socket
-                        .as_ref()
-                        .map(|s| format!("unix_socket={}", s.display()))
-                        .unwrap_or_default()
-                }),
-                "HOUSEKEEPER_DATABASE_URL" => db.map(ToString::to_string).unwrap_or_default(),
-                "MULTIFLEXI_DAEMONIZE" => config.daemonize.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_DRY_RUN" => config.dry_run.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE" => config.cycle_pause_secs.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_LOG_KEEP" => config.log_keep.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS" => config.tmp_age_hours.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_STALE_JOB_AGE" => config.stale_job_age_minutes.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_SKIP_DUTIES" => config
-                    .skip_duties
-                    .iter()
-                    .map(|d| d.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                "MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK" => config.credential_check.to_string(),
-                "MULTIFLEXI_TMP" => config.tmp_dir.display().to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_STATE_DIR" => config.state_dir.display().to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS" => config.undo_days.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS" => config.hold_days.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS" => config.chunk_rows.to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT" => config.lock_timeout.as_secs().to_string(),
-                "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT" => {
-                    config.statement_timeout.as_secs().to_string()
-                }
-                "MULTIFLEXI_TIMEZONE" => config
-                    .timezone
-                    .map_or_else(|| "system zone".to_owned(), |tz| tz.name().to_owned()),
-                "MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS" => {
-                    let list: Vec<_> = config
-                        .retention_actions
-                        .iter()
-                        .map(|a| a.as_str())
-                        .collect();
-                    if list.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        list.join(",")
-                    }
-                }
-                "MULTIFLEXI_HOUSEKEEPER_FIO_URL" => config.fio.url.clone(),
-                "APP_DEBUG" => config.app_debug.to_string(),
-                "ZABBIX_SERVER" => config
-                    .zabbix
-                    .as_ref()
-                    .map(|z| format!("{}:{}", z.server, z.port))
-                    .unwrap_or_default(),
-                "ZABBIX_HOST" => config
-                    .zabbix
-                    .as_ref()
-                    .map(|z| z.host.clone())
-                    .unwrap_or_default(),
-                "MULTIFLEXI_HOUSEKEEPER_METRICS_FILE" => config
-                    .metrics_file
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                "HOUSEKEEPER_NOW" => config.fixed_now.map(|n| n.to_string()).unwrap_or_default(),
-                "HOUSEKEEPER_SYSTEMD_UNIT_DIRS" => config
-                    .systemd_unit_dirs
-                    .as_ref()
-                    .and_then(|dirs| std::env::join_paths(dirs).ok())
-                    .map(|text| text.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            let from_url = var.name.starts_with("DB_") && !value.is_empty();
-            let source = match seen.get("HOUSEKEEPER_DATABASE_URL") {
-                Some(url_source) if from_url => url_source.clone(),
-                _ => seen.get(var.name).cloned().unwrap_or(Source::Default),
-            };
-            Provenance {
-                variable: var.name,
-                value,
-                source,
-            }
-        })
-        .collect()
 }
 
 /// Resolves a path that may be relative against the current directory, for comparisons.

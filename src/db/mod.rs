@@ -1,5 +1,6 @@
-//! The database layer: one small trait set, one file per engine (`sqlite.rs`, `postgres.rs`,
-//! `mysql.rs`), chosen by the configured `DbTarget`.
+//! The database layer: one small trait set, one module per engine (`sqlite.rs`, `postgres/`,
+//! `mysql/`), chosen by the configured `DbTarget`, and what the engines share around a
+//! session (`driver.rs`).
 //!
 //! Owns: connecting (with errors that name host, port, database and user — never the
 //! password), the read-only snapshot view, write transactions, the dialect (identifier
@@ -13,6 +14,7 @@
 //! backend rewrites them to `$1…$n` (outside quoted identifiers and string literals).
 
 pub mod dialect;
+mod driver;
 pub mod schema;
 
 #[cfg(feature = "mysql")]
@@ -133,6 +135,9 @@ pub trait Cancel: Send + Sync {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+/// What `query_each` hands every row to, in order.
+pub type EachRow<'a> = &'a mut dyn FnMut(&[Value]) -> DbResult<()>;
+
 /// Column names of a result set, shared by its rows.
 pub type Columns = std::sync::Arc<[String]>;
 
@@ -149,6 +154,16 @@ impl Rows {
     pub fn index(&self, column: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == column)
     }
+}
+
+/// Every row a query hands over, collected: `run` runs the query with the row callback.
+fn collect(run: impl FnOnce(EachRow<'_>) -> DbResult<Vec<String>>) -> DbResult<Rows> {
+    let mut rows = Vec::new();
+    let columns = run(&mut |row| {
+        rows.push(row.to_vec());
+        Ok(())
+    })?;
+    Ok(Rows { columns, rows })
 }
 
 /// Who holds the per-database lock, as far as the engine can tell.
@@ -168,7 +183,7 @@ pub trait Query {
         &mut self,
         sql: &str,
         params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+        each: EachRow<'_>,
     ) -> DbResult<Vec<String>>;
 
     /// Runs a query and collects every row.
@@ -176,12 +191,7 @@ pub trait Query {
     /// # Errors
     /// As `query_each`.
     fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Rows> {
-        let mut rows = Vec::new();
-        let columns = self.query_each(sql, params, &mut |row| {
-            rows.push(row.to_vec());
-            Ok(())
-        })?;
-        Ok(Rows { columns, rows })
+        collect(|each| self.query_each(sql, params, each))
     }
 
     /// The first column of the first row, or `None` when there is no row.
@@ -225,7 +235,7 @@ pub trait WriteTx: Query {
         table: &str,
         where_sql: &str,
         params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+        each: EachRow<'_>,
     ) -> DbResult<(Vec<String>, u64)>;
 
     /// Selects the rows of `table` matched by `where_sql`, every column, locking them against

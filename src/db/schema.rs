@@ -105,6 +105,27 @@ impl TableInfo {
                 .iter()
                 .any(|i| i.columns.first().is_some_and(|c| c == column))
     }
+
+    /// Adds a named foreign key as a catalog lists it, one column a row and the rows of a key
+    /// together: the next column of the last key when the name is the same, else a new key.
+    pub fn add_foreign_key_column(&mut self, key: ForeignKey) {
+        match self.foreign_keys.last_mut() {
+            Some(last) if last.name.is_some() && last.name == key.name => {
+                last.columns.extend(key.columns);
+                last.referenced_columns.extend(key.referenced_columns);
+            }
+            _ => self.foreign_keys.push(key),
+        }
+    }
+
+    /// Adds an index as a catalog lists it, one column a row and the rows of an index
+    /// together: the next column of the last index when the name is the same, else a new one.
+    pub fn add_index_column(&mut self, index: IndexInfo) {
+        match self.indexes.last_mut() {
+            Some(last) if last.name == index.name => last.columns.extend(index.columns),
+            _ => self.indexes.push(index),
+        }
+    }
 }
 
 /// Every table of the database, by name.

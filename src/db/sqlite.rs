@@ -40,9 +40,10 @@ use housekeeper_journal::{DateTimeValue, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ffi, OpenFlags};
 
+use super::driver::{Driver, Session, WriteDriver};
 use super::{
-    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, Failed,
-    ForeignKey, IndexInfo, LockHolder, Query, ReadView, SchemaFacts, TableInfo, WriteTx,
+    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, EachRow,
+    Failed, ForeignKey, IndexInfo, LockHolder, ReadView, SchemaFacts, TableInfo, WriteTx,
 };
 use crate::config::{DbTarget, Engine};
 
@@ -272,7 +273,7 @@ fn query_each(
     params: &[Value],
     path: &Path,
     timeout: Duration,
-    each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+    each: EachRow<'_>,
 ) -> DbResult<Vec<String>> {
     let mut stmt = prepare(conn, sql, params, path, timeout)?;
     let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
@@ -317,146 +318,50 @@ fn batch(conn: &rusqlite::Connection, sql: &str, path: &Path, timeout: Duration)
         .map_err(|e| statement_error(sql, &e, path, timeout))
 }
 
-impl Query for SqliteConnection {
+impl Driver for SqliteConnection {
     fn dialect(&self) -> &Dialect {
         &self.dialect
     }
 
-    fn query_each(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<Vec<String>> {
+    fn each(&mut self, sql: &str, params: &[Value], each: EachRow<'_>) -> DbResult<Vec<String>> {
         query_each(&self.conn, sql, params, &self.path, self.timeout, each)
     }
 }
 
-/// A deferred read transaction with `query_only` on.
-struct SqliteSnapshot<'a> {
+/// A deferred read transaction with `query_only` on, or a `BEGIN IMMEDIATE` transaction.
+struct SqliteSession<'a> {
     owner: &'a SqliteConnection,
-    /// `query_only` before the snapshot, restored when it ends.
-    query_only_before: bool,
-}
-
-impl Query for SqliteSnapshot<'_> {
-    fn dialect(&self) -> &Dialect {
-        &self.owner.dialect
-    }
-
-    fn query_each(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<Vec<String>> {
-        let o = self.owner;
-        query_each(&o.conn, sql, params, &o.path, o.timeout, each)
-    }
-}
-
-impl ReadView for SqliteSnapshot<'_> {}
-
-impl Drop for SqliteSnapshot<'_> {
-    fn drop(&mut self) {
-        let conn = &self.owner.conn;
-        if let Err(e) = conn.execute_batch("ROLLBACK") {
-            log::warn!("ending the SQLite snapshot failed: {e}");
-        }
-        if !self.query_only_before {
-            if let Err(e) = conn.execute_batch("PRAGMA query_only = OFF") {
-                log::warn!("restoring PRAGMA query_only failed: {e}");
-            }
-        }
-    }
-}
-
-/// A `BEGIN IMMEDIATE` transaction.
-struct SqliteTx<'a> {
-    owner: &'a SqliteConnection,
+    /// For a snapshot: `query_only` before it, restored when it ends.
+    query_only_before: Option<bool>,
     done: bool,
 }
 
-impl SqliteTx<'_> {
-    fn run_each(
-        &self,
-        sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<Vec<String>> {
+impl Driver for SqliteSession<'_> {
+    fn dialect(&self) -> &Dialect {
+        &self.owner.dialect
+    }
+
+    fn each(&mut self, sql: &str, params: &[Value], each: EachRow<'_>) -> DbResult<Vec<String>> {
         let o = self.owner;
         query_each(&o.conn, sql, params, &o.path, o.timeout, each)
     }
 }
 
-impl Query for SqliteTx<'_> {
-    fn dialect(&self) -> &Dialect {
-        &self.owner.dialect
-    }
+impl WriteDriver for SqliteSession<'_> {
+    // BEGIN IMMEDIATE already holds the database's write lock.
+    const LOCK_ROWS: &'static str = "";
 
-    fn query_each(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<Vec<String>> {
-        self.run_each(sql, params, each)
-    }
-}
-
-impl WriteTx for SqliteTx<'_> {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
+    fn run(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
         let o = self.owner;
         execute(&o.conn, sql, params, &o.path, o.timeout)
     }
 
-    fn delete_capture(
-        &mut self,
-        table: &str,
-        where_sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<(Vec<String>, u64)> {
-        // SELECT then DELETE is faster than RETURNING on SQLite (which replays RETURNING rows
-        // from a temporary table). The write lock of BEGIN IMMEDIATE keeps other writers out
-        // in between, and the counts are compared to be sure.
-        let quoted = self.owner.dialect.quote(table);
-        let select = format!("SELECT * FROM {quoted} WHERE {where_sql}");
-        let mut captured = 0u64;
-        let columns = self.run_each(&select, params, &mut |row| {
-            captured += 1;
-            each(row)
-        })?;
-        let delete = format!("DELETE FROM {quoted} WHERE {where_sql}");
-        let deleted = self.execute(&delete, params)?;
-        if deleted != captured {
-            return Err(DbError::statement(
-                &delete,
-                format!(
-                    "deleted {deleted} rows of {table} but captured {captured}; \
-                     the transaction must be rolled back"
-                ),
-                None,
-            ));
-        }
-        Ok((columns, deleted))
+    /// SELECT then DELETE is faster than RETURNING on SQLite.
+    fn returning(&self) -> bool {
+        false
     }
 
-    fn select_for_update(
-        &mut self,
-        table: &str,
-        where_sql: &str,
-        params: &[Value],
-    ) -> DbResult<super::Rows> {
-        // BEGIN IMMEDIATE already holds the database's write lock.
-        let sql = format!(
-            "SELECT * FROM {} WHERE {where_sql}",
-            self.owner.dialect.quote(table)
-        );
-        self.query(&sql, params)
-    }
-
-    fn commit(mut self: Box<Self>) -> DbResult<()> {
+    fn commit(mut self) -> DbResult<()> {
         let o = self.owner;
         batch(&o.conn, "COMMIT", &o.path, o.timeout)?;
         self.done = true;
@@ -464,12 +369,26 @@ impl WriteTx for SqliteTx<'_> {
     }
 }
 
-impl Drop for SqliteTx<'_> {
+impl Drop for SqliteSession<'_> {
     fn drop(&mut self) {
-        if !self.done && !self.owner.conn.is_autocommit() {
-            if let Err(e) = self.owner.conn.execute_batch("ROLLBACK") {
-                log::warn!("rolling back the SQLite transaction failed: {e}");
+        let conn = &self.owner.conn;
+        match self.query_only_before {
+            Some(query_only_before) => {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    log::warn!("ending the SQLite snapshot failed: {e}");
+                }
+                if !query_only_before {
+                    if let Err(e) = conn.execute_batch("PRAGMA query_only = OFF") {
+                        log::warn!("restoring PRAGMA query_only failed: {e}");
+                    }
+                }
             }
+            None if !self.done && !conn.is_autocommit() => {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    log::warn!("rolling back the SQLite transaction failed: {e}");
+                }
+            }
+            None => {}
         }
     }
 }
@@ -527,18 +446,20 @@ impl Connection for SqliteConnection {
             let _ = self.conn.execute_batch("ROLLBACK");
             return Err(e);
         }
-        Ok(Box::new(SqliteSnapshot {
+        Ok(Box::new(Session(SqliteSession {
             owner: self,
-            query_only_before,
-        }))
+            query_only_before: Some(query_only_before),
+            done: false,
+        })))
     }
 
     fn begin(&mut self) -> DbResult<Box<dyn WriteTx + '_>> {
         batch(&self.conn, "BEGIN IMMEDIATE", &self.path, self.timeout)?;
-        Ok(Box::new(SqliteTx {
+        Ok(Box::new(Session(SqliteSession {
             owner: self,
+            query_only_before: None,
             done: false,
-        }))
+        })))
     }
 
     fn execute_ddl(&mut self, sql: &str) -> DbResult<()> {
@@ -670,14 +591,14 @@ fn introspect(c: &mut SqliteConnection) -> DbResult<SchemaFacts> {
             detail: format!("expected text, got {}", v.kind()),
         })
     };
-    let tables = c.query(
+    let tables = c.rows(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
         &[],
     )?;
     let mut facts = SchemaFacts::default();
     for row in &tables.rows {
         let name = need(&row[0], "sqlite_master.name")?;
-        let cols = c.query(
+        let cols = c.rows(
             "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid",
             &[Value::Text(name.clone())],
         )?;
@@ -712,7 +633,7 @@ fn introspect(c: &mut SqliteConnection) -> DbResult<SchemaFacts> {
             }
         }
 
-        let fk_rows = c.query(
+        let fk_rows = c.rows(
             "SELECT id, seq, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?) ORDER BY id, seq",
             &[Value::Text(name.clone())],
         )?;
@@ -740,7 +661,7 @@ fn introspect(c: &mut SqliteConnection) -> DbResult<SchemaFacts> {
             }
         }
 
-        let index_rows = c.query(
+        let index_rows = c.rows(
             "SELECT name, \"unique\", origin FROM pragma_index_list(?) ORDER BY name",
             &[Value::Text(name.clone())],
         )?;
@@ -750,7 +671,7 @@ fn introspect(c: &mut SqliteConnection) -> DbResult<SchemaFacts> {
                 continue;
             }
             let iname = need(&index[0], "index_list.name")?;
-            let parts = c.query(
+            let parts = c.rows(
                 "SELECT name FROM pragma_index_info(?) ORDER BY seqno",
                 &[Value::Text(iname.clone())],
             )?;

@@ -318,6 +318,83 @@ backend_test!(
     }
 );
 
+backend_test!(
+    only(postgres)
+    fn postgres_calendar_edges_read_bind_or_name_the_column(db) {
+        let mut conn = db.connect();
+        let midnight = TimeValue {
+            negative: false,
+            hours: 24,
+            minute: 0,
+            second: 0,
+            micros: 0,
+        };
+        let row = all_rows(
+            &mut conn,
+            "SELECT CAST('24:00:00' AS time), CAST(? AS time), CAST(? AS time), \
+             CAST('infinity' AS date), CAST(? AS date), CAST(? AS date)",
+            &[
+                Value::Text("24:00:00".into()),
+                Value::Time(midnight),
+                Value::Text("-infinity".into()),
+                Value::Date(DateTimeValue::date(1, 1, 1)),
+            ],
+        );
+        assert_eq!(
+            row[0],
+            [
+                Value::Time(midnight),
+                Value::Time(midnight),
+                Value::Time(midnight),
+                Value::Text("infinity".into()),
+                Value::Text("-infinity".into()),
+                Value::Date(DateTimeValue::date(1, 1, 1)),
+            ]
+        );
+        // Dates a value cannot hold are decode errors naming the column.
+        let mut view = conn.snapshot().unwrap();
+        for (sql, column) in [
+            ("SELECT CAST('0044-03-15 BC' AS date) AS ides", "ides"),
+            ("SELECT CAST('0001-01-01 BC' AS timestamp) AS eve", "eve"),
+            ("SELECT CAST('65536-01-01' AS timestamp) AS far", "far"),
+            ("SELECT CAST('5874897-12-31' AS date) AS last", "last"),
+        ] {
+            let err = view.query(sql, &[]).unwrap_err();
+            assert!(
+                matches!(&err, DbError::Decode { column: c, detail } if c == column
+                    && detail.contains("before year 1 or after 65535")),
+                "{sql}: {err}"
+            );
+        }
+        drop(view);
+        // Values that are no date or time of day are refused, naming the parameter.
+        let mut view = conn.snapshot().unwrap();
+        for (sql, value, words) in [
+            (
+                "SELECT CAST(? AS date)",
+                Value::DateTime(dt(2024, 5, 1, 12, 0, 0, 0)),
+                "parameter 1: datetime value has a time of day and is no date",
+            ),
+            (
+                "SELECT CAST(? AS timestamp)",
+                Value::DateTime(dt(2024, 2, 30, 0, 0, 0, 0)),
+                "not a valid calendar date and time",
+            ),
+            (
+                "SELECT CAST(? AS time)",
+                Value::Time(TimeValue {
+                    micros: 1,
+                    ..midnight
+                }),
+                "not a time of day between 00:00:00 and 24:00:00",
+            ),
+        ] {
+            let err = view.query(sql, &[value]).unwrap_err();
+            assert!(err.to_string().contains(words), "{sql}: {err}");
+        }
+    }
+);
+
 const ITEM_SQLITE: &str = "CREATE TABLE item (id INTEGER PRIMARY KEY, name VARCHAR(64) NOT NULL, \
     qty INTEGER, at DATETIME_TEXT)";
 const ITEM_POSTGRES: &str = "CREATE TABLE item (id integer PRIMARY KEY, \

@@ -3,7 +3,8 @@
 //! Owns: connecting from a `ServerTarget` (TCP host and port or a Unix socket, the
 //! `prefer_socket` URL parameter, a connect timeout), the session settings below, typed values
 //! through the binary protocol (every statement is prepared), snapshots, write transactions,
-//! capturing deletes, introspection from `information_schema`, and the `GET_LOCK` lock.
+//! capturing deletes, and the `GET_LOCK` lock. Reading `information_schema` is
+//! `introspect.rs`.
 //!
 //! Must never: put a value into SQL text, print the password, or change the server's session
 //! time zone.
@@ -41,11 +42,15 @@ use housekeeper_journal::{DateTimeValue, TimeValue, Value};
 use mysql::consts::{ColumnFlags, ColumnType};
 use mysql::prelude::Queryable;
 
+use super::driver::{lock_or_holder, Driver, Session, WriteDriver};
 use super::{
-    ColumnInfo, ColumnKind, ConnectOptions, Connection, DbError, DbResult, Dialect, Failed,
-    ForeignKey, IndexInfo, LockHolder, Query, ReadView, Rows, SchemaFacts, TableInfo, WriteTx,
+    ConnectOptions, Connection, DbError, DbResult, Dialect, EachRow, Failed, LockHolder, ReadView,
+    SchemaFacts, WriteTx,
 };
 use crate::config::{DbTarget, Engine, ServerTarget};
+use introspect::text_of;
+
+mod introspect;
 
 /// The character set number of binary strings.
 const BINARY_CHARSET: u16 = 63;
@@ -227,14 +232,10 @@ impl MysqlConnection {
     /// Reads what the server is and applies the session settings (`sql_mode`, the lock and
     /// statement timeouts).
     fn settle(&mut self, options: &ConnectOptions) -> DbResult<()> {
-        let rows = self.rows(
+        let row = self.one_row(
             "SELECT VERSION(), @@SESSION.sql_mode, @@log_bin, @@SESSION.binlog_format",
-            &[],
+            "VERSION()",
         )?;
-        let row = rows.rows.first().ok_or_else(|| DbError::Decode {
-            column: "VERSION()".into(),
-            detail: "no row".into(),
-        })?;
         let version = text_of(&row[0]).unwrap_or_default();
         self.returning = mariadb_with_returning(&version);
         let statement_binlog = row[2].as_i64() == Some(1)
@@ -271,25 +272,6 @@ impl MysqlConnection {
             )?;
         }
         Ok(())
-    }
-
-    fn rows(&mut self, sql: &str, params: &[Value]) -> DbResult<Rows> {
-        let mut rows = Vec::new();
-        let columns = query_each(&mut self.conn, sql, params, &mut |row| {
-            rows.push(row.to_vec());
-            Ok(())
-        })?;
-        Ok(Rows { columns, rows })
-    }
-
-    fn scalar(&mut self, sql: &str, params: &[Value]) -> DbResult<Value> {
-        Ok(self
-            .rows(sql, params)?
-            .rows
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next())
-            .unwrap_or(Value::Null))
     }
 
     /// The `GET_LOCK` name: per database, at most 64 characters.
@@ -438,7 +420,7 @@ fn query_each(
     conn: &mut mysql::Conn,
     sql: &str,
     params: &[Value],
-    each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
+    each: EachRow<'_>,
 ) -> DbResult<Vec<String>> {
     let stmt = prepare(conn, sql, params)?;
     let mut result = conn
@@ -475,134 +457,58 @@ fn simple(conn: &mut mysql::Conn, sql: &str) -> DbResult<()> {
     conn.query_drop(sql).map_err(|e| statement_error(sql, &e))
 }
 
-/// `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY` under `REPEATABLE READ`.
-struct MysqlSnapshot<'a> {
+/// A snapshot (`START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY` under `REPEATABLE
+/// READ`) or a write transaction; dropped while open (a snapshot always is), it rolls back.
+struct MysqlSession<'a> {
     owner: &'a mut MysqlConnection,
+    open: bool,
+    /// What a failed `ROLLBACK` on drop is reported as.
+    ending: &'static str,
 }
 
-impl Query for MysqlSnapshot<'_> {
+impl Driver for MysqlSession<'_> {
     fn dialect(&self) -> &Dialect {
         &self.owner.dialect
     }
 
-    fn query_each(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<Vec<String>> {
-        query_each(&mut self.owner.conn, sql, params, each)
+    fn each(&mut self, sql: &str, params: &[Value], each: EachRow<'_>) -> DbResult<Vec<String>> {
+        self.owner.each(sql, params, each)
     }
 }
 
-impl ReadView for MysqlSnapshot<'_> {}
-
-impl Drop for MysqlSnapshot<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = simple(&mut self.owner.conn, "ROLLBACK") {
-            log::warn!("ending the MySQL snapshot failed: {e}");
-        }
-    }
-}
-
-/// One write transaction; dropped without commit, it rolls back.
-struct MysqlTx<'a> {
-    owner: &'a mut MysqlConnection,
-    done: bool,
-}
-
-impl Query for MysqlTx<'_> {
-    fn dialect(&self) -> &Dialect {
-        &self.owner.dialect
-    }
-
-    fn query_each(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<Vec<String>> {
-        query_each(&mut self.owner.conn, sql, params, each)
-    }
-}
-
-impl WriteTx for MysqlTx<'_> {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
+impl WriteDriver for MysqlSession<'_> {
+    fn run(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
         execute(&mut self.owner.conn, sql, params)
     }
 
-    fn delete_capture(
-        &mut self,
-        table: &str,
-        where_sql: &str,
-        params: &[Value],
-        each: &mut dyn FnMut(&[Value]) -> DbResult<()>,
-    ) -> DbResult<(Vec<String>, u64)> {
-        let quoted = self.owner.dialect.quote(table);
-        if self.owner.returning {
-            let sql = format!("DELETE FROM {quoted} WHERE {where_sql} RETURNING *");
-            let mut deleted = 0u64;
-            let mut columns = query_each(&mut self.owner.conn, &sql, params, &mut |row| {
-                deleted += 1;
-                each(row)
-            })?;
-            if columns.is_empty() {
-                // MariaDB sends no column definitions when RETURNING returns no row.
-                let sql = format!("SELECT * FROM {quoted} WHERE 1 = 0");
-                columns = query_each(&mut self.owner.conn, &sql, &[], &mut |_| Ok(()))?;
-            }
-            return Ok((columns, deleted));
-        }
-        // No RETURNING (MySQL): lock and capture the rows, then delete them. The locked rows
-        // cannot change meanwhile; equal counts mean nothing else was deleted.
-        let select = format!("SELECT * FROM {quoted} WHERE {where_sql} FOR UPDATE");
-        let mut captured = 0u64;
-        let columns = query_each(&mut self.owner.conn, &select, params, &mut |row| {
-            captured += 1;
-            each(row)
-        })?;
-        let delete = format!("DELETE FROM {quoted} WHERE {where_sql}");
-        let deleted = execute(&mut self.owner.conn, &delete, params)?;
-        if deleted != captured {
-            return Err(DbError::statement(
-                &delete,
-                format!(
-                    "deleted {deleted} rows of {table} but captured {captured}; \
-                     the transaction must be rolled back"
-                ),
-                None,
-            ));
-        }
-        Ok((columns, deleted))
+    fn returning(&self) -> bool {
+        self.owner.returning
     }
 
-    fn select_for_update(
-        &mut self,
-        table: &str,
-        where_sql: &str,
-        params: &[Value],
-    ) -> DbResult<Rows> {
-        let sql = format!(
-            "SELECT * FROM {} WHERE {where_sql} FOR UPDATE",
-            self.owner.dialect.quote(table)
-        );
-        self.query(&sql, params)
-    }
-
-    fn commit(mut self: Box<Self>) -> DbResult<()> {
+    fn commit(mut self) -> DbResult<()> {
         simple(&mut self.owner.conn, "COMMIT")?;
-        self.done = true;
+        self.open = false;
         Ok(())
     }
 }
 
-impl Drop for MysqlTx<'_> {
+impl Drop for MysqlSession<'_> {
     fn drop(&mut self) {
-        if !self.done {
+        if self.open {
             if let Err(e) = simple(&mut self.owner.conn, "ROLLBACK") {
-                log::warn!("rolling back the MySQL transaction failed: {e}");
+                log::warn!("{} failed: {e}", self.ending);
             }
         }
+    }
+}
+
+impl Driver for MysqlConnection {
+    fn dialect(&self) -> &Dialect {
+        &self.dialect
+    }
+
+    fn each(&mut self, sql: &str, params: &[Value], each: EachRow<'_>) -> DbResult<Vec<String>> {
+        query_each(&mut self.conn, sql, params, each)
     }
 }
 
@@ -621,11 +527,7 @@ impl Connection for MysqlConnection {
 
     fn identity(&mut self) -> DbResult<String> {
         // The server's own host name and port, not the spelling used to reach it.
-        let rows = self.rows("SELECT @@hostname, @@port, DATABASE()", &[])?;
-        let row = rows.rows.first().ok_or_else(|| DbError::Decode {
-            column: "@@hostname".into(),
-            detail: "no row".into(),
-        })?;
+        let row = self.one_row("SELECT @@hostname, @@port, DATABASE()", "@@hostname")?;
         Ok(format!(
             "mysql:{}:{}/{}",
             text_of(&row[0]).unwrap_or_default(),
@@ -640,17 +542,11 @@ impl Connection for MysqlConnection {
     }
 
     fn server_now(&mut self) -> DbResult<Option<DateTimeValue>> {
-        match self.scalar("SELECT NOW(6)", &[])? {
-            Value::DateTime(now) => Ok(Some(now)),
-            other => Err(DbError::Decode {
-                column: "NOW(6)".into(),
-                detail: format!("expected a date and time, got {}", other.kind()),
-            }),
-        }
+        self.clock("NOW(6)", "a date and time")
     }
 
     fn introspect(&mut self) -> DbResult<SchemaFacts> {
-        introspect(self)
+        introspect::introspect(self)
     }
 
     fn snapshot(&mut self) -> DbResult<Box<dyn ReadView + '_>> {
@@ -662,7 +558,11 @@ impl Connection for MysqlConnection {
             &mut self.conn,
             "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
         )?;
-        Ok(Box::new(MysqlSnapshot { owner: self }))
+        Ok(Box::new(Session(MysqlSession {
+            owner: self,
+            open: true,
+            ending: "ending the MySQL snapshot",
+        })))
     }
 
     fn begin(&mut self) -> DbResult<Box<dyn WriteTx + '_>> {
@@ -673,10 +573,11 @@ impl Connection for MysqlConnection {
             )?;
         }
         simple(&mut self.conn, "START TRANSACTION")?;
-        Ok(Box::new(MysqlTx {
+        Ok(Box::new(Session(MysqlSession {
             owner: self,
-            done: false,
-        }))
+            open: true,
+            ending: "rolling back the MySQL transaction",
+        })))
     }
 
     fn execute_ddl(&mut self, sql: &str) -> DbResult<()> {
@@ -689,27 +590,22 @@ impl Connection for MysqlConnection {
         }
         let name = self.lock_name();
         let lock_error = |e: DbError| DbError::Lock(format!("GET_LOCK: {e}"));
-        for _ in 0..2 {
-            match self
+        let taken = lock_or_holder(
+            self,
+            |c| match c
                 .scalar("SELECT GET_LOCK(?, 0)", &[Value::Text(name.clone())])
                 .map_err(lock_error)?
                 .as_i64()
             {
-                Some(1) => {
-                    self.lock_held = true;
-                    return Ok(Ok(()));
-                }
-                Some(0) => {}
-                _ => return Err(DbError::Lock(format!("GET_LOCK({name}) failed"))),
-            }
-            // Held: name the holder. If it let go in between, try once more.
-            if let Some(holder) = self.holder(&name).map_err(lock_error)? {
-                return Ok(Err(LockHolder(holder)));
-            }
-        }
-        Ok(Err(LockHolder(
-            "another MySQL connection (it could not be identified)".into(),
-        )))
+                Some(1) => Ok(true),
+                Some(0) => Ok(false),
+                _ => Err(DbError::Lock(format!("GET_LOCK({name}) failed"))),
+            },
+            |c| c.holder(&name).map_err(lock_error),
+            "another MySQL connection (it could not be identified)",
+        )?;
+        self.lock_held = taken.is_ok();
+        Ok(taken)
     }
 
     fn unlock(&mut self) -> DbResult<()> {
@@ -790,176 +686,6 @@ impl Connection for MysqlConnection {
     }
 }
 
-/// Text of an `information_schema` value (some servers send it as binary strings).
-fn text_of(value: &Value) -> Option<String> {
-    match value {
-        Value::Text(s) => Some(s.clone()),
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
-fn need_text(value: &Value, what: &str) -> DbResult<String> {
-    match value {
-        Value::Text(_) | Value::Bytes(_) => Ok(text_of(value).unwrap_or_default()),
-        other => Err(DbError::Decode {
-            column: what.to_owned(),
-            detail: format!("expected text, got {}", other.kind()),
-        }),
-    }
-}
-
-/// The column kind from `DATA_TYPE` and `COLUMN_TYPE`.
-fn kind_of(data_type: &str, column_type: &str) -> ColumnKind {
-    match data_type.to_ascii_lowercase().as_str() {
-        "tinyint" if column_type.to_ascii_lowercase().starts_with("tinyint(1)") => {
-            ColumnKind::Boolean
-        }
-        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
-            ColumnKind::Integer
-        }
-        "decimal" | "numeric" => ColumnKind::Decimal,
-        "float" | "double" | "real" => ColumnKind::Float,
-        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" => {
-            ColumnKind::Text
-        }
-        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
-            ColumnKind::Bytes
-        }
-        "datetime" | "timestamp" => ColumnKind::DateTime,
-        "date" => ColumnKind::Date,
-        "time" => ColumnKind::Time,
-        "json" => ColumnKind::Json,
-        _ => ColumnKind::Other,
-    }
-}
-
-fn introspect(c: &mut MysqlConnection) -> DbResult<SchemaFacts> {
-    let mut facts = SchemaFacts::default();
-    let tables = c.rows(
-        "SELECT TABLE_NAME FROM information_schema.TABLES \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-        &[],
-    )?;
-    for row in &tables.rows {
-        let name = need_text(&row[0], "TABLES.TABLE_NAME")?;
-        facts.tables.insert(name.clone(), TableInfo::named(name));
-    }
-
-    let columns = c.rows(
-        "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, COLUMN_DEFAULT, \
-                EXTRA \
-         FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
-         ORDER BY TABLE_NAME, ORDINAL_POSITION",
-        &[],
-    )?;
-    for row in &columns.rows {
-        let table = need_text(&row[0], "COLUMNS.TABLE_NAME")?;
-        let declared_type = need_text(&row[2], "COLUMNS.COLUMN_TYPE")?;
-        let extra = text_of(&row[6]).unwrap_or_default().to_ascii_lowercase();
-        let column = ColumnInfo {
-            name: need_text(&row[1], "COLUMNS.COLUMN_NAME")?,
-            kind: kind_of(&text_of(&row[3]).unwrap_or_default(), &declared_type),
-            declared_type,
-            nullable: text_of(&row[4]).as_deref() == Some("YES"),
-            // MariaDB shows a nullable column without a default as the text `NULL`.
-            default: text_of(&row[5]).filter(|d| !d.eq_ignore_ascii_case("NULL")),
-            auto_increment: extra.contains("auto_increment"),
-            on_update_now: extra.contains("on update"),
-        };
-        if let Some(t) = facts.tables.get_mut(&table) {
-            t.columns.push(column);
-        }
-    }
-
-    // MariaDB's JSON columns are LONGTEXT with a json_valid() check.
-    if let Ok(checks) = c.rows(
-        "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
-         WHERE CONSTRAINT_SCHEMA = DATABASE()",
-        &[],
-    ) {
-        for row in &checks.rows {
-            let (Some(table), Some(clause)) = (text_of(&row[0]), text_of(&row[1])) else {
-                continue;
-            };
-            let Some(t) = facts.tables.get_mut(&table) else {
-                continue;
-            };
-            for column in &mut t.columns {
-                if column.kind == ColumnKind::Text
-                    && clause.replace(' ', "") == format!("json_valid(`{}`)", column.name)
-                {
-                    column.kind = ColumnKind::Json;
-                }
-            }
-        }
-    }
-
-    let keys = c.rows(
-        "SELECT k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_NAME, \
-                k.REFERENCED_COLUMN_NAME, r.DELETE_RULE \
-         FROM information_schema.KEY_COLUMN_USAGE k \
-         LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
-           ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA \
-          AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME AND r.TABLE_NAME = k.TABLE_NAME \
-         WHERE k.TABLE_SCHEMA = DATABASE() \
-           AND (k.CONSTRAINT_NAME = 'PRIMARY' OR k.REFERENCED_TABLE_NAME IS NOT NULL) \
-         ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-        &[],
-    )?;
-    for row in &keys.rows {
-        let table = need_text(&row[0], "KEY_COLUMN_USAGE.TABLE_NAME")?;
-        let Some(t) = facts.tables.get_mut(&table) else {
-            continue;
-        };
-        let name = need_text(&row[1], "KEY_COLUMN_USAGE.CONSTRAINT_NAME")?;
-        let column = need_text(&row[2], "KEY_COLUMN_USAGE.COLUMN_NAME")?;
-        if row[3].is_null() {
-            t.primary_key.push(column);
-            continue;
-        }
-        let referenced_column = need_text(&row[4], "KEY_COLUMN_USAGE.REFERENCED_COLUMN_NAME")?;
-        match t.foreign_keys.last_mut() {
-            Some(fk) if fk.name.as_deref() == Some(name.as_str()) => {
-                fk.columns.push(column);
-                fk.referenced_columns.push(referenced_column);
-            }
-            _ => t.foreign_keys.push(ForeignKey {
-                name: Some(name),
-                columns: vec![column],
-                referenced_table: need_text(&row[3], "KEY_COLUMN_USAGE.REFERENCED_TABLE_NAME")?,
-                referenced_columns: vec![referenced_column],
-                on_delete: text_of(&row[5]).unwrap_or_else(|| "RESTRICT".into()),
-            }),
-        }
-    }
-
-    let indexes = c.rows(
-        "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS \
-         WHERE TABLE_SCHEMA = DATABASE() AND INDEX_NAME <> 'PRIMARY' \
-         ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
-        &[],
-    )?;
-    for row in &indexes.rows {
-        let table = need_text(&row[0], "STATISTICS.TABLE_NAME")?;
-        let Some(t) = facts.tables.get_mut(&table) else {
-            continue;
-        };
-        let name = need_text(&row[1], "STATISTICS.INDEX_NAME")?;
-        let column = text_of(&row[3]).unwrap_or_else(|| "<expression>".into());
-        match t.indexes.last_mut() {
-            Some(index) if index.name == name => index.columns.push(column),
-            _ => t.indexes.push(IndexInfo {
-                name,
-                columns: vec![column],
-                unique: row[2].as_i64() == Some(0),
-            }),
-        }
-    }
-    Ok(facts)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,16 +710,5 @@ mod tests {
              NO_ENGINE_SUBSTITUTION,ALLOW_INVALID_DATES"
         );
         assert_eq!(session_sql_mode(""), "ALLOW_INVALID_DATES");
-    }
-
-    #[test]
-    fn kinds_follow_the_declared_types() {
-        assert_eq!(kind_of("tinyint", "tinyint(1)"), ColumnKind::Boolean);
-        assert_eq!(kind_of("tinyint", "tinyint(4)"), ColumnKind::Integer);
-        assert_eq!(kind_of("int", "int(11) unsigned"), ColumnKind::Integer);
-        assert_eq!(kind_of("timestamp", "timestamp"), ColumnKind::DateTime);
-        assert_eq!(kind_of("longtext", "longtext"), ColumnKind::Text);
-        assert_eq!(kind_of("longblob", "longblob"), ColumnKind::Bytes);
-        assert_eq!(kind_of("enum", "enum('a','b')"), ColumnKind::Text);
     }
 }
