@@ -138,6 +138,17 @@ fn summary_line(s: &ItemSummary) -> String {
     line
 }
 
+/// A chunk's change as one word: the action's name in lower case.
+fn change_word(action: Action) -> &'static str {
+    match action {
+        Action::Delete => "delete",
+        Action::Update => "update",
+        Action::Insert => "insert",
+        Action::QuarantineFile => "quarantinefile",
+        Action::RestoreFile => "restorefile",
+    }
+}
+
 /// `journal show` for people: long lists are cut at `MAX_TEXT_ROWS` per table and duty.
 #[must_use]
 pub fn show_text(detail: &RunDetail) -> String {
@@ -284,8 +295,12 @@ fn chunk_text(out: &mut String, chunk: &ChunkDetail, shown: &mut BTreeMap<String
         .changes
         .iter()
         .map(|c| {
-            let action = format!("{:?}", c.action).to_lowercase();
-            format!("{} {action} {}", Escaped(&c.table), c.count)
+            format!(
+                "{} {} {}",
+                Escaped(&c.table),
+                change_word(c.action),
+                c.count
+            )
         })
         .collect();
     let _ = write!(out, "  chunk {} {}", chunk.chunk, Escaped(&chunk.status));
@@ -311,7 +326,7 @@ fn chunk_text(out: &mut String, chunk: &ChunkDetail, shown: &mut BTreeMap<String
             let _ = writeln!(
                 out,
                 "    {} {}: {}",
-                format!("{:?}", c.action).to_lowercase(),
+                change_word(c.action),
                 Escaped(&c.table),
                 render::keys_text(&c.keys)
             );
