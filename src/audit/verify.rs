@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use housekeeper_journal::{
-    ChainHead, Damage, DamageClass, FileStatus, JournalError, VerifyOptions,
+    ChainHead, Damage, DamageClass, FileStatus, JournalError, VerifyOptions, VerifyReport,
 };
 use serde::Serialize;
 
@@ -125,51 +125,8 @@ pub struct VerifyResult {
 /// # Errors
 /// The journal could not be read at all (an I/O error other than its absence).
 pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalError> {
-    let mut result = VerifyResult {
-        format: "housekeeper.journal.verify/v1",
-        journal_dir: dir.display().to_string(),
-        journal_present: true,
-        ok: true,
-        records: 0,
-        segments: 0,
-        head_seq: None,
-        head_hash: None,
-        payloads_checked: 0,
-        payloads_expired: 0,
-        payload_bytes: 0,
-        anchor: AnchorResult {
-            status: "not_checked",
-            run_id: None,
-            seq: None,
-            detail: String::new(),
-        },
-        quarantine_checked: 0,
-        quarantine_gone: 0,
-        quarantine_verified: false,
-        damage: Vec::new(),
-        damage_count: 0,
-        quarantine_damage: Vec::new(),
-        warnings: Vec::new(),
-    };
-    let mut anchored = Vec::new();
-    let expected_head = match expected {
-        Expected::Head { run_id, head, all } => {
-            anchored.clone_from(all);
-            result.anchor.run_id = Some(run_id.clone());
-            result.anchor.seq = Some(head.seq);
-            Some(*head)
-        }
-        Expected::NotChecked(why) => {
-            result.anchor.detail = format!("anchors not checked: {why}");
-            result.warnings.push(result.anchor.detail.clone());
-            None
-        }
-        Expected::NoAnchor(why) => {
-            result.anchor.status = "no_anchor";
-            result.anchor.detail = why.clone();
-            None
-        }
-    };
+    let mut result = VerifyResult::empty(dir);
+    let (expected_head, anchored) = result.expect(expected);
     let options = VerifyOptions {
         expected_head,
         expected: anchored,
@@ -178,78 +135,14 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
     let report = match housekeeper_journal::verify_with(dir, &options) {
         Ok(report) => report,
         Err(JournalError::NoJournal { reason, .. }) => {
-            result.journal_present = false;
-            if let (Some(head), Expected::Head { run_id, .. }) = (expected_head, expected) {
-                result.ok = false;
-                result.anchor.status = "mismatch";
-                result.anchor.detail = format!(
-                    "the database anchors name record {} of run {run_id}, but there is no journal at {} ({reason}): it was removed or moved",
-                    head.seq,
-                    dir.display()
-                );
-                result.damage_count = 1;
-                result
-                    .damage
-                    .push(truncated(head.seq, &result.anchor.detail));
-            } else {
-                result.warnings.push(format!(
-                    "no journal at {} ({reason}): nothing to verify",
-                    dir.display()
-                ));
-            }
+            result.no_journal(dir, expected, &reason);
             return Ok(result);
         }
         Err(e) => return Err(e),
     };
-    result.records = report.records;
-    result.segments = report.segments;
-    result.head_seq = report.head.map(|h| h.seq);
-    result.head_hash = report.head.map(|h| h.hash.to_hex());
-    result.payloads_checked = report.payloads_checked;
-    result.payloads_expired = report.payloads_expired;
-    result.payload_bytes = report.payload_bytes;
-    // A torn tail is what an interrupted (or, read without the lock, an in-progress) write
-    // leaves after the last frame: nothing recorded is lost, and the next run cuts it off.
-    // A tail torn before the anchored record is reported as truncation instead.
-    let (torn, damage): (Vec<&Damage>, Vec<&Damage>) = report
-        .damage
-        .iter()
-        .partition(|d| d.class == DamageClass::TornTail);
-    for d in torn {
-        result.warnings.push(format!(
-            "{d} — a partial write after the last record (a crash, or a run writing right now); the next run cuts it off"
-        ));
-    }
-    result.damage = damage.into_iter().map(DamageEntry::of).collect();
-    result.damage_count = report.damage_count - (report.damage.len() - result.damage.len()) as u64;
+    result.take_report(&report);
     if let Expected::Head { run_id, head, .. } = expected {
-        if report.expected_head_found == Some(true) {
-            result.anchor.status = "matched";
-            result.anchor.detail = format!(
-                "the newest database anchor (record {} of run {run_id}) is on the chain",
-                head.seq
-            );
-        } else if report.damage.iter().any(|d| {
-            !d.class.is_payload() && !matches!(d.class, DamageClass::Truncated | DamageClass::Fork)
-        }) {
-            result.anchor.status = "not_reached";
-            result.anchor.detail = format!(
-                "the chain is damaged before record {} of run {run_id}, which the newest database anchor names",
-                head.seq
-            );
-        } else {
-            result.anchor.status = "mismatch";
-            result.anchor.detail = format!(
-                "the newest database anchor names record {} (hash {}) of run {run_id}, which is not on this chain: the journal was truncated, replaced or rewritten after it",
-                head.seq, head.hash
-            );
-            if report.damage.is_empty() {
-                result.damage_count += 1;
-                result
-                    .damage
-                    .push(truncated(head.seq, &result.anchor.detail));
-            }
-        }
+        result.compare_anchor(run_id, *head, &report);
     }
     match JournalIndex::read(dir) {
         Ok(index) => {
@@ -276,6 +169,135 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
     }
     result.ok = result.damage_count == 0 && result.quarantine_damage.is_empty();
     Ok(result)
+}
+
+impl VerifyResult {
+    /// Nothing checked yet, nothing found.
+    fn empty(dir: &Path) -> VerifyResult {
+        VerifyResult {
+            format: "housekeeper.journal.verify/v1",
+            journal_dir: dir.display().to_string(),
+            journal_present: true,
+            ok: true,
+            records: 0,
+            segments: 0,
+            head_seq: None,
+            head_hash: None,
+            payloads_checked: 0,
+            payloads_expired: 0,
+            payload_bytes: 0,
+            anchor: AnchorResult {
+                status: "not_checked",
+                run_id: None,
+                seq: None,
+                detail: String::new(),
+            },
+            quarantine_checked: 0,
+            quarantine_gone: 0,
+            quarantine_verified: false,
+            damage: Vec::new(),
+            damage_count: 0,
+            quarantine_damage: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Notes what the anchors expect; returns the head the chain must reach and every
+    /// anchored record.
+    fn expect(&mut self, expected: &Expected) -> (Option<ChainHead>, Vec<ChainHead>) {
+        match expected {
+            Expected::Head { run_id, head, all } => {
+                self.anchor.run_id = Some(run_id.clone());
+                self.anchor.seq = Some(head.seq);
+                (Some(*head), all.clone())
+            }
+            Expected::NotChecked(why) => {
+                self.anchor.detail = format!("anchors not checked: {why}");
+                self.warnings.push(self.anchor.detail.clone());
+                (None, Vec::new())
+            }
+            Expected::NoAnchor(why) => {
+                self.anchor.status = "no_anchor";
+                self.anchor.detail = why.clone();
+                (None, Vec::new())
+            }
+        }
+    }
+
+    /// There is no journal: damage when the anchors name a record, else nothing to verify.
+    fn no_journal(&mut self, dir: &Path, expected: &Expected, reason: &str) {
+        self.journal_present = false;
+        if let Expected::Head { run_id, head, .. } = expected {
+            self.ok = false;
+            self.anchor.status = "mismatch";
+            self.anchor.detail = format!(
+                "the database anchors name record {} of run {run_id}, but there is no journal at {} ({reason}): it was removed or moved",
+                head.seq,
+                dir.display()
+            );
+            self.damage_count = 1;
+            self.damage.push(truncated(head.seq, &self.anchor.detail));
+        } else {
+            self.warnings.push(format!(
+                "no journal at {} ({reason}): nothing to verify",
+                dir.display()
+            ));
+        }
+    }
+
+    /// The counts and damage of the chain verification.
+    fn take_report(&mut self, report: &VerifyReport) {
+        self.records = report.records;
+        self.segments = report.segments;
+        self.head_seq = report.head.map(|h| h.seq);
+        self.head_hash = report.head.map(|h| h.hash.to_hex());
+        self.payloads_checked = report.payloads_checked;
+        self.payloads_expired = report.payloads_expired;
+        self.payload_bytes = report.payload_bytes;
+        // A torn tail is what an interrupted (or, read without the lock, an in-progress) write
+        // leaves after the last frame: nothing recorded is lost, and the next run cuts it off.
+        // A tail torn before the anchored record is reported as truncation instead.
+        let (torn, damage): (Vec<&Damage>, Vec<&Damage>) = report
+            .damage
+            .iter()
+            .partition(|d| d.class == DamageClass::TornTail);
+        for d in torn {
+            self.warnings.push(format!(
+                "{d} — a partial write after the last record (a crash, or a run writing right now); the next run cuts it off"
+            ));
+        }
+        self.damage = damage.into_iter().map(DamageEntry::of).collect();
+        self.damage_count = report.damage_count - (report.damage.len() - self.damage.len()) as u64;
+    }
+
+    /// Whether the record the newest anchor names is on the chain.
+    fn compare_anchor(&mut self, run_id: &str, head: ChainHead, report: &VerifyReport) {
+        if report.expected_head_found == Some(true) {
+            self.anchor.status = "matched";
+            self.anchor.detail = format!(
+                "the newest database anchor (record {} of run {run_id}) is on the chain",
+                head.seq
+            );
+        } else if report.damage.iter().any(|d| {
+            !d.class.is_payload() && !matches!(d.class, DamageClass::Truncated | DamageClass::Fork)
+        }) {
+            self.anchor.status = "not_reached";
+            self.anchor.detail = format!(
+                "the chain is damaged before record {} of run {run_id}, which the newest database anchor names",
+                head.seq
+            );
+        } else {
+            self.anchor.status = "mismatch";
+            self.anchor.detail = format!(
+                "the newest database anchor names record {} (hash {}) of run {run_id}, which is not on this chain: the journal was truncated, replaced or rewritten after it",
+                head.seq, head.hash
+            );
+            if report.damage.is_empty() {
+                self.damage_count += 1;
+                self.damage.push(truncated(head.seq, &self.anchor.detail));
+            }
+        }
+    }
 }
 
 /// Every file moved into the quarantine by a non-undo run, not moved back by an undo and not

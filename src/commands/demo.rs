@@ -118,25 +118,7 @@ fn create_temp_files(
 /// # Errors
 /// DIR exists and is not empty, or building the demo failed.
 pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
-    // The demo builds everything under DIR: a flag pointing elsewhere would be ignored, and
-    // a user who gave one expects it to count.
-    let ignored: Vec<&str> = base
-        .provenance
-        .iter()
-        .filter_map(|p| match p.source {
-            crate::config::Source::Flag(flag) if flag != "--dry-run" => Some(flag),
-            _ => None,
-        })
-        .collect();
-    if let Some(flag) = ignored.first() {
-        return Err(Failure::new(
-            Exit::Usage,
-            format!(
-                "demo does not take {flag}: it builds its own SQLite database, state and temp directories under DIR"
-            ),
-        )
-        .hint("run `housekeeper demo DIR` without it; to see what housekeeper would do to your database, use `housekeeper plan`"));
-    }
+    refuse_flags(base)?;
     let dir = crate::config::absolute(&args.dir);
     if dir.exists()
         && fs::read_dir(&dir)
@@ -153,85 +135,21 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
     let config = demo_config(base, &dir);
     let db_path = dir.join("multiflexi.sqlite");
     fs::File::create(&db_path).map_err(|e| fail("creating", &db_path, e))?;
-
-    eprintln!(
-        "Building a MultiFlexi database with realistic mess in {} …",
-        dir.display()
-    );
     let target = config.database.clone().unwrap_or(DbTarget::Sqlite {
         path: db_path.clone(),
     });
-    let mess = {
-        let mut conn = db::connect(&target, &ConnectOptions::default()).map_err(|e| {
-            Failure::new(Exit::Failed, format!("opening {}: {e}", db_path.display()))
-        })?;
-        scenario::install_schema(&mut *conn, scenario::SchemaLevel::Current)
-            .map_err(|e| Failure::new(Exit::Failed, format!("creating the schema: {e}")))?;
-        scenario::realistic_mess_in(&mut *conn, DEMO_NOW, 1, &config.tmp_dir)
-            .map_err(|e| Failure::new(Exit::Failed, format!("seeding the demo database: {e}")))?
-    };
-    let files = create_temp_files(
-        &config.tmp_dir,
-        &mess.referenced_files,
-        crate::clock::host_now(&config),
-    )?;
-    let rows: usize = mess.rows.values().sum();
-    println!(
-        "demo: {} rows in {} tables, {files} temp files, now fixed at {DEMO_NOW} (UTC)\n",
-        rows,
-        mess.rows.len()
-    );
+    build(&config, &target, &dir, &db_path)?;
 
     // 1. The plan.
     println!("$ housekeeper plan");
     let flags = flags_text(&dir);
-    {
-        let mut conn = super::open_database(&config, &target, true)?;
-        let schema = conn
-            .introspect()
-            .map_err(|e| super::db_failure("reading the schema", &e))?;
-        let history = crate::duties::History::default();
-        let plans = super::plan::plan_all(
-            &mut *conn,
-            &config,
-            &DutySelection::default(),
-            DEMO_NOW,
-            &schema,
-            &history,
-        );
-        for plan in &plans {
-            print!("{}", render::duty_plan_brief(plan, SHOWN));
-        }
-        let total: u64 = plans
-            .iter()
-            .filter(|p| !p.duty.is_read_only())
-            .map(crate::plan::DutyPlan::affected)
-            .sum();
-        println!("total: {total} to change (the full list: housekeeper {flags} plan)\n");
-    }
+    show_plan(&config, &target, &flags)?;
 
     let (rows_before, files_before) = snapshot(&config, &target)?;
 
     // 2. The run.
     println!("$ housekeeper run");
-    let stop = AtomicBool::new(false);
-    let selection = DutySelection::default();
-    let mut planner =
-        |conn: &mut dyn crate::db::Connection, name, ctx: &crate::duties::DutyContext<'_>| {
-            match super::deselected(name, &config, &selection) {
-                Some(reason) => Planned::Skip(reason),
-                None => Planned::Plan(super::plan::plan_duty(conn, name, ctx)),
-            }
-        };
-    let options = SessionOptions {
-        mode: Mode::Run,
-        kind: housekeeper_journal::RunKind::Run,
-        fixed_now: None,
-        format: Format::Text,
-        reverse: false,
-        strict: false,
-    };
-    let report = session::run(&config, &options, &mut planner, &stop)?;
+    let report = run(&config)?;
     let run_id = report.run_id.clone().unwrap_or_default();
     if report.exit() != Exit::Ok {
         return Ok(report.exit());
@@ -272,6 +190,108 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
     println!("  housekeeper {flags} run     # restored items are held (MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS)");
     println!("  housekeeper {flags} quarantine list");
     Ok(Exit::Ok)
+}
+
+/// Refuses the flags that point somewhere else than DIR (`--dry-run` aside).
+fn refuse_flags(base: &Config) -> Result<(), Failure> {
+    // The demo builds everything under DIR: a flag pointing elsewhere would be ignored, and
+    // a user who gave one expects it to count.
+    let ignored: Vec<&str> = base
+        .provenance
+        .iter()
+        .filter_map(|p| match p.source {
+            crate::config::Source::Flag(flag) if flag != "--dry-run" => Some(flag),
+            _ => None,
+        })
+        .collect();
+    if let Some(flag) = ignored.first() {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!(
+                "demo does not take {flag}: it builds its own SQLite database, state and temp directories under DIR"
+            ),
+        )
+        .hint("run `housekeeper demo DIR` without it; to see what housekeeper would do to your database, use `housekeeper plan`"));
+    }
+    Ok(())
+}
+
+/// The demo database with its realistic mess, and the temp files; says how much of each.
+fn build(config: &Config, target: &DbTarget, dir: &Path, db_path: &Path) -> Result<(), Failure> {
+    eprintln!(
+        "Building a MultiFlexi database with realistic mess in {} …",
+        dir.display()
+    );
+    let mess = {
+        let mut conn = db::connect(target, &ConnectOptions::default()).map_err(|e| {
+            Failure::new(Exit::Failed, format!("opening {}: {e}", db_path.display()))
+        })?;
+        scenario::install_schema(&mut *conn, scenario::SchemaLevel::Current)
+            .map_err(|e| Failure::new(Exit::Failed, format!("creating the schema: {e}")))?;
+        scenario::realistic_mess_in(&mut *conn, DEMO_NOW, 1, &config.tmp_dir)
+            .map_err(|e| Failure::new(Exit::Failed, format!("seeding the demo database: {e}")))?
+    };
+    let files = create_temp_files(
+        &config.tmp_dir,
+        &mess.referenced_files,
+        crate::clock::host_now(config),
+    )?;
+    let rows: usize = mess.rows.values().sum();
+    println!(
+        "demo: {} rows in {} tables, {files} temp files, now fixed at {DEMO_NOW} (UTC)\n",
+        rows,
+        mess.rows.len()
+    );
+    Ok(())
+}
+
+/// What `housekeeper plan` would show, briefly, with the total to change.
+fn show_plan(config: &Config, target: &DbTarget, flags: &str) -> Result<(), Failure> {
+    let mut conn = super::open_database(config, target, true)?;
+    let schema = conn
+        .introspect()
+        .map_err(|e| super::db_failure("reading the schema", &e))?;
+    let history = crate::duties::History::default();
+    let plans = super::plan::plan_all(
+        &mut *conn,
+        config,
+        &DutySelection::default(),
+        DEMO_NOW,
+        &schema,
+        &history,
+    );
+    for plan in &plans {
+        print!("{}", render::duty_plan_brief(plan, SHOWN));
+    }
+    let total: u64 = plans
+        .iter()
+        .filter(|p| !p.duty.is_read_only())
+        .map(crate::plan::DutyPlan::affected)
+        .sum();
+    println!("total: {total} to change (the full list: housekeeper {flags} plan)\n");
+    Ok(())
+}
+
+/// A real run of every duty on the demo database.
+fn run(config: &Config) -> Result<crate::report::RunReport, Failure> {
+    let stop = AtomicBool::new(false);
+    let selection = DutySelection::default();
+    let mut planner =
+        |conn: &mut dyn crate::db::Connection, name, ctx: &crate::duties::DutyContext<'_>| {
+            match super::deselected(name, config, &selection) {
+                Some(reason) => Planned::Skip(reason),
+                None => Planned::Plan(super::plan::plan_duty(conn, name, ctx)),
+            }
+        };
+    let options = SessionOptions {
+        mode: Mode::Run,
+        kind: housekeeper_journal::RunKind::Run,
+        fixed_now: None,
+        format: Format::Text,
+        reverse: false,
+        strict: false,
+    };
+    session::run(config, &options, &mut planner, &stop)
 }
 
 /// Every row of the demo database and every temp file, to compare before and after.

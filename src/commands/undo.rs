@@ -7,14 +7,17 @@
 //! reverse order, to the same session and executor as `run` — journaled, anchored, in
 //! chunks. Restored items are on hold for `HOLD_DAYS` (`audit::history`).
 
+use std::path::Path;
+
 use serde::Serialize;
 
 use housekeeper_journal::RunKind;
 
 use super::{open_database, require_database};
-use crate::audit::JournalIndex;
+use crate::audit::{JournalIndex, RunInfo};
 use crate::cli::{Failure, Format, UndoArgs};
 use crate::config::Config;
+use crate::db::{Connection, SchemaFacts};
 use crate::exit::Exit;
 use crate::plan::DutyPlan;
 use crate::quarantine::Quarantine;
@@ -68,45 +71,14 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     // Verified before anything: reading the index checks the whole hash chain, and each
     // payload is checked against its digest as the inverse plans read it.
     let index = JournalIndex::read(&journal_dir).map_err(|e| integrity(run_id, &e))?;
-    let Some(run) = index.run(run_id) else {
-        let asides = crate::audit::set_aside::read_all(&state.set_aside_journals());
-        if let Some(aside) = crate::audit::set_aside::find(&asides, run_id) {
-            return Err(Failure::new(
-                Exit::Failed,
-                format!(
-                    "refused: {}",
-                    crate::audit::set_aside::undo_refusal(run_id, aside)
-                ),
-            ));
-        }
-        return Err(Failure::new(
-            Exit::Usage,
-            format!(
-                "no run {run_id} in the journal at {}",
-                journal_dir.display()
-            ),
-        )
-        .hint("`housekeeper journal list` shows the runs and whether each can be undone"));
-    };
+    let run = find_run(&index, run_id, &state, &journal_dir)?;
     let duty = args.duty.map(crate::duties::DutyName::as_str);
     if let Some(why) = run.not_undoable(duty) {
         return Err(Failure::new(Exit::Failed, format!("refused: {why}")));
     }
 
     let mut conn = open_database(config, target, true)?;
-    let identity = conn
-        .identity()
-        .map_err(|e| super::db_failure("identifying the database", &e))?;
-    if identity != run.database {
-        return Err(Failure::new(
-            Exit::Failed,
-            format!(
-                "refused: run {run_id} changed {}, not {identity}",
-                run.database
-            ),
-        )
-        .hint("point --database (or DB_*) at the database the run changed"));
-    }
+    same_database(&mut *conn, run, run_id)?;
     let schema = conn
         .introspect()
         .map_err(|e| super::db_failure("reading the schema", &e))?;
@@ -130,16 +102,7 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     }
 
     if args.dry_run || args.strict {
-        let mut conflicts = inverse.unavailable.clone();
-        {
-            let mut view = conn
-                .snapshot()
-                .map_err(|e| super::db_failure("opening a read-only view", &e))?;
-            conflicts.extend(
-                undo::predict(&mut *view, &schema, &inverse.plans, &quarantine)
-                    .map_err(|e| undo_failure(run_id, e))?,
-            );
-        }
+        let conflicts = predict(&mut *conn, &schema, &inverse, &quarantine, run_id)?;
         if args.dry_run {
             show_dry_run(run_id, &inverse, &conflicts, args.format);
             return Ok(if conflicts.is_empty() {
@@ -175,36 +138,7 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     let mut plans = interrupted.is_none().then_some(inverse.plans);
     let mut planner =
         |_: &mut dyn crate::db::Connection, name, ctx: &crate::duties::DutyContext<'_>| {
-            let plans = plans.get_or_insert_with(|| {
-                // After recovery: read the journal again.
-                let rebuilt = JournalIndex::read(&journal_dir)
-                    .map_err(UndoError::Journal)
-                    .and_then(|index| {
-                        let run = index.run(&of).ok_or_else(|| {
-                            UndoError::Other(format!("run {of} vanished from the journal"))
-                        })?;
-                        undo::inverse(
-                            run,
-                            &journal_dir,
-                            ctx.schema,
-                            args.duty,
-                            &already(&index, run),
-                        )
-                    });
-                match rebuilt {
-                    Ok(inverse) => inverse.plans,
-                    Err(e) => crate::duties::DutyName::ALL
-                        .iter()
-                        .map(|d| {
-                            DutyPlan::failed(
-                                *d,
-                                ctx.now,
-                                format!("building the undo after recovery: {e}"),
-                            )
-                        })
-                        .collect(),
-                }
-            });
+            let plans = plans.get_or_insert_with(|| rebuilt_plans(&journal_dir, &of, ctx, args));
             match plans.iter().position(|p| p.duty == name) {
                 Some(at) => Planned::Plan(plans.swap_remove(at)),
                 None if args.duty.is_some_and(|d| d != name) => {
@@ -230,8 +164,114 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     Ok(report.exit())
 }
 
+/// The run `run_id` of the journal; a run only a journal set aside by `journal reset` holds
+/// is refused, an unknown one is a usage error.
+fn find_run<'i>(
+    index: &'i JournalIndex,
+    run_id: &str,
+    state: &StateDir,
+    journal_dir: &Path,
+) -> Result<&'i RunInfo, Failure> {
+    if let Some(run) = index.run(run_id) {
+        return Ok(run);
+    }
+    let asides = crate::audit::set_aside::read_all(&state.set_aside_journals());
+    if let Some(aside) = crate::audit::set_aside::find(&asides, run_id) {
+        return Err(Failure::new(
+            Exit::Failed,
+            format!(
+                "refused: {}",
+                crate::audit::set_aside::undo_refusal(run_id, aside)
+            ),
+        ));
+    }
+    Err(Failure::new(
+        Exit::Usage,
+        format!(
+            "no run {run_id} in the journal at {}",
+            journal_dir.display()
+        ),
+    )
+    .hint("`housekeeper journal list` shows the runs and whether each can be undone"))
+}
+
+/// Refuses an undo on another database than the one the run changed.
+fn same_database(conn: &mut dyn Connection, run: &RunInfo, run_id: &str) -> Result<(), Failure> {
+    let identity = conn
+        .identity()
+        .map_err(|e| super::db_failure("identifying the database", &e))?;
+    if identity != run.database {
+        return Err(Failure::new(
+            Exit::Failed,
+            format!(
+                "refused: run {run_id} changed {}, not {identity}",
+                run.database
+            ),
+        )
+        .hint("point --database (or DB_*) at the database the run changed"));
+    }
+    Ok(())
+}
+
+/// The conflicts the undo would meet: the items whose images expired, and those the
+/// database or the quarantine would refuse now (read through a read-only view).
+fn predict(
+    conn: &mut dyn Connection,
+    schema: &SchemaFacts,
+    inverse: &UndoPlan,
+    quarantine: &Quarantine,
+    run_id: &str,
+) -> Result<Vec<Conflict>, Failure> {
+    let mut conflicts = inverse.unavailable.clone();
+    let mut view = conn
+        .snapshot()
+        .map_err(|e| super::db_failure("opening a read-only view", &e))?;
+    conflicts.extend(
+        undo::predict(&mut *view, schema, &inverse.plans, quarantine)
+            .map_err(|e| undo_failure(run_id, e))?,
+    );
+    Ok(conflicts)
+}
+
+/// The inverse plans built again from the journal after the session's recovery closed an
+/// interrupted run; when that fails, every duty's plan fails with the reason.
+fn rebuilt_plans(
+    journal_dir: &Path,
+    of: &str,
+    ctx: &crate::duties::DutyContext<'_>,
+    args: &UndoArgs,
+) -> Vec<DutyPlan> {
+    let rebuilt = JournalIndex::read(journal_dir)
+        .map_err(UndoError::Journal)
+        .and_then(|index| {
+            let run = index
+                .run(of)
+                .ok_or_else(|| UndoError::Other(format!("run {of} vanished from the journal")))?;
+            undo::inverse(
+                run,
+                journal_dir,
+                ctx.schema,
+                args.duty,
+                &already(&index, run),
+            )
+        });
+    match rebuilt {
+        Ok(inverse) => inverse.plans,
+        Err(e) => crate::duties::DutyName::ALL
+            .iter()
+            .map(|d| {
+                DutyPlan::failed(
+                    *d,
+                    ctx.now,
+                    format!("building the undo after recovery: {e}"),
+                )
+            })
+            .collect(),
+    }
+}
+
 /// What interrupted undos of `run` already put back.
-fn already(index: &JournalIndex, run: &crate::audit::RunInfo) -> undo::Restored {
+fn already(index: &JournalIndex, run: &RunInfo) -> undo::Restored {
     let (rows, paths) = index.restored_by_unfinished_undos(run);
     undo::Restored { rows, paths }
 }

@@ -224,9 +224,39 @@ fn text(v: &Value) -> String {
 /// # Errors
 /// A query failed.
 pub fn gather(view: &mut dyn ReadView, schema: &SchemaFacts) -> DbResult<Vec<Credential>> {
+    let mut by_id = scheduled_assignments(view)?;
+    if by_id.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Value> = by_id.keys().map(|k| Value::Int(*k)).collect();
+    let type_of = names_and_types(view, schema, &ids, &mut by_id)?;
+    let type_ids: BTreeSet<i64> = type_of.values().copied().collect();
+    let (required_by_type, token_by_type) = type_requirements(view, schema, &type_ids)?;
+    let required_by_prototype = prototype_requirements(view, schema)?;
+    own_values(view, schema, &ids, &mut by_id)?;
+    for c in by_id.values_mut() {
+        if let Some(type_id) = type_of.get(&c.id) {
+            if let Some(required) = required_by_type.get(type_id) {
+                c.required.extend(required.clone());
+            }
+            c.fio_token = token_by_type.get(type_id).cloned().unwrap_or_default();
+        }
+        if let Some(required) = required_by_prototype.get(&c.prototype) {
+            for (field, default) in required {
+                c.required
+                    .entry(field.clone())
+                    .or_insert_with(|| default.clone());
+            }
+        }
+    }
+    Ok(by_id.into_values().collect())
+}
+
+/// The credentials assigned to scheduled runtemplates (active, `interv <> 'n'`), by id, with
+/// those runtemplates.
+fn scheduled_assignments(view: &mut dyn ReadView) -> DbResult<BTreeMap<i64, Credential>> {
     let d = *view.dialect();
     let q = |s: &str| d.quote(s);
-    // Assignments to scheduled runtemplates.
     let sql = format!(
         "SELECT rc.{rt}, rc.{cred}, r.{active}, r.{interv} FROM {rtc} rc JOIN {runtemplate} r ON r.{id} = rc.{rt} ORDER BY rc.{cred}, rc.{rt}",
         rt = q("runtemplate_id"),
@@ -252,11 +282,20 @@ pub fn gather(view: &mut dyn ReadView, schema: &SchemaFacts) -> DbResult<Vec<Cre
                 .insert(common::int(&r[0]));
         }
     }
-    if by_id.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Value> = by_id.keys().map(|k| Value::Int(*k)).collect();
-    let (in_creds, params) = d.in_keys("id", &ids);
+    Ok(by_id)
+}
+
+/// The credentials' names (else their company's name, else `#id`) and prototypes; returns
+/// each credential's type.
+fn names_and_types(
+    view: &mut dyn ReadView,
+    schema: &SchemaFacts,
+    ids: &[Value],
+    by_id: &mut BTreeMap<i64, Credential>,
+) -> DbResult<BTreeMap<i64, i64>> {
+    let d = *view.dialect();
+    let q = |s: &str| d.quote(s);
+    let (in_creds, params) = d.in_keys("id", ids);
     let has_company_name = schema.has_column("company", "name");
     let sql = format!(
         "SELECT c.{id}, c.{name}, c.{type_id}, t.{prototype}, {company} FROM {credentials} c \
@@ -298,8 +337,23 @@ pub fn gather(view: &mut dyn ReadView, schema: &SchemaFacts) -> DbResult<Vec<Cre
             }
         }
     }
-    // Required fields of the credential types.
-    let type_ids: BTreeSet<i64> = type_of.values().copied().collect();
+    Ok(type_of)
+}
+
+/// Per credential type: its required fields with their defaults, and its `FIO_TOKEN`.
+type TypeRequirements = (
+    BTreeMap<i64, BTreeMap<String, String>>,
+    BTreeMap<i64, String>,
+);
+
+/// The required fields (a type's own, `crtypefield`) and the `FIO_TOKEN` of the types.
+fn type_requirements(
+    view: &mut dyn ReadView,
+    schema: &SchemaFacts,
+    type_ids: &BTreeSet<i64>,
+) -> DbResult<TypeRequirements> {
+    let d = *view.dialect();
+    let q = |s: &str| d.quote(s);
     let mut required_by_type: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
     let mut token_by_type: BTreeMap<i64, String> = BTreeMap::new();
     if !type_ids.is_empty() {
@@ -337,7 +391,16 @@ pub fn gather(view: &mut dyn ReadView, schema: &SchemaFacts) -> DbResult<Vec<Cre
             token_by_type.insert(common::int(&r[0]), text(&r[1]));
         }
     }
-    // Required fields of database-defined prototypes, by code.
+    Ok((required_by_type, token_by_type))
+}
+
+/// Required fields of database-defined prototypes, by code, with their defaults.
+fn prototype_requirements(
+    view: &mut dyn ReadView,
+    schema: &SchemaFacts,
+) -> DbResult<BTreeMap<String, BTreeMap<String, String>>> {
+    let d = *view.dialect();
+    let q = |s: &str| d.quote(s);
     let mut required_by_prototype: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     if schema.has_column("credential_prototype_field", "required")
         && schema.has_column("credential_prototype", "code")
@@ -362,9 +425,20 @@ pub fn gather(view: &mut dyn ReadView, schema: &SchemaFacts) -> DbResult<Vec<Cre
             }
         }
     }
-    // The credentials' own values.
+    Ok(required_by_prototype)
+}
+
+/// The credentials' own values (`credata`).
+fn own_values(
+    view: &mut dyn ReadView,
+    schema: &SchemaFacts,
+    ids: &[Value],
+    by_id: &mut BTreeMap<i64, Credential>,
+) -> DbResult<()> {
+    let d = *view.dialect();
+    let q = |s: &str| d.quote(s);
     if schema.has_column("credata", "credential_id") {
-        let (cond, params) = d.in_keys("credential_id", &ids);
+        let (cond, params) = d.in_keys("credential_id", ids);
         let sql = format!(
             "SELECT {}, {}, {} FROM {} WHERE {cond}",
             q("credential_id"),
@@ -378,22 +452,7 @@ pub fn gather(view: &mut dyn ReadView, schema: &SchemaFacts) -> DbResult<Vec<Cre
             }
         }
     }
-    for c in by_id.values_mut() {
-        if let Some(type_id) = type_of.get(&c.id) {
-            if let Some(required) = required_by_type.get(type_id) {
-                c.required.extend(required.clone());
-            }
-            c.fio_token = token_by_type.get(type_id).cloned().unwrap_or_default();
-        }
-        if let Some(required) = required_by_prototype.get(&c.prototype) {
-            for (field, default) in required {
-                c.required
-                    .entry(field.clone())
-                    .or_insert_with(|| default.clone());
-            }
-        }
-    }
-    Ok(by_id.into_values().collect())
+    Ok(())
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use housekeeper_journal::{DateTimeValue, Value};
 
 use super::php::{as_stored_by_php, php_serialized_config_fields, EnvField};
 use super::seed::Seed;
+use crate::config::Engine;
 use crate::db::{Connection, DbResult};
 
 /// What [`php_observed_fixture`] wrote, and the temp files that go with it.
@@ -114,7 +115,27 @@ pub fn php_observed_fixture(
 
     // What migration 20250120185000 inserted before any user existed.
     seed.default_retention_policies(None);
+    people_and_runtemplates(&mut seed, past, now);
+    let tmp = tmp_dir.to_string_lossy();
+    let (json_env, serialized_env) = job_envs(conn.engine(), &tmp);
+    jobs(&mut seed, past, &json_env, &serialized_env);
+    queue_and_tasks(&mut seed, past, future);
+    credentials(&mut seed);
+    log_rows(&mut seed, past, now);
+    let job6_env_names_running_json = serialized_env
+        .as_str()
+        .is_some_and(|env| env.contains("running.json"));
+    seed.apply(conn)?;
+    Ok(PhpObservedFixture {
+        tmp_dir: tmp_dir.to_path_buf(),
+        past,
+        future,
+        job6_env_names_running_json,
+    })
+}
 
+/// User 1 `admin`, app 1, company 1 and runtemplates 1–5.
+fn people_and_runtemplates(seed: &mut Seed, past: DateTimeValue, now: DateTimeValue) {
     seed.row(
         "user",
         vec![
@@ -172,17 +193,19 @@ pub fn php_observed_fixture(
             ],
         );
     }
+}
 
-    let tmp = tmp_dir.to_string_lossy();
+/// The jobs' `env` values: the JSON env naming `<tmp>/jsonenv.json`, and job 6's
+/// PHP-serialized env naming `<tmp>/running.json`, as PHP stores it on `engine`.
+fn job_envs(engine: Engine, tmp: &str) -> (Value, Value) {
     let json_env = Value::Text(php_json_env(&format!("{tmp}/jsonenv.json")));
-    let engine = conn.engine();
     let serialized_env = Value::Text(as_stored_by_php(
         engine,
         &php_serialized_config_fields(
             "Job",
             &[
                 EnvField::new("MULTIFLEXI_JOB_ID", "integer", "6", "Job"),
-                EnvField::new("MULTIFLEXI_TMP", "string", &tmp, "Job"),
+                EnvField::new("MULTIFLEXI_TMP", "string", tmp, "Job"),
                 EnvField::new(
                     "RESULT_FILE",
                     "file-path",
@@ -192,6 +215,11 @@ pub fn php_observed_fixture(
             ],
         ),
     ));
+    (json_env, serialized_env)
+}
+
+/// Jobs 1–9.
+fn jobs(seed: &mut Seed, past: DateTimeValue, json_env: &Value, serialized_env: &Value) {
     // (id, runtemplate_id, begin, exitcode, schedule, schedule_type)
     let jobs: [PhpJob; 9] = [
         (1, Some(1), None, None, Some(past), "cron"),
@@ -236,6 +264,10 @@ pub fn php_observed_fixture(
             ],
         );
     }
+}
+
+/// Queue rows 1–3 and tasks 1–4.
+fn queue_and_tasks(seed: &mut Seed, past: DateTimeValue, future: DateTimeValue) {
     for (id, job) in [(1, 1), (2, 0), (3, 999)] {
         seed.row(
             "schedule",
@@ -267,6 +299,11 @@ pub fn php_observed_fixture(
             ],
         );
     }
+}
+
+/// Credential types 1–2 (with type 1's empty `FIO_TOKEN`), credentials 1–2 and their
+/// assignments to runtemplates 1 and 2.
+fn credentials(seed: &mut Seed) {
     for (id, name, prototype, uuid) in [
         (1, "Fio", "FioBank", "uuid-1"),
         (2, "Common", "Common", "uuid-2"),
@@ -319,6 +356,10 @@ pub fn php_observed_fixture(
             ],
         );
     }
+}
+
+/// Log rows 1–10, rows 1–2 with `retention_until` past.
+fn log_rows(seed: &mut Seed, past: DateTimeValue, now: DateTimeValue) {
     for i in 1..=10 {
         seed.row(
             "log",
@@ -336,16 +377,6 @@ pub fn php_observed_fixture(
             ],
         );
     }
-    let job6_env_names_running_json = serialized_env
-        .as_str()
-        .is_some_and(|env| env.contains("running.json"));
-    seed.apply(conn)?;
-    Ok(PhpObservedFixture {
-        tmp_dir: tmp_dir.to_path_buf(),
-        past,
-        future,
-        job6_env_names_running_json,
-    })
 }
 
 /// A job of the PHP seed: id, runtemplate_id, begin, exitcode, schedule, schedule_type.

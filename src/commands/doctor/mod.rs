@@ -131,8 +131,36 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
         format: "housekeeper.doctor/v1",
         checks: Vec::new(),
     };
+    configuration(&mut d, config);
+    let state = StateDir::new(config.state_dir.clone());
+    directories(&mut d, config, &state);
+    lock(&mut d, &state);
+    journal(&mut d, config, &state);
+    match require_database(config) {
+        Err(f) => d.add(
+            "database",
+            "configured",
+            "problem",
+            format!("{}; {}", f.message, f.hints.join("; ")),
+        ),
+        Ok(target) => database(&mut d, config, target),
+    }
 
-    // Configuration, with the source of every value.
+    let problems = d.problems();
+    match args.format {
+        Format::Json => {
+            let text = serde_json::to_string_pretty(&d)
+                .map_err(|e| Failure::new(Exit::Failed, format!("encoding: {e}")))?;
+            println!("{text}");
+        }
+        Format::Text => print!("{}", render(&d)),
+    }
+    Ok(if problems > 0 { Exit::Failed } else { Exit::Ok })
+}
+
+/// The configuration, with the source of every value; whether the Zabbix server is reachable
+/// (a run that cannot reach it only warns).
+fn configuration(d: &mut Diagnosis, config: &Config) {
     for p in &config.provenance {
         if !p.value.is_empty() || !matches!(p.source, crate::config::Source::Default) {
             d.add(
@@ -174,7 +202,6 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
         );
     }
 
-    // Zabbix: reachable? (A run that cannot reach it only warns.)
     if let Some(target) = &config.zabbix {
         match crate::report::zabbix::probe(target) {
             Ok(()) => d.add(
@@ -191,12 +218,14 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             ),
         }
     }
+}
 
-    // Directories.
-    let state = StateDir::new(config.state_dir.clone());
-    directory(&mut d, "state directory", state.root(), false);
+/// The state and temp directories, the installed unit's view of them, the state directory's
+/// permissions.
+fn directories(d: &mut Diagnosis, config: &Config, state: &StateDir) {
+    directory(d, "state directory", state.root(), false);
     match crate::duties::disk_temp_file_cleanup::refuse(&config.tmp_dir, config) {
-        Ok(()) => directory(&mut d, "temp directory", &config.tmp_dir, false),
+        Ok(()) => directory(d, "temp directory", &config.tmp_dir, false),
         Err(refusal) => d.add(
             "directories",
             "temp directory",
@@ -204,8 +233,8 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             format!("{refusal}; DiskTempFileCleanup would fail"),
         ),
     }
-    state_dir::check(&mut d, state.root());
-    service_unit(&mut d, config);
+    state_dir::check(d, state.root());
+    service_unit(d, config);
     if let Ok(meta) = std::fs::metadata(state.root()) {
         if meta.permissions().mode() & 0o077 != 0 {
             d.add(
@@ -219,8 +248,10 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             );
         }
     }
+}
 
-    // Lock: asked without taking it or creating its file.
+/// The host lock: asked without taking it or creating its file.
+fn lock(d: &mut Diagnosis, state: &StateDir) {
     if state.root().is_dir() {
         match state.lock_holder() {
             Ok(None) => d.add(
@@ -246,8 +277,10 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             ),
         }
     }
+}
 
-    // Journal.
+/// The journal's chain and interrupted runs, the last run, the timer and the undo window.
+fn journal(d: &mut Diagnosis, config: &Config, state: &StateDir) {
     let journal_dir = state.journal_dir();
     if journal_dir.is_dir() {
         let options = housekeeper_journal::VerifyOptions {
@@ -283,8 +316,8 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             format!("no journal yet in {}", journal_dir.display()),
         );
     }
-    last_run::check(&mut d, &journal_dir);
-    last_run::timer(&mut d);
+    last_run::check(d, &journal_dir);
+    last_run::timer(d);
     d.add(
         "journal",
         "undo window",
@@ -294,28 +327,6 @@ pub fn command(config: &Config, args: &DoctorArgs) -> Result<Exit, Failure> {
             config.undo_days, config.hold_days
         ),
     );
-
-    // Database.
-    match require_database(config) {
-        Err(f) => d.add(
-            "database",
-            "configured",
-            "problem",
-            format!("{}; {}", f.message, f.hints.join("; ")),
-        ),
-        Ok(target) => database(&mut d, config, target),
-    }
-
-    let problems = d.problems();
-    match args.format {
-        Format::Json => {
-            let text = serde_json::to_string_pretty(&d)
-                .map_err(|e| Failure::new(Exit::Failed, format!("encoding: {e}")))?;
-            println!("{text}");
-        }
-        Format::Text => print!("{}", render(&d)),
-    }
-    Ok(if problems > 0 { Exit::Failed } else { Exit::Ok })
 }
 
 fn database(d: &mut Diagnosis, config: &Config, target: &DbTarget) {
