@@ -39,7 +39,6 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     let mut conn = open_database(config, target, false)?;
     super::database_lock(&mut *conn)?;
     let old_key = anchor::JournalKey::of(&state);
-    let old_id = old_key.to_string();
     let schema = conn
         .introspect()
         .map_err(|e| db_failure("reading the schema", &e))?;
@@ -51,60 +50,8 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
     } else {
         Vec::new()
     };
-    let expected = crate::apply::trust::heads(&anchors);
-
-    // What is wrong, and the last record that can still be verified.
     let has_journal = dir.is_dir();
-    let (last, damage, previous) = if has_journal {
-        let options = VerifyOptions {
-            expected,
-            chain_only: true,
-            ..VerifyOptions::default()
-        };
-        match housekeeper_journal::verify_with(&dir, &options) {
-            Ok(report) if report.is_ok() => {
-                return Err(Failure::new(
-                    Exit::Failed,
-                    format!(
-                        "refused: the journal in {} verifies against the database's {} anchor(s); \
-                         there is nothing to reset",
-                        dir.display(),
-                        anchors.len()
-                    ),
-                )
-                .hint("`housekeeper journal verify` checks payloads and the quarantine too"));
-            }
-            Ok(report) => (
-                report.head.unwrap_or(NONE_VERIFIED),
-                report
-                    .first_damage()
-                    .map_or_else(|| "damaged".to_owned(), ToString::to_string),
-                report
-                    .journal_id
-                    .map_or_else(|| old_id.clone(), |id| id.to_string()),
-            ),
-            Err(e) => (NONE_VERIFIED, e.to_string(), old_id.clone()),
-        }
-    } else if anchors.is_empty() {
-        return Err(Failure::new(
-            Exit::Failed,
-            format!(
-                "refused: there is no journal at {} and the database anchors none: there is \
-                 nothing to reset (the next run starts a new journal)",
-                dir.display()
-            ),
-        ));
-    } else {
-        (
-            NONE_VERIFIED,
-            format!(
-                "the journal at {} is missing while the database anchors {} of its records",
-                dir.display(),
-                anchors.len()
-            ),
-            old_id.clone(),
-        )
-    };
+    let (last, damage, previous) = what_is_wrong(&dir, &anchors, &old_key.to_string())?;
 
     let stamp = crate::clock::utc_stamp().replace(':', "");
     let aside_name = format!("{stamp}-{previous}");
@@ -178,6 +125,68 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
 }
 
 /// "No record of the old journal could be verified" in the reset record.
+/// What is wrong with the journal in `dir`, judged against the database's `anchors`: the last
+/// record that can still be verified, the damage, and the old journal's id. Refuses a journal
+/// that verifies, and a missing journal the database anchors nothing of.
+fn what_is_wrong(
+    dir: &std::path::Path,
+    anchors: &[anchor::Anchor],
+    old_id: &str,
+) -> Result<(ChainHead, String, String), Failure> {
+    let expected = crate::apply::trust::heads(anchors);
+    let found = if dir.is_dir() {
+        let options = VerifyOptions {
+            expected,
+            chain_only: true,
+            ..VerifyOptions::default()
+        };
+        match housekeeper_journal::verify_with(dir, &options) {
+            Ok(report) if report.is_ok() => {
+                return Err(Failure::new(
+                    Exit::Failed,
+                    format!(
+                        "refused: the journal in {} verifies against the database's {} anchor(s); \
+                         there is nothing to reset",
+                        dir.display(),
+                        anchors.len()
+                    ),
+                )
+                .hint("`housekeeper journal verify` checks payloads and the quarantine too"));
+            }
+            Ok(report) => (
+                report.head.unwrap_or(NONE_VERIFIED),
+                report
+                    .first_damage()
+                    .map_or_else(|| "damaged".to_owned(), ToString::to_string),
+                report
+                    .journal_id
+                    .map_or_else(|| old_id.to_owned(), |id| id.to_string()),
+            ),
+            Err(e) => (NONE_VERIFIED, e.to_string(), old_id.to_owned()),
+        }
+    } else if anchors.is_empty() {
+        return Err(Failure::new(
+            Exit::Failed,
+            format!(
+                "refused: there is no journal at {} and the database anchors none: there is \
+                 nothing to reset (the next run starts a new journal)",
+                dir.display()
+            ),
+        ));
+    } else {
+        (
+            NONE_VERIFIED,
+            format!(
+                "the journal at {} is missing while the database anchors {} of its records",
+                dir.display(),
+                anchors.len()
+            ),
+            old_id.to_owned(),
+        )
+    };
+    Ok(found)
+}
+
 const NONE_VERIFIED: ChainHead = ChainHead {
     seq: 0,
     hash: Digest([0; 32]),
