@@ -181,10 +181,50 @@ pub struct Item {
     pub category: Option<String>,
     /// `false` when the item is shown but not applied (e.g. a retention action that is off).
     pub enabled: bool,
-    /// Duty-specific facts its re-check needs (e.g. a retention policy's date column and
-    /// cutoff). Never values of the row.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: BTreeMap<String, String>,
+    /// What the duty's re-check needs besides the row (e.g. a retention policy's date column
+    /// and cutoff), and which items belong together. Never values of the row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<ItemFacts>,
+}
+
+/// Facts an item carries for its duty, typed per kind: a value that is missing or of the
+/// wrong kind cannot be read as a default, so a re-check that needs one fails closed (the
+/// item drifts with `bad_recheck_parameter`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum ItemFacts {
+    /// DataRetentionCleanup: rows of `policy` expired — `retention_until <= now` where the
+    /// table has that column and it is set, else `date_column < cutoff`.
+    #[serde(rename = "retention_expired")]
+    RetentionExpired {
+        policy: String,
+        date_column: String,
+        cutoff: DateTimeValue,
+        retention_until: bool,
+    },
+    /// DataRetentionCleanup: rows of `policy` marked for deletion (the grace purge).
+    #[serde(rename = "retention_marked")]
+    RetentionMarked { policy: String },
+    /// DataRetentionCleanup: the `retention_cleanup_jobs` row of `policy`.
+    #[serde(rename = "retention_record")]
+    RetentionRecord { policy: String },
+    /// DataRetentionCleanup: an archive copy, written only if item `mark_item` (the mark of
+    /// the same rows) applies.
+    #[serde(rename = "retention_archive_copy")]
+    RetentionArchiveCopy { mark_item: usize },
+}
+
+impl ItemFacts {
+    /// The retention policy the item belongs to, if any.
+    #[must_use]
+    pub fn policy(&self) -> Option<&str> {
+        match self {
+            ItemFacts::RetentionExpired { policy, .. }
+            | ItemFacts::RetentionMarked { policy }
+            | ItemFacts::RetentionRecord { policy } => Some(policy),
+            ItemFacts::RetentionArchiveCopy { .. } => None,
+        }
+    }
 }
 
 impl Item {
@@ -195,13 +235,13 @@ impl Item {
             reason,
             category: None,
             enabled: true,
-            tags: BTreeMap::new(),
+            facts: None,
         }
     }
 
     #[must_use]
-    pub fn tag(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.tags.insert(name.to_owned(), value.into());
+    pub fn facts(mut self, facts: ItemFacts) -> Self {
+        self.facts = Some(facts);
         self
     }
 

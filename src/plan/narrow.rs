@@ -427,7 +427,9 @@ mod tests {
         ]);
         let mut fresh_item = update("task", 1, "state", "missed");
         fresh_item.reason = Reason::new("fresh", "fresh");
-        fresh_item.tags.insert("check".into(), "fresh".into());
+        fresh_item.facts = Some(crate::plan::ItemFacts::RetentionMarked {
+            policy: "fresh".into(),
+        });
         let mut moved = update("task", 3, "state", "missed");
         if let Op::Update(u) = &mut moved.op {
             u.changes[0].old = Value::from("running");

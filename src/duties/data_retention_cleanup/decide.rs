@@ -17,7 +17,7 @@ use crate::duties::common::{self, When};
 use crate::duties::orphaned_job_cleanup::job_dependents;
 use crate::duties::DutyName;
 use crate::plan::{
-    self, Change, DeleteRows, DutyPlan, Finding, Guard, Item, Op, Reason, UpdateRow,
+    self, Change, DeleteRows, DutyPlan, Finding, Guard, Item, ItemFacts, Op, Reason, UpdateRow,
 };
 
 /// The plan for every enabled policy.
@@ -62,21 +62,14 @@ struct Decision<'a> {
 }
 
 impl Decision<'_> {
-    /// The item with the tags the re-check of an expired row reads, off when the action is.
+    /// The item with the facts the re-check of an expired row reads, off when the action is.
     fn expired_item(&self, item: Item) -> Item {
-        let item = item
-            .tag("check", "expired")
-            .tag("policy", self.facts.policy.name.clone())
-            .tag("date_column", self.facts.date_column.clone())
-            .tag("cutoff", self.cutoff.to_string())
-            .tag(
-                "retention_until",
-                if self.facts.has_retention_until {
-                    "yes"
-                } else {
-                    "no"
-                },
-            );
+        let item = item.facts(ItemFacts::RetentionExpired {
+            policy: self.facts.policy.name.clone(),
+            date_column: self.facts.date_column.clone(),
+            cutoff: self.cutoff,
+            retention_until: self.facts.has_retention_until,
+        });
         self.toggle(item)
     }
 
@@ -131,9 +124,12 @@ fn decide_policy(
         RetentionAction::GracePurge => (0, 0, 0, 0),
     };
     if decision.on && counts.0 > 0 {
-        plan.items.push(
-            cleanup_job(p.id, "scheduled_cleanup", now, counts).tag("policy", p.name.clone()),
-        );
+        plan.items
+            .push(cleanup_job(p.id, "scheduled_cleanup", now, counts).facts(
+                ItemFacts::RetentionRecord {
+                    policy: p.name.clone(),
+                },
+            ));
     }
     if action == RetentionAction::SoftDelete {
         let purge_on = actions.contains(&RetentionAction::GracePurge);
@@ -285,7 +281,7 @@ fn archive(d: &Decision<'_>, rows: &[&Candidate], plan: &mut DutyPlan) -> Counts
                     Op::Insert(record),
                     Reason::new("retention_archive_copy", reason.clone()),
                 )
-                .tag("for_item", mark_item.to_string()),
+                .facts(ItemFacts::RetentionArchiveCopy { mark_item }),
             ),
         );
         let item = Item::new(mark(d.facts, c), Reason::new("retention_archive", reason))
@@ -340,14 +336,18 @@ fn grace_purge(
         ),
     )
     .category("purged")
-    .tag("check", "marked")
-    .tag("policy", p.name.clone());
+    .facts(ItemFacts::RetentionMarked {
+        policy: p.name.clone(),
+    });
     plan.items
         .push(if purge_on { item } else { item.disabled() });
     if purge_on {
         plan.items.push(
-            cleanup_job(p.id, "grace_period_cleanup", now, (n, n, 0, 0))
-                .tag("policy", p.name.clone()),
+            cleanup_job(p.id, "grace_period_cleanup", now, (n, n, 0, 0)).facts(
+                ItemFacts::RetentionRecord {
+                    policy: p.name.clone(),
+                },
+            ),
         );
     }
 }

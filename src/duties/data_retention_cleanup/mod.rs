@@ -24,7 +24,7 @@ use housekeeper_journal::{DateTimeValue, Value};
 use super::common::{self, Need, When};
 use super::{Duty, DutyContext, DutyName, RowRef};
 use crate::db::{DbResult, Query, ReadView, SchemaFacts};
-use crate::plan::{self, DutyPlan, InsertRow, Item};
+use crate::plan::{self, DutyPlan, InsertRow, Item, ItemFacts};
 
 mod decide;
 mod gather;
@@ -111,35 +111,33 @@ impl Duty for DataRetentionCleanup {
     }
 }
 
-/// Whether the locked row still qualifies for the item, by the item's `check` tag:
-/// `None` when it does, else the drift code. Fails closed: a re-check parameter that is
-/// missing or does not parse (or a cutoff later than `now`) makes the item drifted, never a
-/// wider condition.
+/// Whether the locked row still qualifies for the item, by the item's facts: `None` when it
+/// does, else the drift code. Fails closed: facts that are missing or of another kind, a
+/// cutoff later than `now`, or a date column the duty does not know make the item drifted,
+/// never a wider condition.
 #[must_use]
 pub fn recheck_row(item: &Item, row: RowRef<'_>, now: DateTimeValue) -> Option<String> {
-    let tag = |name: &str| item.tags.get(name).map(String::as_str);
     let bad = || Some("bad_recheck_parameter".to_owned());
-    let still = match tag("check") {
-        Some("expired") => {
-            let Some(cutoff) = tag("cutoff")
-                .and_then(DateTimeValue::parse)
-                .filter(|c| *c <= now)
-            else {
+    let still = match &item.facts {
+        Some(ItemFacts::RetentionExpired {
+            date_column,
+            cutoff,
+            retention_until,
+            ..
+        }) => {
+            if *cutoff > now || !KNOWN_TABLES.iter().any(|(_, known)| known == date_column) {
                 return bad();
+            }
+            let until = if *retention_until {
+                row.get("retention_until")
+            } else {
+                &Value::Null
             };
-            let until = match tag("retention_until") {
-                Some("yes") => row.get("retention_until"),
-                Some("no") => &Value::Null,
-                _ => return bad(),
-            };
-            let Some(date_column) =
-                tag("date_column").filter(|c| KNOWN_TABLES.iter().any(|(_, known)| known == c))
-            else {
-                return bad();
-            };
-            expired(until, row.get(date_column), now, cutoff)
+            expired(until, row.get(date_column), now, *cutoff)
         }
-        Some("marked") => row.get("marked_for_deletion").as_bool() == Some(true),
+        Some(ItemFacts::RetentionMarked { .. }) => {
+            row.get("marked_for_deletion").as_bool() == Some(true)
+        }
         _ => return bad(),
     };
     (!still).then(|| "no_longer_matches".into())

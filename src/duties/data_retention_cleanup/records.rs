@@ -9,7 +9,7 @@ use housekeeper_journal::{DateTimeValue, Value};
 
 use super::gather::Candidate;
 use super::text;
-use crate::plan::{DutyPlan, InsertRow, Item, Op, Reason};
+use crate::plan::{DutyPlan, InsertRow, Item, ItemFacts, Op, Reason};
 
 /// Rows processed, deleted, anonymized, archived.
 pub(super) type Counts = (u64, u64, u64, u64);
@@ -31,23 +31,22 @@ pub(super) fn records(plan: &DutyPlan, applied: &BTreeMap<u32, u64>) -> Vec<(u32
             continue;
         }
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        if let Some(mark) = item
-            .tags
-            .get("for_item")
-            .and_then(|m| m.parse::<usize>().ok())
-        {
+        if let Some(mark) = item.facts.as_ref().and_then(|f| match f {
+            ItemFacts::RetentionArchiveCopy { mark_item } => Some(*mark_item),
+            _ => None,
+        }) {
             if done(mark) > 0 {
                 out.push((index, row.clone()));
             }
             continue;
         }
-        let Some(policy) = item.tags.get("policy") else {
+        let Some(policy) = item.facts.as_ref().and_then(ItemFacts::policy) else {
             continue;
         };
         let grace = row.values.get(1) == Some(&Value::from("grace_period_cleanup"));
         let mut counts = BTreeMap::<&str, u64>::new();
         for (j, other) in plan.items.iter().enumerate() {
-            if other.tags.get("policy") == Some(policy) {
+            if other.facts.as_ref().and_then(ItemFacts::policy) == Some(policy) {
                 if let Some(category) = other.category.as_deref() {
                     *counts.entry(category).or_insert(0) += done(j);
                 }

@@ -436,25 +436,42 @@ fn recheck_parameters_fail_closed() {
         recheck_row(&item, fresh_row, now()).as_deref(),
         Some("no_longer_matches")
     );
-    for (tag, value) in [
-        ("cutoff", None),
-        ("cutoff", Some("not a date")),
-        ("cutoff", Some("2026-11-29 00:00:00")),
-        ("retention_until", Some("maybe")),
-        ("date_column", Some("id")),
-        ("date_column", None),
-        ("check", Some("whatever")),
-        ("check", None),
+    let Some(ItemFacts::RetentionExpired {
+        policy,
+        date_column,
+        cutoff,
+        retention_until,
+    }) = item.facts.clone()
+    else {
+        panic!("an expired row's item carries its facts: {item:?}")
+    };
+    let expired = |date_column: &str, cutoff: DateTimeValue| ItemFacts::RetentionExpired {
+        policy: policy.clone(),
+        date_column: date_column.to_owned(),
+        cutoff,
+        retention_until,
+    };
+    let later = DateTimeValue::parse("2026-11-29 00:00:00").unwrap();
+    for (what, facts) in [
+        ("no facts", None),
+        ("a cutoff after now", Some(expired(&date_column, later))),
+        (
+            "a date column the duty does not know",
+            Some(expired("id", cutoff)),
+        ),
+        (
+            "facts of another kind",
+            Some(ItemFacts::RetentionRecord {
+                policy: policy.clone(),
+            }),
+        ),
     ] {
         let mut bad = item.clone();
-        match value {
-            Some(v) => bad.tags.insert(tag.into(), v.into()),
-            None => bad.tags.remove(tag),
-        };
+        bad.facts = facts;
         assert_eq!(
             recheck_row(&bad, row, now()).as_deref(),
             Some("bad_recheck_parameter"),
-            "{tag} = {value:?}"
+            "{what}"
         );
     }
 }
