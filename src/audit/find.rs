@@ -285,13 +285,7 @@ pub fn find_text(result: &FindResult, journal_dir: &Path) -> String {
             Escaped(&f.path),
             Escaped(&f.quarantine_path)
         );
-        let what = match &f.link_target {
-            Some(target) => format!("symlink → {}", Escaped(target)),
-            None => format!(
-                "blake3 {}",
-                Escaped(f.blake3.as_deref().unwrap_or("(not recorded)"))
-            ),
-        };
+        let what = f.content_text();
         let _ = writeln!(
             out,
             "  {} bytes, mode {}, owner {}:{}, mtime {}, {what}",

@@ -96,11 +96,7 @@ backend_test!(
         db.connect()
             .execute_ddl("ALTER TABLE retention_cleanup_jobs RENAME TO retention_cleanup_gone")
             .expect("rename the table");
-        let resumed = Command::new("kill")
-            .args(["-CONT", &child.id().to_string()])
-            .status()
-            .expect("kill -CONT");
-        assert!(resumed.success());
+        tool::signal(child.id(), "CONT");
         let status = child.wait().expect("wait");
         assert_ne!(status.code(), Some(0), "the record rows were not written");
         let outcomes: Vec<(u32, housekeeper_journal::ChunkStatus, Option<String>, bool)> =
@@ -150,11 +146,7 @@ backend_test!(
         let mut child =
             hk.stopped_at("before-records", &["run", "--duty", "DataRetentionCleanup"]);
         kill_sessions(db);
-        let resumed = Command::new("kill")
-            .args(["-CONT", &child.id().to_string()])
-            .status()
-            .expect("kill -CONT");
-        assert!(resumed.success());
+        tool::signal(child.id(), "CONT");
         let status = child.wait().expect("wait");
         assert_eq!(status.code(), Some(4), "a lost connection ends the run with exit 4");
         let records = || -> Vec<housekeeper_journal::Record> {

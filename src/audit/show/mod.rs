@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::payloads::{self, PayloadState, RowImage, TableImages};
 use super::{FileInfo, JournalIndex, RunInfo};
 use crate::plan::{Finding, Item};
+use crate::text::Escaped;
 
 mod text;
 
@@ -298,6 +299,18 @@ pub struct FileDetail {
 }
 
 impl FileDetail {
+    /// What the file held, for text output: its link target, or its blake3 hash.
+    #[must_use]
+    pub fn content_text(&self) -> String {
+        match &self.link_target {
+            Some(target) => format!("symlink → {}", Escaped(target)),
+            None => format!(
+                "blake3 {}",
+                Escaped(self.blake3.as_deref().unwrap_or("(not recorded)"))
+            ),
+        }
+    }
+
     #[must_use]
     pub fn of(file: &FileInfo, run: &RunInfo, index: &JournalIndex) -> FileDetail {
         let (outcome, reason) = match &file.status {

@@ -417,13 +417,7 @@ fn files_text(out: &mut String, files: &[FileDetail]) {
     }
     let _ = writeln!(out, "\nfiles ({}):", files.len());
     for f in files.iter().take(MAX_TEXT_ROWS) {
-        let what = match &f.link_target {
-            Some(target) => format!("symlink → {}", Escaped(target)),
-            None => format!(
-                "blake3 {}",
-                Escaped(f.blake3.as_deref().unwrap_or("(not recorded)"))
-            ),
-        };
+        let what = f.content_text();
         let _ = writeln!(
             out,
             "  {} → {}\n    {} bytes, mode {}, owner {}:{}, mtime {}, {what}\n    {}{}{}",
