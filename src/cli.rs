@@ -589,6 +589,7 @@ fn dispatch(cli: Cli) -> Result<Exit, Failure> {
         log::debug!("{note}; the database settings come from the process environment");
     }
     let config = loaded.config;
+    crate::clock::init(&config);
     act_as_owner(&config)?;
     match &command {
         Command::Run(args) => {

@@ -1,13 +1,18 @@
-//! The only module that reads the wall clock.
+//! The only module that reads the wall clock, and the one clock of the process.
 //!
 //! A run reads `now` once: from the database server on MySQL and PostgreSQL (naive local
 //! time, what MultiFlexi stores), from the process clock in `MULTIFLEXI_TIMEZONE` (or the
-//! system zone) on SQLite, or from `HOUSEKEEPER_NOW` when set (tests, the demo). File ages use
-//! the host's absolute clock — also fixed by `HOUSEKEEPER_NOW`, interpreted in the same zone.
+//! system zone) on SQLite, or from `HOUSEKEEPER_NOW` when set (tests, the demo). Everything
+//! else — file ages, journal time stamps and run ids, the end of the undo window, hold
+//! periods, monitoring times — reads the host's absolute clock, which `HOUSEKEEPER_NOW`
+//! (interpreted in the same zone) fixes as well: [`init`] sets it once, when the
+//! configuration is loaded. Only the comparison with the database server's clock
+//! ([`skew_seconds`]) reads the wall clock itself.
 
 // The one reader of the wall clock (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
@@ -15,16 +20,39 @@ use housekeeper_journal::DateTimeValue;
 
 use crate::config::Config;
 
+/// The fixed host time of `HOUSEKEEPER_NOW`, once the configuration is loaded.
+static FIXED: OnceLock<Option<DateTime<Utc>>> = OnceLock::new();
+
+/// Fixes the process's clock from the configuration (`HOUSEKEEPER_NOW` in
+/// `MULTIFLEXI_TIMEZONE`), once; later calls change nothing.
+pub fn init(config: &Config) {
+    let _ = FIXED.set(
+        config
+            .fixed_now
+            .and_then(|now| to_utc(now, config.timezone)),
+    );
+}
+
+/// The one clock: the fixed time when there is one, else the wall clock.
+fn utc_now() -> DateTime<Utc> {
+    FIXED.get().copied().flatten().unwrap_or_else(Utc::now)
+}
+
 /// The host's absolute clock (or the fixed one).
 #[must_use]
 pub fn host_now(config: &Config) -> SystemTime {
-    match config
+    system_time(host_utc(config))
+}
+
+/// The host's absolute clock in UTC: `HOUSEKEEPER_NOW` read in `MULTIFLEXI_TIMEZONE` when it
+/// is set (tests, the demo), else the wall clock. File ages and the end of the undo window
+/// both count from it.
+#[must_use]
+pub fn host_utc(config: &Config) -> DateTime<Utc> {
+    config
         .fixed_now
         .and_then(|now| to_utc(now, config.timezone))
-    {
-        Some(utc) => system_time(utc),
-        None => SystemTime::now(),
-    }
+        .unwrap_or_else(utc_now)
 }
 
 /// The current time as a naive local time in `MULTIFLEXI_TIMEZONE` (or the system zone).
@@ -43,34 +71,32 @@ pub fn local_now(config: &Config) -> DateTimeValue {
 /// The host clock in UTC, RFC 3339, for journal records.
 #[must_use]
 pub fn utc_stamp() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    utc_now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The host clock in UTC `days` ago, RFC 3339 (the start of a hold period).
 #[must_use]
 pub fn utc_stamp_days_ago(days: u32) -> String {
-    (Utc::now() - chrono::Duration::days(i64::from(days)))
+    (utc_now() - chrono::Duration::days(i64::from(days)))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// How long ago the host clock passed `then`.
 #[must_use]
 pub fn age_of(then: DateTime<chrono::FixedOffset>) -> chrono::Duration {
-    Utc::now().signed_duration_since(then)
+    utc_now().signed_duration_since(then)
 }
 
 /// `YYYYMMDDTHHMMSSZ` of the host clock, for run ids.
 #[must_use]
 pub fn compact_utc_stamp() -> String {
-    Utc::now().format("%Y%m%dT%H%M%SZ").to_string()
+    utc_now().format("%Y%m%dT%H%M%SZ").to_string()
 }
 
 /// Seconds since the Unix epoch of the host clock.
 #[must_use]
 pub fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(utc_now().timestamp()).unwrap_or(0)
 }
 
 /// Converts a naive local time in `zone` (system zone when `None`) to UTC. Ambiguous times
@@ -143,6 +169,7 @@ fn system_time(utc: DateTime<Utc>) -> SystemTime {
 #[must_use]
 pub fn skew_seconds(db_utc: DateTimeValue) -> Option<u64> {
     let db = to_naive(db_utc)?.and_utc();
+    // The database's clock is real: compared with the real one.
     Some((Utc::now() - db).num_seconds().unsigned_abs())
 }
 

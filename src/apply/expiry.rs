@@ -20,11 +20,6 @@ use serde::Serialize;
 use crate::audit::JournalIndex;
 use crate::quarantine::{Quarantine, QuarantineError};
 
-/// For tests only (like `HOUSEKEEPER_NOW`): the host time, RFC 3339, that expiry counts the
-/// undo window back from, instead of the host clock. Lets a test make an earlier run old
-/// without waiting days; never set it in production.
-pub const TEST_NOW_VARIABLE: &str = "HOUSEKEEPER_EXPIRY_NOW";
-
 /// Run ids per anchor-pruning statement.
 const RUNS_PER_PRUNE: usize = 500;
 
@@ -77,26 +72,11 @@ pub enum ExpiryError {
     },
 }
 
-/// The host time expiry counts back from: `HOUSEKEEPER_EXPIRY_NOW` (tests) or the clock.
+/// `now` (the host clock, `clock::host_utc`) minus `age`.
 ///
 /// # Errors
-/// `HOUSEKEEPER_EXPIRY_NOW` is set but not an RFC 3339 time.
-pub fn host_now() -> Result<DateTime<Utc>, String> {
-    let text = match std::env::var(TEST_NOW_VARIABLE) {
-        Ok(v) if !v.trim().is_empty() => v,
-        _ => crate::clock::utc_stamp(),
-    };
-    DateTime::parse_from_rfc3339(text.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{TEST_NOW_VARIABLE}={text:?} is not an RFC 3339 time: {e}"))
-}
-
-/// `host_now()` minus `age`.
-///
-/// # Errors
-/// As `host_now`, or an age too large for the calendar.
-pub fn cutoff(age: std::time::Duration) -> Result<DateTime<Utc>, String> {
-    let now = host_now()?;
+/// An age too large for the calendar.
+pub fn cutoff(now: DateTime<Utc>, age: std::time::Duration) -> Result<DateTime<Utc>, String> {
     chrono::TimeDelta::from_std(age)
         .ok()
         .and_then(|d| now.checked_sub_signed(d))
@@ -218,11 +198,12 @@ pub fn summary(done: &Expired) -> String {
     )
 }
 
-/// The expiry at the end of a real run: cutoff `UNDO_DAYS` back from the host clock; then
-/// the anchors of the expired runs are pruned in one short transaction, never the newest.
-/// Never fails the run: problems come back as warnings for the report.
+/// The expiry at the end of a real run: cutoff `UNDO_DAYS` back from the session's host
+/// clock `now`; then the anchors of the expired runs are pruned in one short transaction,
+/// never the newest. Never fails the run: problems come back as warnings for the report.
 pub fn at_run_end(
     config: &crate::config::Config,
+    now: DateTime<Utc>,
     journal: &mut Journal,
     quarantine: &Quarantine,
     conn: &mut dyn crate::db::Connection,
@@ -231,7 +212,7 @@ pub fn at_run_end(
 ) -> Vec<String> {
     let mut warnings = Vec::new();
     let age = std::time::Duration::from_secs(u64::from(config.undo_days) * 86_400);
-    let cutoff = match cutoff(age) {
+    let cutoff = match cutoff(now, age) {
         Ok(c) => c,
         Err(e) => {
             warnings.push(format!("expiry skipped: {e}"));

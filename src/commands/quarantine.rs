@@ -82,7 +82,7 @@ fn list(config: &Config, format: Format) -> Result<Exit, Failure> {
     let dirs = quarantine
         .list()
         .map_err(|e| Failure::new(Exit::Failed, format!("reading the quarantine: {e}")))?;
-    let now = expiry::host_now().map_err(|e| Failure::new(Exit::Usage, e))?;
+    let now = crate::clock::host_utc(config);
     let window = chrono::TimeDelta::days(i64::from(config.undo_days));
     let restored = index.restored_paths();
     let mut runs = Vec::new();
@@ -197,7 +197,8 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
         }
         None => std::time::Duration::from_secs(u64::from(config.undo_days) * 86_400),
     };
-    let cutoff = expiry::cutoff(age).map_err(|e| Failure::new(Exit::Usage, e))?;
+    let cutoff = expiry::cutoff(crate::clock::host_utc(config), age)
+        .map_err(|e| Failure::new(Exit::Usage, e))?;
     let cutoff_text = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let state = StateDir::new(config.state_dir.clone());
     let dir = state.journal_dir();

@@ -23,10 +23,6 @@ const EXTRA_VARIABLES: &[(&str, &str)] = &[
         "RUST_LOG",
         "log filter in env_logger syntax (e.g. debug, or housekeeper=trace); wins over -v, -q and APP_DEBUG",
     ),
-    (
-        crate::apply::expiry::TEST_NOW_VARIABLE,
-        "for tests only, like HOUSEKEEPER_NOW: the host time (RFC 3339, e.g. 2026-12-01T00:00:00Z) from which expiry counts the undo window back, instead of the host clock; never set it in production",
-    ),
 ];
 
 /// Where the Debian package puts things; the state and temp paths are the defaults of

@@ -256,6 +256,7 @@ impl Session<'_> {
         if self.journal_broken.is_none() {
             for warning in crate::apply::expiry::at_run_end(
                 self.config,
+                self.host_now.into(),
                 &mut self.journal,
                 &self.quarantine,
                 &mut *self.conn,

@@ -367,12 +367,12 @@ backend_test!(
         let hk = seed(db);
         let first = run(&hk);
         assert!(hk.state.join("quarantine").join(&first).exists());
-        // Three days later (for expiry only), with a one-day undo window.
+        // Three days later, with a one-day undo window: the one clock moved on.
         let mut later = hk.clone();
         let in_three_days = chrono::Utc::now() + chrono::TimeDelta::days(3);
         later
             .set("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", "1")
-            .set("HOUSEKEEPER_EXPIRY_NOW", &in_three_days.to_rfc3339());
+            .set("HOUSEKEEPER_NOW", &in_three_days.format("%Y-%m-%d %H:%M:%S").to_string());
         let second = run(&later);
         assert!(!hk.state.join("quarantine").join(&first).exists(), "the first run's quarantine survived");
         let index = housekeeper::audit::JournalIndex::read(&journal_dir(&hk)).unwrap();
