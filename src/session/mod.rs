@@ -235,7 +235,8 @@ impl Session<'_> {
     /// returned).
     ///
     /// # Errors
-    /// None today; kept for the steps that may fail the session.
+    /// The database connection was lost during the session (exit 4): nothing more is
+    /// written, and the run is left open for the next start's recovery.
     pub fn finish(mut self) -> Result<RunReport, Failure> {
         if let Some(lost) = self.lost.take() {
             return Err(
