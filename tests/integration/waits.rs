@@ -71,6 +71,17 @@ fn seeded_rows(db: &TestDb) -> i64 {
         .unwrap()
 }
 
+/// 30 seeded `log` rows and a tool that keeps 5 and waits `lock_timeout` seconds for a lock;
+/// its journal exists before the lock is taken.
+fn seeded(db: &TestDb, lock_timeout: &str) -> Tool {
+    seed_log(db, 30);
+    let mut hk = Tool::new(db);
+    hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5")
+        .set("MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT", lock_timeout);
+    assert_eq!(hk.run(&["journal", "list"]).code, 0);
+    hk
+}
+
 /// Once the lock is gone: the next run (when the server has let go of a killed session's
 /// locks) prunes the seeded rows to `LOG_KEEP` and the journal verifies.
 fn the_next_run_prunes_and_verifies(db: &TestDb, hk: &Tool) -> crate::support::tool::Out {
@@ -83,11 +94,7 @@ fn the_next_run_prunes_and_verifies(db: &TestDb, hk: &Tool) -> crate::support::t
 
 backend_test!(
     fn a_locked_table_is_given_up_after_the_lock_timeout(db) {
-        seed_log(db, 30);
-        let mut hk = Tool::new(db);
-        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5")
-            .set("MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT", "1");
-        assert_eq!(hk.run(&["journal", "list"]).code, 0);
+        let hk = seeded(db, "1");
         let blocker = lock_log(db, false);
         let started = Instant::now();
         let out = hk.run(&["run", "--duty", "LogPruning"]);
@@ -115,13 +122,9 @@ backend_test!(
 
 backend_test!(
     fn sigterm_ends_a_run_that_waits_for_a_lock(db) {
-        seed_log(db, 30);
-        let mut hk = Tool::new(db);
         // The servers' waits are cancelled by the signal; SQLite's is bounded by the timeout.
         let timeout = if db.engine() == housekeeper::config::Engine::Sqlite { "3" } else { "120" };
-        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5")
-            .set("MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT", timeout);
-        assert_eq!(hk.run(&["journal", "list"]).code, 0);
+        let hk = seeded(db, timeout);
         let blocker = lock_log(db, false);
         let mut child = hk
             .command(&["run", "--duty", "LogPruning"])
@@ -145,11 +148,7 @@ backend_test!(
 backend_test!(
     only(postgres, mysql)
     fn a_lost_connection_ends_the_run_at_once_and_the_next_start_recovers(db) {
-        seed_log(db, 30);
-        let mut hk = Tool::new(db);
-        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "5")
-            .set("MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT", "120");
-        assert_eq!(hk.run(&["journal", "list"]).code, 0);
+        let hk = seeded(db, "120");
         let blocker = lock_log(db, true);
         let child = hk
             .command(&["run", "--duty", "LogPruning"])
