@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use housekeeper::config::DbTarget;
 use housekeeper::db::{self, ConnectOptions};
-use housekeeper::scenario::{self, SchemaLevel};
+use housekeeper_scenario::{self as scenario, SchemaLevel};
 
 const PER_DIR: usize = 100;
 

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use housekeeper::config::{DbTarget, Engine};
 use housekeeper::db::{self, ConnectOptions};
-use housekeeper::scenario::{self, SchemaLevel};
 use housekeeper_journal::DateTimeValue;
+use housekeeper_scenario::{self as scenario, SchemaLevel};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use housekeeper::config::DbTarget;
 use housekeeper::db::{self, ConnectOptions, Connection};
-use housekeeper::scenario::{self, SchemaLevel};
 use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper_scenario::{self as scenario, SchemaLevel};
 
 fn reset(conn: &mut dyn Connection) {
     let d = *conn.dialect();

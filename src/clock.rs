@@ -8,6 +8,11 @@
 //! (interpreted in the same zone) fixes as well: [`init`] sets it once, when the
 //! configuration is loaded. Only the comparison with the database server's clock
 //! ([`skew_seconds`]) reads the wall clock itself.
+//!
+//! `housekeeper demo` fixes its run's `now` and its file ages through its own configuration,
+//! not the process clock: its journal is stamped on the wall clock, so the commands it
+//! suggests afterwards (which run without `HOUSEKEEPER_NOW`) find its run inside the undo
+//! window.
 
 // The one reader of the wall clock (clippy.toml).
 #![allow(clippy::disallowed_methods)]

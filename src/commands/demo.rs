@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use housekeeper_journal::DateTimeValue;
+use housekeeper_scenario as scenario;
 
 use crate::cli::{DemoArgs, DutySelection, Failure, Format};
 use crate::config::{Config, DbTarget};
@@ -17,7 +18,6 @@ use crate::db::{self, ConnectOptions};
 use crate::exit::Exit;
 use crate::plan::render;
 use crate::report::Mode;
-use crate::scenario;
 use crate::session::{self, Planned, SessionOptions};
 
 /// The demo's fixed clock.
@@ -307,7 +307,7 @@ fn snapshot(
 > {
     let mut conn = super::open_database(config, target, true)?;
     let dump = scenario::dump_database(&mut *conn)
-        .map_err(|e| super::db_failure("reading the demo database", &e))?;
+        .map_err(|e| Failure::new(Exit::Failed, format!("reading the demo database: {e}")))?;
     Ok((dump, scenario::file_tree(&config.tmp_dir)))
 }
 

@@ -15,6 +15,7 @@
 
 pub mod dialect;
 mod driver;
+pub mod scenario;
 pub mod schema;
 
 #[cfg(feature = "mysql")]

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use housekeeper::plan::{Change, DeleteRows, Guard, Item, Op, Reason, UpdateRow};
-use housekeeper::scenario::Seed;
 use housekeeper_journal::{KeySet, Value};
+use housekeeper_scenario::Seed;
 
 use crate::duties_rows::{apply, assert_run, at, changes, dump, duty, install, parents, DAY};
 use crate::support::tool::{self, Out, Tool};
@@ -384,7 +384,7 @@ backend_test!(
         assert_eq!(report["errors"], serde_json::json!([message]));
         assert_eq!(report["affected"], 1);
         let after = dump(db);
-        let logs = |d: &housekeeper::scenario::Dump| d.table("log").unwrap().rows.len();
+        let logs = |d: &housekeeper_scenario::Dump| d.table("log").unwrap().rows.len();
         assert!(logs(&after) >= logs(&before), "not a row of log deleted");
         let got = changes(&before, &after);
         assert!(!got.iter().any(|l| l.starts_with("log [")), "{got:#?}");

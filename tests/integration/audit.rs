@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use housekeeper::scenario::{self, SchemaLevel, Seed};
 use housekeeper_journal::{read_records, ChunkStatus, Record};
+use housekeeper_scenario::{self as scenario, SchemaLevel, Seed};
 
 use crate::support::tool::{self, make_files, Out, Tool};
 use crate::support::TestDb;

@@ -166,7 +166,7 @@ fn the_man_page_read_only_in_part_is_not_an_error() {
 backend_test!(
     fn quiet_runs_say_nothing_and_journald_gets_each_line_priority(db) {
         let mut conn = db.connect();
-        housekeeper::scenario::install_schema(&mut *conn, housekeeper::scenario::SchemaLevel::Current)
+        housekeeper_scenario::install_schema(&mut *conn, housekeeper_scenario::SchemaLevel::Current)
             .expect("schema");
         drop(conn);
         let mut hk = bare(db);
@@ -247,9 +247,9 @@ backend_test!(
             eprintln!("{} exists on this host: skipped", housekeeper::config::SYSTEM_ENV_FILE);
             return;
         }
-        housekeeper::scenario::install_schema(
+        housekeeper_scenario::install_schema(
             &mut *db.connect(),
-            housekeeper::scenario::SchemaLevel::Current,
+            housekeeper_scenario::SchemaLevel::Current,
         )
         .unwrap();
         let hk = bare(db);

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use housekeeper::scenario;
+use housekeeper_scenario as scenario;
 
 use crate::duties_rows::{assert_run, install, now};
 use crate::support::tool::{self, Out, Tool};

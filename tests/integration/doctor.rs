@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use housekeeper::scenario::{self, SchemaLevel, Seed};
+use housekeeper_scenario::{self as scenario, SchemaLevel, Seed};
 
 use crate::support::tool::{self, Out, Tool};
 use crate::support::{closed_port, TestDb};

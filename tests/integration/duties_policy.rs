@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use housekeeper::scenario::{self, Dump, Seed};
 use housekeeper_journal::Value;
+use housekeeper_scenario::{self as scenario, Dump, Seed};
 
 use crate::duties_rows::{
     apply, assert_changes, assert_every_removed_row_journaled, assert_run, at, changes, counts,
@@ -666,7 +666,7 @@ fn config_fields_env(engine: Engine, job: i64, fields: &[(&str, &str, &str)]) ->
             .map(|(code, kind, value)| scenario::EnvField::new(code, kind, value, "Application")),
     );
     Value::Text(scenario::as_stored_by_php(
-        engine,
+        engine.into(),
         &scenario::php_serialized_config_fields("Job", &all),
     ))
 }

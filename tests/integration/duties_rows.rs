@@ -10,11 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use housekeeper::scenario::{self, Dump, DumpDifference, SchemaLevel, Seed};
 use housekeeper_journal::{
     read_records, ChunkStatus, DateTimeValue, ItemSummary, KeySet, PayloadEntry, Record, RowRole,
     TableChange, Value,
 };
+use housekeeper_scenario::{self as scenario, Dump, DumpDifference, SchemaLevel, Seed};
 
 use crate::support::tool::{self, Out, Tool};
 use crate::support::{Engine, TestDb};

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use housekeeper::scenario::{self, SchemaLevel, Seed};
 use housekeeper_journal::{read_records, ChunkStatus, PayloadEntry, Record, RowRole, Value};
+use housekeeper_scenario::{self as scenario, SchemaLevel, Seed};
 
 use crate::support::tool::{self, kill9, make_files, tree, Tool};
 use crate::support::TestDb;

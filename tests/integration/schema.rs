@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use housekeeper::config::Engine;
 use housekeeper::db::SchemaFacts;
-use housekeeper::scenario::{
-    self, dump_database, install_schema, php_observed_fixture, realistic_mess_in, DumpDifference,
-    SchemaLevel,
-};
 use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper_scenario::{
+    self as scenario, dump_database, install_schema, php_observed_fixture, realistic_mess_in,
+    DumpDifference, SchemaLevel,
+};
 
 fn now() -> DateTimeValue {
     DateTimeValue::ymd_hms(2026, 11, 28, 12, 0, 0)
@@ -455,7 +455,7 @@ backend_test!(
 
 #[test]
 fn the_old_schema_is_refused_on_other_engines() {
-    let err = scenario::schema_sql(Engine::Mysql, SchemaLevel::Pg20241020).unwrap_err();
+    let err = scenario::schema_sql(scenario::Engine::Mysql, SchemaLevel::Pg20241020).unwrap_err();
     assert!(
         err.to_string().contains("only as a PostgreSQL fixture"),
         "{err}"

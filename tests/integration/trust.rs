@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use housekeeper::scenario::{self, SchemaLevel, Seed};
 use housekeeper_journal::codec::encode_record;
 use housekeeper_journal::frame::{build_frame, SEGMENT_HEADER_LEN};
 use housekeeper_journal::{read_records, Record};
+use housekeeper_scenario::{self as scenario, SchemaLevel, Seed};
 
 use crate::support::tool::{self, make_files, Out, Tool};
 use crate::support::TestDb;

@@ -8,8 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use housekeeper::config::Engine;
-use housekeeper::scenario::{self, Dump, SchemaLevel, Seed};
 use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper_scenario::{self as scenario, Dump, SchemaLevel, Seed};
 
 use crate::support::tool::{self, kill9, make_files, tree, Out, Tool};
 use crate::support::TestDb;

@@ -208,8 +208,8 @@ pub fn make_files(dir: &Path, files: &[(&str, u64)], now: SystemTime) -> Vec<Pat
 /// Installs the current schema and starts a seed with users `admin` and `dave`, dave inactive
 /// for four years (an anonymize policy of 1095 days takes him). Returns the seed to add to
 /// (apply it to `db.connect()`) and the two user ids.
-pub fn seed_inactive_user(db: &TestDb) -> (housekeeper::scenario::Seed, i64, i64) {
-    use housekeeper::scenario::{self, SchemaLevel, Seed};
+pub fn seed_inactive_user(db: &TestDb) -> (housekeeper_scenario::Seed, i64, i64) {
+    use housekeeper_scenario::{self as scenario, SchemaLevel, Seed};
     let now = housekeeper_journal::DateTimeValue::parse(NOW).expect("NOW parses");
     scenario::install_schema(&mut *db.connect(), SchemaLevel::Current).expect("install the schema");
     let mut seed = Seed::new(now);
@@ -227,8 +227,8 @@ pub fn seed_inactive_user(db: &TestDb) -> (housekeeper::scenario::Seed, i64, i64
 /// Every file and link under `dir`: relative path → (bytes or link target, mode, uid, gid,
 /// mtime in ns).
 #[must_use]
-pub fn tree(dir: &Path) -> BTreeMap<String, housekeeper::scenario::FileState> {
-    housekeeper::scenario::file_tree(dir)
+pub fn tree(dir: &Path) -> BTreeMap<String, housekeeper_scenario::FileState> {
+    housekeeper_scenario::file_tree(dir)
 }
 
 /// A saved plan edited by hand, written with its digest recomputed (as an attacker who can
@@ -242,10 +242,10 @@ pub fn write_resealed(path: &Path, mut plan: serde_json::Value) {
 /// The MultiFlexi schema with `n` plain `log` rows (venue `seed`).
 pub fn seed_log(db: &TestDb, n: i64) {
     let mut conn = db.connect();
-    housekeeper::scenario::install_schema(&mut *conn, housekeeper::scenario::SchemaLevel::Current)
+    housekeeper_scenario::install_schema(&mut *conn, housekeeper_scenario::SchemaLevel::Current)
         .unwrap();
     let now = housekeeper_journal::DateTimeValue::parse(NOW).unwrap();
-    let mut seed = housekeeper::scenario::Seed::new(now);
+    let mut seed = housekeeper_scenario::Seed::new(now);
     for i in 0..n {
         seed.log("info", "seed", &format!("row {i}"), now);
     }

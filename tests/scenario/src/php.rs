@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Engine;
+use crate::Engine;
 
 /// `text` as MultiFlexi's PHP code leaves it in a database of `engine`: cut before the first
 /// NUL byte on PostgreSQL, unchanged elsewhere.

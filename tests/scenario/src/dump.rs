@@ -10,7 +10,7 @@ use std::fmt;
 
 use housekeeper_journal::Value;
 
-use crate::db::{Connection, DbResult};
+use crate::{Database, Result};
 
 /// The rows of one table.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,39 +309,39 @@ impl fmt::Display for DumpDiff {
 ///
 /// # Errors
 /// Introspection or a query failed, or a value could not be decoded.
-pub fn dump_database(conn: &mut dyn Connection) -> DbResult<Dump> {
-    let facts = conn.introspect()?;
-    let mut view = conn.snapshot()?;
-    let dialect = *view.dialect();
+pub fn dump_database(conn: &mut (impl Database + ?Sized)) -> Result<Dump> {
+    let tables = conn.tables()?;
     let mut dump = Dump::default();
-    for (name, table) in &facts.tables {
-        if name.starts_with("sqlite_") {
-            continue;
+    conn.read(&mut |view| {
+        for table in &tables {
+            if table.name.starts_with("sqlite_") {
+                continue;
+            }
+            let key_columns = if table.primary_key.is_empty() {
+                table.columns.clone()
+            } else {
+                table.primary_key.clone()
+            };
+            let select: Vec<String> = table.columns.iter().map(|c| view.quote(c)).collect();
+            let order: Vec<String> = key_columns.iter().map(|c| view.quote(c)).collect();
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                select.join(", "),
+                view.quote(&table.name),
+                order.join(", ")
+            );
+            let rows = view.query(&sql, &[])?;
+            dump.tables.insert(
+                table.name.clone(),
+                TableDump {
+                    columns: table.columns.clone(),
+                    key_columns,
+                    rows,
+                },
+            );
         }
-        let columns: Vec<String> = table.columns.iter().map(|c| c.name.clone()).collect();
-        let key_columns = if table.primary_key.is_empty() {
-            columns.clone()
-        } else {
-            table.primary_key.clone()
-        };
-        let select: Vec<String> = columns.iter().map(|c| dialect.quote(c)).collect();
-        let order: Vec<String> = key_columns.iter().map(|c| dialect.quote(c)).collect();
-        let sql = format!(
-            "SELECT {} FROM {} ORDER BY {}",
-            select.join(", "),
-            dialect.quote(name),
-            order.join(", ")
-        );
-        let rows = view.query(&sql, &[])?.rows;
-        dump.tables.insert(
-            name.clone(),
-            TableDump {
-                columns,
-                key_columns,
-                rows,
-            },
-        );
-    }
+        Ok(())
+    })?;
     Ok(dump)
 }
 

@@ -15,8 +15,8 @@ use housekeeper_journal::{DateTimeValue, Value};
 
 use super::php::{as_stored_by_php, php_serialized_config_fields, EnvField};
 use super::seed::{shift, JobState, Seed, DAY, HOUR, MINUTE};
-use crate::config::Engine;
-use crate::db::{Connection, DbResult};
+use crate::Engine;
+use crate::{Database, Result};
 
 /// How much mess [`realistic_mess`] planted, by the duty that should find it, and how many rows
 /// each table got. Counts assume the default settings (`STALE_JOB_AGE` 60 minutes, retention
@@ -112,10 +112,10 @@ fn rt_kind(i: usize) -> RtKind {
 /// # Errors
 /// A statement failed.
 pub fn realistic_mess(
-    conn: &mut dyn Connection,
+    conn: &mut (impl Database + ?Sized),
     now: DateTimeValue,
     scale: u32,
-) -> DbResult<MessReport> {
+) -> Result<MessReport> {
     realistic_mess_in(conn, now, scale, Path::new("/var/lib/multiflexi/tmp"))
 }
 
@@ -126,11 +126,11 @@ pub fn realistic_mess(
 /// # Errors
 /// A statement failed.
 pub fn realistic_mess_in(
-    conn: &mut dyn Connection,
+    conn: &mut (impl Database + ?Sized),
     now: DateTimeValue,
     scale: u32,
     tmp_dir: &Path,
-) -> DbResult<MessReport> {
+) -> Result<MessReport> {
     let (seed, report) = build_mess(conn.engine(), now, scale, tmp_dir);
     seed.apply(conn)?;
     write_log_rows(conn, now, report.log_rows)?;
@@ -666,7 +666,11 @@ fn log_created(now: DateTimeValue, total: usize, k: usize) -> DateTimeValue {
 }
 
 /// Writes the `log` rows of the mess (ids 1…`total`) in batches.
-fn write_log_rows(conn: &mut dyn Connection, now: DateTimeValue, total: usize) -> DbResult<()> {
+fn write_log_rows(
+    conn: &mut (impl Database + ?Sized),
+    now: DateTimeValue,
+    total: usize,
+) -> Result<()> {
     let severities = [
         "info", "info", "info", "success", "warning", "error", "debug",
     ];

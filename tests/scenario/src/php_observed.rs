@@ -20,8 +20,8 @@ use housekeeper_journal::{DateTimeValue, Value};
 
 use super::php::{as_stored_by_php, php_serialized_config_fields, EnvField};
 use super::seed::Seed;
-use crate::config::Engine;
-use crate::db::{Connection, DbResult};
+use crate::Engine;
+use crate::{Database, Result};
 
 /// What [`php_observed_fixture`] wrote, and the temp files that go with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,10 +103,10 @@ impl PhpObservedFixture {
 /// # Errors
 /// A statement failed.
 pub fn php_observed_fixture(
-    conn: &mut dyn Connection,
+    conn: &mut (impl Database + ?Sized),
     now: DateTimeValue,
     tmp_dir: &Path,
-) -> DbResult<PhpObservedFixture> {
+) -> Result<PhpObservedFixture> {
     let past = DateTimeValue::ymd_hms(2020, 1, 1, 0, 0, 0);
     let future = DateTimeValue::ymd_hms(2099, 1, 1, 0, 0, 0);
     let now = DateTimeValue { micros: 0, ..now };

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use housekeeper_journal::Value;
 
 use super::{Row, Seed};
-use crate::config::Engine;
-use crate::db::{Connection, DbError, DbResult, WriteTx};
+use crate::Engine;
+use crate::{Database, Error, Result, Statements};
 
 /// Rows per multi-row `INSERT` (well under every engine's parameter limit).
 const ROWS_PER_INSERT: usize = 100;
@@ -23,31 +23,32 @@ impl Seed {
     ///
     /// # Errors
     /// A statement failed; the error names the table. Rows of earlier transactions stay.
-    pub fn apply(&self, conn: &mut dyn Connection) -> DbResult<()> {
+    pub fn apply(&self, conn: &mut (impl Database + ?Sized)) -> Result<()> {
         let engine = conn.engine();
         for chunk in self.rows.chunks(ROWS_PER_TRANSACTION) {
-            let mut tx = conn.begin()?;
-            if self.dangling {
-                set_fk_checks(tx.as_mut(), engine, false)?;
-            }
-            let mut start = 0;
-            while start < chunk.len() {
-                let first = &chunk[start];
-                let mut end = start + 1;
-                while end < chunk.len()
-                    && end - start < ROWS_PER_INSERT
-                    && chunk[end].table == first.table
-                    && chunk[end].columns == first.columns
-                {
-                    end += 1;
+            conn.write(&mut |tx| {
+                if self.dangling {
+                    set_fk_checks(tx, engine, false)?;
                 }
-                insert_rows(tx.as_mut(), &chunk[start..end])?;
-                start = end;
-            }
-            if self.dangling {
-                set_fk_checks(tx.as_mut(), engine, true)?;
-            }
-            tx.commit()?;
+                let mut start = 0;
+                while start < chunk.len() {
+                    let first = &chunk[start];
+                    let mut end = start + 1;
+                    while end < chunk.len()
+                        && end - start < ROWS_PER_INSERT
+                        && chunk[end].table == first.table
+                        && chunk[end].columns == first.columns
+                    {
+                        end += 1;
+                    }
+                    insert_rows(tx, &chunk[start..end])?;
+                    start = end;
+                }
+                if self.dangling {
+                    set_fk_checks(tx, engine, true)?;
+                }
+                Ok(())
+            })?;
         }
         if engine == Engine::Postgres {
             let tables: BTreeSet<&str> = self
@@ -62,16 +63,15 @@ impl Seed {
     }
 }
 
-fn insert_rows(tx: &mut dyn WriteTx, rows: &[Row]) -> DbResult<()> {
+fn insert_rows(tx: &mut dyn Statements, rows: &[Row]) -> Result<()> {
     let Some(first) = rows.first() else {
         return Ok(());
     };
-    let dialect = *tx.dialect();
-    let columns: Vec<String> = first.columns.iter().map(|c| dialect.quote(c)).collect();
-    let tuple = format!("({})", dialect.placeholders(columns.len()));
+    let columns: Vec<String> = first.columns.iter().map(|c| tx.quote(c)).collect();
+    let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
     let mut sql = format!(
         "INSERT INTO {} ({}) VALUES ",
-        dialect.quote(first.table),
+        tx.quote(first.table),
         columns.join(", ")
     );
     let mut params = Vec::with_capacity(rows.len() * columns.len());
@@ -83,7 +83,7 @@ fn insert_rows(tx: &mut dyn WriteTx, rows: &[Row]) -> DbResult<()> {
         params.extend(row.values.iter().cloned());
     }
     tx.execute(&sql, &params).map_err(|e| match e {
-        DbError::Statement { detail, code, .. } => DbError::Statement {
+        Error::Statement { detail, .. } => Error::Statement {
             sql: format!(
                 "INSERT INTO {} ({}) … ({} rows)",
                 first.table,
@@ -91,7 +91,6 @@ fn insert_rows(tx: &mut dyn WriteTx, rows: &[Row]) -> DbResult<()> {
                 rows.len()
             ),
             detail,
-            code,
         },
         other => other,
     })?;
@@ -100,7 +99,7 @@ fn insert_rows(tx: &mut dyn WriteTx, rows: &[Row]) -> DbResult<()> {
 
 /// Foreign key checks on or off for the rest of the transaction. The one place the builder
 /// speaks engine-specific SQL: none of these has a portable form.
-fn set_fk_checks(tx: &mut dyn WriteTx, engine: Engine, on: bool) -> DbResult<()> {
+fn set_fk_checks(tx: &mut dyn Statements, engine: Engine, on: bool) -> Result<()> {
     match engine {
         Engine::Mysql => {
             let sql = if on {
@@ -126,16 +125,16 @@ fn set_fk_checks(tx: &mut dyn WriteTx, engine: Engine, on: bool) -> DbResult<()>
 
 /// Moves each table's identity sequence past its highest id, so inserts without an id (by
 /// MultiFlexi, or by the tool's own record rows) do not collide with the seeded ids.
-fn advance_identities(conn: &mut dyn Connection, tables: &BTreeSet<&str>) -> DbResult<()> {
-    let mut tx = conn.begin()?;
-    for table in tables {
-        let dialect = *tx.dialect();
-        let sql = format!(
-            "SELECT setval(pg_get_serial_sequence(?, 'id'), COALESCE((SELECT MAX({id}) FROM {t}), 0) + 1, false)",
-            id = dialect.quote("id"),
-            t = dialect.quote(table),
-        );
-        tx.query(&sql, &[Value::Text(dialect.quote(table))])?;
-    }
-    tx.commit()
+fn advance_identities(conn: &mut (impl Database + ?Sized), tables: &BTreeSet<&str>) -> Result<()> {
+    conn.write(&mut |tx| {
+        for table in tables {
+            let sql = format!(
+                "SELECT setval(pg_get_serial_sequence(?, 'id'), COALESCE((SELECT MAX({id}) FROM {t}), 0) + 1, false)",
+                id = tx.quote("id"),
+                t = tx.quote(table),
+            );
+            tx.query(&sql, &[Value::Text(tx.quote(table))])?;
+        }
+        Ok(())
+    })
 }

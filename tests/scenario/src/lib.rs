@@ -1,26 +1,33 @@
-//! Test and demo databases: the MultiFlexi schema per engine, a builder for rows with valid
-//! foreign keys, two ready-made scenarios, and whole-database dumps that can be compared.
+//! Test and demo databases for housekeeper: the MultiFlexi schema per engine, a builder for
+//! rows with valid foreign keys, two ready-made scenarios, and whole-database dumps that can be
+//! compared.
 //!
 //! Owns: the embedded schema fixtures (`tests/fixtures/schema/*.sql`, the project's own DDL of
 //! the MultiFlexi schema per engine), [`install_schema`], the row builder [`Seed`], the
 //! scenarios [`php_observed_fixture`] and [`realistic_mess`], and [`dump_database`] with its
-//! readable [`DumpDiff`].
+//! readable [`DumpDiff`]. It reaches a database only through the small [`Database`] trait,
+//! which housekeeper implements for its own connections (`housekeeper::db::scenario`).
 //!
-//! Used by the integration tests and by `housekeeper demo`. Never used by `run`, `plan`, `apply`
-//! or `undo` on a real database: nothing here is a duty, and nothing here may be called on a
-//! database the user did not create for a test or the demo.
+//! Used by the integration tests, the benchmarks (`examples/`) and `housekeeper demo`. Never
+//! used by `run`, `plan`, `apply` or `undo`: nothing here is a duty, and nothing here may be
+//! called on a database the user did not create for a test or the demo.
 //!
 //! Must never: format a value into SQL (values are bound parameters, identifiers go through
 //! `Dialect::quote`), read the wall clock or the OS random source (every date is relative to
 //! the `now` handed in, every "random" choice comes from a seeded generator), or read files
 //! outside the embedded fixtures.
 
+// No function over 150 lines (clippy.toml sets the threshold; CI denies warnings).
+#![warn(clippy::too_many_lines)]
+
+mod database;
 mod dump;
 mod mess;
 mod php;
 mod php_observed;
 mod seed;
 
+pub use database::{Database, Engine, Error, Result, Statements, TableShape};
 pub use dump::{
     dump_database, file_tree, Dump, DumpDiff, DumpDifference, FileState, TableDump,
     RUN_RECORD_TABLES,
@@ -29,9 +36,6 @@ pub use mess::{realistic_mess, realistic_mess_in, MessReport};
 pub use php::{as_stored_by_php, php_serialized_config_fields, EnvField};
 pub use php_observed::{php_observed_fixture, PhpObservedFixture, PHP_OBSERVED_TEMP_FILES};
 pub use seed::{shift, JobState, RowRef, Seed, DEFAULT_RETENTION_POLICIES};
-
-use crate::config::Engine;
-use crate::db::{Connection, DbError, DbResult};
 
 /// Which MultiFlexi schema to install.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,36 +47,36 @@ pub enum SchemaLevel {
     Pg20241020,
 }
 
-const SQLITE_CURRENT: &str = include_str!("../../tests/fixtures/schema/sqlite.sql");
-const MYSQL_CURRENT: &str = include_str!("../../tests/fixtures/schema/mysql.sql");
-const POSTGRES_CURRENT: &str = include_str!("../../tests/fixtures/schema/postgres.sql");
-const POSTGRES_20241020: &str = include_str!("../../tests/fixtures/schema/postgres-20241020.sql");
+const SQLITE_CURRENT: &str = include_str!("../../fixtures/schema/sqlite.sql");
+const MYSQL_CURRENT: &str = include_str!("../../fixtures/schema/mysql.sql");
+const POSTGRES_CURRENT: &str = include_str!("../../fixtures/schema/postgres.sql");
+const POSTGRES_20241020: &str = include_str!("../../fixtures/schema/postgres-20241020.sql");
 
 /// The fixture DDL of `level` for `engine`, or why there is none.
 ///
 /// # Errors
-/// `DbError::Unsupported` for [`SchemaLevel::Pg20241020`] on an engine other than PostgreSQL.
-pub fn schema_sql(engine: Engine, level: SchemaLevel) -> DbResult<&'static str> {
+/// [`Error::Unsupported`] for [`SchemaLevel::Pg20241020`] on an engine other than PostgreSQL.
+pub fn schema_sql(engine: Engine, level: SchemaLevel) -> Result<&'static str> {
     match (level, engine) {
         (SchemaLevel::Current, Engine::Sqlite) => Ok(SQLITE_CURRENT),
         (SchemaLevel::Current, Engine::Mysql) => Ok(MYSQL_CURRENT),
         (SchemaLevel::Current, Engine::Postgres) => Ok(POSTGRES_CURRENT),
         (SchemaLevel::Pg20241020, Engine::Postgres) => Ok(POSTGRES_20241020),
-        (SchemaLevel::Pg20241020, other) => Err(DbError::Unsupported(format!(
+        (SchemaLevel::Pg20241020, other) => Err(Error::Unsupported(format!(
             "the schema at migration 20241020100500 exists only as a PostgreSQL fixture, not for {other}"
         ))),
     }
 }
 
 /// Creates the MultiFlexi tables (with their `phinxlog` rows) in the connected database, which
-/// should be empty. Runs the engine's fixture statement by statement through `execute_ddl`.
+/// should be empty. Runs the engine's fixture statement by statement as DDL.
 ///
 /// # Errors
 /// A statement failed (the error names it), or the level does not exist for this engine.
-pub fn install_schema(conn: &mut dyn Connection, level: SchemaLevel) -> DbResult<()> {
-    let sql = schema_sql(conn.engine(), level)?;
+pub fn install_schema<D: Database + ?Sized>(db: &mut D, level: SchemaLevel) -> Result<()> {
+    let sql = schema_sql(db.engine(), level)?;
     for statement in split_statements(sql) {
-        conn.execute_ddl(&statement)?;
+        db.run_ddl(&statement)?;
     }
     Ok(())
 }
