@@ -14,32 +14,15 @@
 //! (the seeding's own multi-row INSERTs, in rows/s). The database named by the URL is emptied
 //! and reused: give it a scratch database.
 
-use std::process::Command;
+mod common;
+
 use std::time::Instant;
 
 use housekeeper::config::DbTarget;
 use housekeeper::db::{self, ConnectOptions, Connection};
 use housekeeper_journal::{DateTimeValue, Value};
-use housekeeper_scenario::{self as scenario, SchemaLevel};
 
-fn reset(conn: &mut dyn Connection) {
-    let d = *conn.dialect();
-    let schema = conn.introspect().expect("introspect");
-    for table in schema.tables.keys() {
-        let sql = match d.engine() {
-            housekeeper::config::Engine::Postgres => {
-                format!("DROP TABLE IF EXISTS {} CASCADE", d.quote(table))
-            }
-            _ => format!("DROP TABLE IF EXISTS {}", d.quote(table)),
-        };
-        if d.engine() == housekeeper::config::Engine::Mysql {
-            conn.execute_ddl("SET FOREIGN_KEY_CHECKS = 0")
-                .expect("fk off");
-        }
-        conn.execute_ddl(&sql).expect("drop");
-    }
-    scenario::install_schema(conn, SchemaLevel::Current).expect("schema");
-}
+use common::{affected, reset, Tool};
 
 fn seed(conn: &mut dyn Connection, rows: i64) {
     let d = *conn.dialect();
@@ -141,53 +124,14 @@ fn main() {
     reset(&mut *conn);
     seed(&mut *conn, rows);
     drop(conn);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let env_file = dir.path().join("empty.env");
-    std::fs::write(&env_file, "").expect("env file");
-    let exe = std::env::current_exe().expect("exe");
-    let tool = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("housekeeper");
-    let housekeeper = |args: &[&str]| {
-        let t = Instant::now();
-        let out = Command::new("/usr/bin/time")
-            .args(["-f", "peak-rss-kib %M"])
-            .arg(&tool)
-            .arg("--env-file")
-            .arg(&env_file)
-            .args(["--database", url, "--state-dir"])
-            .arg(dir.path().join("state"))
-            .arg("--tmp-dir")
-            .arg(dir.path().join("tmp"))
-            .args(args)
-            .env("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", keep.to_string())
-            .output()
-            .expect("run housekeeper");
-        (out, t.elapsed().as_secs_f64())
-    };
-    let rss_of = |stderr: &str| {
-        stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("peak-rss-kib "))
-            .unwrap_or("?")
-            .to_owned()
-    };
-    let (out, elapsed) = housekeeper(&["run", "--duty", "LogPruning", "--format", "json"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "housekeeper failed: {stderr}");
+    let tool = Tool::new(
+        url,
+        &[("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", keep.to_string())],
+    );
+    let (out, elapsed, rss) = tool.run(&["run", "--duty", "LogPruning", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
-    let affected = report["duties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["duty"] == "LogPruning")
-        .unwrap()["affected"]
-        .as_u64()
-        .unwrap();
-    let rss = rss_of(&stderr);
-    let journal: u64 = walk_size(&dir.path().join("state/journal"));
+    let affected = affected(&report, "LogPruning");
+    let journal = tool.journal_bytes();
     println!(
         "{engine}: housekeeper {affected} rows in {elapsed:.2} s = {:.0} rows/s, {:.2}x the floor, peak RSS {rss} KiB, journal {} KiB ({:.1} bytes/row)",
         affected as f64 / elapsed,
@@ -197,29 +141,11 @@ fn main() {
     );
 
     let run_id = report["run_id"].as_str().expect("run id").to_owned();
-    let (out, undone) = housekeeper(&["undo", &run_id]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "undo failed: {stderr}");
+    let (_, undone, rss) = tool.run(&["undo", &run_id]);
     let insert_floor = affected as f64 / insert_rate;
     println!(
-        "{engine}: undo   {affected} rows in {undone:.2} s = {:.0} rows/s, {:.2}x the insert floor ({insert_rate:.0} rows/s), peak RSS {} KiB",
+        "{engine}: undo   {affected} rows in {undone:.2} s = {:.0} rows/s, {:.2}x the insert floor ({insert_rate:.0} rows/s), peak RSS {rss} KiB",
         affected as f64 / undone,
         undone / insert_floor,
-        rss_of(&stderr)
     );
-}
-
-fn walk_size(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let m = e.metadata().unwrap();
-            total += if m.is_dir() {
-                walk_size(&e.path())
-            } else {
-                m.len()
-            };
-        }
-    }
-    total
 }

@@ -4,11 +4,10 @@
 
 use housekeeper_journal::{KeySet, Value};
 
+use super::rows::Doomed;
+use crate::db::dialect::KEYS_PER_STATEMENT;
 use crate::db::Dialect;
 use crate::plan::{self, DeleteRows, DutyPlan, InsertRow, Item, Op, ReinsertRows, UpdateRow};
-
-/// Keys bound per statement (engines limit the number of parameters).
-pub(super) const KEYS_PER_STATEMENT: u64 = 1000;
 
 /// One unit of work inside a chunk.
 pub(super) enum Piece<'p> {
@@ -43,6 +42,49 @@ impl Piece<'_> {
             | Piece::Reinsert { item, .. } => *item,
         }
     }
+}
+
+/// The delete pieces at the start of `pieces` that one set operation applies: the first, and
+/// the ones right after it that, like it, delete listed keys (not ranges) from the same table
+/// with the same dependents and guard — one item per job, say. Empty when the first piece is
+/// not a delete.
+pub(super) fn delete_set<'a>(pieces: &'a [Piece<'_>]) -> Vec<Doomed<'a>> {
+    let mut members = Vec::new();
+    let mut first: Option<(&DeleteRows, bool)> = None;
+    for piece in pieces {
+        let Piece::Delete {
+            item,
+            op,
+            keys,
+            source,
+        } = piece
+        else {
+            break;
+        };
+        let listed = matches!(keys, KeySet::Values(_));
+        match first {
+            None => first = Some((op, listed)),
+            Some((shape, first_listed)) => {
+                if !(first_listed && listed && same_delete(shape, op)) {
+                    break;
+                }
+            }
+        }
+        members.push(Doomed {
+            item: *item,
+            keys,
+            source,
+        });
+    }
+    members
+}
+
+/// Whether two deletes differ only in their keys.
+fn same_delete(a: &DeleteRows, b: &DeleteRows) -> bool {
+    a.table == b.table
+        && a.key_column == b.key_column
+        && a.guard == b.guard
+        && a.dependents == b.dependents
 }
 
 /// Splits the enabled row items of a plan into chunks of at most `max` rows.
@@ -165,12 +207,9 @@ pub(super) fn key_conditions(
 ) -> Vec<(String, Vec<Value>)> {
     match keys {
         KeySet::Ranges(ranges) => ranges
-            .chunks(usize::try_from(KEYS_PER_STATEMENT / 2).unwrap_or(500))
+            .chunks(KEYS_PER_STATEMENT / 2)
             .map(|piece| d.in_ranges(column, piece))
             .collect(),
-        KeySet::Values(values) => values
-            .chunks(usize::try_from(KEYS_PER_STATEMENT).unwrap_or(1000))
-            .map(|piece| d.in_keys(column, piece))
-            .collect(),
+        KeySet::Values(values) => d.in_key_lists(column, values),
     }
 }

@@ -412,14 +412,15 @@ impl<'a> Executor<'a> {
             work: &mut work,
             schema: ctx.schema,
         };
-        for piece in chunk {
+        let mut rest = chunk;
+        while let Some(piece) = rest.first() {
+            let mut taken = 1;
             match piece {
-                Piece::Delete {
-                    item,
-                    op,
-                    keys,
-                    source,
-                } => rows.delete(duty, ctx, *item, op, keys, source)?,
+                Piece::Delete { op, .. } => {
+                    let members = chunks::delete_set(rest);
+                    taken = members.len();
+                    rows.delete(duty, ctx, op, &members)?;
+                }
                 Piece::Update { item, op, source } => rows.update(duty, ctx, *item, op, source)?,
                 Piece::Insert { op, .. } => rows.insert_row(op)?,
                 Piece::Reinsert {
@@ -428,6 +429,7 @@ impl<'a> Executor<'a> {
                     rows: images,
                 } => rows.reinsert(*item, op, images)?,
             }
+            rest = &rest[taken..];
         }
         if self.strict {
             if let Some(first) = work.drifted.first() {

@@ -4,7 +4,7 @@
 //! what it changed into the chunk's payload and `ChunkWork`. Nothing here commits, decides
 //! what to change, or touches files.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use housekeeper_journal::{Action, Drift, KeySet, PayloadWriter, RowRole, Value};
 
@@ -62,81 +62,47 @@ impl ChunkTx<'_> {
         Ok(total)
     }
 
+    /// Deletes what the items of `members` plan to delete from `op.table`, as one set: the
+    /// planned rows locked and re-checked together, each dependent table's rows deleted with
+    /// one statement per `KEYS_PER_STATEMENT` keys, then the rows themselves. Counts, drift
+    /// and row images stay per item.
     pub(super) fn delete(
         &mut self,
         duty: &dyn Duty,
         ctx: &DutyContext<'_>,
-        item: u32,
         op: &DeleteRows,
-        keys: &KeySet,
-        source: &Item,
+        members: &[Doomed<'_>],
     ) -> Result<(), ChunkError> {
-        let d = *self.tx.dialect();
-        // Re-check: which planned rows still qualify.
-        let keys = match op.guard {
-            plan::Guard::Exists => keys.clone(),
-            plan::Guard::Duty => {
-                let mut kept = Vec::new();
-                let mut found = HashSet::new();
-                for (where_sql, params) in key_conditions(&d, &op.key_column, keys) {
-                    let rows = self.tx.select_for_update(&op.table, &where_sql, &params)?;
-                    let key_at = rows.index(&op.key_column).ok_or_else(|| {
-                        ChunkError::Other(format!(
-                            "table {} has no column {}",
-                            op.table, op.key_column
-                        ))
-                    })?;
-                    for row in &rows.rows {
-                        let key = row[key_at].clone();
-                        found.insert(RowKey::of(&key));
-                        let current = RowRef {
-                            columns: &rows.columns,
-                            values: row,
-                        };
-                        match duty.recheck(&mut *self.tx, ctx, source, current)? {
-                            Some(reason) => self.work.drifted.push(Drift {
-                                item,
-                                table: op.table.clone(),
-                                key,
-                                reason,
-                            }),
-                            None => kept.push(key),
-                        }
-                    }
-                }
-                let planned: Box<dyn Iterator<Item = Value>> = match keys {
-                    KeySet::Values(values) => Box::new(values.iter().cloned()),
-                    KeySet::Ranges(ranges) => Box::new(
-                        ranges
-                            .iter()
-                            .flat_map(|(lo, hi)| (*lo..=*hi).map(Value::Int)),
-                    ),
-                };
-                for key in planned {
-                    if !found.contains(&RowKey::of(&key)) {
-                        self.work.drifted.push(Drift {
-                            item,
-                            table: op.table.clone(),
-                            key,
-                            reason: "gone".into(),
-                        });
-                    }
-                }
-                plan::keyset(kept)
+        let owners = Owners::of(members);
+        let planned = match members {
+            [one] => one.keys.clone(),
+            _ => {
+                let mut seen = HashSet::new();
+                KeySet::Values(
+                    members
+                        .iter()
+                        .flat_map(|m| planned_keys(m.keys))
+                        .filter(|k| seen.insert(RowKey::of(k)))
+                        .collect(),
+                )
             }
+        };
+        let keys = match op.guard {
+            plan::Guard::Exists => planned,
+            plan::Guard::Duty => self.recheck_locked(duty, ctx, op, &planned, members, &owners)?,
         };
         if keys.is_empty() {
             return Ok(());
         }
         // Dependent rows first, explicitly, so nothing disappears through a cascade unseen.
         for dep in &op.dependents {
-            if ctx.schema.table(&dep.table).is_none() {
+            let Some(table) = ctx.schema.table(&dep.table) else {
                 continue;
-            }
-            let dep_key = ctx
-                .schema
-                .table(&dep.table)
-                .and_then(|t| t.primary_key.first().cloned())
+            };
+            let dep_key = table
+                .primary_key
+                .first()
+                .cloned()
                 .unwrap_or_else(|| "id".into());
             let mut dep_keys = Vec::new();
             let n = self.delete_rows(&dep.table, &dep.column, &keys, &dep_key, |k| {
@@ -153,54 +119,125 @@ impl ChunkTx<'_> {
         let n = self.delete_rows(&op.table, &op.key_column, &keys, &op.key_column, |k| {
             deleted.push(k.clone());
         })?;
-        let planned = keys.len();
-        if n < planned {
-            match &keys {
-                KeySet::Values(values) => {
-                    let got: HashSet<RowKey> = deleted.iter().map(RowKey::of).collect();
-                    for key in values.iter().filter(|k| !got.contains(&RowKey::of(k))) {
-                        self.work.drifted.push(Drift {
-                            item,
-                            table: op.table.clone(),
-                            key: key.clone(),
-                            reason: "gone".into(),
-                        });
-                    }
-                }
-                KeySet::Ranges(_) => {
-                    let got: HashSet<i64> = deleted.iter().filter_map(Value::as_i64).collect();
-                    let mut reported = 0;
-                    if let KeySet::Ranges(ranges) = &keys {
-                        'outer: for (lo, hi) in ranges {
-                            for k in *lo..=*hi {
-                                if !got.contains(&k) {
-                                    self.work.drifted.push(Drift {
-                                        item,
-                                        table: op.table.clone(),
-                                        key: Value::Int(k),
-                                        reason: "gone".into(),
-                                    });
-                                    reported += 1;
-                                    if reported >= planned - n {
-                                        break 'outer;
-                                    }
-                                }
-                            }
-                        }
-                    }
+        if n < keys.len() {
+            self.report_gone(op, &keys, &deleted, n, members, &owners);
+        }
+        for k in deleted {
+            if let Some(member) = owners.of_key(&k).and_then(|m| members.get(m)) {
+                *self
+                    .work
+                    .affected
+                    .entry(member.source.category.clone())
+                    .or_insert(0) += 1;
+                *self.work.applied.entry(member.item).or_insert(0) += 1;
+            }
+            self.work.change(&op.table, Action::Delete, k);
+        }
+        Ok(())
+    }
+
+    /// Locks the planned rows, has the duty re-check them all at once and returns the keys that
+    /// still qualify; the others are reported as drift of their item (`gone`, or the duty's
+    /// reason).
+    fn recheck_locked(
+        &mut self,
+        duty: &dyn Duty,
+        ctx: &DutyContext<'_>,
+        op: &DeleteRows,
+        planned: &KeySet,
+        members: &[Doomed<'_>],
+        owners: &Owners,
+    ) -> Result<KeySet, ChunkError> {
+        let d = *self.tx.dialect();
+        let mut columns = Vec::new();
+        let mut locked = Vec::new();
+        for (where_sql, params) in key_conditions(&d, &op.key_column, planned) {
+            let rows = self.tx.select_for_update(&op.table, &where_sql, &params)?;
+            columns = rows.columns;
+            locked.extend(rows.rows);
+        }
+        let key_at = columns.iter().position(|c| *c == op.key_column);
+        let key_at = match (key_at, locked.is_empty()) {
+            (Some(at), _) => at,
+            (None, true) => 0,
+            (None, false) => {
+                return Err(ChunkError::Other(format!(
+                    "table {} has no column {}",
+                    op.table, op.key_column
+                )))
+            }
+        };
+        let mut checks = Vec::with_capacity(locked.len());
+        let mut checked_items = Vec::with_capacity(locked.len());
+        for row in &locked {
+            if let Some(member) = owners.of_key(&row[key_at]).and_then(|m| members.get(m)) {
+                let current = RowRef {
+                    columns: &columns,
+                    values: row,
+                };
+                checks.push((member.source, current));
+                checked_items.push((member.item, row[key_at].clone()));
+            }
+        }
+        let answers = duty.recheck_rows(&mut *self.tx, ctx, &checks)?;
+        let mut kept = Vec::with_capacity(checks.len());
+        let mut found = HashSet::with_capacity(checks.len());
+        for ((item, key), answer) in checked_items.into_iter().zip(answers) {
+            found.insert(RowKey::of(&key));
+            match answer {
+                Some(reason) => self.work.drifted.push(Drift {
+                    item,
+                    table: op.table.clone(),
+                    key,
+                    reason,
+                }),
+                None => kept.push(key),
+            }
+        }
+        for key in planned_keys(planned) {
+            if !found.contains(&RowKey::of(&key)) {
+                if let Some(member) = owners.of_key(&key).and_then(|m| members.get(m)) {
+                    self.work.drifted.push(Drift {
+                        item: member.item,
+                        table: op.table.clone(),
+                        key,
+                        reason: "gone".into(),
+                    });
                 }
             }
         }
-        for k in deleted {
-            self.work.change(&op.table, Action::Delete, k);
+        Ok(plan::keyset(kept))
+    }
+
+    /// Reports as `gone` the `keys.len() - n` keys of `keys` the delete did not find.
+    fn report_gone(
+        &mut self,
+        op: &DeleteRows,
+        keys: &KeySet,
+        deleted: &[Value],
+        n: u64,
+        members: &[Doomed<'_>],
+        owners: &Owners,
+    ) {
+        let got: HashSet<RowKey> = deleted.iter().map(RowKey::of).collect();
+        let mut missing = keys.len() - n;
+        for key in planned_keys(keys) {
+            if missing == 0 {
+                break;
+            }
+            if got.contains(&RowKey::of(&key)) {
+                continue;
+            }
+            missing -= 1;
+            if let Some(member) = owners.of_key(&key).and_then(|m| members.get(m)) {
+                self.work.drifted.push(Drift {
+                    item: member.item,
+                    table: op.table.clone(),
+                    key,
+                    reason: "gone".into(),
+                });
+            }
         }
-        *self
-            .work
-            .affected
-            .entry(source.category.clone())
-            .or_insert(0) += n;
-        *self.work.applied.entry(item).or_insert(0) += n;
-        Ok(())
     }
 
     pub(super) fn update(
@@ -313,7 +350,7 @@ impl ChunkTx<'_> {
     }
 
     /// Puts rows back with their keys (undo): keys already taken are found with one query per
-    /// `chunks::KEYS_PER_STATEMENT` keys, other conflicts (unique values; parents, where the engine
+    /// `dialect::KEYS_PER_STATEMENT` keys, other conflicts (unique values; parents, where the engine
     /// enforces foreign keys) row by row where the table has any, and the free rows go back in
     /// multi-row INSERTs, each row's image written to the payload. Conflicts are reported as drift.
     pub(super) fn reinsert(
@@ -438,6 +475,54 @@ impl ChunkTx<'_> {
         self.work.header(self.pw, &op.table, &op.columns)?;
         self.pw.row(RowRole::Inserted, &op.values)?;
         Ok(())
+    }
+}
+
+/// One item's part of a set delete: its number, its keys and the item itself.
+pub(super) struct Doomed<'p> {
+    pub item: u32,
+    pub keys: &'p KeySet,
+    pub source: &'p Item,
+}
+
+/// Which member of a set delete a key belongs to.
+pub(super) enum Owners {
+    /// One member: every key is its.
+    One,
+    Many(HashMap<RowKey, usize>),
+}
+
+impl Owners {
+    fn of(members: &[Doomed<'_>]) -> Self {
+        if members.len() < 2 {
+            return Self::One;
+        }
+        let mut map = HashMap::new();
+        for (i, member) in members.iter().enumerate() {
+            for key in planned_keys(member.keys) {
+                map.entry(RowKey::of(&key)).or_insert(i);
+            }
+        }
+        Self::Many(map)
+    }
+
+    fn of_key(&self, key: &Value) -> Option<usize> {
+        match self {
+            Self::One => Some(0),
+            Self::Many(map) => map.get(&RowKey::of(key)).copied(),
+        }
+    }
+}
+
+/// Every key of a key set, ranges expanded lazily.
+fn planned_keys(keys: &KeySet) -> Box<dyn Iterator<Item = Value> + '_> {
+    match keys {
+        KeySet::Values(values) => Box::new(values.iter().cloned()),
+        KeySet::Ranges(ranges) => Box::new(
+            ranges
+                .iter()
+                .flat_map(|(lo, hi)| (*lo..=*hi).map(Value::Int)),
+        ),
     }
 }
 

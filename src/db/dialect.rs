@@ -8,6 +8,10 @@ use housekeeper_journal::Value;
 
 use crate::config::Engine;
 
+/// Keys one statement binds at most (`IN` lists; a range binds two, whatever its length),
+/// well under every engine's parameter limit.
+pub const KEYS_PER_STATEMENT: usize = 1000;
+
 /// The SQL dialect of one engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dialect {
@@ -56,6 +60,15 @@ impl Dialect {
             out.push('?');
         }
         out
+    }
+
+    /// `"col" IN (?, ?, …)` conditions for any number of keys, one per
+    /// [`KEYS_PER_STATEMENT`] keys.
+    #[must_use]
+    pub fn in_key_lists(&self, column: &str, keys: &[Value]) -> Vec<(String, Vec<Value>)> {
+        keys.chunks(KEYS_PER_STATEMENT)
+            .map(|piece| self.in_keys(column, piece))
+            .collect()
     }
 
     /// `"col" IN (?, ?, …)` for a list of keys, with the keys as parameters.

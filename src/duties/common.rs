@@ -1,9 +1,12 @@
 //! Helpers shared by the duties: schema requirements with the migration that introduced each
 //! table or column, time comparisons with the accepted formats, typed reads of row values.
 
+use std::collections::HashSet;
+
 use housekeeper_journal::{DateTimeValue, Value};
 
-use crate::db::SchemaFacts;
+use crate::db::{DbResult, Query, SchemaFacts};
+use crate::plan::RowKey;
 
 /// A table or column a duty needs, and where it comes from.
 pub struct Need {
@@ -108,6 +111,41 @@ pub fn positions(columns: &[String], names: &[&str]) -> Vec<Option<usize>> {
         .iter()
         .map(|n| columns.iter().position(|c| c == n))
         .collect()
+}
+
+/// Which of `values` occur in `table.column` (NULL never does), asked with one query per
+/// `KEYS_PER_STATEMENT` distinct values.
+///
+/// # Errors
+/// A query failed.
+pub fn present(
+    q: &mut dyn Query,
+    table: &str,
+    column: &str,
+    values: &[Value],
+) -> DbResult<HashSet<RowKey>> {
+    let d = *q.dialect();
+    let mut seen = HashSet::new();
+    let distinct: Vec<Value> = values
+        .iter()
+        .filter(|v| !v.is_null() && seen.insert(RowKey::of(v)))
+        .cloned()
+        .collect();
+    let mut found = HashSet::new();
+    for (condition, params) in d.in_key_lists(column, &distinct) {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {condition}",
+            d.quote(column),
+            d.quote(table)
+        );
+        q.query_each(&sql, &params, &mut |row| {
+            if let Some(value) = row.first() {
+                found.insert(RowKey::of(value));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(found)
 }
 
 #[cfg(test)]

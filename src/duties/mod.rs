@@ -87,11 +87,6 @@ pub trait Duty {
     /// failed plan); this never writes anything anywhere.
     fn plan(&self, view: &mut dyn ReadView, ctx: &DutyContext<'_>) -> DutyPlan;
 
-    /// Re-evaluates the item's selection condition on the current, locked row, inside the
-    /// chunk's transaction. `Ok(Some(code))` when the item no longer qualifies (drifted).
-    ///
-    /// # Errors
-    /// A query the check needed failed.
     /// The rows this duty writes as its own record after its changes (the plan's `record`
     /// inserts), given how many rows each plan item actually changed. By default the record
     /// inserts as planned.
@@ -112,6 +107,11 @@ pub trait Duty {
             .collect()
     }
 
+    /// Re-evaluates the item's selection condition on the current, locked row, inside the
+    /// chunk's transaction. `Ok(Some(code))` when the item no longer qualifies (drifted).
+    ///
+    /// # Errors
+    /// A query the check needed failed.
     fn recheck(
         &self,
         _tx: &mut dyn Query,
@@ -120,6 +120,23 @@ pub trait Duty {
         _row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
         Ok(None)
+    }
+
+    /// [`Duty::recheck`] of many locked rows at once (the executor hands it every row a chunk
+    /// deletes from one table), one answer per row in order. By default one `recheck` per row;
+    /// a duty whose check queries other tables answers with a few set queries instead.
+    ///
+    /// # Errors
+    /// A query the check needed failed.
+    fn recheck_rows(
+        &self,
+        tx: &mut dyn Query,
+        ctx: &DutyContext<'_>,
+        rows: &[(&Item, RowRef<'_>)],
+    ) -> DbResult<Vec<Option<String>>> {
+        rows.iter()
+            .map(|(item, row)| self.recheck(tx, ctx, item, *row))
+            .collect()
     }
 }
 

@@ -9,14 +9,14 @@
 //!
 //! The plan is the same in dry and real runs; the report counts each category.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use housekeeper_journal::{DateTimeValue, Value};
 
 use super::common::{self, Need, When};
 use super::{Duty, DutyContext, DutyName, RowRef};
 use crate::db::{DbResult, Query, ReadView, SchemaFacts};
-use crate::plan::{DeleteRows, Dependent, DutyPlan, Finding, Guard, Item, Op, Reason};
+use crate::plan::{DeleteRows, Dependent, DutyPlan, Finding, Guard, Item, Op, Reason, RowKey};
 
 pub struct OrphanedJobCleanup;
 
@@ -199,60 +199,93 @@ impl Duty for OrphanedJobCleanup {
         item: &Item,
         row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
-        let still = match item.category.as_deref() {
-            Some(BROKEN_QUEUE) => {
-                let job = row.get("job").clone();
-                let job_exists = !job.is_null() && exists(tx, "job", "id", &job)?;
-                broken_reason(&QueueRow {
-                    id: row.get("id").clone(),
-                    job,
-                    job_exists,
-                })
-                .is_some()
-            }
-            Some(category) => {
-                let job = current_job(tx, row)?;
-                if category == GHOST {
-                    let minutes = ctx.config.stale_job_age_minutes;
-                    ghost_reason(&job, cutoff(ctx.now, minutes), minutes).is_some()
-                } else {
-                    orphan_reason(&job).is_some()
-                }
-            }
-            None => false,
-        };
-        Ok((!still).then(|| "no_longer_matches".into()))
+        Ok(self.recheck_rows(tx, ctx, &[(item, row)])?.pop().flatten())
+    }
+
+    /// The rows of a chunk checked together: which of their companies, runtemplates, queue
+    /// references and jobs still exist is asked with one query per table (per 1,000 keys),
+    /// not three queries per job.
+    fn recheck_rows(
+        &self,
+        tx: &mut dyn Query,
+        ctx: &DutyContext<'_>,
+        rows: &[(&Item, RowRef<'_>)],
+    ) -> DbResult<Vec<Option<String>>> {
+        let facts = Present::gather(tx, rows)?;
+        let minutes = ctx.config.stale_job_age_minutes;
+        Ok(rows
+            .iter()
+            .map(|(item, row)| {
+                let still = match item.category.as_deref() {
+                    Some(BROKEN_QUEUE) => {
+                        let job = row.get("job").clone();
+                        let job_exists = facts.jobs.contains(&RowKey::of(&job));
+                        broken_reason(&QueueRow {
+                            id: row.get("id").clone(),
+                            job,
+                            job_exists,
+                        })
+                        .is_some()
+                    }
+                    Some(GHOST) => {
+                        ghost_reason(&facts.job(*row), cutoff(ctx.now, minutes), minutes).is_some()
+                    }
+                    Some(_) => orphan_reason(&facts.job(*row)).is_some(),
+                    None => false,
+                };
+                (!still).then(|| "no_longer_matches".into())
+            })
+            .collect())
     }
 }
 
-fn exists(q: &mut dyn Query, table: &str, column: &str, value: &Value) -> DbResult<bool> {
-    let d = *q.dialect();
-    let sql = format!(
-        "SELECT 1 FROM {} WHERE {} = ?",
-        d.quote(table),
-        d.quote(column)
-    );
-    Ok(q.query_scalar(&sql, std::slice::from_ref(value))?.is_some())
+/// What the re-check of a chunk's rows needs to know, looked up in sets: which companies and
+/// runtemplates exist, which jobs are queued, which jobs queue rows point to exist.
+struct Present {
+    companies: HashSet<RowKey>,
+    runtemplates: HashSet<RowKey>,
+    queued: HashSet<RowKey>,
+    jobs: HashSet<RowKey>,
 }
 
-fn current_job(q: &mut dyn Query, row: RowRef<'_>) -> DbResult<Job> {
-    let company_id = row.get("company_id").clone();
-    let runtemplate_id = row.get("runtemplate_id").clone();
-    let company_exists = !company_id.is_null() && exists(q, "company", "id", &company_id)?;
-    let runtemplate_exists =
-        !runtemplate_id.is_null() && exists(q, "runtemplate", "id", &runtemplate_id)?;
-    let queued = exists(q, "schedule", "job", row.get("id"))?;
-    Ok(Job {
-        id: row.get("id").clone(),
-        company_id,
-        runtemplate_id,
-        begin: row.get("begin").clone(),
-        exitcode: row.get("exitcode").clone(),
-        schedule: row.get("schedule").clone(),
-        company_exists,
-        runtemplate_exists,
-        queued,
-    })
+impl Present {
+    fn gather(q: &mut dyn Query, rows: &[(&Item, RowRef<'_>)]) -> DbResult<Self> {
+        let (queue_rows, job_rows): (Vec<_>, Vec<_>) = rows
+            .iter()
+            .partition(|(item, _)| item.category.as_deref() == Some(BROKEN_QUEUE));
+        let column = |rows: &[&(&Item, RowRef<'_>)], name: &str| -> Vec<Value> {
+            rows.iter().map(|(_, row)| row.get(name).clone()).collect()
+        };
+        Ok(Self {
+            companies: common::present(q, "company", "id", &column(&job_rows, "company_id"))?,
+            runtemplates: common::present(
+                q,
+                "runtemplate",
+                "id",
+                &column(&job_rows, "runtemplate_id"),
+            )?,
+            queued: common::present(q, "schedule", "job", &column(&job_rows, "id"))?,
+            jobs: common::present(q, "job", "id", &column(&queue_rows, "job"))?,
+        })
+    }
+
+    /// The job as the decision sees it, from its locked row and the looked-up facts.
+    fn job(&self, row: RowRef<'_>) -> Job {
+        let company_id = row.get("company_id").clone();
+        let runtemplate_id = row.get("runtemplate_id").clone();
+        let id = row.get("id").clone();
+        Job {
+            company_exists: self.companies.contains(&RowKey::of(&company_id)),
+            runtemplate_exists: self.runtemplates.contains(&RowKey::of(&runtemplate_id)),
+            queued: self.queued.contains(&RowKey::of(&id)),
+            id,
+            company_id,
+            runtemplate_id,
+            begin: row.get("begin").clone(),
+            exitcode: row.get("exitcode").clone(),
+            schedule: row.get("schedule").clone(),
+        }
+    }
 }
 
 /// Candidate jobs (orphans and possible ghosts) and candidate queue rows.
