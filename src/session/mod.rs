@@ -154,6 +154,7 @@ impl Session<'_> {
             schema: &self.schema,
             engine: self.conn.engine(),
             history: &self.history,
+            pending: &duties::NO_EFFECTS,
         };
         let mut planned = if stop.load(Ordering::SeqCst) {
             Planned::Skip("stopped by a signal".into())
