@@ -307,14 +307,11 @@ pub fn render_text(saved: &SavedPlan) -> String {
             "note: run {run} was interrupted and left journal records open; `housekeeper run` will recover them first\n"
         ));
     }
-    let mut total = 0;
     for plan in &saved.duties {
         out.push_str(&render::duty_plan(plan));
-        if matches!(plan.status, PlanStatus::Planned) && !plan.duty.is_read_only() {
-            total += plan.affected();
-        }
     }
-    out.push_str(&format!("total: {total} to change\n"));
+    out.push_str(&render::total_line(&saved.duties));
+    out.push('\n');
     out
 }
 

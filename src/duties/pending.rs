@@ -93,7 +93,11 @@ impl Pending {
         }
         for item in plan.items.iter().filter(|i| i.enabled) {
             match &item.op {
-                Op::Delete(d) => self.deleted.entry(d.table.clone()).or_default().add(&d.keys),
+                Op::Delete(d) => self
+                    .deleted
+                    .entry(d.table.clone())
+                    .or_default()
+                    .add(&d.keys),
                 Op::Update(u) => {
                     let row = self
                         .updated
@@ -125,7 +129,13 @@ impl Pending {
     /// The value `column` of the row of `table` with `key` will hold: the planned new value,
     /// else `current`.
     #[must_use]
-    pub fn value<'v>(&'v self, table: &str, key: &Value, column: &str, current: &'v Value) -> &'v Value {
+    pub fn value<'v>(
+        &'v self,
+        table: &str,
+        key: &Value,
+        column: &str,
+        current: &'v Value,
+    ) -> &'v Value {
         if self.updated.is_empty() {
             return current;
         }

@@ -346,9 +346,6 @@ fn apply_plan(
         r.error(format!("{e}; nothing more is changed in this run"));
         stopped = Some(e);
     }
-    if let Some(n) = plan.affected_override {
-        r.affected = n;
-    }
     (r, stopped)
 }
 

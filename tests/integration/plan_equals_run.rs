@@ -1,0 +1,234 @@
+//! `plan` shows exactly what the following `run` does: per duty the same count, the same
+//! categories and the same item keys (rows, files), over the realistic mess and over the demo's
+//! data set, on every engine. The duties' interactions are what is at stake: rows an earlier
+//! duty deletes are not counted again by a later one, `LOG_KEEP` counts what remains (and the
+//! run's own `log` rows), a job deleted earlier neither protects its files nor counts for its
+//! runtemplate.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use housekeeper::commands::plan::SavedPlan;
+use housekeeper::duties::DutyName;
+use housekeeper::plan::{keys_of, Item, Op};
+use housekeeper::scenario::{self, SchemaLevel};
+
+use crate::support::tool::{self, make_files, Tool};
+use crate::support::TestDb;
+
+fn now() -> housekeeper_journal::DateTimeValue {
+    housekeeper_journal::DateTimeValue::parse(tool::NOW).expect("NOW parses")
+}
+
+/// What one duty does: its count, its categories, and one line per row, record and file it
+/// changes (`delete log 17`, `update task 4`, `insert retention_cleanup_jobs`,
+/// `quarantine /…/job-9000/result.json`), sorted.
+#[derive(Debug, PartialEq, Eq)]
+struct Done {
+    affected: u64,
+    categories: BTreeMap<String, u64>,
+    keys: Vec<String>,
+}
+
+/// The enabled items' lines: what the executor acts on.
+fn item_keys(items: &[Item]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for item in items.iter().filter(|i| i.enabled) {
+        match &item.op {
+            Op::Delete(d) => keys.extend(
+                keys_of(&d.keys)
+                    .into_iter()
+                    .map(|k| format!("delete {} {k}", d.table)),
+            ),
+            Op::Update(u) => keys.push(format!(
+                "update {} {}",
+                u.table,
+                housekeeper::plan::RowKey::of(&u.key)
+            )),
+            Op::Insert(i) => keys.push(format!("insert {}", i.table)),
+            Op::Quarantine(f) => keys.push(format!("quarantine {:?}", f.path)),
+            other => panic!("a run plans no {other:?}"),
+        }
+    }
+    keys.sort();
+    keys
+}
+
+fn categories(value: &serde_json::Value) -> BTreeMap<String, u64> {
+    value
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().expect("a count")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `plan --format json`, then `run --format json` and `journal show` of that run: per duty
+/// what the plan says and what the run did, which must be equal.
+fn plan_then_run(hk: &Tool) -> (BTreeMap<String, Done>, BTreeMap<String, Done>) {
+    let out = hk.run(&["plan", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let plan: SavedPlan = serde_json::from_str(&out.stdout).expect("the plan reads back");
+    let planned: BTreeMap<String, Done> = plan
+        .duties
+        .iter()
+        .map(|p| {
+            let done = Done {
+                affected: p.affected(),
+                categories: p.categories(),
+                keys: item_keys(&p.items),
+            };
+            (p.duty.to_string(), done)
+        })
+        .collect();
+
+    let out = hk.run(&["run", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report = out.json();
+    let run_id = report["run_id"].as_str().expect("a run id").to_owned();
+    let show = hk.run(&["journal", "show", &run_id, "--format", "json"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let show = show.json();
+    let mut items: BTreeMap<String, Vec<Item>> = BTreeMap::new();
+    for duty in show["duties"].as_array().expect("duties") {
+        let planned = &duty["plan"];
+        if planned.is_null() {
+            continue;
+        }
+        let list: Vec<Item> =
+            serde_json::from_value(planned["items"].clone()).expect("the run's items read back");
+        items.insert(duty["duty"].as_str().unwrap().to_owned(), list);
+    }
+    let mut done = BTreeMap::new();
+    for duty in report["duties"].as_array().expect("duties") {
+        let name = duty["duty"].as_str().unwrap().to_owned();
+        assert_eq!(duty["status"], "ok", "{duty:#}");
+        assert_eq!(
+            duty["drifted_count"], 0,
+            "nothing changed meanwhile: {duty:#}"
+        );
+        let keys = items.get(&name).map(|i| item_keys(i)).unwrap_or_default();
+        let entry = Done {
+            affected: duty["affected"].as_u64().expect("affected"),
+            categories: categories(&duty["categories"]),
+            keys,
+        };
+        done.insert(name, entry);
+    }
+    (planned, done)
+}
+
+/// Asserts that the plan equals the run, duty by duty, and that the interactions under test
+/// happened at all; returns what the run did.
+fn assert_plan_equals_run(hk: &Tool) -> BTreeMap<String, Done> {
+    let (planned, done) = plan_then_run(hk);
+    for name in DutyName::ALL {
+        let name = name.to_string();
+        let (p, d) = (&planned[&name], &done[&name]);
+        assert_eq!(p.affected, d.affected, "{name}: planned vs done count");
+        assert_eq!(p.categories, d.categories, "{name}: categories");
+        if p.keys != d.keys {
+            let only_plan: Vec<&String> = p.keys.iter().filter(|k| !d.keys.contains(k)).collect();
+            let only_run: Vec<&String> = d.keys.iter().filter(|k| !p.keys.contains(k)).collect();
+            panic!(
+                "{name}: item keys differ; only planned: {only_plan:?}; only done: {only_run:?}"
+            );
+        }
+    }
+    // Retention deleted old log rows before LogPruning: they are not counted twice.
+    let retention_log = done["DataRetentionCleanup"]
+        .keys
+        .iter()
+        .filter(|k| k.starts_with("delete log "))
+        .count();
+    assert!(retention_log > 0, "the data set has expired log rows");
+    assert!(
+        done["LogPruning"].affected > 0,
+        "the data set has log rows beyond LOG_KEEP"
+    );
+    assert!(
+        done["LogPruning"]
+            .keys
+            .iter()
+            .all(|k| !done["DataRetentionCleanup"].keys.contains(k)),
+        "no log row is deleted twice"
+    );
+    assert_eq!(
+        planned["CredentialHealthCheck"].affected, 0,
+        "findings are not changes"
+    );
+    done
+}
+
+/// The MultiFlexi schema with the realistic mess, old temp files and the files running jobs use.
+fn realistic_mess(db: &TestDb, hk: &Tool) {
+    let mut conn = db.connect();
+    scenario::install_schema(&mut *conn, SchemaLevel::Current).expect("install the schema");
+    let mess = scenario::realistic_mess_in(&mut *conn, now(), 1, &hk.tmp).expect("seed the mess");
+    let files: Vec<(String, u64)> = (0..10)
+        .map(|i| (format!("job-{i:03}/out-{i}.log"), 30 + i))
+        .collect();
+    let named: Vec<(&str, u64)> = files.iter().map(|(p, h)| (p.as_str(), *h)).collect();
+    make_files(&hk.tmp, &named, tool::now_system());
+    for path in &mess.referenced_files {
+        make_files(
+            Path::new("/"),
+            &[(path.trim_start_matches('/'), 48)],
+            tool::now_system(),
+        );
+    }
+}
+
+backend_test!(
+    fn plan_equals_run_over_the_realistic_mess(db) {
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "300")
+            .set("MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", "hard_delete,soft_delete,grace_purge,anonymize,archive")
+            .set("MULTIFLEXI_HOUSEKEEPER_FIO_URL", &format!("http://127.0.0.1:{}/", crate::support::closed_port()));
+        realistic_mess(db, &hk);
+        let done = assert_plan_equals_run(&hk);
+        assert!(
+            done["DataRetentionCleanup"].keys.iter().any(|k| k.starts_with("update job ")),
+            "jobs are anonymized before DiskTempFileCleanup reads their env"
+        );
+    }
+);
+
+// The PHP tool's observed fixture: the ghost job OrphanedJobCleanup deletes held runtemplate 2's
+// next_schedule, which ScheduleIntegrity then resets; the run's own log rows take places among
+// the kept (LOG_KEEP=6: the 5 written before LogPruning and the newest seed row).
+backend_test!(
+    fn plan_equals_run_over_the_php_observed_fixture(db) {
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "6")
+            .set("MULTIFLEXI_HOUSEKEEPER_FIO_URL", &format!("http://127.0.0.1:{}/", crate::support::closed_port()));
+        let fixture = {
+            let mut conn = db.connect();
+            scenario::install_schema(&mut *conn, SchemaLevel::Current).expect("install the schema");
+            scenario::php_observed_fixture(&mut *conn, now(), &hk.tmp).expect("seed the PHP fixture")
+        };
+        fixture.create_temp_files(tool::now_system()).expect("create the temp files");
+        let done = assert_plan_equals_run(&hk);
+        assert_eq!(done["ScheduleIntegrity"].keys, ["update runtemplate 2"]);
+        assert_eq!(done["LogPruning"].affected, 7, "10 seed rows, 2 gone by retention, 1 kept");
+    }
+);
+
+backend_test!(
+    fn plan_equals_run_over_the_demo_data_set(db) {
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", &housekeeper::commands::demo::DEMO_LOG_KEEP.to_string())
+            .set("MULTIFLEXI_HOUSEKEEPER_FIO_URL", "http://127.0.0.1:9/");
+        let mess = {
+            let mut conn = db.connect();
+            scenario::install_schema(&mut *conn, SchemaLevel::Current).expect("install the schema");
+            scenario::realistic_mess_in(&mut *conn, housekeeper::commands::demo::DEMO_NOW, 1, &hk.tmp)
+                .expect("seed the demo data set")
+        };
+        housekeeper::commands::demo::create_temp_files(&hk.tmp, &mess.referenced_files, tool::now_system())
+            .expect("the demo's temp files");
+        assert_plan_equals_run(&hk);
+    }
+);
