@@ -45,13 +45,20 @@ impl Duty for LogPruning {
     }
 
     fn plan(&self, view: &mut dyn ReadView, ctx: &DutyContext<'_>) -> DutyPlan {
-        let gathered = if ctx.pending.touches("log") {
-            gather_pending(view, ctx.config.log_keep, ctx.pending)
+        let (keep, pending) = (ctx.config.log_keep, ctx.pending);
+        let appended = pending.appended("log");
+        let gathered = if pending.deletes_from("log") {
+            gather_pending(view, keep, pending)
         } else {
-            gather(view, ctx.config.log_keep)
+            // The run's own rows are the newest: they take `appended` of the places kept.
+            gather(view, keep.saturating_sub(appended)).map(|facts| Facts {
+                total: facts.total + appended,
+                appended,
+                ..facts
+            })
         };
         match gathered {
-            Ok(facts) => decide(&facts, ctx.config.log_keep, ctx.now),
+            Ok(facts) => decide(&facts, keep, ctx.now),
             Err(e) => DutyPlan::failed(DutyName::LogPruning, ctx.now, format!("Log pruning: {e}")),
         }
     }
