@@ -104,7 +104,7 @@ fn plan_then_run(hk: &Tool) -> (BTreeMap<String, Done>, BTreeMap<String, Done>) 
     let mut done = BTreeMap::new();
     for duty in report["duties"].as_array().expect("duties") {
         let name = duty["duty"].as_str().unwrap().to_owned();
-        assert_eq!(duty["status"], "ok", "{duty:#}");
+        assert_ne!(duty["status"], "failed", "{duty:#}");
         assert_eq!(
             duty["drifted_count"], 0,
             "nothing changed meanwhile: {duty:#}"
@@ -124,19 +124,29 @@ fn plan_then_run(hk: &Tool) -> (BTreeMap<String, Done>, BTreeMap<String, Done>) 
 /// happened at all; returns what the run did.
 fn assert_plan_equals_run(hk: &Tool) -> BTreeMap<String, Done> {
     let (planned, done) = plan_then_run(hk);
+    let mut differences = Vec::new();
     for name in DutyName::ALL {
         let name = name.to_string();
         let (p, d) = (&planned[&name], &done[&name]);
-        assert_eq!(p.affected, d.affected, "{name}: planned vs done count");
-        assert_eq!(p.categories, d.categories, "{name}: categories");
+        if p.affected != d.affected || p.categories != d.categories {
+            differences.push(format!(
+                "{name}: planned {} {:?}, done {} {:?}",
+                p.affected, p.categories, d.affected, d.categories
+            ));
+        }
         if p.keys != d.keys {
             let only_plan: Vec<&String> = p.keys.iter().filter(|k| !d.keys.contains(k)).collect();
             let only_run: Vec<&String> = d.keys.iter().filter(|k| !p.keys.contains(k)).collect();
-            panic!(
-                "{name}: item keys differ; only planned: {only_plan:?}; only done: {only_run:?}"
-            );
+            differences.push(format!(
+                "{name}: only planned {only_plan:?}; only done {only_run:?}"
+            ));
         }
     }
+    assert!(
+        differences.is_empty(),
+        "plan and run differ:\n{}",
+        differences.join("\n")
+    );
     // Retention deleted old log rows before LogPruning: they are not counted twice.
     let retention_log = done["DataRetentionCleanup"]
         .keys
@@ -230,5 +240,83 @@ backend_test!(
         housekeeper::commands::demo::create_temp_files(&hk.tmp, &mess.referenced_files, tool::now_system())
             .expect("the demo's temp files");
         assert_plan_equals_run(&hk);
+    }
+);
+
+// Every interaction between the duties, each on its own row: a finished job without company
+// (OrphanedJobCleanup) that runtemplate 1's counter still counts (RuntemplateCounterRecalc);
+// the ghost job holding runtemplate 2's next_schedule (ScheduleIntegrity); an unfinished job
+// without runtemplate whose env protects a temp file (DiskTempFileCleanup); an orphaned job a
+// `job` policy would also delete (DataRetentionCleanup); a running job whose env a `job` policy
+// anonymizes (DiskTempFileCleanup); old log rows a `log` policy deletes before LogPruning.
+backend_test!(
+    fn plan_equals_run_for_every_interaction_between_the_duties(db) {
+        use housekeeper::scenario::{JobState, Seed};
+        use housekeeper_journal::Value;
+        const HOUR: i64 = 3600;
+        const DAY: i64 = 24 * HOUR;
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "12")
+            .set("MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", "hard_delete,anonymize")
+            .set("MULTIFLEXI_HOUSEKEEPER_CREDENTIAL_CHECK", "false");
+        let env = |file: &str| {
+            let path = hk.tmp.join(file).display().to_string();
+            Value::Text(serde_json::json!({ "RESULT_FILE": path }).to_string())
+        };
+        let mut seed = Seed::new(now());
+        seed.allow_dangling_references();
+        seed.user("admin");
+        let app = seed.app("App1").id();
+        let company = seed.company("Comp1", "C1").id();
+        let rt1 = seed.runtemplate(app, company, "d").set("successfull_jobs_count", Value::Int(2)).id();
+        let next = seed.at(-3 * HOUR);
+        let rt2 = seed.runtemplate(app, company, "h").set("next_schedule", next).id();
+        let began = seed.at(-2 * DAY);
+        seed.succeeded_job(rt1, began);
+        let no_company = seed.succeeded_job(rt1, began).set("company_id", Value::Int(0)).id();
+        let ghost = seed.ghost_job(rt2, next).id();
+        let running = seed.at(-HOUR);
+        let orphan_env = env("orphan/result.json");
+        let orphan = seed
+            .job_without_runtemplate(None, JobState::Running { began: running })
+            .set("env", orphan_env)
+            .id();
+        let ancient = seed.at(-400 * DAY);
+        let zero = seed
+            .job_without_runtemplate(Some(0), JobState::Finished { began: ancient, exitcode: 0 })
+            .id();
+        let long_running = seed.at(-40 * DAY);
+        let anon_env = env("anon/result.json");
+        let anonymized = seed.running_job(rt1, long_running).set("env", anon_env).id();
+        seed.retention_policy("old_jobs", "jobs", "job", 365, 0, "hard_delete", Some(1));
+        seed.retention_policy("job_env", "job_env", "job", 30, 0, "anonymize", Some(1));
+        seed.retention_policy("old_logs", "logs", "log", 30, 0, "hard_delete", Some(1));
+        for i in 0..30 {
+            let at = seed.at(if i < 10 { -40 * DAY } else { -DAY });
+            seed.log("info", "seed", &format!("message {i}"), at);
+        }
+        {
+            let mut conn = db.connect();
+            scenario::install_schema(&mut *conn, SchemaLevel::Current).expect("install the schema");
+            seed.apply(&mut *conn).expect("seed");
+        }
+        make_files(&hk.tmp, &[("orphan/result.json", 48), ("anon/result.json", 48), ("fresh.txt", 1)], tool::now_system());
+
+        let done = assert_plan_equals_run(&hk);
+        let keys = |duty: &str| done[duty].keys.clone();
+        for job in [no_company, ghost, orphan, zero] {
+            assert!(keys("OrphanedJobCleanup").contains(&format!("delete job {job}")), "job {job}");
+        }
+        assert_eq!(keys("ScheduleIntegrity"), [format!("update runtemplate {rt2}")]);
+        assert!(keys("RuntemplateCounterRecalc").contains(&format!("update runtemplate {rt1}")));
+        let retention = keys("DataRetentionCleanup");
+        assert!(retention.contains(&format!("update job {anonymized}")), "{retention:?}");
+        assert!(!retention.iter().any(|k| k.ends_with(&format!("job {zero}"))), "{retention:?}");
+        let files = keys("DiskTempFileCleanup");
+        assert_eq!(files.len(), 2, "{files:?}");
+        for file in ["orphan/result.json", "anon/result.json"] {
+            assert!(files.iter().any(|k| k.contains(file)), "{file}: {files:?}");
+        }
+        assert_eq!(done["LogPruning"].affected, 13, "30 rows, 10 gone by retention, the run's own 5 among the 12 kept");
     }
 );
