@@ -284,6 +284,24 @@ mod tests {
     }
 
     #[test]
+    fn the_runs_own_rows_beyond_log_keep_are_noted_not_named() {
+        let plan = decide(
+            &Facts {
+                total: 13,
+                doomed: vec![(3, 10)],
+                appended: 5,
+            },
+            3,
+            now(),
+        );
+        assert_eq!(plan.affected(), 8, "only rows that exist are named");
+        assert_eq!(
+            plan.notes,
+            ["the run writes 5 log row(s) of its own before this duty; 2 of them will go too (their ids are not known before they are written)"]
+        );
+    }
+
+    #[test]
     fn nothing_to_prune_is_an_empty_plan() {
         let plan = decide(
             &Facts {
