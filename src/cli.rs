@@ -134,6 +134,11 @@ pub enum Command {
     Run(RunArgs),
 
     /// Show what a run would change (the dry-run diff); changes nothing anywhere.
+    ///
+    /// Each duty is planned as the run will plan it, after what the earlier duties change:
+    /// rows they delete are gone, columns they update hold their new values, and the log rows
+    /// the run writes after each duty count towards MULTIFLEXI_HOUSEKEEPER_LOG_KEEP. Findings
+    /// are reported and counted apart from the changes.
     #[command(after_help = EXIT_CODES_HELP)]
     Plan(PlanArgs),
 

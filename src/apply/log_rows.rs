@@ -76,6 +76,14 @@ pub fn run_line(report: &RunReport, seconds: f64) -> (&'static str, String) {
     }
 }
 
+/// Whether a run writes its rows into `log`: the table has the columns they fill.
+#[must_use]
+pub fn writes_rows(schema: &SchemaFacts) -> bool {
+    schema.table("log").is_some_and(|table| {
+        table.has_column("severity") && table.has_column("venue") && table.has_column("message")
+    })
+}
+
 /// Inserts one row into `log` (when the table has the columns), in its own transaction.
 ///
 /// # Errors
@@ -86,10 +94,7 @@ pub fn write(
     severity: &str,
     message: &str,
 ) -> DbResult<()> {
-    let Some(table) = schema.table("log") else {
-        return Ok(());
-    };
-    if !(table.has_column("severity") && table.has_column("venue") && table.has_column("message")) {
+    if !writes_rows(schema) {
         return Ok(());
     }
     let d = *conn.dialect();

@@ -68,8 +68,11 @@ pub fn demo_config(base: &Config, dir: &Path) -> Config {
 }
 
 /// Creates the demo's temp files: old ones to quarantine, fresh ones and files running jobs
-/// use to keep.
-fn create_temp_files(
+/// use to keep. Returns how many.
+///
+/// # Errors
+/// A file could not be written or dated.
+pub fn create_temp_files(
     tmp: &Path,
     referenced: &[String],
     host_now: SystemTime,
@@ -263,12 +266,10 @@ fn show_plan(config: &Config, target: &DbTarget, flags: &str) -> Result<(), Fail
     for plan in &plans {
         print!("{}", render::duty_plan_brief(plan, SHOWN));
     }
-    let total: u64 = plans
-        .iter()
-        .filter(|p| !p.duty.is_read_only())
-        .map(crate::plan::DutyPlan::affected)
-        .sum();
-    println!("total: {total} to change (the full list: housekeeper {flags} plan)\n");
+    println!(
+        "{} (the full list: housekeeper {flags} plan)\n",
+        render::total_line(&plans)
+    );
     Ok(())
 }
 

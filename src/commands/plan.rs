@@ -12,7 +12,7 @@ use super::{deselected, open_database, require_database, resolve_now};
 use crate::cli::{DutySelection, Failure, Format, PlanArgs};
 use crate::config::Config;
 use crate::db::{Connection, SchemaFacts};
-use crate::duties::{self, DutyContext, DutyName, History};
+use crate::duties::{self, DutyContext, DutyName, History, Pending};
 use crate::exit::Exit;
 use crate::plan::{render, DutyPlan, PlanStatus};
 use crate::state::StateDir;
@@ -190,7 +190,10 @@ pub fn plan_duty(conn: &mut dyn Connection, name: DutyName, ctx: &DutyContext<'_
     plan
 }
 
-/// Plans every selected duty (deselected ones are reported as skipped).
+/// Plans every selected duty (deselected ones are reported as skipped), each as `run` will
+/// plan it: after the earlier duties' plans applied. Each plan's deletes and updates, and the
+/// `log` row the run writes after each duty, become the pending effects the next duties' gather
+/// consults (`duties::Pending`); nothing is written.
 pub fn plan_all(
     conn: &mut dyn Connection,
     config: &Config,
@@ -199,21 +202,33 @@ pub fn plan_all(
     schema: &SchemaFacts,
     history: &History,
 ) -> Vec<DutyPlan> {
-    let ctx = DutyContext {
-        now,
-        host_now: crate::clock::host_now(config),
-        config,
-        schema,
-        engine: conn.engine(),
-        history,
-    };
-    DutyName::ALL
-        .into_iter()
-        .map(|name| match deselected(name, config, selection) {
-            Some(reason) => DutyPlan::skipped(name, now, reason),
-            None => plan_duty(conn, name, &ctx),
-        })
-        .collect()
+    let host_now = crate::clock::host_now(config);
+    let engine = conn.engine();
+    let log_rows = crate::apply::log_rows::writes_rows(schema);
+    let mut pending = Pending::new();
+    let mut plans = Vec::new();
+    for name in DutyName::ALL {
+        if let Some(reason) = deselected(name, config, selection) {
+            plans.push(DutyPlan::skipped(name, now, reason));
+            continue;
+        }
+        let ctx = DutyContext {
+            now,
+            host_now,
+            config,
+            schema,
+            engine,
+            history,
+            pending: &pending,
+        };
+        let plan = plan_duty(conn, name, &ctx);
+        pending.record(&plan);
+        if log_rows {
+            pending.append("log", 1);
+        }
+        plans.push(plan);
+    }
+    plans
 }
 
 /// `housekeeper plan`.
@@ -292,14 +307,11 @@ pub fn render_text(saved: &SavedPlan) -> String {
             "note: run {run} was interrupted and left journal records open; `housekeeper run` will recover them first\n"
         ));
     }
-    let mut total = 0;
     for plan in &saved.duties {
         out.push_str(&render::duty_plan(plan));
-        if matches!(plan.status, PlanStatus::Planned) && !plan.duty.is_read_only() {
-            total += plan.affected();
-        }
     }
-    out.push_str(&format!("total: {total} to change\n"));
+    out.push_str(&render::total_line(&saved.duties));
+    out.push('\n');
     out
 }
 

@@ -153,7 +153,6 @@ pub fn decide(
 ) -> DutyPlan {
     let mut plan = DutyPlan::new(DutyName::CredentialHealthCheck, now);
     let mut probed: Option<Result<(), String>> = None;
-    let mut definite = 0;
     for c in credentials {
         let who = format!(
             "credential \"{}\" (#{}) for {}",
@@ -163,30 +162,23 @@ pub fn decide(
         );
         match assess(c) {
             Assessment::Misconfigured(why) => {
-                definite += 1;
                 plan.findings.push(Finding::new(
                     "error",
                     "misconfigured",
                     format!("{who} is MISCONFIGURED: {why}"),
                 ));
             }
-            Assessment::NeedsProbe => {
-                definite += 1;
-                match probed.get_or_insert_with(probe_result) {
-                    Ok(()) => plan.notes.push(format!("{who} is available")),
-                    Err(why) => plan.findings.push(Finding::new(
-                        "warning",
-                        "unavailable",
-                        format!(
-                            "{who} is temporarily UNAVAILABLE: Fio API host unreachable: {why}"
-                        ),
-                    )),
-                }
-            }
+            Assessment::NeedsProbe => match probed.get_or_insert_with(probe_result) {
+                Ok(()) => plan.notes.push(format!("{who} is available")),
+                Err(why) => plan.findings.push(Finding::new(
+                    "warning",
+                    "unavailable",
+                    format!("{who} is temporarily UNAVAILABLE: Fio API host unreachable: {why}"),
+                )),
+            },
             Assessment::Unknown => {}
         }
     }
-    plan.affected_override = Some(definite);
     plan
 }
 
@@ -482,7 +474,7 @@ mod tests {
             plan.findings[0].message,
             "credential \"C1\" (#1) for runtemplate #1 is MISCONFIGURED: Fio API token is not set"
         );
-        assert_eq!(plan.affected(), 1);
+        assert_eq!(plan.affected(), 0, "a finding is not a change");
     }
 
     #[test]
@@ -522,6 +514,6 @@ mod tests {
         assert!(plan.findings[1]
             .message
             .contains("for runtemplates #1, #4 is temporarily UNAVAILABLE"));
-        assert_eq!(plan.affected(), 2, "Unknown is not counted");
+        assert_eq!(plan.affected(), 0, "findings are not changes");
     }
 }

@@ -17,7 +17,7 @@ use housekeeper_journal::{PathBytes, Value};
 
 use super::common::{self, Need};
 use super::job_env;
-use super::{Duty, DutyContext, DutyName};
+use super::{Duty, DutyContext, DutyName, Pending};
 use crate::config::{Config, DbTarget};
 use crate::db::{DbResult, ReadView, SchemaFacts};
 use crate::plan::{DutyPlan, FileItem, Item, Op, Reason};
@@ -127,7 +127,7 @@ impl Duty for DiskTempFileCleanup {
         if let Err(refusal) = refuse(dir, ctx.config) {
             return DutyPlan::failed(self.name(), ctx.now, refusal);
         }
-        let protected = match gather_references(view, dir) {
+        let protected = match gather_references(view, dir, ctx.pending) {
             Ok(p) => p,
             Err(e) => {
                 return DutyPlan::failed(
@@ -185,14 +185,21 @@ pub fn refuse(dir: &Path, config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Paths inside `dir` referenced by unfinished jobs.
+/// Paths inside `dir` referenced by unfinished jobs, as they will be when this duty runs
+/// (`pending`: jobs an earlier duty's plan deletes refer to nothing, an anonymized `env` to
+/// what it will hold).
 ///
 /// # Errors
 /// The query failed.
-pub fn gather_references(view: &mut dyn ReadView, dir: &Path) -> DbResult<BTreeSet<PathBuf>> {
+pub fn gather_references(
+    view: &mut dyn ReadView,
+    dir: &Path,
+    pending: &Pending,
+) -> DbResult<BTreeSet<PathBuf>> {
     let d = *view.dialect();
     let sql = format!(
-        "SELECT {} FROM {} WHERE {} IS NULL AND {} IS NOT NULL",
+        "SELECT {}, {} FROM {} WHERE {} IS NULL AND {} IS NOT NULL",
+        d.quote("id"),
         d.quote("env"),
         d.quote("job"),
         d.quote("exitcode"),
@@ -204,7 +211,10 @@ pub fn gather_references(view: &mut dyn ReadView, dir: &Path) -> DbResult<BTreeS
         std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()),
     ];
     view.query_each(&sql, &[], &mut |row| {
-        let bytes: Vec<u8> = match &row[0] {
+        if pending.gone("job", &row[0]) {
+            return Ok(());
+        }
+        let bytes: Vec<u8> = match pending.value("job", &row[0], "env", &row[1]) {
             Value::Text(s) | Value::Json(s) => s.as_bytes().to_vec(),
             Value::Bytes(b) => b.clone(),
             _ => return Ok(()),

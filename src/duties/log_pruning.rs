@@ -6,7 +6,7 @@
 
 use housekeeper_journal::Value;
 
-use super::{Duty, DutyContext, DutyName};
+use super::{Duty, DutyContext, DutyName, Pending};
 use crate::db::{DbResult, ReadView, SchemaFacts};
 use crate::plan::{DeleteRows, DutyPlan, Guard, Item, Op, Reason};
 
@@ -26,6 +26,9 @@ pub struct Facts {
     pub total: u64,
     /// Ids beyond the newest `keep`, as inclusive ranges of existing ids, ascending.
     pub doomed: Vec<(i64, i64)>,
+    /// Rows the run itself will have written into `log` before this duty (counted in
+    /// `total`; they have the highest ids, their ids are not known yet).
+    pub appended: u64,
 }
 
 impl Duty for LogPruning {
@@ -42,8 +45,20 @@ impl Duty for LogPruning {
     }
 
     fn plan(&self, view: &mut dyn ReadView, ctx: &DutyContext<'_>) -> DutyPlan {
-        match gather(view, ctx.config.log_keep) {
-            Ok(facts) => decide(&facts, ctx.config.log_keep, ctx.now),
+        let (keep, pending) = (ctx.config.log_keep, ctx.pending);
+        let appended = pending.appended("log");
+        let gathered = if pending.deletes_from("log") {
+            gather_pending(view, keep, pending)
+        } else {
+            // The run's own rows are the newest: they take `appended` of the places kept.
+            gather(view, keep.saturating_sub(appended)).map(|facts| Facts {
+                total: facts.total + appended,
+                appended,
+                ..facts
+            })
+        };
+        match gathered {
+            Ok(facts) => decide(&facts, keep, ctx.now),
             Err(e) => DutyPlan::failed(DutyName::LogPruning, ctx.now, format!("Log pruning: {e}")),
         }
     }
@@ -65,6 +80,7 @@ pub fn gather(view: &mut dyn ReadView, keep: u64) -> DbResult<Facts> {
         return Ok(Facts {
             total,
             doomed: Vec::new(),
+            appended: 0,
         });
     }
     // The highest id that goes: the (keep+1)-th highest.
@@ -78,6 +94,7 @@ pub fn gather(view: &mut dyn ReadView, keep: u64) -> DbResult<Facts> {
         return Ok(Facts {
             total,
             doomed: Vec::new(),
+            appended: 0,
         });
     };
     // The common case: the doomed ids have no gaps, which three index lookups prove
@@ -92,6 +109,7 @@ pub fn gather(view: &mut dyn ReadView, keep: u64) -> DbResult<Facts> {
             return Ok(Facts {
                 total,
                 doomed: vec![(lowest, boundary)],
+                appended: 0,
             });
         }
     }
@@ -110,13 +128,71 @@ pub fn gather(view: &mut dyn ReadView, keep: u64) -> DbResult<Facts> {
             Ok(())
         },
     )?;
-    Ok(Facts { total, doomed })
+    Ok(Facts {
+        total,
+        doomed,
+        appended: 0,
+    })
+}
+
+/// As [`gather`], for the table as it will be when this duty runs: without the rows earlier
+/// duties' plans delete, with the rows the run itself will have written (the newest; they
+/// take their places among the `keep` kept). Streams every id, newest first.
+///
+/// # Errors
+/// A query failed.
+pub fn gather_pending(view: &mut dyn ReadView, keep: u64, pending: &Pending) -> DbResult<Facts> {
+    let d = *view.dialect();
+    let appended = pending.appended("log");
+    let mut kept = appended;
+    let mut total = appended;
+    // Descending ranges while streaming, reversed at the end.
+    let mut doomed: Vec<(i64, i64)> = Vec::new();
+    view.query_each(
+        &format!(
+            "SELECT {id} FROM {} ORDER BY {id} DESC",
+            d.quote("log"),
+            id = d.quote("id")
+        ),
+        &[],
+        &mut |row| {
+            let Some(k) = row.first().and_then(Value::as_i64) else {
+                return Ok(());
+            };
+            if pending.gone("log", &Value::Int(k)) {
+                return Ok(());
+            }
+            total += 1;
+            if kept < keep {
+                kept += 1;
+                return Ok(());
+            }
+            match doomed.last_mut() {
+                Some((lo, _)) if lo.checked_sub(1) == Some(k) => *lo = k,
+                _ => doomed.push((k, k)),
+            }
+            Ok(())
+        },
+    )?;
+    doomed.reverse();
+    Ok(Facts {
+        total,
+        doomed,
+        appended,
+    })
 }
 
 /// The plan: one delete item over the doomed ranges, or nothing.
 #[must_use]
 pub fn decide(facts: &Facts, keep: u64, now: housekeeper_journal::DateTimeValue) -> DutyPlan {
     let mut plan = DutyPlan::new(DutyName::LogPruning, now);
+    if facts.appended > keep {
+        plan.notes.push(format!(
+            "the run writes {} log row(s) of its own before this duty; {} of them will go too (their ids are not known before they are written)",
+            facts.appended,
+            facts.appended - keep
+        ));
+    }
     if facts.doomed.is_empty() {
         plan.notes.push(format!(
             "log table has {} rows, not above MULTIFLEXI_HOUSEKEEPER_LOG_KEEP={keep}",
@@ -196,6 +272,7 @@ mod tests {
                 &Facts {
                     total: 7,
                     doomed: doomed.clone(),
+                    appended: 0,
                 },
                 keep,
                 now(),
@@ -207,11 +284,30 @@ mod tests {
     }
 
     #[test]
+    fn the_runs_own_rows_beyond_log_keep_are_noted_not_named() {
+        let plan = decide(
+            &Facts {
+                total: 13,
+                doomed: vec![(3, 10)],
+                appended: 5,
+            },
+            3,
+            now(),
+        );
+        assert_eq!(plan.affected(), 8, "only rows that exist are named");
+        assert_eq!(
+            plan.notes,
+            ["the run writes 5 log row(s) of its own before this duty; 2 of them will go too (their ids are not known before they are written)"]
+        );
+    }
+
+    #[test]
     fn nothing_to_prune_is_an_empty_plan() {
         let plan = decide(
             &Facts {
                 total: 3,
                 doomed: vec![],
+                appended: 0,
             },
             3,
             now(),
@@ -231,6 +327,7 @@ mod tests {
             &Facts {
                 total: 10,
                 doomed: vec![(1, 4), (6, 7)],
+                appended: 0,
             },
             4,
             now(),

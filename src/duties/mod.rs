@@ -4,6 +4,7 @@
 
 mod name;
 pub use name::{DutyName, UnknownDuty};
+pub use pending::{Pending, NO_EFFECTS};
 
 pub mod common;
 pub mod credential_health_check;
@@ -12,6 +13,7 @@ pub mod disk_temp_file_cleanup;
 pub mod job_env;
 pub mod log_pruning;
 pub mod orphaned_job_cleanup;
+pub mod pending;
 pub mod runtemplate_counter_recalc;
 pub mod schedule_integrity;
 pub mod stale_task_finalization;
@@ -36,6 +38,9 @@ pub struct DutyContext<'a> {
     pub engine: Engine,
     /// What earlier runs did, as far as duties need it (holds, retention marks).
     pub history: &'a History,
+    /// What the earlier duties of this run will have changed: `plan` foresees it from their
+    /// plans; a real run, which plans each duty after the earlier ones applied, has none.
+    pub pending: &'a Pending,
 }
 
 /// Facts from the journal that duties need: items an undo restored recently (on hold for

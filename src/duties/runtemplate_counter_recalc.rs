@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use housekeeper_journal::{DateTimeValue, Value};
 
 use super::common::{self, Need};
-use super::{Duty, DutyContext, DutyName, RowRef};
+use super::{Duty, DutyContext, DutyName, Pending, RowRef};
 use crate::db::{DbResult, Query, ReadView, SchemaFacts};
 use crate::plan::{Change, DutyPlan, Guard, Item, Op, Reason, UpdateRow};
 
@@ -70,7 +70,7 @@ impl Duty for RuntemplateCounterRecalc {
     }
 
     fn plan(&self, view: &mut dyn ReadView, ctx: &DutyContext<'_>) -> DutyPlan {
-        match gather(view) {
+        match gather(view, ctx.pending) {
             Ok((stored, actual)) => decide(&stored, &actual, ctx.now),
             Err(e) => DutyPlan::failed(self.name(), ctx.now, format!("Counter recalculation: {e}")),
         }
@@ -123,11 +123,12 @@ fn count_for(q: &mut dyn Query, id: i64) -> DbResult<(i64, i64)> {
         .map_or((0, 0), |r| (common::int(&r[1]), common::int(&r[2]))))
 }
 
-/// Stored counters of every runtemplate and the actual counts.
+/// Stored counters of every runtemplate and the actual counts, of the jobs that will be there
+/// when this duty runs (`pending`: jobs an earlier duty's plan deletes are not counted).
 ///
 /// # Errors
 /// A query failed.
-pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Stored>, Actual)> {
+pub fn gather(view: &mut dyn ReadView, pending: &Pending) -> DbResult<(Vec<Stored>, Actual)> {
     let d = *view.dialect();
     let sql = format!(
         "SELECT {}, {}, {} FROM {} ORDER BY {}",
@@ -151,13 +152,52 @@ pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Stored>, Actual)> {
             }
         })
         .collect();
-    let sql = counts_sql(&*view, "");
+    let actual = if pending.touches("job") {
+        count_pending(view, pending)?
+    } else {
+        let sql = counts_sql(&*view, "");
+        let mut actual = Actual::new();
+        view.query_each(&sql, &[], &mut |r| {
+            actual.insert(common::int(&r[0]), (common::int(&r[1]), common::int(&r[2])));
+            Ok(())
+        })?;
+        actual
+    };
+    Ok((stored, actual))
+}
+
+/// The counts as `counts_sql` takes them, job by job, without the jobs that will be gone and
+/// with the values the others will hold.
+fn count_pending(view: &mut dyn ReadView, pending: &Pending) -> DbResult<Actual> {
+    let d = *view.dialect();
+    let sql = format!(
+        "SELECT {}, {}, {} FROM {}",
+        d.quote("id"),
+        d.quote("runtemplate_id"),
+        d.quote("exitcode"),
+        d.quote("job")
+    );
     let mut actual = Actual::new();
     view.query_each(&sql, &[], &mut |r| {
-        actual.insert(common::int(&r[0]), (common::int(&r[1]), common::int(&r[2])));
+        let id = &r[0];
+        if pending.gone("job", id) {
+            return Ok(());
+        }
+        let runtemplate = pending.value("job", id, "runtemplate_id", &r[1]);
+        let exit = pending.value("job", id, "exitcode", &r[2]);
+        if runtemplate.is_null() {
+            return Ok(());
+        }
+        let counts = actual.entry(common::int(runtemplate)).or_insert((0, 0));
+        match exit.as_i64() {
+            Some(0) => counts.0 += 1,
+            Some(_) => counts.1 += 1,
+            None if !exit.is_null() => counts.1 += 1,
+            None => {}
+        }
         Ok(())
     })?;
-    Ok((stored, actual))
+    Ok(actual)
 }
 
 /// The plan: an update of the drifted counters of each drifted runtemplate.

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use housekeeper_journal::{DateTimeValue, Value};
 
 use super::common::{self, Need, When};
-use super::{Duty, DutyContext, DutyName, RowRef};
+use super::{Duty, DutyContext, DutyName, Pending, RowRef};
 use crate::db::{DbResult, Query, ReadView, SchemaFacts};
 use crate::plan::{Change, DutyPlan, Finding, Guard, Item, Op, Reason, UpdateRow};
 
@@ -75,6 +75,7 @@ pub struct Runtemplate {
 /// A job with a `schedule`, as far as matching `next_schedule` goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduledJob {
+    pub id: Value,
     pub runtemplate_id: Value,
     pub schedule: Value,
     /// NULL while the job is queued or running; only such jobs keep `next_schedule`.
@@ -108,7 +109,7 @@ impl Duty for ScheduleIntegrity {
     }
 
     fn plan(&self, view: &mut dyn ReadView, ctx: &DutyContext<'_>) -> DutyPlan {
-        match gather(view) {
+        match gather(view, ctx.pending) {
             Ok((runtemplates, jobs)) => decide(&runtemplates, &jobs, ctx.now),
             Err(e) => DutyPlan::failed(self.name(), ctx.now, format!("reading runtemplates: {e}")),
         }
@@ -145,7 +146,8 @@ fn unfinished_jobs(q: &mut dyn Query, runtemplate: Option<i64>) -> DbResult<Vec<
         d.quote("exitcode"),
     );
     let mut sql = format!(
-        "SELECT {rt}, {schedule}, {exit} FROM {} WHERE {exit} IS NULL AND {schedule} IS NOT NULL AND {rt} IS NOT NULL",
+        "SELECT {}, {rt}, {schedule}, {exit} FROM {} WHERE {exit} IS NULL AND {schedule} IS NOT NULL AND {rt} IS NOT NULL",
+        d.quote("id"),
         d.quote("job"),
     );
     let mut params = Vec::new();
@@ -158,6 +160,7 @@ fn unfinished_jobs(q: &mut dyn Query, runtemplate: Option<i64>) -> DbResult<Vec<
         let mut r = r.iter().cloned();
         let mut next = || r.next().unwrap_or(Value::Null);
         out.push(ScheduledJob {
+            id: next(),
             runtemplate_id: next(),
             schedule: next(),
             exitcode: next(),
@@ -167,11 +170,15 @@ fn unfinished_jobs(q: &mut dyn Query, runtemplate: Option<i64>) -> DbResult<Vec<
     Ok(out)
 }
 
-/// Runtemplates with `next_schedule` set, and the unfinished scheduled jobs.
+/// Runtemplates with `next_schedule` set, and the unfinished scheduled jobs that will still
+/// be there (`pending`: jobs an earlier duty's plan deletes are gone).
 ///
 /// # Errors
 /// A query failed.
-pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Runtemplate>, Vec<ScheduledJob>)> {
+pub fn gather(
+    view: &mut dyn ReadView,
+    pending: &Pending,
+) -> DbResult<(Vec<Runtemplate>, Vec<ScheduledJob>)> {
     let d = *view.dialect();
     let sql = format!(
         "SELECT {}, {}, {}, {}, {} FROM {} WHERE {} IS NOT NULL ORDER BY {}",
@@ -200,7 +207,9 @@ pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Runtemplate>, Vec<Schedu
             }
         })
         .collect();
-    Ok((runtemplates, unfinished_jobs(view, None)?))
+    let mut jobs = unfinished_jobs(view, None)?;
+    jobs.retain(|job| !pending.gone("job", &job.id));
+    Ok((runtemplates, jobs))
 }
 
 /// The plan: reset `next_schedule` of every active runtemplate whose queued job is gone.
@@ -292,6 +301,7 @@ mod tests {
 
     fn job(runtemplate: i64, schedule: &str, exitcode: Option<i64>) -> ScheduledJob {
         ScheduledJob {
+            id: Value::Int(0),
             runtemplate_id: Value::Int(runtemplate),
             schedule: Value::from(schedule),
             exitcode: exitcode.map_or(Value::Null, Value::Int),

@@ -128,7 +128,9 @@ fn description(roff: &mut Roff) {
         "Without a command, housekeeper performs a run. Installed from the Debian package, \
          multiflexi-housekeeper.timer starts multiflexi-housekeeper.service, which runs \
          housekeeper run, every hour. housekeeper plan shows what a run would change \
-         and changes nothing anywhere.",
+         and changes nothing anywhere: each duty is planned after what the earlier duties \
+         will have changed, so its items are the ones the run changes; findings are counted \
+         apart from changes.",
     );
     paragraph(
         roff,

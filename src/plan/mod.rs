@@ -404,9 +404,6 @@ pub struct DutyPlan {
     pub notes: Vec<String>,
     /// Items left alone because an undo restored them recently (docs/UNDO.md).
     pub held: Vec<String>,
-    /// `affected` of a duty that changes nothing (CredentialHealthCheck's credentials with a
-    /// definite state); `None` for duties whose items are their changes.
-    pub affected_override: Option<u64>,
 }
 
 impl DutyPlan {
@@ -421,7 +418,6 @@ impl DutyPlan {
             errors: Vec::new(),
             notes: Vec::new(),
             held: Vec::new(),
-            affected_override: None,
         }
     }
 
@@ -445,16 +441,15 @@ impl DutyPlan {
         }
     }
 
-    /// Primary rows and files the plan would change (enabled items only).
+    /// Primary rows and files the plan would change (enabled items only). Findings are not
+    /// changes: a read-only duty's plan changes nothing.
     #[must_use]
     pub fn affected(&self) -> u64 {
-        self.affected_override.unwrap_or_else(|| {
-            self.items
-                .iter()
-                .filter(|i| i.enabled)
-                .map(Item::size)
-                .sum()
-        })
+        self.items
+            .iter()
+            .filter(|i| i.enabled)
+            .map(Item::size)
+            .sum()
     }
 
     /// Enabled items per category, for the report.

@@ -38,6 +38,9 @@ pub fn duty_plan(plan: &DutyPlan) -> String {
     if !categories.is_empty() {
         let _ = write!(out, " ({})", categories.join(", "));
     }
+    if !plan.findings.is_empty() {
+        let _ = write!(out, "; {}", findings_count(plan.findings.len()));
+    }
     let _ = writeln!(out);
     for item in &plan.items {
         let _ = writeln!(out, "  {}", item_line(item));
@@ -60,6 +63,31 @@ pub fn duty_plan(plan: &DutyPlan) -> String {
         let _ = writeln!(out, "  error: {}", Escaped(error));
     }
     out
+}
+
+/// `1 finding`, `6 findings`: findings are counted as findings, never as changes.
+#[must_use]
+pub fn findings_count(n: usize) -> String {
+    if n == 1 {
+        "1 finding".into()
+    } else {
+        format!("{n} findings")
+    }
+}
+
+/// The last line of a plan: the changes of every planned duty, then the findings.
+#[must_use]
+pub fn total_line(plans: &[DutyPlan]) -> String {
+    let planned = plans
+        .iter()
+        .filter(|p| matches!(p.status, PlanStatus::Planned));
+    let (changes, findings) =
+        planned.fold((0, 0), |(c, f), p| (c + p.affected(), f + p.findings.len()));
+    let mut line = format!("total: {changes} to change");
+    if findings > 0 {
+        let _ = write!(line, ", {}", findings_count(findings));
+    }
+    line
 }
 
 /// A duty's plan with at most `shown` items listed (the demo's view).

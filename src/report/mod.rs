@@ -313,7 +313,7 @@ impl RunReport {
                     extra.push(format!("{} held", d.held.len()));
                 }
                 if !d.findings.is_empty() {
-                    extra.push(format!("{} findings", d.findings.len()));
+                    extra.push(crate::plan::render::findings_count(d.findings.len()));
                 }
                 if !extra.is_empty() {
                     let _ = write!(line, " ({})", extra.join("; "));
@@ -392,6 +392,10 @@ impl RunReport {
             self.mode.as_str(),
             self.affected()
         );
+        let findings: usize = self.duties.iter().map(|d| d.findings.len()).sum();
+        if findings > 0 {
+            let _ = write!(out, ", {}", crate::plan::render::findings_count(findings));
+        }
         if let (Some(id), Mode::Run | Mode::Apply) = (&self.run_id, self.mode) {
             if self.affected() > 0 {
                 let _ = write!(out, "\nhint: inspect with `housekeeper journal show {id}`, undo with `housekeeper undo {id}`");

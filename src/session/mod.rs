@@ -154,6 +154,7 @@ impl Session<'_> {
             schema: &self.schema,
             engine: self.conn.engine(),
             history: &self.history,
+            pending: &duties::NO_EFFECTS,
         };
         let mut planned = if stop.load(Ordering::SeqCst) {
             Planned::Skip("stopped by a signal".into())
@@ -344,9 +345,6 @@ fn apply_plan(
     if let Err(e) = executor.apply(&*duty, ctx, plan, &mut r) {
         r.error(format!("{e}; nothing more is changed in this run"));
         stopped = Some(e);
-    }
-    if let Some(n) = plan.affected_override {
-        r.affected = n;
     }
     (r, stopped)
 }

@@ -78,6 +78,7 @@ fn apply(db: &TestDb, plan: &DutyPlan) -> DutyReport {
         schema: &schema,
         engine: db.engine(),
         history: &history,
+        pending: &duties::NO_EFFECTS,
     };
     let stop = AtomicBool::new(false);
     let mut report = DutyReport::new(plan.duty);

@@ -24,6 +24,7 @@ mod keys;
 mod monitoring;
 mod output_snapshots;
 mod ownership;
+mod plan_equals_run;
 mod schema;
 mod trust;
 mod undo;

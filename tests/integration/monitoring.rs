@@ -70,7 +70,7 @@ backend_test!(
         assert_eq!(out.code, 0, "{}", out.stderr);
         let report = out.json();
         let credentials = report["duties"].as_array().unwrap().iter().find(|d| d["duty"] == "CredentialHealthCheck").unwrap().clone();
-        assert_eq!((credentials["affected"].clone(), credentials["findings"].as_array().unwrap().len()), (serde_json::json!(4), 3));
+        assert_eq!((credentials["affected"].clone(), credentials["findings"].as_array().unwrap().len()), (serde_json::json!(0), 3));
 
         let request = trapper.received();
         assert_eq!(request.0["request"], "sender data");

@@ -247,8 +247,32 @@ fn gather_rows(
         "SELECT {} FROM {table} WHERE {condition} ORDER BY {key}",
         cols.join(", ")
     );
+    // As the rows will be when this duty runs: rows an earlier duty's plan deletes are gone,
+    // columns it updates hold their new values.
+    let pending = ctx.pending;
+    let names: Vec<&str> = [
+        facts.date_column.as_str(),
+        "retention_until",
+        "marked_for_deletion",
+        "anonymized_at",
+    ]
+    .into_iter()
+    .chain(extra.iter().map(String::as_str))
+    .collect();
     let mut candidates = Vec::new();
     view.query_each(&sql, &params, &mut |r| {
+        let key = &r[0];
+        if pending.gone(&p.table, key) {
+            return Ok(());
+        }
+        let r: Vec<Value> = std::iter::once(key.clone())
+            .chain(
+                names
+                    .iter()
+                    .zip(&r[1..])
+                    .map(|(column, v)| pending.value(&p.table, key, column, v).clone()),
+            )
+            .collect();
         let columns = extra.iter().cloned().zip(r[5..].iter().cloned()).collect();
         candidates.push(Candidate {
             key: r[0].clone(),
@@ -271,6 +295,9 @@ fn gather_rows(
         let marks = &ctx.history.marks;
         let mut ours = Vec::new();
         view.query_each(&sql, &params, &mut |r| {
+            if pending.gone(&p.table, &r[0]) {
+                return Ok(());
+            }
             if let Some(when) = marks.get(&(p.table.clone(), plan::RowKey::of(&r[0]))) {
                 ours.push((r[0].clone(), *when));
             }
