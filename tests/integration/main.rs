@@ -27,4 +27,5 @@ mod ownership;
 mod schema;
 mod trust;
 mod undo;
+mod undo_selective;
 mod waits;
