@@ -240,6 +240,86 @@ mod tests {
         assert!(!holds(&values, &RowKey::Text("AB".into())));
     }
 
+    fn schema() -> SchemaFacts {
+        let mut schema = SchemaFacts::default();
+        for (name, kind) in [
+            ("job", ColumnKind::Integer),
+            ("tag", ColumnKind::Text),
+            ("blob", ColumnKind::Bytes),
+        ] {
+            let mut table = crate::db::TableInfo::named(name.into());
+            table.primary_key = vec!["id".into()];
+            table.columns.push(crate::db::ColumnInfo {
+                name: "id".into(),
+                declared_type: String::new(),
+                kind,
+                nullable: false,
+                default: None,
+                auto_increment: false,
+                on_update_now: false,
+            });
+            schema.tables.insert(name.into(), table);
+        }
+        schema
+    }
+
+    #[test]
+    fn keys_are_read_by_the_key_columns_type() {
+        let schema = schema();
+        assert_eq!(parse_key(&schema, "job", "42"), Ok(RowKey::Int(42)));
+        assert_eq!(parse_key(&schema, "job", " 042"), Ok(RowKey::Int(42)));
+        assert!(matches!(
+            parse_key(&schema, "job", "forty"),
+            Err(NotInRun::NotInteger { .. })
+        ));
+        assert_eq!(
+            parse_key(&schema, "tag", "042"),
+            Ok(RowKey::Text("042".into())),
+            "text keys are kept as written"
+        );
+        assert_eq!(
+            parse_key(&schema, "blob", "0x00ff"),
+            Ok(RowKey::Bytes(vec![0, 255]))
+        );
+        assert!(matches!(
+            parse_key(&schema, "nosuch", "1"),
+            Err(NotInRun::NoTable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_selected_job_wants_the_rows_deleted_with_it_and_no_others() {
+        let mut selection = Selection::default();
+        selection.rows.insert(("job".into(), RowKey::Int(1)));
+        let mut deps = Dependents::new();
+        deps.insert(
+            ("job_output_lines".into(), "job_id".into()),
+            vec!["job".into()],
+        );
+        let columns = vec!["id".to_owned(), "job_id".to_owned()];
+        let line = |id: i64, job: i64| vec![Value::Int(id), Value::Int(job)];
+        assert!(selection.wants_row("job", &Value::Int(1), &[], &[], &deps));
+        assert!(!selection.wants_row("job", &Value::Int(2), &[], &[], &deps));
+        assert!(selection.wants_row(
+            "job_output_lines",
+            &Value::Int(7),
+            &columns,
+            &line(7, 1),
+            &deps
+        ));
+        assert!(!selection.wants_row(
+            "job_output_lines",
+            &Value::Int(8),
+            &columns,
+            &line(8, 2),
+            &deps
+        ));
+        assert!(
+            !selection.wants_row("log", &Value::Int(1), &columns, &line(1, 1), &deps),
+            "a row of another table with the same values is not a dependent"
+        );
+    }
+
     #[test]
     fn hex_keys_read_as_bytes() {
         assert_eq!(hex_bytes("0x00ff"), Some(vec![0, 255]));

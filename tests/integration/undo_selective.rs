@@ -240,6 +240,15 @@ backend_test!(fn a_second_undo_restores_the_rest_and_nothing_twice(db) {
     assert_eq!(duty_counts(&listed, "LogPruning"), (5, 5, 0));
     assert_eq!(listed["items_undoable"], 0);
     assert_eq!(listed["undoable_until"], serde_json::Value::Null);
+    let undos: Vec<String> = m.hk.run(&["journal", "list", "--format", "json"]).json()["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "undo")
+        .map(|r| r["run_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(undos.len(), 2);
+    assert_eq!(listed["undo"], format!("undone by {}", undos.join(", ")));
     let third = m.undo(&[]);
     assert_eq!(third.code, 1, "{}", third.stderr);
     assert!(
@@ -281,6 +290,34 @@ backend_test!(fn an_item_that_conflicted_is_restored_once_its_cause_is_fixed(db)
     assert_eq!(affected, 1, "only log 3 is restored: {}", retry.stdout);
     assert_all_back(&m, db);
     assert_eq!(m.listed()["items_undoable"], 0);
+});
+
+backend_test!(fn what_remains_is_undoable_until_the_undo_window_ends(db) {
+    let m = mess(db);
+    let first = m.undo(&["--table", "log", "--id", "3"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let listed = m.listed();
+    let left = listed["items_undoable"].as_u64().expect("items_undoable");
+    assert!(left > 0, "{listed}");
+    assert_eq!(listed["undo"], format!("yes, {left} left"));
+    let expired = m.hk.run(&["quarantine", "expire", "--older-than", "0s"]);
+    assert_eq!(expired.code, 0, "{}{}", expired.stdout, expired.stderr);
+    let rows = dump(db);
+
+    let rest = m.undo(&[]);
+    assert_eq!(rest.code, 1, "{}", rest.stderr);
+    assert!(
+        rest.stderr.contains(&format!("refused: run {} is past its undo window", m.run)),
+        "{}",
+        rest.stderr
+    );
+    let diff = rows.diff(&dump(db));
+    assert!(diff.is_empty(), "nothing changed:\n{diff}");
+    let listed = m.listed();
+    assert_eq!(listed["undo"], "past undo window");
+    assert_eq!(listed["items_restored"], 1);
+    assert_eq!(listed["items_undoable"], 0);
+    assert_eq!(listed["undoable_until"], serde_json::Value::Null);
 });
 
 backend_test!(fn unknown_keys_and_paths_of_a_selective_undo_change_nothing(db) {

@@ -91,8 +91,13 @@ impl RunSummary {
             Some(_) if run.undo_of().is_some() => "is an undo".to_owned(),
             Some(_) if matches!(run.kind, RunKind::Maintenance) => "maintenance".to_owned(),
             Some(_) if run.end.is_none() => "open".to_owned(),
-            Some(_) if !run.undone_by.is_empty() => {
-                let ids: Vec<&str> = run.undone_by.iter().map(|(id, _)| id.as_str()).collect();
+            Some(_) if !undo_duties.is_empty() && undo_duties.iter().all(|d| d.undoable == 0) => {
+                let mut ids: Vec<&str> = Vec::new();
+                for id in undo_duties.iter().flat_map(|d| &d.restored_by) {
+                    if !ids.contains(&id.as_str()) {
+                        ids.push(id);
+                    }
+                }
                 format!("undone by {}", ids.join(", "))
             }
             Some(_) if run.expired() => "past undo window".to_owned(),
