@@ -194,14 +194,7 @@ impl RunInfo {
             .filter(|d| covered(&d.duty))
             .collect();
         if !progress.is_empty() && progress.iter().all(|d| d.undoable == 0) {
-            let mut by: Vec<&str> = Vec::new();
-            for d in &progress {
-                for u in &d.restored_by {
-                    if !by.contains(&u.as_str()) {
-                        by.push(u);
-                    }
-                }
-            }
+            let by = self.restorers(duty);
             let what = duty.map(|d| format!(" in {d}")).unwrap_or_default();
             return Some(format!(
                 "run {id} was already undone by run {}: everything it changed{what} is restored, and nothing is restored twice",

@@ -63,6 +63,19 @@ impl RunInfo {
         out
     }
 
+    /// The undo runs that restored something of this run (of `duty` when given), in the order
+    /// they ran.
+    #[must_use]
+    pub fn restorers(&self, duty: Option<&str>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.restorations {
+            if duty.is_none_or(|d| d.eq_ignore_ascii_case(&r.duty)) && !out.contains(&r.undo_run) {
+                out.push(r.undo_run.clone());
+            }
+        }
+        out
+    }
+
     /// Per duty that changed something an undo can put back: changed, restored, undoable.
     #[must_use]
     pub fn undo_progress(&self) -> Vec<DutyUndo> {

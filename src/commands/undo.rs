@@ -106,7 +106,7 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
             format!(
                 "refused: {} of run {run_id} was already restored by run {}; nothing is restored twice",
                 if selection.is_some() { "what was selected" } else { "what remains" },
-                restorers(run, args.duty).join(", run ")
+                run.restorers(args.duty.map(crate::duties::DutyName::as_str)).join(", run ")
             ),
         )
         .hint(format!("`housekeeper journal show {run_id}` says what is restored and what remains")));
@@ -294,19 +294,6 @@ fn rebuilt_plans(
             })
             .collect(),
     }
-}
-
-/// The undo runs that restored something of `run` (of `duty`, when given).
-fn restorers(run: &RunInfo, duty: Option<crate::duties::DutyName>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for r in &run.restorations {
-        if duty.is_none_or(|d| d.as_str().eq_ignore_ascii_case(&r.duty))
-            && !out.contains(&r.undo_run)
-        {
-            out.push(r.undo_run.clone());
-        }
-    }
-    out
 }
 
 /// `--table/--id` and `--path`: the rows (keys read by their key column's type) and files to

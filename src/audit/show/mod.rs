@@ -92,12 +92,7 @@ impl RunSummary {
             Some(_) if matches!(run.kind, RunKind::Maintenance) => "maintenance".to_owned(),
             Some(_) if run.end.is_none() => "open".to_owned(),
             Some(_) if !undo_duties.is_empty() && undo_duties.iter().all(|d| d.undoable == 0) => {
-                let mut ids: Vec<&str> = Vec::new();
-                for id in undo_duties.iter().flat_map(|d| &d.restored_by) {
-                    if !ids.contains(&id.as_str()) {
-                        ids.push(id);
-                    }
-                }
+                let ids = run.restorers(None);
                 format!("undone by {}", ids.join(", "))
             }
             Some(_) if run.expired() => "past undo window".to_owned(),
