@@ -1,6 +1,6 @@
 //! Selective undo (docs/UNDO.md, "Undo of some items") through the real binary on every
 //! engine: `--table/--id` and `--path` restore only those items (a job with the output lines
-//! deleted with it), a second undo of the same run restores the rest and nothing twice, an
+//! deleted with it), held by the next run like any undo, a second undo of the same run restores the rest and nothing twice, an
 //! item that conflicted is restored once its cause is fixed, unknown keys and paths change
 //! nothing, `--dry-run` and `--strict` judge the selection only, `journal list/show` say what
 //! is restored and what remains, and a selective undo killed mid-way loses nothing.
@@ -214,6 +214,28 @@ backend_test!(fn undo_of_a_job_brings_back_its_output_lines_and_nothing_else(db)
     assert!(now.table("log").unwrap().row("id=1").is_none(), "the log rows stay deleted");
     assert!(!m.path("a.txt").exists());
     assert_eq!(duty_counts(&m.listed(), "OrphanedJobCleanup"), (5, 3, 2));
+});
+
+backend_test!(fn what_a_selective_undo_restored_is_held_by_the_next_run(db) {
+    let m = mess(db);
+    let out = m.undo(&["--table", "job", "--id", "1", "--path", m.path("a.txt").to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The next run finds job 1 a ghost again and a.txt old again, and leaves both alone.
+    let next = m.hk.run(&["run", "--format", "json"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    let held: Vec<String> = next.json()["duties"]
+        .as_array()
+        .expect("duties")
+        .iter()
+        .flat_map(|d| d["held"].as_array().cloned().unwrap_or_default())
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect();
+    assert!(held.iter().any(|h| h.contains("job id=1")), "{held:?}");
+    assert!(held.iter().any(|h| h.contains("a.txt")), "{held:?}");
+    let now = dump(db);
+    assert_eq!(keys(&now, "job"), ids(&[1]));
+    assert_eq!(keys(&now, "job_output_lines"), ids(&[1, 2]));
+    assert_eq!(tree(&m.hk.tmp).get("a.txt"), m.files.get("a.txt"));
 });
 
 backend_test!(fn a_second_undo_restores_the_rest_and_nothing_twice(db) {
