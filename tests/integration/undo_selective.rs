@@ -498,3 +498,9 @@ backend_test!(fn a_selective_undo_killed_while_moving_a_file_back_loses_nothing(
 backend_test!(fn a_selective_undo_killed_before_its_end_loses_nothing(db) {
     selective_undo_killed_at(db, "before-run-end");
 });
+backend_test!(fn a_selective_undo_killed_after_the_intents_of_its_files_loses_nothing(db) {
+    selective_undo_killed_at(db, "after-intent");
+});
+backend_test!(fn a_selective_undo_killed_before_the_outcomes_of_its_files_loses_nothing(db) {
+    selective_undo_killed_at(db, "before-outcomes");
+});
