@@ -47,8 +47,12 @@ Examples:
   housekeeper journal list                        which runs can be undone
   housekeeper undo <RUN-ID> --dry-run             what would come back, and the conflicts
   housekeeper undo <RUN-ID> --duty LogPruning     only what one duty did
+  housekeeper undo <RUN-ID> --table job --id 42   one job, with its queue rows and output
+  housekeeper undo <RUN-ID> --path /tmp/x/a.log   one quarantined file
 
-A run is undone once per duty; an undo that was interrupted is finished by running it again.
+Every item is restored at most once: a second undo of the same run restores what is left
+(items not selected, or that met a conflict whose cause was fixed meanwhile) until the run's
+undo window ends. An undo that was interrupted is finished by running it again.
 See docs/UNDO.md and housekeeper(8), section UNDO.
 
 Exit codes:
@@ -167,6 +171,8 @@ pub enum Command {
     /// cannot be restored are reported with their reason and left alone: key reused, unique
     /// value taken, parent row gone, value changed since, row gone since, path exists, hash
     /// mismatch, payload expired. Restored items are held for MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS.
+    /// --table/--id and --path restore only those items (and the rows deleted with them);
+    /// what is not restored stays undoable by a later undo of the same run.
     #[command(after_help = UNDO_AFTER_HELP)]
     Undo(UndoArgs),
 
@@ -270,6 +276,21 @@ pub struct UndoArgs {
     #[arg(long, value_name = "NAME")]
     pub duty: Option<DutyName>,
 
+    /// Only restore rows of TABLE: with --id, one row per --table/--id pair, in order
+    /// (repeatable). A row a duty deleted together with its dependents (a job with its queue
+    /// rows and output lines) comes back with them.
+    #[arg(long = "table", value_name = "TABLE", requires = "id")]
+    pub table: Vec<String>,
+
+    /// The key of the row to restore, read by the type of the table's key column (an
+    /// integer, text, or 0x and hex digits for a binary key).
+    #[arg(long = "id", value_name = "KEY", requires = "table")]
+    pub id: Vec<String>,
+
+    /// Only restore this file (the path it had before the run moved it; repeatable).
+    #[arg(long = "path", value_name = "PATH")]
+    pub path: Vec<PathBuf>,
+
     /// Show what would be restored and what conflicts; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -289,14 +310,16 @@ pub enum JournalCommand {
     /// The runs, oldest first: run id, kind (run, apply, undo, maintenance), start (host
     /// clock, UTC), the run's now, status (ok, failed, aborted, or open when it was
     /// interrupted), per duty the rows or files it changed, files moved, and whether it can
-    /// be undone (yes, or why not). Read-only: takes no lock and needs no database.
+    /// be undone (yes; yes, N left when undo runs restored part of it; or why not) and until
+    /// when. Read-only: takes no lock and needs no database.
     List {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
     /// Every item of one run, with before → after values.
     ///
-    /// The run's header (kind, times, host, user, database, version, status, undo state),
+    /// The run's header (kind, times, host, user, database, version, status, undo state and
+    /// until when; per duty what undo runs restored and what remains undoable),
     /// then per duty the plan items with their reasons, the row images of its committed
     /// chunks (deleted rows with every column, updated columns as before → after, inserted
     /// rows), drifted items, files with size, mode, owner, mtime and hash, and errors. Text

@@ -87,6 +87,28 @@ pub struct RunInfo {
     pub expired_files: BTreeSet<PathBytes>,
     /// Host time of this run's first expiry record.
     pub expired_utc: Option<String>,
+    /// What undo runs of this run put back, chunk by chunk and file by file (committed and
+    /// moved only): the per-item bookkeeping of `undo` (`audit::undo_state`).
+    pub restorations: Vec<Restoration>,
+}
+
+/// What one undo run put back of the run it undid: the keys of one committed chunk, or one
+/// file moved back.
+#[derive(Debug, Clone)]
+pub struct Restoration {
+    pub undo_run: String,
+    /// The duty of the undone run the items belong to.
+    pub duty: String,
+    pub what: Restored,
+}
+
+/// The items of one restoration.
+#[derive(Debug, Clone)]
+pub enum Restored {
+    /// The tables and keys a committed chunk of the undo wrote.
+    Rows(Vec<TableChange>),
+    /// A file moved back to `path`.
+    File(PathBytes),
 }
 
 impl RunInfo {
@@ -166,15 +188,18 @@ impl RunInfo {
             ));
         }
         let covered = |d: &str| duty.is_none_or(|want| want.eq_ignore_ascii_case(d));
-        for (undo, duties) in &self.undone_by {
-            if self.unfinished_undos.contains(undo) {
-                continue;
-            }
-            if let Some(d) = duties.iter().find(|d| covered(d)) {
-                return Some(format!(
-                    "run {id} was already undone by run {undo} ({d}); a run cannot be undone twice"
-                ));
-            }
+        let progress: Vec<_> = self
+            .undo_progress()
+            .into_iter()
+            .filter(|d| covered(&d.duty))
+            .collect();
+        if !progress.is_empty() && progress.iter().all(|d| d.undoable == 0) {
+            let by = self.restorers(duty);
+            let what = duty.map(|d| format!(" in {d}")).unwrap_or_default();
+            return Some(format!(
+                "run {id} was already undone by run {}: everything it changed{what} is restored, and nothing is restored twice",
+                by.join(", run ")
+            ));
         }
         if self.expired() {
             let when = self
@@ -346,6 +371,7 @@ impl JournalIndex {
                     expired_payloads: BTreeSet::new(),
                     expired_files: BTreeSet::new(),
                     expired_utc: None,
+                    restorations: Vec::new(),
                 });
                 continue;
             }
@@ -363,6 +389,10 @@ impl JournalIndex {
 
     fn apply(&mut self, i: usize, record: Record, at: &BTreeMap<String, usize>, when: &str) {
         let expiry_stamp = || when.to_owned();
+        // An undo's committed chunks and files moved back count for the run it undid.
+        if let Some(&j) = self.runs[i].undo_of().and_then(|of| at.get(of)) {
+            self.note_restoration(i, j, &record);
+        }
         let run = &mut self.runs[i];
         match record {
             Record::Plan {
@@ -476,45 +506,45 @@ impl JournalIndex {
         }
     }
 
+    /// Adds to run `j` what `record` of its undo run `i` put back. File outcomes are read
+    /// before `apply` consumes their intent.
+    fn note_restoration(&mut self, i: usize, j: usize, record: &Record) {
+        let what = match record {
+            Record::ChunkOutcome {
+                duty,
+                status: ChunkStatus::Committed,
+                changes,
+                ..
+            } if !changes.is_empty() => (duty.clone(), Restored::Rows(changes.clone())),
+            Record::FileOutcome {
+                duty,
+                item,
+                status: FileStatus::Moved,
+                ..
+            } => {
+                let Some(path) = self
+                    .awaiting_outcome
+                    .get(&(i, duty.clone(), *item))
+                    .and_then(|&f| self.runs[i].files.get(f))
+                    .map(|f| f.path.clone())
+                else {
+                    return;
+                };
+                (duty.clone(), Restored::File(path))
+            }
+            _ => return,
+        };
+        let undo_run = self.runs[i].run_id.clone();
+        self.runs[j].restorations.push(Restoration {
+            undo_run,
+            duty: what.0,
+            what: what.1,
+        });
+    }
+
     #[must_use]
     pub fn run(&self, run_id: &str) -> Option<&RunInfo> {
         self.runs.iter().find(|r| r.run_id == run_id)
-    }
-
-    /// What interrupted undos of `run` already put back: `(duty, table, key)` of rows
-    /// re-inserted or restored by their committed chunks, and the paths of files they moved
-    /// back.
-    #[must_use]
-    pub fn restored_by_unfinished_undos(
-        &self,
-        run: &RunInfo,
-    ) -> (
-        BTreeSet<(String, String, crate::plan::RowKey)>,
-        BTreeSet<PathBytes>,
-    ) {
-        let mut rows = BTreeSet::new();
-        let mut paths = BTreeSet::new();
-        for undo in run.unfinished_undos.iter().filter_map(|id| self.run(id)) {
-            for duty in &undo.duties {
-                for chunk in duty
-                    .chunks
-                    .iter()
-                    .filter(|c| c.status == ChunkStatus::Committed)
-                {
-                    for change in &chunk.changes {
-                        for key in crate::plan::keys_of(&change.keys) {
-                            rows.insert((duty.duty.clone(), change.table.clone(), key));
-                        }
-                    }
-                }
-            }
-            for file in &undo.files {
-                if matches!(file.status, Some(FileStatus::Moved)) {
-                    paths.insert(file.path.clone());
-                }
-            }
-        }
-        (rows, paths)
     }
 
     /// Whether a file restored by an undo came back out of the quarantine: the quarantined

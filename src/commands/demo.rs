@@ -163,6 +163,9 @@ pub fn command(base: &Config, args: &DemoArgs) -> Result<Exit, Failure> {
     let undo = crate::cli::UndoArgs {
         run_id: run_id.clone(),
         duty: None,
+        table: Vec::new(),
+        id: Vec::new(),
+        path: Vec::new(),
         dry_run: false,
         strict: false,
         format: Format::Text,

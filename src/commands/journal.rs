@@ -28,7 +28,7 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
     match command {
         JournalCommand::List { format } => {
             let index = read_index(&dir)?;
-            let mut list = show::list(&index, &dir);
+            let mut list = show::list(&index, &dir, config.undo_days);
             list.set_aside = set_aside::read_all(&state.set_aside_journals())
                 .iter()
                 .map(set_aside::SetAsideList::of)
@@ -71,10 +71,11 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
                     dir.display()
                 );
             }
+            let window = (*dir == state.journal_dir()).then_some(config.undo_days);
             match format {
-                Format::Json => print_json(&show::show(index, run, dir, None))?,
+                Format::Json => print_json(&show::show(index, run, dir, None, window))?,
                 Format::Text => {
-                    let detail = show::show(index, run, dir, Some(show::MAX_TEXT_ROWS));
+                    let detail = show::show(index, run, dir, Some(show::MAX_TEXT_ROWS), window);
                     print!("{}", show::show_text(&detail));
                 }
             }

@@ -1,8 +1,10 @@
 //! `housekeeper undo <run-id>`: puts back what a run changed (docs/UNDO.md).
 //!
 //! Steps: read the journal index and refuse what cannot be undone (unknown run, an undo, a
-//! run already undone, past its undo window, another database); verify the chain; build the
-//! inverse plans from the run's row images (each payload confirmed against its digest);
+//! run everything of which was restored, past its undo window, another database); read the
+//! selection (`--table/--id`, `--path`) and check it against what the run changed; verify the
+//! chain; build the inverse plans from the run's row images (each payload confirmed against
+//! its digest), leaving out what earlier undos of the run restored;
 //! with `--dry-run` or `--strict`, predict the conflicts; then hand the plans, duties in
 //! reverse order, to the same session and executor as `run` — journaled, anchored, in
 //! chunks. Restored items are on hold for `HOLD_DAYS` (`audit::history`).
@@ -25,7 +27,7 @@ use crate::report::{reason_text, Mode};
 use crate::session::{self, Planned, SessionOptions};
 use crate::state::StateDir;
 use crate::text::Escaped;
-use crate::undo::{self, Conflict, UndoError, UndoPlan};
+use crate::undo::{self, Conflict, Selection, UndoError, UndoPlan};
 
 /// What `undo --dry-run --format json` prints.
 #[derive(Serialize)]
@@ -89,8 +91,26 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
         .iter()
         .find(|r| r.end.is_none())
         .map(|r| r.run_id.clone());
-    let inverse = undo::inverse(run, &journal_dir, &schema, args.duty, &already(&index, run))
-        .map_err(|e| undo_failure(run_id, e))?;
+    let selection = selection(args, &schema, run)?;
+    let already = run.restored_items();
+    let scope = undo::Scope {
+        duty: args.duty,
+        already: &already,
+        selection: selection.as_ref(),
+    };
+    let inverse =
+        undo::inverse(run, &journal_dir, &schema, &scope).map_err(|e| undo_failure(run_id, e))?;
+    if inverse.plans.is_empty() && inverse.unavailable.is_empty() && interrupted.is_none() {
+        return Err(Failure::new(
+            Exit::Failed,
+            format!(
+                "refused: {} of run {run_id} was already restored by run {}; nothing is restored twice",
+                if selection.is_some() { "what was selected" } else { "what remains" },
+                run.restorers(args.duty.map(crate::duties::DutyName::as_str)).join(", run ")
+            ),
+        )
+        .hint(format!("`housekeeper journal show {run_id}` says what is restored and what remains")));
+    }
     let quarantine = Quarantine::new(state.quarantine_dir());
 
     if let (Some(open), true) = (&interrupted, args.dry_run || args.strict) {
@@ -136,17 +156,22 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     let of = run.run_id.clone();
     // Each plan is handed over once (moved, not copied: an undo of a big prune is big).
     let mut plans = interrupted.is_none().then_some(inverse.plans);
-    let mut planner =
-        |_: &mut dyn crate::db::Connection, name, ctx: &crate::duties::DutyContext<'_>| {
-            let plans = plans.get_or_insert_with(|| rebuilt_plans(&journal_dir, &of, ctx, args));
-            match plans.iter().position(|p| p.duty == name) {
-                Some(at) => Planned::Plan(plans.swap_remove(at)),
-                None if args.duty.is_some_and(|d| d != name) => {
-                    Planned::Skip("not selected by --duty".into())
-                }
-                None => Planned::Skip(format!("run {of} changed nothing here")),
+    let mut planner = |_: &mut dyn crate::db::Connection,
+                       name,
+                       ctx: &crate::duties::DutyContext<'_>| {
+        let plans = plans
+            .get_or_insert_with(|| rebuilt_plans(&journal_dir, &of, ctx, args, selection.as_ref()));
+        match plans.iter().position(|p| p.duty == name) {
+            Some(at) => Planned::Plan(plans.swap_remove(at)),
+            None if args.duty.is_some_and(|d| d != name) => {
+                Planned::Skip("not selected by --duty".into())
             }
-        };
+            None if selection.is_some() => {
+                Planned::Skip("nothing selected by --table/--id or --path".into())
+            }
+            None => Planned::Skip(format!("run {of} changed nothing here")),
+        }
+    };
     let options = SessionOptions {
         mode: Mode::Undo,
         kind: RunKind::Undo {
@@ -240,6 +265,7 @@ fn rebuilt_plans(
     of: &str,
     ctx: &crate::duties::DutyContext<'_>,
     args: &UndoArgs,
+    selection: Option<&Selection>,
 ) -> Vec<DutyPlan> {
     let rebuilt = JournalIndex::read(journal_dir)
         .map_err(UndoError::Journal)
@@ -247,13 +273,13 @@ fn rebuilt_plans(
             let run = index
                 .run(of)
                 .ok_or_else(|| UndoError::Other(format!("run {of} vanished from the journal")))?;
-            undo::inverse(
-                run,
-                journal_dir,
-                ctx.schema,
-                args.duty,
-                &already(&index, run),
-            )
+            let already = run.restored_items();
+            let scope = undo::Scope {
+                duty: args.duty,
+                already: &already,
+                selection,
+            };
+            undo::inverse(run, journal_dir, ctx.schema, &scope)
         });
     match rebuilt {
         Ok(inverse) => inverse.plans,
@@ -270,10 +296,49 @@ fn rebuilt_plans(
     }
 }
 
-/// What interrupted undos of `run` already put back.
-fn already(index: &JournalIndex, run: &RunInfo) -> undo::Restored {
-    let (rows, paths) = index.restored_by_unfinished_undos(run);
-    undo::Restored { rows, paths }
+/// `--table/--id` and `--path`: the rows (keys read by their key column's type) and files to
+/// restore, each checked against what the run changed; `None` without them.
+fn selection(
+    args: &UndoArgs,
+    schema: &SchemaFacts,
+    run: &RunInfo,
+) -> Result<Option<Selection>, Failure> {
+    if args.table.is_empty() && args.path.is_empty() {
+        return Ok(None);
+    }
+    let usage = |e: &dyn std::fmt::Display| {
+        Failure::new(
+            Exit::Usage,
+            format!("undo of run {}: {e}; nothing was changed", run.run_id),
+        )
+        .hint(format!(
+            "`housekeeper journal show {}` lists what the run changed",
+            run.run_id
+        ))
+    };
+    if args.table.len() != args.id.len() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "undo: each --table needs its --id (one pair per row)",
+        )
+        .hint("e.g. housekeeper undo <RUN-ID> --table job --id 42 --table log --id 7"));
+    }
+    let mut selection = Selection::default();
+    for (table, id) in args.table.iter().zip(&args.id) {
+        let key = undo::select::parse_key(schema, table, id).map_err(|e| usage(&e))?;
+        selection.rows.insert((table.clone(), key));
+    }
+    for path in &args.path {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        selection.paths.insert(path.as_path().into());
+    }
+    undo::select::check(
+        run,
+        args.duty.map(crate::duties::DutyName::as_str),
+        &selection,
+    )
+    .map_err(|e| usage(&e))?;
+    Ok(Some(selection))
 }
 
 fn conflict_lines(conflicts: &[Conflict]) -> String {

@@ -333,9 +333,20 @@ fn undo(roff: &mut Roff) {
          the rest is restored (exit status 1): key reused, unique value taken, parent row gone \
          (PostgreSQL and MySQL), value changed since, row gone since, path exists, hash \
          mismatch, payload expired. --strict restores nothing when anything would conflict; \
-         --dry-run only shows. A run is undone once per duty; an interrupted undo is finished \
-         by running it again. Restored items are held for MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS: \
-         later runs leave them alone and report them as held.",
+         --dry-run only shows. An interrupted undo is finished by running it again. Restored \
+         items are held for MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS: later runs leave them alone and \
+         report them as held.",
+    );
+    paragraph(
+        roff,
+        "--table TABLE --id KEY (repeatable, in pairs) and --path PATH (repeatable) restore only \
+         those rows and files, and the rows a duty deleted together with a selected row (a job \
+         with its queue rows and output lines); --dry-run and --strict judge only the \
+         selection. A key or path the run did not change is a usage error (exit status 2) and \
+         nothing changes. Every item is restored at most once: a later undo of the same run \
+         restores what is left (not selected yet, or a conflict whose cause was fixed) until the \
+         run's undo window ends; journal list and journal show say per run and duty what is \
+         restored, what remains and until when.",
     );
     paragraph(
         roff,

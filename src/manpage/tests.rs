@@ -154,7 +154,9 @@ fn plain_flags_show_no_values() {
     let page = page();
     let commands = section(&page, "COMMANDS");
     assert!(!commands.contains("true; false"), "{commands}");
-    assert!(commands.contains("housekeeper undo [--duty NAME] [--dry-run] [--strict]"));
+    assert!(commands.contains(
+        "housekeeper undo [--duty NAME] [--table TABLE] [--id KEY] [--path PATH] [--dry-run] [--strict]"
+    ));
 }
 
 #[test]

@@ -13,15 +13,15 @@
 //! This module never writes: the executor applies the plans it builds.
 
 mod predict;
+pub mod select;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use housekeeper_journal::{
     ChunkStatus, FileStatus, JournalError, PayloadEntry, RowRole, TableChange, Value,
 };
 
-use crate::audit::RunInfo;
+use crate::audit::{RestoredItems, RunInfo};
 use crate::db::SchemaFacts;
 use crate::duties::DutyName;
 use crate::plan::{
@@ -29,6 +29,7 @@ use crate::plan::{
 };
 
 pub use predict::{predict, Conflict};
+pub use select::Selection;
 
 /// Why an undo cannot even be planned.
 #[derive(Debug, thiserror::Error)]
@@ -64,17 +65,19 @@ impl UndoPlan {
     }
 }
 
-/// What interrupted undos of the same run already put back (left out of a new undo).
-#[derive(Debug, Clone, Default)]
-pub struct Restored {
-    /// `(duty, table, key)`.
-    pub rows: BTreeSet<(String, String, plan::RowKey)>,
-    pub paths: BTreeSet<housekeeper_journal::PathBytes>,
+/// Which part of a run an undo restores: everything (of one duty, with `duty`), or only the
+/// selected rows and files and what belongs to them; never what an earlier undo of the run
+/// already put back (`already`).
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub duty: Option<DutyName>,
+    pub already: &'a RestoredItems,
+    pub selection: Option<&'a Selection>,
 }
 
-/// Builds the inverse plans of `run` (only of `only` when given) from its journal in
-/// `journal_dir`, leaving out what `already` holds. Key columns come from `schema` (the
-/// primary key), else `id`.
+/// Builds the inverse plans of `run` (only of what `scope` selects) from its journal in
+/// `journal_dir`, leaving out what earlier undos restored. Key columns come from `schema`
+/// (the primary key), else `id`.
 ///
 /// # Errors
 /// A payload the undo needs is missing or damaged, or a duty name is unknown.
@@ -82,8 +85,7 @@ pub fn inverse(
     run: &RunInfo,
     journal_dir: &Path,
     schema: &SchemaFacts,
-    only: Option<DutyName>,
-    already: &Restored,
+    scope: &Scope<'_>,
 ) -> Result<UndoPlan, UndoError> {
     let mut out = UndoPlan::default();
     for info in run.duties.iter().rev() {
@@ -91,9 +93,20 @@ pub fn inverse(
             .duty
             .parse()
             .map_err(|e| UndoError::Other(format!("run {}: {e}", run.run_id)))?;
-        if only.is_some_and(|d| d != name) {
+        if scope.duty.is_some_and(|d| d != name) {
             continue;
         }
+        let dependents = match scope.selection {
+            Some(s) if !s.rows.is_empty() && !plan_expired(run, &info.duty) => {
+                select::read_dependents(run, &info.duty, journal_dir)?
+            }
+            _ => select::Dependents::new(),
+        };
+        let wanted = |table: &str, key: &Value, columns: &[String], values: &[Value]| {
+            scope
+                .selection
+                .is_none_or(|s| s.wants_row(table, key, columns, values, &dependents))
+        };
         let mut duty_plan = DutyPlan::new(name, run.now);
         for chunk in info
             .chunks
@@ -105,7 +118,8 @@ pub fn inverse(
                 continue;
             };
             if run.expired_payloads.contains(&payload.digest) {
-                out.unavailable.extend(expired_items(name, &chunk.changes));
+                out.unavailable
+                    .extend(expired_items(name, &chunk.changes, scope.selection));
                 continue;
             }
             let mut items = Vec::new();
@@ -117,18 +131,22 @@ pub fn inverse(
                 &mut items,
             )?;
             let done = |table: &str, key: &Value| {
-                already
-                    .rows
-                    .contains(&(info.duty.clone(), table.to_owned(), plan::RowKey::of(key)))
+                scope.already.rows.contains(&(
+                    info.duty.clone(),
+                    table.to_owned(),
+                    plan::RowKey::of(key),
+                ))
             };
             items.retain_mut(|item| match &mut item.op {
                 Op::Reinsert(r) => {
                     if let Some(at) = r.key_at() {
-                        r.rows.retain(|row| !done(&r.table, &row[at]));
+                        r.rows.retain(|row| {
+                            !done(&r.table, &row[at]) && wanted(&r.table, &row[at], &r.columns, row)
+                        });
                     }
                     !r.rows.is_empty()
                 }
-                Op::Update(u) => !done(&u.table, &u.key),
+                Op::Update(u) => !done(&u.table, &u.key) && wanted(&u.table, &u.key, &[], &[]),
                 _ => true,
             });
             // Back in the reverse of the order they were changed in: parents first.
@@ -141,7 +159,11 @@ pub fn inverse(
             duty_plan.items.extend(items);
         }
         for file in run.files.iter().rev().filter(|f| f.duty == info.duty) {
-            if !matches!(file.status, Some(FileStatus::Moved)) || already.paths.contains(&file.path)
+            if !matches!(file.status, Some(FileStatus::Moved))
+                || scope.already.paths.contains(&file.path)
+                || scope
+                    .selection
+                    .is_some_and(|s| !s.paths.contains(&file.path))
             {
                 continue;
             }
@@ -174,11 +196,36 @@ pub fn inverse(
     Ok(out)
 }
 
-/// The items of a chunk whose row images expired: reported, not restored.
-fn expired_items(duty: DutyName, changes: &[TableChange]) -> Vec<Conflict> {
+/// Whether the plan payload of `duty` of `run` was destroyed at the end of the undo window.
+fn plan_expired(run: &RunInfo, duty: &str) -> bool {
+    run.duty(duty)
+        .and_then(|d| d.plan.as_ref())
+        .is_some_and(|(p, _)| run.expired_payloads.contains(&p.digest))
+}
+
+/// The items of a chunk whose row images expired (those selected, with a selection):
+/// reported, not restored.
+fn expired_items(
+    duty: DutyName,
+    changes: &[TableChange],
+    selection: Option<&Selection>,
+) -> Vec<Conflict> {
     let mut out = Vec::new();
     for change in changes {
         if change.action == housekeeper_journal::Action::Insert {
+            continue;
+        }
+        if let Some(selection) = selection {
+            for (table, key) in &selection.rows {
+                if *table == change.table && select::holds(&change.keys, key) {
+                    out.push(Conflict {
+                        duty,
+                        table: table.clone(),
+                        key: key.to_string(),
+                        reason: "payload_expired".into(),
+                    });
+                }
+            }
             continue;
         }
         match &change.keys {

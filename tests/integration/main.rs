@@ -28,4 +28,5 @@ mod plan_equals_run;
 mod schema;
 mod trust;
 mod undo;
+mod undo_selective;
 mod waits;

@@ -62,19 +62,37 @@ pub struct RunSummary {
     pub undone_by: Vec<String>,
     /// When its payloads or quarantined files were destroyed.
     pub expired_utc: Option<String>,
+    /// Rows and files undo runs put back (every item at most once).
+    pub items_restored: u64,
+    /// Rows and files still undoable: not restored yet (not selected, or a conflict); 0
+    /// when the run cannot be undone.
+    pub items_undoable: u64,
+    /// Per duty that changed something an undo can put back.
+    pub undo_duties: Vec<crate::audit::DutyUndo>,
+    /// Until when what remains can be undone (the run's start plus `UNDO_DAYS`); `None` when
+    /// nothing can be undone.
+    pub undoable_until: Option<String>,
 }
 
 impl RunSummary {
     #[must_use]
     pub fn of(run: &RunInfo) -> RunSummary {
         let reason = run.not_undoable(None);
+        let undo_duties = run.undo_progress();
+        let items_restored: u64 = undo_duties.iter().map(|d| d.restored).sum();
+        let items_undoable: u64 = if reason.is_none() {
+            undo_duties.iter().map(|d| d.undoable).sum()
+        } else {
+            0
+        };
         let undo = match &reason {
-            None => "yes".to_owned(),
+            None if items_restored == 0 => "yes".to_owned(),
+            None => format!("yes, {items_undoable} left"),
             Some(_) if run.undo_of().is_some() => "is an undo".to_owned(),
             Some(_) if matches!(run.kind, RunKind::Maintenance) => "maintenance".to_owned(),
             Some(_) if run.end.is_none() => "open".to_owned(),
-            Some(_) if !run.undone_by.is_empty() => {
-                let ids: Vec<&str> = run.undone_by.iter().map(|(id, _)| id.as_str()).collect();
+            Some(_) if !undo_duties.is_empty() && undo_duties.iter().all(|d| d.undoable == 0) => {
+                let ids = run.restorers(None);
                 format!("undone by {}", ids.join(", "))
             }
             Some(_) if run.expired() => "past undo window".to_owned(),
@@ -122,7 +140,20 @@ impl RunSummary {
             undo_reason: reason,
             undone_by: run.undone_by.iter().map(|(id, _)| id.clone()).collect(),
             expired_utc: run.expired_utc.clone(),
+            items_restored,
+            items_undoable,
+            undo_duties,
+            undoable_until: None,
         }
+    }
+
+    /// Sets `undoable_until` for an undo window of `days` (a run that can be undone).
+    #[must_use]
+    pub fn with_window(mut self, run: &RunInfo, days: u32) -> RunSummary {
+        if self.undo_reason.is_none() {
+            self.undoable_until = crate::audit::undo_state::window_end(&run.started_utc, days);
+        }
+        self
     }
 }
 
@@ -141,13 +172,17 @@ pub struct RunList {
     pub set_aside: Vec<super::set_aside::SetAsideList>,
 }
 
-/// Every run of the index, oldest first.
+/// Every run of the index, oldest first, for an undo window of `undo_days`.
 #[must_use]
-pub fn list(index: &JournalIndex, journal_dir: &Path) -> RunList {
+pub fn list(index: &JournalIndex, journal_dir: &Path, undo_days: u32) -> RunList {
     RunList {
         format: "housekeeper.journal.list/v1",
         journal_dir: journal_dir.display().to_string(),
-        runs: index.runs.iter().map(RunSummary::of).collect(),
+        runs: index
+            .runs
+            .iter()
+            .map(|r| RunSummary::of(r).with_window(r, undo_days))
+            .collect(),
         reset: index.reset.clone(),
         set_aside: Vec::new(),
     }
@@ -384,11 +419,13 @@ pub struct RunDetail {
 ///
 /// `rows_per_table` limits the row images held (and listed) per table and duty, for text
 /// output of large runs; `None` keeps every row. Rows left out are counted in `omitted`.
+/// `undo_days` is the undo window (`None` for a journal set aside, whose runs are not undone).
 pub fn show(
     index: &JournalIndex,
     run: &RunInfo,
     dir: &Path,
     rows_per_table: Option<usize>,
+    undo_days: Option<u32>,
 ) -> RunDetail {
     let error_payloads = JournalIndex::chunk_error_payloads(dir, &run.run_id).unwrap_or_default();
     let duties = run
@@ -501,7 +538,10 @@ pub fn show(
         .collect();
     RunDetail {
         format: "housekeeper.journal.show/v1",
-        run: RunSummary::of(run),
+        run: match undo_days {
+            Some(days) => RunSummary::of(run).with_window(run, days),
+            None => RunSummary::of(run),
+        },
         duties,
         files: run
             .files

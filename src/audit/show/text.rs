@@ -85,11 +85,20 @@ fn runs_text(runs: &[RunSummary], journal_dir: &str) -> String {
             Escaped(&run.status),
             run.files_moved,
             changed,
-            Escaped(&run.undo)
+            undo_words(run)
         );
     }
     let _ = writeln!(out, "{} run(s) in {}", runs.len(), Escaped(journal_dir));
     out
+}
+
+/// The undo column of `journal list`: `yes`, `yes, N left`, or why not; with the end of the
+/// undo window while something can be undone.
+fn undo_words(run: &RunSummary) -> String {
+    match &run.undoable_until {
+        Some(until) => format!("{} until {}", Escaped(&run.undo), Escaped(until)),
+        None => Escaped(&run.undo).to_string(),
+    }
 }
 
 fn state_text(state: &PayloadState, problem: Option<&String>) -> Option<String> {
@@ -200,15 +209,41 @@ fn run_header(out: &mut String, run: &RunSummary) {
     let _ = writeln!(out, "  status {}", Escaped(&run.status));
     match &run.undo_reason {
         None => {
+            let until = run
+                .undoable_until
+                .as_deref()
+                .map(|u| format!(", until {}", Escaped(u)))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  undo: yes (housekeeper undo {})",
+                "  undo: {} (housekeeper undo {}){until}",
+                Escaped(&run.undo),
                 Escaped(&run.run_id)
             );
         }
         Some(reason) => {
             let _ = writeln!(out, "  undo: {} — {}", Escaped(&run.undo), Escaped(reason));
         }
+    }
+    for duty in run.undo_duties.iter().filter(|d| d.restored > 0) {
+        let by = duty
+            .restored_by
+            .iter()
+            .map(|u| Escaped(u).to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "    {}: {} changed, {} restored (by {by}), {} undoable",
+            Escaped(&duty.duty),
+            duty.changed,
+            duty.restored,
+            if run.undo_reason.is_none() {
+                duty.undoable
+            } else {
+                0
+            }
+        );
     }
 }
 
