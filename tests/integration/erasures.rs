@@ -332,3 +332,65 @@ backend_test!(
         assert!(out.stderr.contains("this erasure report cannot be trusted"), "{}", out.stderr);
     }
 );
+
+backend_test!(
+    fn the_erasure_report_shows_marks_and_the_grace_purge_with_dependent_rows(db) {
+        install(db);
+        let mut seed = Seed::new(now());
+        seed.user("admin");
+        let app = seed.app("App1").id();
+        let company = seed.company("Comp1", "C1").id();
+        seed.retention_policy("jobs", "job_execution_data", "job", 30, 7, "soft_delete", Some(1));
+        let rt = seed.runtemplate(app, company, "d").id();
+        let a = seed.succeeded_job(rt, at(-40 * DAY)).id();
+        let b = seed.failed_job(rt, at(-41 * DAY), 1).id();
+        for job in [a, b] {
+            seed.output_line(job, 1, "stdout", "done");
+            seed.artifact(job, "out.json", "{}");
+        }
+        // Marked by someone else (the web UI): housekeeper erased nothing of it.
+        seed.succeeded_job(rt, at(-50 * DAY)).set("marked_for_deletion", housekeeper_journal::Value::Bool(true));
+        apply(db, &seed);
+        let mut hk = Tool::new(db);
+        let marking = run(&hk);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_RETENTION_ACTIONS", "hard_delete,soft_delete,grace_purge");
+        hk.set("HOUSEKEEPER_NOW", "2026-12-05 09:00:00");
+        let purge = run(&hk);
+
+        let out = erasures(&hk, &["--format", "json"]);
+        assert_run(&out, 0);
+        assert_eq!(entries(&out.json()), [
+            format!("{marking} jobs job id marked 1-2 [marked_for_deletion] restorable 2026-12-12T09:00:00Z - - count=2"),
+            format!("{purge} jobs job id purged 1-2 [] restorable 2026-12-19T09:00:00Z - - count=2"),
+        ]);
+        assert_eq!(
+            out.json()["erasures"][1]["dependents"],
+            json!(["artifacts", "file_store", "job_output_lines", "schedule"])
+        );
+        let out = erasures(&hk, &[]);
+        assert!(out.stdout.contains(&format!(
+            "  {purge} 2026-12-05T09:00:00Z purged id 1–2 (2 rows) with dependent rows of artifacts, file_store, job_output_lines, schedule — restorable until 2026-12-19T09:00:00Z (row images kept)\n"
+        )), "{}", out.stdout);
+        let out = erasures(&hk, &["--format", "csv"]);
+        assert!(out.stdout.contains(&format!(
+            "{purge},run,2026-12-05T09:00:00Z,2026-12-05 09:00:00,jobs,job,id,2,purged,,artifacts;file_store;job_output_lines;schedule,restorable,2026-12-19T09:00:00Z,,,\r\n"
+        )), "{}", out.stdout);
+
+        // Without a database the report still reads the journal; the anchors are not checked.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_housekeeper"))
+            .env_clear()
+            .envs(&hk.env)
+            .arg("--env-file")
+            .arg(&hk.env_file)
+            .arg("--state-dir")
+            .arg(&hk.state)
+            .args(["journal", "erasures"])
+            .output()
+            .expect("run housekeeper");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.starts_with("warning: anchors not checked: no database configured"), "{text}");
+        assert!(text.contains("journal ok: ") && text.contains("; anchors not checked\n"), "{text}");
+        assert!(text.contains(&format!("  {marking} 2026-11-28T09:00:00Z marked id 1–2 (2 rows)")), "{text}");
+    }
+);
