@@ -394,3 +394,36 @@ backend_test!(
         assert!(text.contains(&format!("  {marking} 2026-11-28T09:00:00Z marked id 1–2 (2 rows)")), "{text}");
     }
 );
+
+backend_test!(
+    fn names_and_keys_are_escaped_in_text_quoted_in_csv_and_exact_in_json(db) {
+        install(db);
+        let mut seed = Seed::new(now());
+        seed.user("admin");
+        let policy = "web \"sessions\",\nforged line";
+        let key = "s,\"1\"\n\u{1b}[2J";
+        seed.retention_policy(policy, "session_data", "user_sessions", 30, 7, "hard_delete", Some(1));
+        seed.session(1, at(-31 * DAY)).set("id", key);
+        apply(db, &seed);
+        let hk = Tool::new(db);
+        let first = run(&hk);
+
+        let out = erasures(&hk, &[]);
+        assert_run(&out, 0);
+        assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
+        assert!(out.stdout.contains("policy \"web \"sessions\",\\nforged line\", table user_sessions:\n"), "{}", out.stdout);
+        assert!(out.stdout.contains(&format!("  {first} 2026-11-28T09:00:00Z deleted id \"s,\\\"1\\\"\\n\\x1b[2J\" — restorable")), "{}", out.stdout);
+        assert!(!out.stdout.lines().any(|l| l.starts_with("forged line")), "{}", out.stdout);
+
+        let out = erasures(&hk, &["--format", "json"]);
+        let doc = out.json();
+        assert_eq!(doc["erasures"][0]["policy"], policy);
+        assert_eq!(doc["erasures"][0]["keys"], json!({"Values": [{"Text": key}]}));
+
+        let out = erasures(&hk, &["--format", "csv"]);
+        let body = out.stdout.split_once("\r\n").expect("a header").1;
+        assert_eq!(body, format!(
+            "{first},run,2026-11-28T09:00:00Z,2026-11-28 09:00:00,\"web \"\"sessions\"\",\nforged line\",user_sessions,id,\"s,\"\"1\"\"\n\u{1b}[2J\",deleted,,,restorable,2026-12-12T09:00:00Z,,,\r\n"
+        ));
+    }
+);
