@@ -42,8 +42,8 @@ pub struct Bound {
 }
 
 impl Bound {
-    /// `2026-11-28`, `2026-11-28T09:00:00Z` (any RFC 3339 time) or `2026-11-28 09:00:00`
-    /// (UTC).
+    /// `2026-11-28`, `2026-11-28T09:00:00Z` (any RFC 3339 time), or `2026-11-28 09:00:00`
+    /// and `2026-11-28T09:00:00` (UTC).
     ///
     /// # Errors
     /// The text is none of these, with the forms it accepts.
@@ -64,11 +64,13 @@ impl Bound {
                 date_only: false,
             });
         }
-        if let Ok(at) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") {
-            return Ok(Bound {
-                at: at.and_utc(),
-                date_only: false,
-            });
+        for form in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+            if let Ok(at) = NaiveDateTime::parse_from_str(text, form) {
+                return Ok(Bound {
+                    at: at.and_utc(),
+                    date_only: false,
+                });
+            }
         }
         Err(format!(
             "{text:?} is not a date: use YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or \"YYYY-MM-DD HH:MM:SS\" (UTC)"
@@ -516,11 +518,13 @@ mod tests {
         assert_eq!(day.text(), "2026-11-28");
         let at = Bound::parse("2026-11-28T10:00:00+01:00").unwrap();
         assert_eq!(at.text(), "2026-11-28T09:00:00Z");
-        assert_eq!(
-            Bound::parse("2026-11-28 09:00:00").unwrap().at,
-            at.at,
-            "a time without a zone is UTC"
-        );
+        for plain in ["2026-11-28 09:00:00", "2026-11-28T09:00:00"] {
+            assert_eq!(
+                Bound::parse(plain).unwrap().at,
+                at.at,
+                "a time without a zone is UTC"
+            );
+        }
         for bad in ["yesterday", "2026-13-01", "28.11.2026", ""] {
             let e = Bound::parse(bad).unwrap_err();
             assert!(e.contains("YYYY-MM-DD"), "{bad}: {e}");
