@@ -305,9 +305,8 @@ fn erasures_command(
     Err(Failure::new(
         Exit::Integrity,
         format!(
-            "the journal in {} failed verification ({} problem(s); the first: {first}): this erasure report cannot be trusted",
-            dir.display(),
-            report.verification.damage.len()
+            "the journal in {} failed verification (the first problem: {first}): this erasure report cannot be trusted",
+            dir.display()
         ),
     )
     .hint("`housekeeper journal verify` names each problem; docs/AUDIT.md says what each kind of damage means"))

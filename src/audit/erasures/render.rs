@@ -59,8 +59,7 @@ fn verification_text(out: &mut String, v: &Verification) {
     if !v.ok {
         let _ = writeln!(
             out,
-            "JOURNAL VERIFICATION FAILED: this report cannot be trusted ({} problem(s))",
-            v.damage.len()
+            "JOURNAL VERIFICATION FAILED: this report cannot be trusted"
         );
     }
     for d in &v.damage {
