@@ -117,6 +117,18 @@ pub enum Format {
     Json,
 }
 
+/// Output format of reports that spreadsheets also read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReportFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document on stdout, for machines (schema in docs/JSON.md).
+    Json,
+    /// Comma-separated values (RFC 4180) with a header row, one row per key.
+    Csv,
+}
+
 /// Which duties take part.
 #[derive(Debug, Clone, Args, Default)]
 pub struct DutySelection {
@@ -362,6 +374,32 @@ pub enum JournalCommand {
     Verify {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
+    },
+    /// Proof of erasure: what DataRetentionCleanup erased, and whether it can still come back.
+    ///
+    /// For each retention policy and table: the keys of the rows deleted, marked, anonymized,
+    /// archived or purged, the run that did it and when, and what became of their row
+    /// images: kept until the end of the undo window (restorable until), destroyed by the
+    /// expiry (final), or used by an undo that restored the rows (restored by). The
+    /// journal's verification and the database anchor it matched come first: a failed
+    /// verification is stated at the top (with --format csv on stderr) and exits 3. Keys,
+    /// names and times only, never column values; the policy's name is known while the run's
+    /// plan payload is kept. Read-only: takes no lock; the database is read only for the
+    /// anchors, as by `journal verify`.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Erasures {
+        /// Only runs started at or after DATE (YYYY-MM-DD, or a UTC time such as
+        /// 2026-11-28T09:00:00Z).
+        #[arg(long, value_name = "DATE", value_parser = crate::audit::erasures::Bound::parse)]
+        since: Option<crate::audit::erasures::Bound>,
+        /// Only runs started at or before DATE (a date includes that whole day).
+        #[arg(long, value_name = "DATE", value_parser = crate::audit::erasures::Bound::parse)]
+        until: Option<crate::audit::erasures::Bound>,
+        /// Only rows of this table.
+        #[arg(long, value_name = "TABLE")]
+        table: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        format: ReportFormat,
     },
     /// Set a damaged journal aside and start a new one (audited).
     ///

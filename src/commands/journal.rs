@@ -1,8 +1,9 @@
-//! `housekeeper journal list|show|find|verify`: the journal for people and auditors.
+//! `housekeeper journal list|show|find|verify|erasures`: the journal for people and auditors.
 //!
 //! Read-only: takes no lock, writes nothing, and works without a database configured
-//! (`verify` then says the anchors were not checked). The work is in `crate::audit`; this
-//! module reads the arguments, reads the newest database anchor for `verify`, and prints.
+//! (`verify` and `erasures` then say the anchors were not checked). The work is in
+//! `crate::audit`; this module reads the arguments, reads the newest database anchor for
+//! `verify` and `erasures`, and prints.
 
 use std::path::Path;
 
@@ -12,8 +13,8 @@ use serde::Serialize;
 use super::open_database;
 use crate::apply::anchor;
 use crate::audit::verify::Expected;
-use crate::audit::{find, set_aside, show, verify, JournalIndex};
-use crate::cli::{Failure, Format, JournalCommand};
+use crate::audit::{erasures, find, set_aside, show, verify, JournalIndex};
+use crate::cli::{Failure, Format, JournalCommand, ReportFormat};
 use crate::config::Config;
 use crate::exit::Exit;
 use crate::state::StateDir;
@@ -114,6 +115,19 @@ pub fn command(config: &Config, command: &JournalCommand) -> Result<Exit, Failur
             Ok(Exit::Ok)
         }
         JournalCommand::Verify { format } => verify_command(config, &state, &dir, *format),
+        JournalCommand::Erasures {
+            since,
+            until,
+            table,
+            format,
+        } => {
+            let filter = erasures::Filter {
+                since: *since,
+                until: *until,
+                table: table.clone(),
+            };
+            erasures_command(config, &state, &dir, &filter, *format)
+        }
         JournalCommand::Reset { reason } => super::reset::command(config, reason),
     }
 }
@@ -240,4 +254,61 @@ fn verify_command(
         ),
     )
     .hint("docs/AUDIT.md says what each kind of damage means; keep a copy of the state directory before changing anything"))
+}
+
+/// `journal erasures`: the journal verified as by `journal verify`, then the report read from
+/// it (up to its first damage when it is damaged). Exit 3 when the verification failed.
+fn erasures_command(
+    config: &Config,
+    state: &StateDir,
+    dir: &Path,
+    filter: &erasures::Filter,
+    format: ReportFormat,
+) -> Result<Exit, Failure> {
+    let expected = expected_head(config, state);
+    let result = verify::verify(dir, &expected).map_err(|e| {
+        Failure::new(
+            Exit::Integrity,
+            format!("reading the journal in {}: {e}", dir.display()),
+        )
+    })?;
+    let (index, damage) = JournalIndex::read_lenient(dir).map_err(|e| {
+        Failure::new(
+            Exit::Integrity,
+            format!("reading the journal in {}: {e}", dir.display()),
+        )
+    })?;
+    let mut report = erasures::report(
+        &index,
+        dir,
+        filter,
+        config.undo_days,
+        erasures::Verification::of(&result),
+    );
+    report.read_until_damage = damage.map(|e| e.to_string());
+    match format {
+        ReportFormat::Json => {
+            print_json(&report)?;
+            return Ok(if result.ok { Exit::Ok } else { Exit::Integrity });
+        }
+        ReportFormat::Text => print!("{}", erasures::text(&report)),
+        ReportFormat::Csv => print!("{}", erasures::csv(&report)),
+    }
+    if result.ok {
+        return Ok(Exit::Ok);
+    }
+    let first = report
+        .verification
+        .damage
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    Err(Failure::new(
+        Exit::Integrity,
+        format!(
+            "the journal in {} failed verification (the first problem: {first}): this erasure report cannot be trusted",
+            dir.display()
+        ),
+    )
+    .hint("`housekeeper journal verify` names each problem; docs/AUDIT.md says what each kind of damage means"))
 }

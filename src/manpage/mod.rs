@@ -571,6 +571,10 @@ fn examples(roff: &mut Roff) {
             "Check the hash chain, payloads, quarantine and database anchors (exit 3 on damage).",
         ),
         (
+            "housekeeper journal erasures --since 2026-01-01 --format csv",
+            "Proof of erasure for an audit: per retention policy and table the keys deleted, anonymized or archived, when and by which run, and whether their row images were destroyed or still allow an undo, after the journal's verification (exit 3 when it fails).",
+        ),
+        (
             "housekeeper quarantine list",
             "Quarantined files per run, and until when they can be restored.",
         ),

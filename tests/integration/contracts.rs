@@ -52,6 +52,7 @@ pub fn audit_commands(run_id: &str, tmp: &Path) -> Vec<(&'static str, Vec<String
         ),
         ("journal_find_path", vec!["journal", "find", "--path", &old]),
         ("journal_verify", vec!["journal", "verify"]),
+        ("journal_erasures", vec!["journal", "erasures"]),
         ("undo_dry_run", vec!["undo", run_id, "--dry-run"]),
         ("quarantine_list", vec!["quarantine", "list"]),
         ("doctor", vec!["doctor"]),
@@ -633,6 +634,7 @@ fn json_md_is_read_into_the_documents_with_their_nested_entries() {
         docs.keys().map(String::as_str).collect::<Vec<_>>(),
         [
             "housekeeper.doctor/v1",
+            "housekeeper.journal.erasures/v1",
             "housekeeper.journal.find/v1",
             "housekeeper.journal.list/v1",
             "housekeeper.journal.show/v1",
@@ -670,6 +672,19 @@ fn json_md_is_read_into_the_documents_with_their_nested_entries() {
         assert!(
             show.contains(path),
             "{path} not read from docs/JSON.md: {show:#?}"
+        );
+    }
+    let mut erasures = BTreeSet::new();
+    paths(&docs["housekeeper.journal.erasures/v1"], "", &mut erasures);
+    for path in [
+        "verification.anchor.status",
+        "verification.damage",
+        "erasures.restored_by",
+        "erasures.images_destroyed_utc",
+    ] {
+        assert!(
+            erasures.contains(path),
+            "{path} not read from docs/JSON.md: {erasures:#?}"
         );
     }
     let mut undo = BTreeSet::new();

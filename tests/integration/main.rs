@@ -18,6 +18,7 @@ mod db;
 mod doctor;
 mod duties_policy;
 mod duties_rows;
+mod erasures;
 mod escaping;
 mod executor;
 mod keys;
