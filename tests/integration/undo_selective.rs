@@ -8,8 +8,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use housekeeper_scenario::{self as scenario, Dump, Seed};
 use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper_scenario::{self as scenario, Dump, Seed};
 
 use crate::support::tool::{self, kill9, make_files, tree, Out, Tool};
 use crate::support::TestDb;
