@@ -656,6 +656,54 @@ backend_test!(
     }
 );
 
+backend_test!(
+    fn orphaned_job_cleanup_rechecks_its_jobs_together_and_keeps_each_that_changed_meanwhile(db) {
+        // The executor locks and re-checks a chunk's jobs as one set: each job that no longer
+        // qualifies when its chunk runs must stay, with its dependent rows, and be reported
+        // as drift of its own item, while the others go.
+        seed_orphans(db);
+        let hk = Tool::new(db);
+        let mut run = hk.stopped_at("after-plan", &["run", "--duty", "OrphanedJobCleanup"]);
+        // Planned, not yet applied: job 6 gets a runtemplate that exists, ghost job 8 gets
+        // queued, and MultiFlexi removes job 7 itself.
+        db.run_sql(&[
+            "UPDATE job SET runtemplate_id = 1 WHERE id = 6",
+            "INSERT INTO schedule (id, job) VALUES (50, 8)",
+            "DELETE FROM job WHERE id = 7",
+        ]);
+        let before = dump(db);
+        tool::signal(run.id(), "CONT");
+        let status = tool::wait_at_most(&mut run, std::time::Duration::from_secs(60));
+        assert!(status.success(), "the run ends ok: {status}");
+        let after = dump(db);
+        assert_changes(&before, &after, &[
+            "job [3] removed", "job [5] removed",
+            "schedule [2] removed", "schedule [4] removed", "schedule [5] removed", "schedule [6] removed",
+            "job_output_lines [3] removed", "job_output_lines [4] removed", "job_output_lines [5] removed",
+            "artifacts [2] removed", "file_store [2] removed",
+        ]);
+        let journal = JournalView::read(&hk.state);
+        let drifted: BTreeSet<(String, String, String)> = journal.drifted.iter().cloned().collect();
+        assert_eq!(
+            drifted,
+            [("job", "6", "no_longer_matches"), ("job", "7", "gone"), ("job", "8", "no_longer_matches")]
+                .map(|(t, k, r)| (t.to_owned(), k.to_owned(), r.to_owned()))
+                .into()
+        );
+        assert_eq!(
+            journal.changed("OrphanedJobCleanup"),
+            lines(&[
+                "Delete job 3", "Delete job 5",
+                "Delete schedule 2", "Delete schedule 4", "Delete schedule 5", "Delete schedule 6",
+                "Delete job_output_lines 3", "Delete job_output_lines 4", "Delete job_output_lines 5",
+                "Delete artifacts 2", "Delete file_store 2",
+            ])
+        );
+        let report = run_duty(&hk, "OrphanedJobCleanup", 0);
+        assert_eq!(report["affected"], 0, "job 6 and job 8 no longer qualify: {report:#}");
+    }
+);
+
 // ----- ScheduleIntegrity ---------------------------------------------------------------------
 
 fn seed_schedules(db: &TestDb) {
