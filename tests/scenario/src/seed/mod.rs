@@ -277,9 +277,13 @@ impl Seed {
             .and_then(Value::as_i64)
     }
 
+    /// The row of `table` with `id`, searched from the newest: the row asked for is nearly
+    /// always one just added (a job's output lines follow the job), which keeps big seeds
+    /// linear.
     fn find(&self, table: &str, id: i64) -> Option<&Row> {
         self.rows
             .iter()
+            .rev()
             .find(|r| r.table == table && r.get("id").and_then(Value::as_i64) == Some(id))
     }
 
