@@ -218,19 +218,31 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
     }
 }
 
+/// The journal in `dir` verified against the anchors the database holds (as far as it can
+/// be reached), as `journal verify` and `journal erasures` report it.
+fn verified(
+    config: &Config,
+    state: &StateDir,
+    dir: &Path,
+) -> Result<verify::VerifyResult, Failure> {
+    let expected = expected_head(config, state);
+    verify::verify(dir, &expected).map_err(|e| unreadable_journal(dir, &e))
+}
+
+fn unreadable_journal(dir: &Path, e: &dyn std::fmt::Display) -> Failure {
+    Failure::new(
+        Exit::Integrity,
+        format!("reading the journal in {}: {e}", dir.display()),
+    )
+}
+
 fn verify_command(
     config: &Config,
     state: &StateDir,
     dir: &Path,
     format: Format,
 ) -> Result<Exit, Failure> {
-    let expected = expected_head(config, state);
-    let result = verify::verify(dir, &expected).map_err(|e| {
-        Failure::new(
-            Exit::Integrity,
-            format!("reading the journal in {}: {e}", dir.display()),
-        )
-    })?;
+    let result = verified(config, state, dir)?;
     if format == Format::Json {
         print_json(&result)?;
         return Ok(if result.ok { Exit::Ok } else { Exit::Integrity });
@@ -265,19 +277,9 @@ fn erasures_command(
     filter: &erasures::Filter,
     format: ReportFormat,
 ) -> Result<Exit, Failure> {
-    let expected = expected_head(config, state);
-    let result = verify::verify(dir, &expected).map_err(|e| {
-        Failure::new(
-            Exit::Integrity,
-            format!("reading the journal in {}: {e}", dir.display()),
-        )
-    })?;
-    let (index, damage) = JournalIndex::read_lenient(dir).map_err(|e| {
-        Failure::new(
-            Exit::Integrity,
-            format!("reading the journal in {}: {e}", dir.display()),
-        )
-    })?;
+    let result = verified(config, state, dir)?;
+    let (index, damage) =
+        JournalIndex::read_lenient(dir).map_err(|e| unreadable_journal(dir, &e))?;
     let mut report = erasures::report(
         &index,
         dir,

@@ -14,16 +14,16 @@ use housekeeper_scenario::{self as scenario, Dump, SchemaLevel, Seed};
 use crate::support::tool::{self, kill9, make_files, tree, Out, Tool};
 use crate::support::TestDb;
 
-fn now() -> DateTimeValue {
+pub(crate) fn now() -> DateTimeValue {
     DateTimeValue::parse(tool::NOW).expect("NOW parses")
 }
 
-fn dump(db: &TestDb) -> Dump {
+pub(crate) fn dump(db: &TestDb) -> Dump {
     scenario::dump_database(&mut *db.connect()).expect("dump the database")
 }
 
 /// The run id of a `--format json` report.
-fn run_id(out: &Out) -> String {
+pub(crate) fn run_id(out: &Out) -> String {
     assert_eq!(out.code, 0, "the run failed:\n{}", out.stderr);
     out.json()["run_id"]
         .as_str()

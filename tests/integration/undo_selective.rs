@@ -8,28 +8,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper_journal::Value;
 use housekeeper_scenario::{self as scenario, Dump, Seed};
 
 use crate::support::tool::{self, kill9, make_files, tree, Out, Tool};
 use crate::support::TestDb;
-
-fn now() -> DateTimeValue {
-    DateTimeValue::parse(tool::NOW).expect("NOW parses")
-}
-
-fn dump(db: &TestDb) -> Dump {
-    scenario::dump_database(&mut *db.connect()).expect("dump the database")
-}
-
-/// The run id of a `--format json` report of a run that exited 0.
-fn run_id(out: &Out) -> String {
-    assert_eq!(out.code, 0, "the run failed:\n{}", out.stderr);
-    out.json()["run_id"]
-        .as_str()
-        .expect("a run id in the report")
-        .to_owned()
-}
+use crate::undo::{dump, now, run_id};
 
 /// The keys (`id=N`) of `table`.
 fn keys(d: &Dump, table: &str) -> BTreeSet<String> {
