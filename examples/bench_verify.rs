@@ -154,6 +154,7 @@ fn build(journal_dir: &std::path::Path, conn: &mut dyn Connection, identity: &st
                     dependents: Vec::new(),
                     path: None,
                     reason: "beyond_log_keep".into(),
+                    policy: None,
                 }],
             })
             .expect("append");

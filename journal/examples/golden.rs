@@ -1,8 +1,10 @@
-//! Writes the golden journals of `tests/vectors/v1/` (good ones and deliberately damaged ones)
-//! from the fixed content in `tests/support/golden.rs`, and prints what verify must say about
-//! each. Existing vector directories are never overwritten: golden files are not edited.
+//! Writes the golden journals of `tests/vectors/v<N>/` (good ones and deliberately damaged
+//! ones), in the current format version N, from the fixed content in `tests/support/golden.rs`,
+//! and prints what verify must say about each. Existing vector directories are never
+//! overwritten: golden files are not edited (those of earlier versions were written by earlier
+//! versions of this program and must keep verifying as they are).
 //!
-//! Usage: `cargo run -p housekeeper-journal --example golden -- journal/tests/vectors/v1`
+//! Usage: `cargo run -p housekeeper-journal --example golden -- journal/tests/vectors/v2`
 
 #[path = "../tests/support/golden.rs"]
 mod golden;
@@ -15,7 +17,7 @@ use golden::{
     Frame, JOURNAL_ID, OTHER_JOURNAL_ID,
 };
 use housekeeper_journal::chain::check8;
-use housekeeper_journal::frame::{segment_file_name, SEGMENT_HEADER_LEN};
+use housekeeper_journal::frame::{segment_file_name, FORMAT_VERSION, SEGMENT_HEADER_LEN};
 use housekeeper_journal::verify::blob_relative_path;
 use housekeeper_journal::Record;
 
@@ -277,10 +279,10 @@ fn main() -> std::io::Result<()> {
         segment_file_name(9)
     ));
 
-    // A segment header claiming format version 2 (its check recomputed, so only the version
-    // is wrong).
+    // A segment header claiming the next format version (its check recomputed, so only the
+    // version is wrong).
     let mut seg = segment(1, &good, &all).1;
-    seg[9] = 2;
+    seg[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_be_bytes());
     let check = check8(&seg[..72]);
     seg[72..80].copy_from_slice(&check);
     out.push(Vector {

@@ -11,7 +11,10 @@ use crate::record::Digest;
 pub const SEGMENT_MAGIC: [u8; 8] = [0x89, b'H', b'K', b'J', 0x0d, 0x0a, 0x1a, 0x0a];
 /// `HKJF`.
 pub const FRAME_MAGIC: [u8; 4] = *b"HKJF";
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this writer writes (FORMAT.md §14).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this reader reads.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 pub const SEGMENT_HEADER_LEN: usize = 80;
 pub const FRAME_HEADER_LEN: usize = 100;
 /// Largest uncompressed record (FORMAT.md §13).
@@ -24,6 +27,10 @@ pub const RECORD_ZSTD_LEVEL: i32 = 3;
 /// A parsed segment header. Parsing checks what can be checked without chain state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// The format version of the segment's records (FORMAT.md §14): a writer creates segments
+    /// of [`FORMAT_VERSION`] only; a reader reads every version from
+    /// [`OLDEST_FORMAT_VERSION`] on.
+    pub version: u16,
     pub journal_id: JournalId,
     pub first_seq: u64,
     pub prev_hash: Digest,
@@ -34,7 +41,7 @@ impl SegmentHeader {
     pub fn to_bytes(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+        b[8..10].copy_from_slice(&self.version.to_be_bytes());
         // 10..12 flags and 12..16 reserved stay zero.
         b[16..32].copy_from_slice(&self.journal_id.0);
         b[32..40].copy_from_slice(&self.first_seq.to_be_bytes());
@@ -53,9 +60,10 @@ impl SegmentHeader {
             return Err("segment header check mismatch (the header was altered)".into());
         }
         let version = u16::from_be_bytes([b[8], b[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(format!(
-                "format version {version} is not supported (this reader knows {FORMAT_VERSION})"
+                "format version {version} is not supported (this reader knows versions \
+                 {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
             ));
         }
         if b[10..16].iter().any(|&x| x != 0) {
@@ -66,6 +74,7 @@ impl SegmentHeader {
         let mut prev = [0u8; 32];
         prev.copy_from_slice(&b[40..72]);
         Ok(SegmentHeader {
+            version,
             journal_id: JournalId(id),
             first_seq: be64(&b[32..40]),
             prev_hash: Digest(prev),
@@ -232,6 +241,7 @@ mod tests {
     #[test]
     fn segment_headers_round_trip_and_every_field_is_checked() {
         let h = SegmentHeader {
+            version: FORMAT_VERSION,
             journal_id: JournalId([3; 16]),
             first_seq: 42,
             prev_hash: Digest([5; 32]),

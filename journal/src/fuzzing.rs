@@ -7,7 +7,7 @@
 use crate::cbor::diagnostic;
 use crate::chain::{check8, genesis, JournalId};
 use crate::codec::decode_record;
-use crate::frame::{build_frame, segment_file_name, FrameHeader, SegmentHeader};
+use crate::frame::{build_frame, segment_file_name, FrameHeader, SegmentHeader, FORMAT_VERSION};
 use crate::payload::{check_blob, BlobEntries, BodyDecoder};
 use crate::record::{Digest, PayloadKind, PayloadRef};
 use crate::scan::scan_single_segment;
@@ -46,6 +46,7 @@ pub fn decode_any(data: &[u8]) {
     let id = JournalId([0x5a; 16]);
     let g = genesis(&id);
     let mut seg = SegmentHeader {
+        version: FORMAT_VERSION,
         journal_id: id,
         first_seq: 1,
         prev_hash: g,

@@ -319,6 +319,10 @@ pub struct ItemSummary {
     pub path: Option<PathBytes>,
     /// A stable reason code (e.g. `window_expired`); the human text is in the plan payload.
     pub reason: String,
+    /// The key of the retention policy (`data_retention_policies`) whose rule the item
+    /// carries out; `None` for every other item, and in records of format version 1, which
+    /// had no such field.
+    pub policy: Option<Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

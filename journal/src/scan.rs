@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 
 use crate::chain::{genesis, record_hash, ChainHead, JournalId};
-use crate::codec::decode_record;
+use crate::codec::decode_record_of_version;
 use crate::error::{Damage, DamageClass, Location};
 use crate::frame::{
     parse_segment_file_name, FrameHeader, FrameHeaderError, SegmentHeader, FRAME_HEADER_LEN,
@@ -71,6 +71,8 @@ pub struct Segment<R> {
     name: String,
     offset: u64,
     newest: bool,
+    /// The format version its header gives, which its records are decoded in.
+    version: u16,
 }
 
 impl<R> Segment<R> {
@@ -83,6 +85,12 @@ impl<R> Segment<R> {
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The segment's format version (FORMAT.md §14).
+    #[must_use]
+    pub fn version(&self) -> u16 {
+        self.version
     }
 }
 
@@ -206,20 +214,22 @@ impl Scanner {
         self.segments += 1;
     }
 
-    /// A segment whose reader is already positioned at `offset`, a frame boundary (after
-    /// `resume`).
+    /// A segment of format `version` (its header's) whose reader is already positioned at
+    /// `offset`, a frame boundary (after `resume`).
     pub fn resume_segment<R: Read>(
         &mut self,
         name: &str,
         reader: R,
         offset: u64,
         newest: bool,
+        version: u16,
     ) -> Segment<R> {
         Segment {
             reader,
             name: name.to_owned(),
             offset,
             newest,
+            version,
         }
     }
 
@@ -353,6 +363,7 @@ impl Scanner {
             name: name.to_owned(),
             offset: SEGMENT_HEADER_LEN as u64,
             newest,
+            version: header.version,
         })
     }
 
@@ -564,7 +575,7 @@ impl Scanner {
                 ),
             ));
         }
-        let record = decode_record(&self.body)
+        let record = decode_record_of_version(&self.body, seg.version)
             .map_err(|e| bad_frame(format!("record does not decode: {e}")))?;
         let new_head = ChainHead {
             seq: header.seq,

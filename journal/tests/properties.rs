@@ -6,7 +6,7 @@
 use housekeeper_journal::cbor::{diagnostic, Decoder, Encoder};
 use housekeeper_journal::chain::{genesis, JournalId};
 use housekeeper_journal::codec::{decode_record, encode_record, value_from, value_to};
-use housekeeper_journal::frame::{build_frame, segment_file_name, SegmentHeader};
+use housekeeper_journal::frame::{build_frame, segment_file_name, SegmentHeader, FORMAT_VERSION};
 use housekeeper_journal::fuzzing::decode_any;
 use housekeeper_journal::payload::{
     check_blob, encode_blob, encode_header, encode_row, encode_table, BlobEntries, PayloadHeader,
@@ -137,9 +137,22 @@ fn item() -> impl Strategy<Value = ItemSummary> {
         vec(text(), 0..3),
         option::of(path()),
         text(),
+        // `null` is how `None` is written: a policy key is never the null value.
+        option::of(value().prop_filter("a key is not null", |v| *v != Value::Null)),
     )
         .prop_map(
-            |(item, action, table, key_columns, keys, columns, dependents, path, reason)| {
+            |(
+                item,
+                action,
+                table,
+                key_columns,
+                keys,
+                columns,
+                dependents,
+                path,
+                reason,
+                policy,
+            )| {
                 ItemSummary {
                     item,
                     action,
@@ -150,6 +163,7 @@ fn item() -> impl Strategy<Value = ItemSummary> {
                     dependents,
                     path,
                     reason,
+                    policy,
                 }
             },
         )
@@ -367,6 +381,7 @@ fn segment_bytes(records: &[Record]) -> Vec<u8> {
     let id = JournalId([7; 16]);
     let mut prev = genesis(&id);
     let mut bytes = SegmentHeader {
+        version: FORMAT_VERSION,
         journal_id: id,
         first_seq: 1,
         prev_hash: prev,

@@ -1,6 +1,7 @@
-//! The committed golden journals of `tests/vectors/v1/` (see its README): good ones must verify
-//! and decode to the known records; each damaged one must be caught with the documented class,
-//! record, file and byte offset. The files are read, never rewritten.
+//! The committed golden journals of `tests/vectors/v1/` and `tests/vectors/v2/` (see their
+//! READMEs): good ones must verify and decode to the known records; each damaged one must be
+//! caught with the documented class, record, file and byte offset. A journal of version 1 must
+//! go on, unchanged, under a writer of version 2. The files are read, never rewritten.
 
 #[path = "support/golden.rs"]
 mod golden;
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use housekeeper_journal::store::{Journal, PayloadEntry, RowRole};
 use housekeeper_journal::{
-    open_payload, read_records, verify, ChainHead, DamageClass, Digest, PayloadKind, VerifyReport,
+    open_payload, read_records, verify, ChainHead, DamageClass, Digest, PayloadKind, Record, Value,
+    VerifyReport,
 };
 
 const SEG1: &str = "segment-00000000000000000001.hkj";
@@ -21,6 +23,12 @@ const ROWS_DIGEST: &str = "ebf28dd1b211ad6ac2565302d6f137c990edf7aa81e6be43133bc
 fn vector(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/vectors/v1")
+        .join(name)
+}
+
+fn vector_v2(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors/v2")
         .join(name)
 }
 
@@ -195,13 +203,146 @@ fn a_removed_segment_is_a_sequence_gap_at_the_next_header() {
 }
 
 #[test]
-fn an_unknown_format_version_is_a_bad_header() {
-    damaged("bad-version", DamageClass::BadHeader, None, SEG1, 0);
+fn a_header_claiming_another_version_than_its_records_is_caught_at_the_first_record_that_differs() {
+    // Written when version 2 did not exist yet: version-1 records under a version-2 header.
+    // The plan record (2) is the first whose shape differs between the versions.
+    damaged("bad-version", DamageClass::BadFrame, Some(2), SEG1, 393);
     let d = verify(&vector("bad-version"), None)
         .unwrap()
         .damage
         .remove(0);
-    assert!(d.explanation.contains("format version 2"), "{d}");
+    assert!(
+        d.explanation.contains("in format version 2, found 9"),
+        "{d}"
+    );
+}
+
+#[test]
+fn an_unknown_format_version_is_a_bad_header() {
+    let report = verify(&vector_v2("bad-version"), None).unwrap();
+    check(&report, DamageClass::BadHeader, None, SEG1, 0);
+    let d = report.first_damage().unwrap();
+    assert!(
+        d.explanation.contains("format version 3 is not supported"),
+        "{d}"
+    );
+}
+
+/// Head of `v2/good` (record 11), as printed by the generator when the vectors were made.
+const GOOD_V2_HEAD_HASH: &str = "d491f5b47167df48e68e29d9202ca8ff5103947204ee8b220eca66c537facf04";
+
+#[test]
+fn version_2_vectors_verify_and_decode_and_their_damage_is_found_where_documented() {
+    let head = ChainHead {
+        seq: 11,
+        hash: Digest::from_hex(GOOD_V2_HEAD_HASH).unwrap(),
+    };
+    for good in ["good", "good-segments"] {
+        let report = verify(&vector_v2(good), Some(&head)).unwrap();
+        assert!(report.is_ok(), "{good}: {:?}", report.damage);
+        assert_eq!(report.head, Some(head), "{good}");
+    }
+    let expired = verify(&vector_v2("good-expired"), None).unwrap();
+    assert!(expired.is_ok(), "{:?}", expired.damage);
+    assert_eq!((expired.records, expired.payloads_expired), (12, 1));
+    let records: Vec<_> = read_records(&vector_v2("good"))
+        .unwrap()
+        .map(|e| e.unwrap().record)
+        .collect();
+    assert_eq!(records, golden::good_records());
+    let seg9 = "segment-00000000000000000009.hkj";
+    for (name, class, seq, file, offset) in [
+        (
+            "bitflip-record",
+            DamageClass::HashMismatch,
+            Some(3),
+            SEG1,
+            747,
+        ),
+        ("bitflip-header", DamageClass::BadFrame, Some(3), SEG1, 747),
+        (
+            "bitflip-payload",
+            DamageClass::PayloadAltered,
+            Some(3),
+            SEG1,
+            747,
+        ),
+        (
+            "payload-missing",
+            DamageClass::PayloadMissing,
+            Some(3),
+            SEG1,
+            747,
+        ),
+        ("torn-tail", DamageClass::TornTail, Some(11), SEG1, 2939),
+        ("zero-tail", DamageClass::TornTail, Some(12), SEG1, 3136),
+        (
+            "record-removed",
+            DamageClass::SequenceGap,
+            Some(4),
+            SEG1,
+            747,
+        ),
+        (
+            "record-reordered",
+            DamageClass::SequenceGap,
+            Some(4),
+            SEG1,
+            747,
+        ),
+        ("frame-inserted", DamageClass::Fork, Some(3), SEG1, 747),
+        (
+            "segment-removed",
+            DamageClass::SequenceGap,
+            Some(9),
+            seg9,
+            0,
+        ),
+    ] {
+        let report = verify(&vector_v2(name), None).unwrap();
+        check(&report, class, seq, file, offset);
+    }
+    for (name, class, seq, offset) in [
+        ("truncated", DamageClass::Truncated, Some(10), 2736),
+        ("rewritten", DamageClass::Fork, Some(11), 2940),
+    ] {
+        assert!(verify(&vector_v2(name), None).unwrap().is_ok(), "{name}");
+        let report = verify(&vector_v2(name), Some(&head)).unwrap();
+        check(&report, class, seq, SEG1, offset);
+    }
+}
+
+#[test]
+fn a_version_1_journal_goes_on_in_a_version_2_segment_and_verifies_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("good");
+    copy_dir(&vector("good"), &dir);
+    let v1_bytes = fs::read(dir.join(SEG1)).unwrap();
+    let mut record = golden::good_records().remove(1);
+    if let Record::Plan { items, .. } = &mut record {
+        items[0].policy = Some(Value::Int(3));
+    }
+    {
+        let (mut journal, _) = Journal::open(&dir).unwrap();
+        journal.append(&record).unwrap();
+        journal.append(&record).unwrap();
+    }
+    assert_eq!(
+        fs::read(dir.join(SEG1)).unwrap(),
+        v1_bytes,
+        "the v1 segment is left as it was"
+    );
+    let seg12 = fs::read(dir.join("segment-00000000000000000012.hkj")).unwrap();
+    assert_eq!(&seg12[8..10], &[0, 2], "the new segment is of version 2");
+    let report = verify(&dir, Some(&good_head())).unwrap();
+    assert!(report.is_ok(), "{:?}", report.damage);
+    assert_eq!((report.records, report.segments), (13, 2));
+    let records: Vec<_> = read_records(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().record)
+        .collect();
+    assert_eq!(records[..11], golden::good_records()[..]);
+    assert_eq!(records[11..], [record.clone(), record]);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -252,9 +393,14 @@ fn the_writer_repairs_only_the_torn_vectors_and_refuses_the_others() {
 
 #[test]
 fn every_vector_is_listed_in_the_readme() {
-    let root = vector("");
+    for root in [vector(""), vector_v2("")] {
+        every_vector_of_a_version_is_listed_in_its_readme(&root);
+    }
+}
+
+fn every_vector_of_a_version_is_listed_in_its_readme(root: &Path) {
     let readme = fs::read_to_string(root.join("README.md")).unwrap();
-    for entry in fs::read_dir(&root).unwrap() {
+    for entry in fs::read_dir(root).unwrap() {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_dir() {
             let name = entry.file_name().into_string().unwrap();

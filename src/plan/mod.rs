@@ -198,16 +198,28 @@ pub enum ItemFacts {
     #[serde(rename = "retention_expired")]
     RetentionExpired {
         policy: String,
+        /// The policy's key (`data_retention_policies.id`); absent in plans of earlier
+        /// versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy_id: Option<i64>,
         date_column: String,
         cutoff: DateTimeValue,
         retention_until: bool,
     },
     /// DataRetentionCleanup: rows of `policy` marked for deletion (the grace purge).
     #[serde(rename = "retention_marked")]
-    RetentionMarked { policy: String },
+    RetentionMarked {
+        policy: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy_id: Option<i64>,
+    },
     /// DataRetentionCleanup: the `retention_cleanup_jobs` row of `policy`.
     #[serde(rename = "retention_record")]
-    RetentionRecord { policy: String },
+    RetentionRecord {
+        policy: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        policy_id: Option<i64>,
+    },
     /// DataRetentionCleanup: an archive copy, written only if item `mark_item` (the mark of
     /// the same rows) applies.
     #[serde(rename = "retention_archive_copy")]
@@ -215,13 +227,24 @@ pub enum ItemFacts {
 }
 
 impl ItemFacts {
-    /// The retention policy the item belongs to, if any.
+    /// The name of the retention policy the item belongs to, if any.
     #[must_use]
     pub fn policy(&self) -> Option<&str> {
         match self {
             ItemFacts::RetentionExpired { policy, .. }
-            | ItemFacts::RetentionMarked { policy }
-            | ItemFacts::RetentionRecord { policy } => Some(policy),
+            | ItemFacts::RetentionMarked { policy, .. }
+            | ItemFacts::RetentionRecord { policy, .. } => Some(policy),
+            ItemFacts::RetentionArchiveCopy { .. } => None,
+        }
+    }
+
+    /// The key of the retention policy the item belongs to, if any (and recorded).
+    #[must_use]
+    pub fn policy_id(&self) -> Option<i64> {
+        match self {
+            ItemFacts::RetentionExpired { policy_id, .. }
+            | ItemFacts::RetentionMarked { policy_id, .. }
+            | ItemFacts::RetentionRecord { policy_id, .. } => *policy_id,
             ItemFacts::RetentionArchiveCopy { .. } => None,
         }
     }
@@ -299,6 +322,11 @@ impl Item {
             dependents: Vec::new(),
             path: None,
             reason: self.reason.code.clone(),
+            policy: self
+                .facts
+                .as_ref()
+                .and_then(ItemFacts::policy_id)
+                .map(Value::Int),
         };
         match &self.op {
             Op::Delete(d) => ItemSummary {

@@ -429,6 +429,7 @@ mod tests {
         fresh_item.reason = Reason::new("fresh", "fresh");
         fresh_item.facts = Some(crate::plan::ItemFacts::RetentionMarked {
             policy: "fresh".into(),
+            policy_id: Some(1),
         });
         let mut moved = update("task", 3, "state", "missed");
         if let Op::Update(u) = &mut moved.op {

@@ -452,3 +452,45 @@ fn journal_commands_without_a_journal_or_database() {
     assert_eq!(code, Some(0), "{text}");
     let _ = Path::new("/");
 }
+
+/// A directory copied recursively (the golden journals are read, never changed).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from)
+        .expect("read the original")
+        .flatten()
+    {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+backend_test!(
+    fn a_journal_of_format_version_1_goes_on_in_a_version_2_segment_and_verifies(db) {
+        // The journal an earlier housekeeper wrote (two runs, 11 records, one segment of
+        // version 1), as the state directory holds it on upgrade.
+        let hk = seed(db);
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("journal/tests/vectors/v1/good");
+        copy_dir(&golden, &journal_dir(&hk));
+        let old_segment = std::fs::read(&segments(&hk)[0]).expect("the version-1 segment");
+
+        run(&hk);
+
+        let files = segments(&hk);
+        assert_eq!(files.len(), 2, "the run went on in a new segment: {files:?}");
+        assert_eq!(std::fs::read(&files[0]).unwrap(), old_segment, "the version-1 segment is untouched");
+        let new_segment = std::fs::read(&files[1]).unwrap();
+        assert_eq!(new_segment[8..10], [0, 2], "the new segment is of format version 2");
+        assert!(files[1].ends_with("segment-00000000000000000012.hkj"), "{files:?}");
+        let out = verify(&hk);
+        assert_code(&out, 0);
+        assert!(out.stdout.contains(" in 2 segment(s)"), "{}", out.stdout);
+        let out = hk.run(&["journal", "show", "20240131T235958Z-a1b2c3"]);
+        assert_code(&out, 0);
+        assert!(out.stdout.contains("OrphanedJobCleanup"), "{}", both(&out));
+    }
+);

@@ -83,7 +83,8 @@ fn erasures(hk: &Tool, args: &[&str]) -> Out {
 }
 
 /// The report's entries as comparable lines:
-/// `run policy table key_column action keys columns status until destroyed restored_by`.
+/// `run #policy_id:policy table key_column action keys columns status until destroyed
+/// restored_by`.
 fn entries(doc: &Value) -> Vec<String> {
     doc["erasures"]
         .as_array()
@@ -96,8 +97,9 @@ fn entries(doc: &Value) -> Vec<String> {
                 other => other.to_string(),
             };
             format!(
-                "{} {} {} {} {} {} [{}] {} {} {} {} count={}",
+                "{} #{}:{} {} {} {} {} [{}] {} {} {} {} count={}",
                 text(&e["run_id"]),
+                text(&e["policy_id"]),
                 text(&e["policy"]),
                 text(&e["table"]),
                 text(&e["key_column"]),
@@ -176,9 +178,9 @@ backend_test!(
         assert_eq!(doc["undo_days"], 14);
         let until = "2026-12-12T09:00:00Z";
         assert_eq!(entries(&doc), [
-            format!("{first} app logs log id deleted 1-1 [] restorable {until} - - count=1"),
-            format!("{first} inactive users user id anonymized 2-2 [anonymized_at,email,firstname,last_login_ip,lastname,login] restorable {until} - - count=1"),
-            format!("{first} web sessions user_sessions id deleted {} [] restorable {until} - - count=1", session(1)),
+            format!("{first} #1:app logs log id deleted 1-1 [] restorable {until} - - count=1"),
+            format!("{first} #2:web sessions user_sessions id deleted {} [] restorable {until} - - count=1", session(1)),
+            format!("{first} #3:inactive users user id anonymized 2-2 [anonymized_at,email,firstname,last_login_ip,lastname,login] restorable {until} - - count=1"),
         ]);
         let row = &doc["erasures"][0];
         assert_eq!(row["started_utc"], "2026-11-28T09:00:00Z");
@@ -201,18 +203,18 @@ backend_test!(
         assert_run(&out, 0);
         let doc = out.json();
         let (until2, until3) = ("2026-12-14T09:00:00Z", "2026-12-27T09:00:00Z");
+        // The first run's plan payload is gone with its row images: the chain keeps the
+        // policy's key, the table, the action and the keys, not the policy's name.
         assert_eq!(entries(&doc), [
-            format!("{second} app logs log id deleted 2-2 [] restored {until2} - {undo_id} count=1"),
-            format!("{third} app logs log id deleted 2-2 [] restorable {until3} - - count=1"),
-            format!("{second} web sessions user_sessions id deleted {} [] restored {until2} - {undo_id} count=1", session(2)),
-            format!("{third} web sessions user_sessions id deleted {} [] restorable {until3} - - count=1", session(2)),
-            // The first run's plan payload is gone with its row images: the chain keeps the
-            // table, the action and the keys, not the policy's name.
-            format!("{first} - log id deleted 1-1 [] final {until} 2026-12-13T09:00:00Z - count=1"),
-            format!("{first} - user id anonymized 2-2 [anonymized_at,email,firstname,last_login_ip,lastname,login] final {until} 2026-12-13T09:00:00Z - count=1"),
-            format!("{first} - user_sessions id deleted {} [] final {until} 2026-12-13T09:00:00Z - count=1", session(1)),
+            format!("{first} #1:- log id deleted 1-1 [] final {until} 2026-12-13T09:00:00Z - count=1"),
+            format!("{second} #1:app logs log id deleted 2-2 [] restored {until2} - {undo_id} count=1"),
+            format!("{third} #1:app logs log id deleted 2-2 [] restorable {until3} - - count=1"),
+            format!("{first} #2:- user_sessions id deleted {} [] final {until} 2026-12-13T09:00:00Z - count=1", session(1)),
+            format!("{second} #2:web sessions user_sessions id deleted {} [] restored {until2} - {undo_id} count=1", session(2)),
+            format!("{third} #2:web sessions user_sessions id deleted {} [] restorable {until3} - - count=1", session(2)),
+            format!("{first} #3:- user id anonymized 2-2 [anonymized_at,email,firstname,last_login_ip,lastname,login] final {until} 2026-12-13T09:00:00Z - count=1"),
         ]);
-        assert_eq!(doc["erasures"][0]["restored_utc"], "2026-11-30T09:00:00Z");
+        assert_eq!(doc["erasures"][1]["restored_utc"], "2026-11-30T09:00:00Z");
 
         // Text: the verification first, then per policy and table one line per run and fate.
         let out = erasures(&hk, &[]);
@@ -221,12 +223,14 @@ backend_test!(
         assert!(lines[0].starts_with("journal ok: "), "{}", out.stdout);
         assert!(lines[0].contains("; anchor matched (record "), "{}", out.stdout);
         for want in [
-            "policy \"app logs\", table log:".to_owned(),
+            "policy #1 \"app logs\", table log:".to_owned(),
+            format!("  {first} 2026-11-28T09:00:00Z deleted id 1 — final: row images destroyed 2026-12-13T09:00:00Z (undo window ended {until})"),
             format!("  {second} 2026-11-30T09:00:00Z deleted id 2 — restored by undo {undo_id} started 2026-11-30T09:00:00Z"),
             format!("  {third} 2026-12-13T09:00:00Z deleted id 2 — restorable until {until3} (row images kept)"),
-            "policy \"web sessions\", table user_sessions:".to_owned(),
+            "policy #2 \"web sessions\", table user_sessions:".to_owned(),
             format!("  {second} 2026-11-30T09:00:00Z deleted id \"{}\" — restored by undo {undo_id} started 2026-11-30T09:00:00Z", session(2)),
-            "policy not recorded (the plan's payload expired), table user:".to_owned(),
+            // No kept plan names policy 3 any more; its key still does.
+            "policy #3 (its name went with the expired plan payloads), table user:".to_owned(),
             format!("  {first} 2026-11-28T09:00:00Z anonymized id 2 (columns anonymized_at, email, firstname, last_login_ip, lastname, login) — final: row images destroyed 2026-12-13T09:00:00Z (undo window ended {until})"),
             "7 row(s) in 7 entries: anonymized 1, deleted 6; final 3, restorable 2, restored 2".to_owned(),
         ] {
@@ -239,10 +243,10 @@ backend_test!(
         assert!(out.stdout.ends_with("\r\n"), "RFC 4180 line ends");
         let rows: Vec<&str> = out.stdout.lines().collect();
         assert_eq!(rows, [
-            "run_id,run_kind,started_utc,now,policy,table,key_column,key,action,columns,dependents,status,restorable_until_utc,images_destroyed_utc,restored_by,restored_utc".to_owned(),
-            format!("{second},run,2026-11-30T09:00:00Z,2026-11-30 09:00:00,web sessions,user_sessions,id,{},deleted,,,restored,{until2},,{undo_id},2026-11-30T09:00:00Z", session(2)),
-            format!("{third},run,2026-12-13T09:00:00Z,2026-12-13 09:00:00,web sessions,user_sessions,id,{},deleted,,,restorable,{until3},,,", session(2)),
-            format!("{first},run,2026-11-28T09:00:00Z,2026-11-28 09:00:00,,user_sessions,id,{},deleted,,,final,{until},2026-12-13T09:00:00Z,,", session(1)),
+            "run_id,run_kind,started_utc,now,policy_id,policy,table,key_column,key,action,columns,dependents,status,restorable_until_utc,images_destroyed_utc,restored_by,restored_utc".to_owned(),
+            format!("{first},run,2026-11-28T09:00:00Z,2026-11-28 09:00:00,2,,user_sessions,id,{},deleted,,,final,{until},2026-12-13T09:00:00Z,,", session(1)),
+            format!("{second},run,2026-11-30T09:00:00Z,2026-11-30 09:00:00,2,web sessions,user_sessions,id,{},deleted,,,restored,{until2},,{undo_id},2026-11-30T09:00:00Z", session(2)),
+            format!("{third},run,2026-12-13T09:00:00Z,2026-12-13 09:00:00,2,web sessions,user_sessions,id,{},deleted,,,restorable,{until3},,,", session(2)),
         ]);
         let out = erasures(&hk, &["--format", "csv", "--table", "user"]);
         assert!(
@@ -360,8 +364,8 @@ backend_test!(
         let out = erasures(&hk, &["--format", "json"]);
         assert_run(&out, 0);
         assert_eq!(entries(&out.json()), [
-            format!("{marking} jobs job id marked 1-2 [marked_for_deletion] restorable 2026-12-12T09:00:00Z - - count=2"),
-            format!("{purge} jobs job id purged 1-2 [] restorable 2026-12-19T09:00:00Z - - count=2"),
+            format!("{marking} #1:jobs job id marked 1-2 [marked_for_deletion] restorable 2026-12-12T09:00:00Z - - count=2"),
+            format!("{purge} #1:jobs job id purged 1-2 [] restorable 2026-12-19T09:00:00Z - - count=2"),
         ]);
         assert_eq!(
             out.json()["erasures"][1]["dependents"],
@@ -373,7 +377,7 @@ backend_test!(
         )), "{}", out.stdout);
         let out = erasures(&hk, &["--format", "csv"]);
         assert!(out.stdout.contains(&format!(
-            "{purge},run,2026-12-05T09:00:00Z,2026-12-05 09:00:00,jobs,job,id,2,purged,,artifacts;file_store;job_output_lines;schedule,restorable,2026-12-19T09:00:00Z,,,\r\n"
+            "{purge},run,2026-12-05T09:00:00Z,2026-12-05 09:00:00,1,jobs,job,id,2,purged,,artifacts;file_store;job_output_lines;schedule,restorable,2026-12-19T09:00:00Z,,,\r\n"
         )), "{}", out.stdout);
 
         // Without a database the report still reads the journal; the anchors are not checked.
@@ -404,6 +408,10 @@ backend_test!(
         let key = "s,\"1\"\n\u{1b}[2J";
         seed.retention_policy(policy, "session_data", "user_sessions", 30, 7, "hard_delete", Some(1));
         seed.session(1, at(-31 * DAY)).set("id", key);
+        // A name a spreadsheet would run as a formula.
+        let formula = "=HYPERLINK(\"http://evil.example\",\"open\")";
+        seed.retention_policy(formula, "application_logs", "log", 365, 7, "hard_delete", Some(1));
+        seed.log("info", "seed", "old", at(-366 * DAY));
         apply(db, &seed);
         let hk = Tool::new(db);
         let first = run(&hk);
@@ -411,19 +419,21 @@ backend_test!(
         let out = erasures(&hk, &[]);
         assert_run(&out, 0);
         assert!(!out.stdout.contains('\u{1b}'), "{}", out.stdout);
-        assert!(out.stdout.contains("policy \"web \"sessions\",\\nforged line\", table user_sessions:\n"), "{}", out.stdout);
+        assert!(out.stdout.contains("policy #1 \"web \"sessions\",\\nforged line\", table user_sessions:\n"), "{}", out.stdout);
         assert!(out.stdout.contains(&format!("  {first} 2026-11-28T09:00:00Z deleted id \"s,\\\"1\\\"\\n\\x1b[2J\" — restorable")), "{}", out.stdout);
         assert!(!out.stdout.lines().any(|l| l.starts_with("forged line")), "{}", out.stdout);
 
         let out = erasures(&hk, &["--format", "json"]);
         let doc = out.json();
         assert_eq!(doc["erasures"][0]["policy"], policy);
+        assert_eq!(doc["erasures"][1]["policy"], formula, "JSON is exact");
         assert_eq!(doc["erasures"][0]["keys"], json!({"Values": [{"Text": key}]}));
 
         let out = erasures(&hk, &["--format", "csv"]);
         let body = out.stdout.split_once("\r\n").expect("a header").1;
         assert_eq!(body, format!(
-            "{first},run,2026-11-28T09:00:00Z,2026-11-28 09:00:00,\"web \"\"sessions\"\",\nforged line\",user_sessions,id,\"s,\"\"1\"\"\n\u{1b}[2J\",deleted,,,restorable,2026-12-12T09:00:00Z,,,\r\n"
+            "{first},run,2026-11-28T09:00:00Z,2026-11-28 09:00:00,1,\"web \"\"sessions\"\",\nforged line\",user_sessions,id,\"s,\"\"1\"\"\n\u{1b}[2J\",deleted,,,restorable,2026-12-12T09:00:00Z,,,\r\n\
+             {first},run,2026-11-28T09:00:00Z,2026-11-28 09:00:00,2,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"open\"\")\",log,id,1,deleted,,,restorable,2026-12-12T09:00:00Z,,,\r\n"
         ));
     }
 );

@@ -105,12 +105,15 @@ macro_rules! field_keys {
     }};
 }
 
-/// A struct as a map of its fields, keyed by field name; `$f` in canonical key order.
+/// A struct as a map of its fields, keyed by field name; `$f` in canonical key order. A field
+/// marked `since N` was added in format version N (FORMAT.md §14): it is always written, and
+/// read only from bytes of version N or later (earlier bytes leave it at its default).
 /// `count_error` replaces the generic message for a map with the wrong number of keys.
 macro_rules! canonical_map {
-    ($T:ident { $($f:ident),+ $(,)? } $(count_error = $msg:literal)?) => {
+    ($T:ident { $($f:ident $(since $v:literal)?),+ $(,)? } $(count_error = $msg:literal)?) => {
         impl $crate::codec::derive::FieldMap for $T {
             const KEYS: &'static [&'static str] = field_keys!($($f),+);
+            const SINCE: &'static [u16] = &[$(canonical_map!(@since $($v)?)),+];
         }
 
         impl $crate::codec::Canonical for $T {
@@ -124,26 +127,73 @@ macro_rules! canonical_map {
                 d: &mut $crate::cbor::Decoder<R>,
                 h: $crate::cbor::Head,
             ) -> Result<Self, $crate::cbor::DecodeError> {
-                let keys = <$T as $crate::codec::derive::FieldMap>::KEYS;
-                canonical_map!(@count d, h, keys $(, $msg)?);
-                decode_fields!(d, $($f),+);
+                canonical_map!(@count d, h, $T $(, $msg)?);
+                $( canonical_map!(@field d, $f $(, $v)?); )+
                 Ok($T { $($f),+ })
             }
         }
     };
-    (@count $d:ident, $h:ident, $keys:ident) => {
-        $d.map_exact_from($h, $keys)?;
+    (@since) => { 1 };
+    (@since $v:literal) => { $v };
+    (@field $d:ident, $f:ident) => {
+        $d.key(stringify!($f))?;
+        let $f = $crate::codec::Canonical::decode($d)?;
     };
-    (@count $d:ident, $h:ident, $keys:ident, $msg:literal) => {
-        if $d.map_from($h)? != $keys.len() as u64 {
+    (@field $d:ident, $f:ident, $v:literal) => {
+        let $f = if $d.format_version() >= $v {
+            $d.key(stringify!($f))?;
+            $crate::codec::Canonical::decode($d)?
+        } else {
+            Default::default()
+        };
+    };
+    (@count $d:ident, $h:ident, $T:ident) => {
+        $crate::codec::derive::fields_of_version(
+            $d,
+            $h,
+            <$T as $crate::codec::derive::FieldMap>::KEYS,
+            <$T as $crate::codec::derive::FieldMap>::SINCE,
+        )?;
+    };
+    (@count $d:ident, $h:ident, $T:ident, $msg:literal) => {
+        if $d.map_from($h)? != <$T as $crate::codec::derive::FieldMap>::KEYS.len() as u64 {
             return Err($d.error($msg));
         }
     };
 }
 
+/// Reads the head of a field map and checks it has the keys the decoder's format version
+/// gives it: those of `keys` whose `since` is not newer.
+pub(crate) fn fields_of_version<R: Read>(
+    d: &Decoder<R>,
+    h: Head,
+    keys: &[&str],
+    since: &[u16],
+) -> Result<(), DecodeError> {
+    let version = d.format_version();
+    let n = d.map_from(h)?;
+    let of_version = || {
+        keys.iter()
+            .zip(since)
+            .filter(move |(_, s)| **s <= version)
+            .map(|(k, _)| *k)
+    };
+    let want = of_version().count();
+    if n == want as u64 {
+        Ok(())
+    } else {
+        Err(d.error(format!(
+            "expected a map of {want} keys ({}) in format version {version}, found {n}",
+            of_version().collect::<Vec<_>>().join(", ")
+        )))
+    }
+}
+
 /// The key list of a struct encoded as a field map.
 pub(crate) trait FieldMap {
     const KEYS: &'static [&'static str];
+    /// The format version each key of `KEYS` was added in.
+    const SINCE: &'static [u16];
 }
 
 /// A struct as an array of its fields, in the order listed.

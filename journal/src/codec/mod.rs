@@ -46,9 +46,15 @@ pub fn encode_record(record: &Record) -> Vec<u8> {
     e.buf
 }
 
-/// Decodes exactly one canonical record from `bytes` (nothing may follow it).
+/// Decodes exactly one canonical record of the current format version from `bytes` (nothing
+/// may follow it).
 pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
-    let mut d = Decoder::new(bytes);
+    decode_record_of_version(bytes, crate::frame::FORMAT_VERSION)
+}
+
+/// Decodes exactly one canonical record written in format `version` (its segment header's).
+pub fn decode_record_of_version(bytes: &[u8], version: u16) -> Result<Record, DecodeError> {
+    let mut d = Decoder::new(bytes).in_format_version(version);
     let r = Record::decode(&mut d)?;
     d.expect_end()?;
     Ok(r)

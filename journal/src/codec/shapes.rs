@@ -40,6 +40,7 @@ canonical_map!(ItemSummary {
     path,
     table,
     action,
+    policy since 2,
     reason,
     columns,
     dependents,

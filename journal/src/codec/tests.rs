@@ -198,6 +198,7 @@ fn run_records() -> Vec<Record> {
         dependents: vec!["schedule".into()],
         path,
         reason: "window_expired".into(),
+        policy: Some(Value::Int(7)),
     };
     vec![
         run_start(RunKind::Run),
@@ -465,4 +466,49 @@ fn times_and_dates_are_arrays_of_their_fields() {
         datetime_from(&mut Decoder::new(e.buf.as_slice())).unwrap(),
         DateTimeValue::date(2023, 2, 30)
     );
+}
+
+#[test]
+fn an_item_summary_has_its_policy_from_version_2_on() {
+    let item = ItemSummary {
+        item: 0,
+        action: Action::Delete,
+        table: Some("log".into()),
+        key_columns: vec!["id".into()],
+        keys: KeySet::Ranges(vec![(1, 2)]),
+        columns: vec![],
+        dependents: vec![],
+        path: None,
+        reason: "retention_hard_delete".into(),
+        policy: Some(Value::Int(3)),
+    };
+    let mut e = Encoder::new();
+    item.encode(&mut e);
+    let v2 = e.buf;
+    assert!(diagnostic(&v2).unwrap().contains(r#""policy": 3"#));
+    let read = |bytes: &[u8], version| {
+        ItemSummary::decode(&mut crate::cbor::Decoder::new(bytes).in_format_version(version))
+    };
+    assert_eq!(read(&v2, 2).unwrap(), item);
+    let err = read(&v2, 1).unwrap_err();
+    assert!(
+        err.message.contains("in format version 1, found 10"),
+        "{err}"
+    );
+    // The same item as version 1 wrote it: no policy key, read back without a policy.
+    let v1 = ItemSummary {
+        policy: None,
+        ..item
+    };
+    let mut e = Encoder::new();
+    v1.encode(&mut e);
+    let mut v1_bytes = e.buf;
+    let at = v1_bytes
+        .windows(7)
+        .position(|w| w == b"\x66policy")
+        .unwrap();
+    v1_bytes.drain(at..at + 8); // the key and its null
+    v1_bytes[0] -= 1; // a map of 9 keys, not 10
+    assert_eq!(read(&v1_bytes, 1).unwrap(), v1);
+    assert!(read(&v1_bytes, 2).is_err());
 }

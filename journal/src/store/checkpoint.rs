@@ -155,6 +155,7 @@ pub(super) fn resume_at(
         BufReader::with_capacity(READ_BUFFER, file),
         cp.offset,
         newest,
+        header.version,
     ))
 }
 

@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 use crate::chain::{ChainHead, JournalId};
 use crate::codec::{encode_record, payload_refs};
 use crate::error::{Damage, Location};
-use crate::frame::{build_frame, BuildError, SegmentHeader, MAX_RECORD_LEN, SEGMENT_HEADER_LEN};
+use crate::frame::{
+    build_frame, BuildError, SegmentHeader, FORMAT_VERSION, MAX_RECORD_LEN, SEGMENT_HEADER_LEN,
+};
 use crate::record::{Digest, PayloadKind, Record};
 use crate::scan::ScanError;
 
@@ -112,6 +114,9 @@ pub struct Journal {
     segment: File,
     segment_name: String,
     segment_len: u64,
+    /// The newest segment's format version: records are appended only to a segment of the
+    /// current version, so a journal written by an earlier version goes on in a new segment.
+    segment_version: u16,
     compressor: zstd::bulk::Compressor<'static>,
     poisoned: bool,
     /// Blob files (and their temporary files) written through this journal: never orphans
@@ -208,9 +213,9 @@ impl Journal {
                 max: MAX_RECORD_LEN,
             });
         }
-        if self.segment_len >= self.options.segment_bytes
-            && self.segment_len > SEGMENT_HEADER_LEN as u64
-        {
+        let full = self.segment_len >= self.options.segment_bytes
+            && self.segment_len > SEGMENT_HEADER_LEN as u64;
+        if full || self.segment_version != FORMAT_VERSION {
             self.rotate()?;
         }
         let seq = self.head.seq + 1;
@@ -251,6 +256,9 @@ impl Journal {
         })
     }
 
+    /// Starts the next segment, in the current format version. An empty newest segment (of an
+    /// earlier version: a full one is never empty) is replaced by the new one, which has its
+    /// name: the same first record and chain value.
     fn rotate(&mut self) -> Result<(), JournalError> {
         let old = self.dir.join(&self.segment_name);
         self.segment.sync_all().map_err(|e| {
@@ -258,6 +266,7 @@ impl Journal {
             JournalError::io("syncing", &old, e)
         })?;
         let header = SegmentHeader {
+            version: FORMAT_VERSION,
             journal_id: self.journal_id,
             first_seq: self.head.seq + 1,
             prev_hash: self.head.hash,
@@ -270,6 +279,7 @@ impl Journal {
             .map_err(io_err("opening for append", &path))?;
         self.segment_name = name;
         self.segment_len = SEGMENT_HEADER_LEN as u64;
+        self.segment_version = FORMAT_VERSION;
         Ok(())
     }
 

@@ -21,7 +21,9 @@ use super::{
 };
 use crate::chain::{genesis, ChainHead, JournalId};
 use crate::error::{Damage, DamageClass, Location};
-use crate::frame::{parse_segment_file_name, SegmentHeader, RECORD_ZSTD_LEVEL, SEGMENT_HEADER_LEN};
+use crate::frame::{
+    parse_segment_file_name, SegmentHeader, FORMAT_VERSION, RECORD_ZSTD_LEVEL, SEGMENT_HEADER_LEN,
+};
 use crate::scan::{ScanError, Scanner};
 
 /// What opening the journal found and did.
@@ -79,6 +81,8 @@ struct Verified {
     scanner: Scanner,
     torn_tail: Option<Damage>,
     end_offset: u64,
+    /// The format version of the newest segment.
+    version: u16,
 }
 
 impl Journal {
@@ -132,6 +136,7 @@ impl Journal {
             segment,
             segment_name: newest_name,
             segment_len: verified.end_offset,
+            segment_version: verified.version,
             compressor: zstd::bulk::Compressor::new(RECORD_ZSTD_LEVEL)
                 .map_err(io_err("starting zstd for", dir))?,
             poisoned: false,
@@ -205,6 +210,7 @@ fn segments_or_new_journal(
     }
     let id = JournalId(random_16(dir)?);
     let header = SegmentHeader {
+        version: FORMAT_VERSION,
         journal_id: id,
         first_seq: 1,
         prev_hash: genesis(&id),
@@ -243,6 +249,7 @@ fn verify_chain(
         None => 0,
     };
     let mut end_offset = SEGMENT_HEADER_LEN as u64;
+    let mut version = FORMAT_VERSION;
     for (i, (_, name)) in segments.iter().enumerate().skip(first) {
         let newest = i + 1 == count;
         let mut seg = match &options.checkpoint {
@@ -266,6 +273,7 @@ fn verify_chain(
             }
         }
         end_offset = seg.offset();
+        version = seg.version();
         if newest {
             let end = Location {
                 file: name.clone(),
@@ -278,6 +286,7 @@ fn verify_chain(
         scanner,
         torn_tail,
         end_offset,
+        version,
     })
 }
 

@@ -7,7 +7,7 @@
 
 use housekeeper_journal::cbor::Encoder;
 use housekeeper_journal::chain::{genesis, JournalId};
-use housekeeper_journal::frame::{build_frame, SegmentHeader};
+use housekeeper_journal::frame::{build_frame, SegmentHeader, FORMAT_VERSION};
 use housekeeper_journal::payload::{
     encode_blob, encode_header, encode_json, encode_row, encode_table, PayloadHeader, RowRole,
 };
@@ -177,6 +177,7 @@ pub fn good_records() -> Vec<Record> {
                 dependents: vec!["schedule".into()],
                 path: None,
                 reason: "orphaned_runtemplate".into(),
+                policy: None,
             }],
         },
         Record::ChunkOutcome {
@@ -331,6 +332,7 @@ pub fn segment_header(id: &JournalId, first_seq: u64, frames: &[Frame]) -> Vec<u
         frames[(first_seq - 2) as usize].hash
     };
     SegmentHeader {
+        version: FORMAT_VERSION,
         journal_id: *id,
         first_seq,
         prev_hash: prev,

@@ -7,9 +7,10 @@
 //! report can be trusted.
 //!
 //! Everything comes from the chained records (keys, names, times): no column value is read
-//! or shown. The policy's name is read from the run's plan payload while that is kept (its
-//! digest is on the chain); after the undo window it is `None`. Read-only; the rendering
-//! is in `render`.
+//! or shown. The policy is named by its key, which the chain holds (journal format version 2
+//! on), and by its name, read from the run's plan payload while that is kept (its digest is on
+//! the chain); after the undo window the name is `None`. Read-only; the rendering is in
+//! `render`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -188,6 +189,9 @@ pub struct Erasure {
     pub started_utc: String,
     /// The run's `now`, the clock every retention cutoff was computed from.
     pub now: String,
+    /// The policy's key (`data_retention_policies.id`), from the chain; `None` for runs
+    /// journaled before the chain recorded it.
+    pub policy_id: Option<i64>,
     /// The policy's name; `None` once the run's plan payload is gone.
     pub policy: Option<String>,
     pub table: String,
@@ -242,8 +246,8 @@ pub fn report(
         erasures.extend(of_run(index, dir, run, filter, undo_days));
     }
     erasures.sort_by(|a, b| {
-        (a.policy.is_none(), &a.policy, &a.table)
-            .cmp(&(b.policy.is_none(), &b.policy, &b.table))
+        a.heading()
+            .cmp(&b.heading())
             .then_with(|| a.started_utc.cmp(&b.started_utc))
     });
     ErasureReport {
@@ -283,8 +287,28 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
+impl Erasure {
+    /// What the report lists its entries under: the policy's key (entries without one last,
+    /// by name, those without either at the very end), then the table.
+    fn heading(&self) -> (bool, Option<i64>, bool, Option<&str>, &str) {
+        let by_name = if self.policy_id.is_none() {
+            self.policy.as_deref()
+        } else {
+            None
+        };
+        (
+            self.policy_id.is_none(),
+            self.policy_id,
+            by_name.is_none(),
+            by_name,
+            &self.table,
+        )
+    }
+}
+
 /// One group of a run while it is gathered: its items' keys, in plan order.
 struct Group {
+    policy_id: Option<i64>,
     policy: Option<String>,
     table: String,
     key_column: String,
@@ -342,7 +366,7 @@ fn of_run(
         if keys.is_empty() {
             continue;
         }
-        let policy = policies.get(&item.item).cloned();
+        let policy = (policy_key(item), policies.get(&item.item).cloned());
         let group = group_of(&mut groups, policy, table, action, item);
         group.columns.extend(item.columns.iter().cloned());
         group.dependents.extend(item.dependents.iter().cloned());
@@ -356,19 +380,33 @@ fn of_run(
     out
 }
 
+/// The policy key the chain records for an item: an integer id (every MultiFlexi schema's
+/// `data_retention_policies.id`); anything else is not a policy key this report can name.
+fn policy_key(item: &ItemSummary) -> Option<i64> {
+    match item.policy {
+        Some(Value::Int(id)) => Some(id),
+        _ => None,
+    }
+}
+
 fn group_of<'g>(
     groups: &'g mut Vec<Group>,
-    policy: Option<String>,
+    (policy_id, policy): (Option<i64>, Option<String>),
     table: &str,
     action: &'static str,
     item: &ItemSummary,
 ) -> &'g mut Group {
     let key_column = item.key_columns.join(",");
     let at = groups.iter().position(|g| {
-        g.policy == policy && g.table == table && g.action == action && g.key_column == key_column
+        g.policy_id == policy_id
+            && g.policy == policy
+            && g.table == table
+            && g.action == action
+            && g.key_column == key_column
     });
     let at = at.unwrap_or_else(|| {
         groups.push(Group {
+            policy_id,
             policy,
             table: table.to_owned(),
             key_column,
@@ -464,6 +502,7 @@ fn split_by_fate(
                 run_kind: run.kind_name(),
                 started_utc: run.started_utc.clone(),
                 now: run.now.to_string(),
+                policy_id: group.policy_id,
                 policy: group.policy.clone(),
                 table: group.table.clone(),
                 key_column: group.key_column.clone(),

@@ -38,21 +38,38 @@ pub fn text(report: &ErasureReport) -> String {
         Escaped(&report.journal_dir),
         scope.join(", ")
     );
-    let mut heading = None;
-    for e in &report.erasures {
-        let this = (&e.policy, &e.table);
-        if heading != Some(this) {
-            heading = Some(this);
-            let policy = e.policy.as_ref().map_or_else(
-                || "policy not recorded (the plan's payload expired)".to_owned(),
-                |p| format!("policy \"{}\"", Escaped(p)),
+    for (i, e) in report.erasures.iter().enumerate() {
+        if i == 0 || report.erasures[i - 1].heading() != e.heading() {
+            let _ = writeln!(
+                out,
+                "{}, table {}:",
+                policy_heading(&report.erasures[i..]),
+                Escaped(&e.table)
             );
-            let _ = writeln!(out, "{policy}, table {}:", Escaped(&e.table));
         }
         let _ = writeln!(out, "  {}", line(e));
     }
     let _ = writeln!(out, "{}", totals(&report.erasures));
     out
+}
+
+/// How the entries from the first of `entries` on, under one heading, name their policy: its
+/// key and the name the newest kept plan gave it (a name can change; the key cannot).
+fn policy_heading(entries: &[Erasure]) -> String {
+    let first = &entries[0];
+    let Some(id) = first.policy_id else {
+        return first.policy.as_ref().map_or_else(
+            || "policy not recorded (journaled before policies were, and the plan's payload expired)".to_owned(),
+            |name| format!("policy \"{}\"", Escaped(name)),
+        );
+    };
+    let same = entries
+        .iter()
+        .take_while(|e| e.heading() == first.heading());
+    match same.filter_map(|e| e.policy.as_deref()).last() {
+        Some(name) => format!("policy #{id} \"{}\"", Escaped(name)),
+        None => format!("policy #{id} (its name went with the expired plan payloads)"),
+    }
 }
 
 fn verification_text(out: &mut String, v: &Verification) {
@@ -160,11 +177,12 @@ fn totals(erasures: &[Erasure]) -> String {
 }
 
 /// The CSV columns, in order.
-pub const CSV_HEADER: [&str; 16] = [
+pub const CSV_HEADER: [&str; 17] = [
     "run_id",
     "run_kind",
     "started_utc",
     "now",
+    "policy_id",
     "policy",
     "table",
     "key_column",
@@ -193,6 +211,7 @@ pub fn csv(report: &ErasureReport) -> String {
                     e.run_kind.to_owned(),
                     e.started_utc.clone(),
                     e.now.clone(),
+                    e.policy_id.map(|id| id.to_string()).unwrap_or_default(),
                     e.policy.clone().unwrap_or_default(),
                     e.table.clone(),
                     e.key_column.clone(),
@@ -219,8 +238,18 @@ fn row(out: &mut String, fields: impl IntoIterator<Item = String>) {
 }
 
 /// One CSV field: quoted, with `"` doubled, when it holds a comma, a quote, a line break or
-/// leading or trailing white space; as it is otherwise.
+/// leading or trailing white space; as it is otherwise. A text a spreadsheet would run as a
+/// formula (it starts with `=`, `+`, `-` or `@` and is not a number) gets a leading `'`: a
+/// policy name or a key is written by whoever can write the database, and must not become a
+/// formula in the auditor's spreadsheet.
 fn field(text: &str) -> String {
+    let guarded;
+    let text = if text.starts_with(['=', '+', '-', '@']) && text.parse::<f64>().is_err() {
+        guarded = format!("'{text}");
+        guarded.as_str()
+    } else {
+        text
+    };
     let plain = !text.contains([',', '"', '\r', '\n'])
         && text.trim() == text
         && !text.starts_with(['\t'])
@@ -247,6 +276,14 @@ mod tests {
             ("cr\r", "\"cr\r\""),
             (" padded", "\" padded\""),
             ("sess-0001", "sess-0001"),
+            ("-12", "-12"),
+            ("+1.5", "+1.5"),
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-1+2", "'-1+2"),
         ] {
             assert_eq!(field(text), want, "{text:?}");
         }

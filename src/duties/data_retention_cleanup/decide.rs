@@ -66,6 +66,7 @@ impl Decision<'_> {
     fn expired_item(&self, item: Item) -> Item {
         let item = item.facts(ItemFacts::RetentionExpired {
             policy: self.facts.policy.name.clone(),
+            policy_id: Some(self.facts.policy.id),
             date_column: self.facts.date_column.clone(),
             cutoff: self.cutoff,
             retention_until: self.facts.has_retention_until,
@@ -128,6 +129,7 @@ fn decide_policy(
             .push(cleanup_job(p.id, "scheduled_cleanup", now, counts).facts(
                 ItemFacts::RetentionRecord {
                     policy: p.name.clone(),
+                    policy_id: Some(p.id),
                 },
             ));
     }
@@ -338,6 +340,7 @@ fn grace_purge(
     .category("purged")
     .facts(ItemFacts::RetentionMarked {
         policy: p.name.clone(),
+        policy_id: Some(p.id),
     });
     plan.items
         .push(if purge_on { item } else { item.disabled() });
@@ -346,6 +349,7 @@ fn grace_purge(
             cleanup_job(p.id, "grace_period_cleanup", now, (n, n, 0, 0)).facts(
                 ItemFacts::RetentionRecord {
                     policy: p.name.clone(),
+                    policy_id: Some(p.id),
                 },
             ),
         );

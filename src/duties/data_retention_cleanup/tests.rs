@@ -438,6 +438,7 @@ fn recheck_parameters_fail_closed() {
     );
     let Some(ItemFacts::RetentionExpired {
         policy,
+        policy_id,
         date_column,
         cutoff,
         retention_until,
@@ -447,6 +448,7 @@ fn recheck_parameters_fail_closed() {
     };
     let expired = |date_column: &str, cutoff: DateTimeValue| ItemFacts::RetentionExpired {
         policy: policy.clone(),
+        policy_id,
         date_column: date_column.to_owned(),
         cutoff,
         retention_until,
@@ -463,6 +465,7 @@ fn recheck_parameters_fail_closed() {
             "facts of another kind",
             Some(ItemFacts::RetentionRecord {
                 policy: policy.clone(),
+                policy_id,
             }),
         ),
     ] {
