@@ -31,6 +31,7 @@ pub use chain::{ChainHead, JournalId};
 pub use error::{Damage, DamageClass, JournalError, Location};
 pub use payload::{PayloadEntry, RowRole};
 pub use record::*;
+pub use scan::Folded;
 pub use store::{
     open_payload, read_records, verify, verify_with, Appended, Journal, JournalOptions, OpenReport,
     PayloadReader, PayloadWriter, RecordEntry, RecordIter, TornTailRepair, VerifyOptions,

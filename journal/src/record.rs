@@ -489,6 +489,19 @@ pub enum Record {
         host: String,
         user: String,
     },
+    /// The segment files holding records `first_seq` to `last_seq` were removed on purpose
+    /// (format version 2 on): every run in them was past its undo window and older than the
+    /// journal's keep period. The chain goes on from `last_hash`, the hash of record
+    /// `last_seq`, which the next segment's header continues from.
+    SegmentsFolded {
+        /// The run that folded them.
+        run_id: RunId,
+        first_seq: u64,
+        last_seq: u64,
+        last_hash: Digest,
+        /// How many segment files were removed.
+        segments: u32,
+    },
 }
 
 #[cfg(test)]

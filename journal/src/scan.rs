@@ -107,6 +107,30 @@ pub struct Scanner {
     body: Vec<u8>,
     segments: u32,
     records: u64,
+    /// The journal starts after folded records: accepted once a record says so.
+    folded: Option<FoldedStart>,
+    /// The last record of each segment read so far: where a fold may have ended.
+    segment_ends: BTreeMap<u64, Digest>,
+}
+
+/// Where a journal whose oldest segments were folded starts, and the `segments_folded` record
+/// that vouches for it once the scan reaches that record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FoldedStart {
+    /// The last folded record, as the first segment's header continues from it.
+    before: ChainHead,
+    segment: String,
+    /// The sequence number of the `segments_folded` record naming `before`.
+    record: Option<u64>,
+}
+
+/// A journal's folded beginning, as a scan confirmed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Folded {
+    /// The last folded record: the journal's records start after it.
+    pub before: ChainHead,
+    /// The `segments_folded` record that says so.
+    pub record_seq: u64,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -182,6 +206,18 @@ impl Scanner {
             body: Vec::new(),
             segments: 0,
             records: 0,
+            folded: None,
+            segment_ends: BTreeMap::new(),
+        })
+    }
+
+    /// The folded beginning of the journal, once the record vouching for it was read.
+    #[must_use]
+    pub fn folded(&self) -> Option<Folded> {
+        let f = self.folded.as_ref()?;
+        Some(Folded {
+            before: f.before,
+            record_seq: f.record?,
         })
     }
 
@@ -310,6 +346,7 @@ impl Scanner {
                         gap_text("segment", head.seq + 1, header.first_seq),
                     ));
                 }
+                self.segment_ends.insert(head.seq, head.hash);
                 if header.prev_hash != head.hash {
                     return Err(damage(
                         DamageClass::Fork,
@@ -323,6 +360,22 @@ impl Scanner {
                     ));
                 }
             }
+            _ if header.first_seq > 1 => {
+                // Older segments were folded, or are missing: `finish` tells which, by whether
+                // a `segments_folded` record names where this segment continues from.
+                self.journal_id = Some(header.journal_id);
+                let head = ChainHead {
+                    seq: header.first_seq - 1,
+                    hash: header.prev_hash,
+                };
+                self.head = Some(head);
+                self.folded = Some(FoldedStart {
+                    before: head,
+                    segment: name.to_owned(),
+                    record: None,
+                });
+                self.check_expected(&head, name, 0)?;
+            }
             _ => {
                 let g = genesis(&header.journal_id);
                 if header.first_seq != 1 {
@@ -331,11 +384,7 @@ impl Scanner {
                         seq,
                         name,
                         0,
-                        format!(
-                            "the first segment starts at record {}; records 1 to {} are missing",
-                            header.first_seq,
-                            header.first_seq.saturating_sub(1)
-                        ),
+                        "the first segment starts at record 0".to_owned(),
                     ));
                 }
                 if header.prev_hash != g {
@@ -577,6 +626,26 @@ impl Scanner {
         }
         let record = decode_record_of_version(&self.body, seg.version)
             .map_err(|e| bad_frame(format!("record does not decode: {e}")))?;
+        if let (
+            Some(f),
+            Record::SegmentsFolded {
+                first_seq,
+                last_seq,
+                last_hash,
+                ..
+            },
+        ) = (&mut self.folded, &record)
+        {
+            // The fold ended where this journal starts, or further on (its removal of files
+            // was cut short): then the record it ended at was read, with that hash.
+            let at_start = f.before.seq == *last_seq && f.before.hash == *last_hash;
+            let within = *first_seq <= f.before.seq + 1
+                && f.before.seq < *last_seq
+                && self.segment_ends.get(last_seq) == Some(last_hash);
+            if f.record.is_none() && (at_start || within) {
+                f.record = Some(header.seq);
+            }
+        }
         let new_head = ChainHead {
             seq: header.seq,
             hash,
@@ -604,8 +673,23 @@ impl Scanner {
         }))
     }
 
-    /// After the last segment: the expected head must have been reached.
+    /// After the last segment: a folded beginning must have been vouched for by a
+    /// `segments_folded` record, and the expected head must have been reached.
     pub fn finish(&self, end: &Location) -> Result<(), ScanError> {
+        if let Some(f) = self.folded.as_ref().filter(|f| f.record.is_none()) {
+            return Err(damage(
+                DamageClass::SequenceGap,
+                Some(f.before.seq + 1),
+                &f.segment,
+                0,
+                format!(
+                    "the first segment starts at record {}; records 1 to {} are missing, and no \
+                     segments_folded record says they were folded",
+                    f.before.seq + 1,
+                    f.before.seq
+                ),
+            ));
+        }
         if let Some((exp_seq, _)) = self.last_expected() {
             let last = self.head.map_or(0, |h| h.seq);
             if exp_seq > last {

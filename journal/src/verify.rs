@@ -14,7 +14,7 @@ use crate::codec::payload_refs;
 use crate::error::{Damage, DamageClass, Location};
 use crate::payload::check_blob;
 use crate::record::{Digest, Record};
-use crate::scan::{ScanError, Scanner};
+use crate::scan::{Folded, ScanError, Scanner};
 
 /// At most this many damages are kept in a report (all are counted).
 pub const MAX_REPORTED_DAMAGE: usize = 1000;
@@ -54,6 +54,8 @@ pub struct VerifyReport {
     pub damage_count: u64,
     /// Whether the expected head was given and found on the chain with the right hash.
     pub expected_head_found: Option<bool>,
+    /// The journal's oldest segments were folded: where it starts, and the record saying so.
+    pub folded: Option<Folded>,
 }
 
 impl VerifyReport {
@@ -257,6 +259,7 @@ impl<'b, B: BlobSource + ?Sized> Verifier<'b, B> {
             damage: self.damage,
             damage_count: self.damage_count,
             expected_head_found: self.scanner.expected_head_found(),
+            folded: self.scanner.folded(),
         }
     }
 }

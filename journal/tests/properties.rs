@@ -359,6 +359,15 @@ fn record() -> impl Strategy<Value = Record> {
                     by_run,
                 }
             }),
+        (text(), any::<u64>(), any::<u64>(), digest(), any::<u32>()).prop_map(
+            |(run_id, first_seq, last_seq, last_hash, segments)| Record::SegmentsFolded {
+                run_id,
+                first_seq,
+                last_seq,
+                last_hash,
+                segments,
+            }
+        ),
         (digest(), text(), text()).prop_map(|(digest, run_id, reason)| {
             Record::PayloadExpired {
                 digest,

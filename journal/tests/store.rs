@@ -703,3 +703,91 @@ fn a_json_document_streamed_into_a_payload_is_the_same_blob_as_one_written_whole
         [serde_json::to_string(&document).unwrap()]
     );
 }
+
+/// A journal of `months` segments, one run each (`run-1` …), every payload expired.
+fn monthly_journal(dir: &Path, months: u32) {
+    let (mut j, _) = Journal::open(dir).unwrap();
+    for m in 1..=months {
+        let run = format!("run-{m}");
+        j.start_segment().unwrap();
+        j.append(&run_start(&run)).unwrap();
+        let mut w = j.payload_writer(PayloadKind::RowImages).unwrap();
+        w.begin_table("log", &["id".into()]).unwrap();
+        w.row(RowRole::Deleted, &[Value::Int(1)]).unwrap();
+        let payload = w.finish().unwrap();
+        j.append(&outcome(&run, 0, Some(payload.clone()))).unwrap();
+        j.expire_payload(&payload.digest, &run, "undo window")
+            .unwrap();
+    }
+    j.sync().unwrap();
+}
+
+#[test]
+fn old_segments_fold_away_and_the_rest_still_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    monthly_journal(dir, 4);
+    assert_eq!(segment_files(dir).len(), 4);
+    let (mut j, _) = Journal::open(dir).unwrap();
+    // Runs 1 and 2 may go; run 3 has to stay, and the newest segment always does.
+    let old = |r: &Record| ["run-1", "run-2"].contains(&housekeeper_journal::store::run_of(r));
+    let plan = j.plan_fold(&old).unwrap().expect("two segments may go");
+    assert_eq!(
+        (plan.segments.len(), plan.first_seq, plan.last.seq),
+        (2, 1, 6)
+    );
+    let record = j.record_fold(&plan, "run-5").unwrap();
+    j.remove_folded(&plan).unwrap();
+    drop(j);
+    assert_eq!(segment_files(dir).len(), 2);
+    let report = verify(dir, None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.damage);
+    let folded = report.folded.expect("the start is folded");
+    assert_eq!((folded.before.seq, folded.record_seq), (6, record.seq));
+    // Nothing more may go; the journal opens and goes on.
+    let (mut j, opened) = Journal::open(dir).unwrap();
+    assert_eq!(opened.folded.map(|f| f.record_seq), Some(record.seq));
+    assert_eq!(j.plan_fold(&old).unwrap(), None);
+    j.append(&run_start("run-6")).unwrap();
+    drop(j);
+    assert!(verify(dir, None).unwrap().is_ok());
+    let first = read_records(dir).unwrap().next().unwrap().unwrap();
+    assert_eq!(first.seq, 7, "reading starts after the folded records");
+}
+
+#[test]
+fn a_fold_cut_short_still_verifies_and_removed_segments_without_a_fold_are_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cut");
+    fs::create_dir(&dir).unwrap();
+    monthly_journal(&dir, 4);
+    let (mut j, _) = Journal::open(&dir).unwrap();
+    let plan = j.plan_fold(&|_: &Record| true).unwrap().unwrap();
+    assert_eq!(plan.segments.len(), 3, "every segment but the newest");
+    j.record_fold(&plan, "run-5").unwrap();
+    drop(j);
+    // A crash after removing the first of the three files.
+    fs::remove_file(dir.join(&plan.segments[0])).unwrap();
+    let report = verify(&dir, None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.damage);
+    assert_eq!(report.folded.map(|f| f.before.seq), Some(3));
+    // The next fold finishes the job.
+    let (mut j, _) = Journal::open(&dir).unwrap();
+    let rest = j.plan_fold(&|_: &Record| true).unwrap().unwrap();
+    assert_eq!(rest.segments, plan.segments[1..]);
+    j.record_fold(&rest, "run-6").unwrap();
+    j.remove_folded(&rest).unwrap();
+    drop(j);
+    assert!(verify(&dir, None).unwrap().is_ok());
+
+    // Segments removed by hand, with no record saying so: the records are missing.
+    let dir = tmp.path().join("removed");
+    fs::create_dir(&dir).unwrap();
+    monthly_journal(&dir, 3);
+    fs::remove_file(segment_files(&dir).remove(0)).unwrap();
+    let report = verify(&dir, None).unwrap();
+    let d = report.first_damage().expect("damage");
+    assert_eq!(d.class, DamageClass::SequenceGap, "{d}");
+    assert!(d.explanation.contains("no segments_folded record"), "{d}");
+    assert!(Journal::open(&dir).is_err(), "the writer refuses it too");
+}

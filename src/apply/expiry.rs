@@ -8,8 +8,9 @@
 //! file the run moved into the quarantine that is still there gets a durable
 //! `QuarantineExpired` record, then `Quarantine::expire_run` removes the run's directory. A
 //! crash in between leaves a destroyed-to-be item already recorded as expired, never an
-//! unexplained absence, so `journal verify` still passes. The chain itself (keys, names,
-//! paths, digests) is never shortened.
+//! unexplained absence, so `journal verify` still passes. Expiry never shortens the chain
+//! (keys, names, paths, digests); only folding (`apply::fold`), after the much longer keep
+//! period, removes old segments.
 
 use std::collections::BTreeSet;
 

@@ -21,6 +21,7 @@ mod chunks;
 pub mod conflicts;
 pub mod expiry;
 mod files;
+pub mod fold;
 pub mod log_rows;
 pub mod recover;
 mod rows;

@@ -11,7 +11,9 @@
 //!   (a journal restored from an older backup, or cut, fails); an incomplete tail is cut only
 //!   when it lies after the last anchored record;
 //! - a journal that has recorded finished runs on this database while the database holds no
-//!   anchor of its id at all (anchors deleted, or the journal replaced by another).
+//!   anchor of its id at all (anchors deleted, or the journal replaced by another);
+//! - a journal whose oldest segments were folded starts where an anchored record (the fold
+//!   record or a later one) says: segments removed by anyone else are damage.
 //!
 //! Owns that decision; it never repairs anything but a harmless torn tail (through the
 //! journal store) and never writes to the database.
@@ -42,6 +44,18 @@ pub enum TrustError {
         journal_id: String,
         run_id: String,
         ended: String,
+    },
+    /// The journal starts after folded records, on the word of a record the database has
+    /// not anchored (a fold is anchored before its files go).
+    #[error(
+        "the journal starts at record {first}: records 1 to {before} were folded according to \
+         record {record}, but no anchor in the database confirms that record or a later one, \
+         so the removal of the older records cannot be trusted"
+    )]
+    UnanchoredFold {
+        first: u64,
+        before: u64,
+        record: u64,
     },
 }
 
@@ -133,6 +147,15 @@ pub fn open_journal(
         }
         other => other?,
     };
+    if let Some(f) = opened.folded {
+        if !expected.iter().any(|h| h.seq >= f.record_seq) {
+            return Err(TrustError::UnanchoredFold {
+                first: f.before.seq + 1,
+                before: f.before.seq,
+                record: f.record_seq,
+            });
+        }
+    }
     if expected.is_empty() && opened.head.seq > 0 {
         if let Some((run_id, ended)) = last_finished_run(dir, witness.identity)? {
             return Err(TrustError::Unanchored {

@@ -502,7 +502,10 @@ impl JournalIndex {
                 run.expired_files.insert(path);
                 run.expired_utc.get_or_insert_with(expiry_stamp);
             }
-            Record::RunStart { .. } | Record::Recovery { .. } | Record::JournalReset { .. } => {}
+            Record::RunStart { .. }
+            | Record::Recovery { .. }
+            | Record::JournalReset { .. }
+            | Record::SegmentsFolded { .. } => {}
         }
     }
 
@@ -587,7 +590,8 @@ fn run_of(record: &Record) -> Option<&str> {
         | Record::RunEnd { run_id, .. }
         | Record::Recovery { run_id, .. }
         | Record::PayloadExpired { run_id, .. }
-        | Record::QuarantineExpired { run_id, .. } => Some(run_id),
+        | Record::QuarantineExpired { run_id, .. }
+        | Record::SegmentsFolded { run_id, .. } => Some(run_id),
         Record::JournalReset { .. } => None,
     }
 }

@@ -117,6 +117,16 @@ pub struct VerifyResult {
     pub damage_count: u64,
     pub quarantine_damage: Vec<QuarantineDamage>,
     pub warnings: Vec<String>,
+    /// The journal's oldest segments were folded away: it starts after record `before_seq`,
+    /// as record `record_seq` says.
+    pub folded: Option<FoldedStart>,
+}
+
+/// Where a folded journal starts, and the record that says so.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct FoldedStart {
+    pub before_seq: u64,
+    pub record_seq: u64,
 }
 
 /// Verifies the journal in `dir` against `expected`, and the quarantine the journal
@@ -143,6 +153,9 @@ pub fn verify(dir: &Path, expected: &Expected) -> Result<VerifyResult, JournalEr
     result.take_report(&report);
     if let Expected::Head { run_id, head, .. } = expected {
         result.compare_anchor(run_id, *head, &report);
+    }
+    if let Some(f) = report.folded {
+        result.check_fold(f, expected);
     }
     match JournalIndex::read(dir) {
         Ok(index) => {
@@ -199,6 +212,7 @@ impl VerifyResult {
             damage_count: 0,
             quarantine_damage: Vec::new(),
             warnings: Vec::new(),
+            folded: None,
         }
     }
 
@@ -268,6 +282,44 @@ impl VerifyResult {
         }
         self.damage = damage.into_iter().map(DamageEntry::of).collect();
         self.damage_count = report.damage_count - (report.damage.len() - self.damage.len()) as u64;
+    }
+
+    /// A folded start is vouched for by its `segments_folded` record, which the newest anchor
+    /// must confirm (it is anchored before the files go): else the older segments may have
+    /// been removed by anyone, with a record appended to cover it.
+    fn check_fold(&mut self, f: housekeeper_journal::Folded, expected: &Expected) {
+        self.folded = Some(FoldedStart {
+            before_seq: f.before.seq,
+            record_seq: f.record_seq,
+        });
+        match expected {
+            Expected::Head { head, .. } if head.seq < f.record_seq => {
+                let detail = format!(
+                    "the journal starts at record {}: records 1 to {} were folded according to \
+                     record {}, which no database anchor confirms (the newest names record {})",
+                    f.before.seq + 1,
+                    f.before.seq,
+                    f.record_seq,
+                    head.seq
+                );
+                self.damage_count += 1;
+                self.damage.push(DamageEntry {
+                    class: "sequence_gap".into(),
+                    seq: Some(f.before.seq + 1),
+                    file: String::new(),
+                    offset: 0,
+                    digest: None,
+                    explanation: detail.clone(),
+                    message: detail,
+                });
+            }
+            Expected::Head { .. } => {}
+            _ => self.warnings.push(format!(
+                "records 1 to {} were folded according to record {}; no database anchor was \
+                 compared with that record",
+                f.before.seq, f.record_seq
+            )),
+        }
     }
 
     /// Whether the record the newest anchor names is on the chain.
@@ -436,6 +488,13 @@ pub fn verify_text(result: &VerifyResult) -> String {
     } else {
         "quarantine not checked".to_owned()
     };
+    if let Some(f) = &result.folded {
+        let _ = writeln!(
+            out,
+            "records 1 to {} were folded away past the keep period (record {} says so)",
+            f.before_seq, f.record_seq
+        );
+    }
     let _ = writeln!(
         out,
         "{verdict}: {} records in {} segment(s), {} payload(s) checked, {} expired; {anchor}; {quarantine} ({})",

@@ -163,6 +163,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub undo_days: u32,
     pub hold_days: u32,
+    /// `MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS`: runs older than this are folded out of the
+    /// journal, a monthly segment at a time; 0 keeps the whole journal.
+    pub journal_keep_days: u32,
     pub chunk_rows: usize,
     /// How long a statement waits for a lock another session holds (SQLite: `busy_timeout`).
     pub lock_timeout: std::time::Duration,
@@ -395,6 +398,12 @@ impl Config {
             state_dir,
             undo_days: layers.number("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", 14, 1, 3650)?,
             hold_days: layers.number("MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", 7, 0, 3650)?,
+            journal_keep_days: layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS",
+                395,
+                0,
+                36_500,
+            )?,
             chunk_rows: layers.number("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", 10_000, 1, 1_000_000)?,
             lock_timeout: std::time::Duration::from_secs(layers.number(
                 "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT",

@@ -66,6 +66,7 @@ pub(super) fn of(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<
                 "MULTIFLEXI_HOUSEKEEPER_STATE_DIR" => config.state_dir.display().to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS" => config.undo_days.to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS" => config.hold_days.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS" => config.journal_keep_days.to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS" => config.chunk_rows.to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT" => config.lock_timeout.as_secs().to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT" => {

@@ -268,6 +268,18 @@ impl Session<'_> {
                 log::warn!("{warning}");
                 self.report.warnings.push(warning);
             }
+            // Past the keep period: the oldest monthly segments are folded away.
+            for warning in crate::apply::fold::at_run_end(
+                self.config.journal_keep_days,
+                self.host_now.into(),
+                &mut self.journal,
+                &mut *self.conn,
+                &self.journal_id,
+                &self.run_id,
+            ) {
+                log::warn!("{warning}");
+                self.report.warnings.push(warning);
+            }
         }
         crate::apply::crashpoint("before-run-end");
         if self.journal_broken.is_none() {

@@ -110,6 +110,12 @@ impl<'a> Session<'a> {
             None => resolve_now(&mut *conn, config)?,
         };
         let history = crate::audit::history::read_for(config)?;
+        // The first run of a month starts a new segment, so that months can be folded away.
+        if let Some(warning) =
+            crate::apply::fold::start_month(&mut journal, crate::clock::host_utc(config))
+        {
+            log::warn!("{warning}");
+        }
         journal
             .append_durable(&Record::RunStart {
                 run_id: run_id.clone(),
@@ -177,7 +183,9 @@ pub fn open_trusted(
         }
         Err(trust::TrustError::Database(e)) => Err(db_failure("reading the anchors", &e)),
         Err(trust::TrustError::Journal(e)) => Err(journal_failure(e)),
-        Err(e @ trust::TrustError::Unanchored { .. }) => Err(damaged(format!("journal: {e}"))),
+        Err(
+            e @ (trust::TrustError::Unanchored { .. } | trust::TrustError::UnanchoredFold { .. }),
+        ) => Err(damaged(format!("journal: {e}"))),
     }
 }
 

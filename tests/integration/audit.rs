@@ -494,3 +494,52 @@ backend_test!(
         assert!(out.stdout.contains("OrphanedJobCleanup"), "{}", both(&out));
     }
 );
+
+backend_test!(
+    fn old_months_are_folded_out_of_the_journal_and_it_still_verifies_and_runs(db) {
+        let mut hk = seed(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", "1");
+        hk.set("MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS", "40");
+        let mut runs = Vec::new();
+        for now in [
+            "2026-08-10 09:00:00",
+            "2026-09-10 09:00:00",
+            "2026-10-10 09:00:00",
+            "2026-11-10 09:00:00",
+        ] {
+            hk.set("HOUSEKEEPER_NOW", now);
+            let out = hk.run(&["run", "--duty", "LogPruning", "--format", "json"]);
+            assert_code(&out, 0);
+            runs.push(out.json()["run_id"].as_str().expect("a run id").to_owned());
+        }
+        // A segment per month; at the November run, August and September (started more than
+        // 40 days before it, their payloads long expired) were folded away.
+        let files = segments(&hk);
+        assert_eq!(files.len(), 2, "{files:?}");
+        let out = hk.run(&["journal", "verify", "--format", "json"]);
+        assert_code(&out, 0);
+        let doc = out.json();
+        assert_eq!(doc["anchor"]["status"], "matched", "{doc:#}");
+        let before = doc["folded"]["before_seq"].as_u64().expect("a folded start");
+        assert!(doc["folded"]["record_seq"].as_u64().unwrap() > before, "{doc:#}");
+        let out = verify(&hk);
+        assert!(out.stdout.contains(&format!("records 1 to {before} were folded away")), "{}", out.stdout);
+        let list = hk.run(&["journal", "list", "--format", "json"]).json();
+        let listed: Vec<&str> = list["runs"].as_array().unwrap().iter()
+            .map(|r| r["run_id"].as_str().unwrap()).collect();
+        assert_eq!(listed, [runs[2].as_str(), runs[3].as_str()], "only October and November remain");
+
+        // The next run needs no reset, and the journal still verifies whole.
+        hk.set("HOUSEKEEPER_NOW", "2026-11-28 09:00:00");
+        let out = hk.run(&["run", "--duty", "LogPruning"]);
+        assert_code(&out, 0);
+        assert_code(&verify(&hk), 0);
+
+        // The oldest remaining segment removed by hand: records are missing and nothing says
+        // they were folded.
+        std::fs::remove_file(&segments(&hk)[0]).unwrap();
+        let out = verify(&hk);
+        assert_code(&out, 3);
+        assert!(out.stdout.contains("no segments_folded record says they were folded"), "{}", both(&out));
+    }
+);

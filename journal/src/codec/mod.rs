@@ -56,6 +56,9 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
 pub fn decode_record_of_version(bytes: &[u8], version: u16) -> Result<Record, DecodeError> {
     let mut d = Decoder::new(bytes).in_format_version(version);
     let r = Record::decode(&mut d)?;
+    if version < 2 && matches!(r, Record::SegmentsFolded { .. }) {
+        return Err(d.error("record kind \"segments_folded\" is not in format version 1"));
+    }
     d.expect_end()?;
     Ok(r)
 }

@@ -32,6 +32,7 @@ canonical_records!(Record {
     JournalReset = "journal_reset" {
         host, user, at_utc, damage, reason, run_id, last_seq, last_hash, set_aside, previous_id,
     },
+    SegmentsFolded = "segments_folded" { run_id, last_seq, segments, first_seq, last_hash },
 });
 
 canonical_map!(ItemSummary {

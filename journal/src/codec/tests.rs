@@ -368,6 +368,13 @@ fn closing_records() -> Vec<Record> {
             host: "host".into(),
             user: "root".into(),
         },
+        Record::SegmentsFolded {
+            run_id: "r".into(),
+            first_seq: 1,
+            last_seq: 41,
+            last_hash: digest,
+            segments: 2,
+        },
     ]
 }
 
@@ -511,4 +518,19 @@ fn an_item_summary_has_its_policy_from_version_2_on() {
     v1_bytes[0] -= 1; // a map of 9 keys, not 10
     assert_eq!(read(&v1_bytes, 1).unwrap(), v1);
     assert!(read(&v1_bytes, 2).is_err());
+}
+
+#[test]
+fn a_fold_record_is_not_in_format_version_1() {
+    let fold = Record::SegmentsFolded {
+        run_id: "r".into(),
+        first_seq: 1,
+        last_seq: 9,
+        last_hash: Digest([1; 32]),
+        segments: 1,
+    };
+    let bytes = encode_record(&fold);
+    assert_eq!(decode_record_of_version(&bytes, 2).unwrap(), fold);
+    let err = decode_record_of_version(&bytes, 1).unwrap_err();
+    assert!(err.message.contains("not in format version 1"), "{err}");
 }

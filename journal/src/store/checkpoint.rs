@@ -33,7 +33,7 @@ pub struct Checkpoint {
     pub offset: u64,
 }
 
-const CHECKPOINT_FILE: &str = "CHECKPOINT";
+pub(super) const CHECKPOINT_FILE: &str = "CHECKPOINT";
 const CHECKPOINT_MAGIC: &str = "housekeeper-journal-checkpoint 1";
 
 impl Checkpoint {

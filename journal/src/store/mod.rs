@@ -20,6 +20,7 @@
 mod blobs;
 mod checkpoint;
 mod files;
+mod fold;
 mod lock;
 mod open;
 mod read;
@@ -44,6 +45,7 @@ use files::{
 
 pub use blobs::{open_payload, PayloadReader, PayloadWriter};
 pub use checkpoint::{read_checkpoint, Checkpoint};
+pub use fold::{run_of, FoldPlan};
 pub use lock::set_aside;
 pub use open::{OpenReport, TornTailRepair};
 pub use read::{read_records, verify, verify_with, RecordEntry, RecordIter, VerifyOptions};
@@ -254,6 +256,19 @@ impl Journal {
             },
             frame_len: frame.bytes.len() as u64,
         })
+    }
+
+    /// Starts a new segment before the next record, unless the newest one is still empty: the
+    /// caller's choice of boundaries (the first run of a month, for example), so that old
+    /// segments can be folded one at a time.
+    ///
+    /// # Errors
+    /// The new segment could not be created.
+    pub fn start_segment(&mut self) -> Result<(), JournalError> {
+        if self.segment_len > SEGMENT_HEADER_LEN as u64 {
+            self.rotate()?;
+        }
+        Ok(())
     }
 
     /// Starts the next segment, in the current format version. An empty newest segment (of an

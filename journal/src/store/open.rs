@@ -24,7 +24,7 @@ use crate::error::{Damage, DamageClass, Location};
 use crate::frame::{
     parse_segment_file_name, SegmentHeader, FORMAT_VERSION, RECORD_ZSTD_LEVEL, SEGMENT_HEADER_LEN,
 };
-use crate::scan::{ScanError, Scanner};
+use crate::scan::{Folded, ScanError, Scanner};
 
 /// What opening the journal found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub struct OpenReport {
     pub torn_tail: Option<TornTailRepair>,
     /// Directories whose group/other permissions were removed.
     pub permissions_fixed: Vec<PathBuf>,
+    /// The journal's oldest segments were folded (seen when verification read from the first
+    /// segment, not from a checkpoint).
+    pub folded: Option<Folded>,
 }
 
 impl OpenReport {
@@ -126,6 +129,7 @@ impl Journal {
             created,
             torn_tail,
             permissions_fixed,
+            folded: scanner.folded(),
         };
         let journal = Journal {
             dir: dir.to_owned(),
