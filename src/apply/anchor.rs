@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use housekeeper_journal::{Digest, Value};
+use housekeeper_journal::{ChainHead, Digest, Value};
 
 use crate::db::{Connection, DbResult, Query, WriteTx};
 use crate::state::StateDir;
@@ -169,6 +169,35 @@ pub fn insert(tx: &mut dyn WriteTx, journal_id: &str, anchor: &Anchor) -> DbResu
         ],
     )?;
     Ok(())
+}
+
+/// Anchors one record that is not a chunk's — a run's end (duty `*`), a journal reset, a fold
+/// — in a transaction of its own.
+///
+/// # Errors
+/// The insert or the commit failed: the record is not anchored.
+pub fn record(
+    conn: &mut dyn Connection,
+    journal_id: &str,
+    run_id: &str,
+    duty: &str,
+    at: ChainHead,
+) -> DbResult<()> {
+    let mut tx = conn.begin()?;
+    insert(
+        &mut *tx,
+        journal_id,
+        &Anchor {
+            run_id: run_id.to_owned(),
+            duty: duty.to_owned(),
+            chunk: 0,
+            record_seq: at.seq,
+            record_hash: at.hash.to_hex(),
+            payload_digest: None,
+            payload_len: None,
+        },
+    )?;
+    tx.commit()
 }
 
 fn read(q: &mut dyn Query, where_sql: &str, params: &[Value]) -> DbResult<Vec<Anchor>> {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use housekeeper_journal::store::run_of;
 use housekeeper_journal::{Journal, Record};
 
-use super::anchor::{self, Anchor};
+use super::anchor;
 use crate::audit::JournalIndex;
 use crate::db::Connection;
 
@@ -98,23 +98,8 @@ fn fold(
     let appended = journal
         .record_fold(&plan, run_id)
         .map_err(|e| e.to_string())?;
-    let anchored = conn.begin().and_then(|mut tx| {
-        anchor::insert(
-            &mut *tx,
-            journal_id,
-            &Anchor {
-                run_id: run_id.to_owned(),
-                duty: ANCHOR_DUTY.to_owned(),
-                chunk: 0,
-                record_seq: appended.seq,
-                record_hash: appended.hash.to_hex(),
-                payload_digest: None,
-                payload_len: None,
-            },
-        )?;
-        tx.commit()
-    });
-    anchored.map_err(|e| format!("anchoring the fold record {}: {e}", appended.seq))?;
+    anchor::record(conn, journal_id, run_id, ANCHOR_DUTY, appended.head())
+        .map_err(|e| format!("anchoring the fold record {}: {e}", appended.seq))?;
     journal.remove_folded(&plan).map_err(|e| e.to_string())?;
     Ok(Some(format!(
         "folded {} journal segment(s) holding records {} to {}, every run in them older than \

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
+use housekeeper_journal::store::run_of;
 use housekeeper_journal::{
     ChunkStatus, DateTimeValue, Digest, Drift, FileMeta, FileStatus, ItemSummary, JournalError,
     PathBytes, PayloadRef, Record, RunKind, TableChange,
@@ -375,10 +376,7 @@ impl JournalIndex {
                 });
                 continue;
             }
-            let Some(run_id) = run_of(&record) else {
-                continue;
-            };
-            let Some(&i) = at.get(run_id) else {
+            let Some(&i) = at.get(run_of(&record)) else {
                 continue;
             };
             index.apply(i, record, &at, &last_started);
@@ -578,24 +576,6 @@ fn duty_mut<'r>(run: &'r mut RunInfo, duty: &str) -> &'r mut DutyInfo {
     &mut run.duties[last]
 }
 
-/// The run a record belongs to.
-fn run_of(record: &Record) -> Option<&str> {
-    match record {
-        Record::RunStart { run_id, .. }
-        | Record::Plan { run_id, .. }
-        | Record::ChunkOutcome { run_id, .. }
-        | Record::FileIntent { run_id, .. }
-        | Record::FileOutcome { run_id, .. }
-        | Record::DutyEnd { run_id, .. }
-        | Record::RunEnd { run_id, .. }
-        | Record::Recovery { run_id, .. }
-        | Record::PayloadExpired { run_id, .. }
-        | Record::QuarantineExpired { run_id, .. }
-        | Record::SegmentsFolded { run_id, .. } => Some(run_id),
-        Record::JournalReset { .. } => None,
-    }
-}
-
 impl JournalIndex {
     /// Every payload each run's chained records reference — plans, row images, error and
     /// report details — in chain order, read from `dir` in one pass (an absent directory
@@ -617,11 +597,9 @@ impl JournalIndex {
             if refs.is_empty() {
                 continue;
             }
-            if let Some(run_id) = run_of(&record) {
-                out.entry(run_id.to_owned())
-                    .or_default()
-                    .extend(refs.into_iter().cloned());
-            }
+            out.entry(run_of(&record).to_owned())
+                .or_default()
+                .extend(refs.into_iter().cloned());
         }
         Ok(out)
     }

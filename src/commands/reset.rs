@@ -88,23 +88,8 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
         anchor::ensure_table(&mut *conn)
             .map_err(|e| db_failure("creating housekeeper_anchor", &e))?;
     }
-    let anchored = conn.begin().and_then(|mut tx| {
-        anchor::insert(
-            &mut *tx,
-            &new_id,
-            &anchor::Anchor {
-                run_id: run_id.clone(),
-                duty: RESET_DUTY.to_owned(),
-                chunk: 0,
-                record_seq: appended.seq,
-                record_hash: appended.hash.to_hex(),
-                payload_digest: None,
-                payload_len: None,
-            },
-        )?;
-        tx.commit()
-    });
-    anchored.map_err(|e| db_failure("anchoring the reset", &e))?;
+    anchor::record(&mut *conn, &new_id, &run_id, RESET_DUTY, appended.head())
+        .map_err(|e| db_failure("anchoring the reset", &e))?;
     journal
         .write_checkpoint(&appended)
         .map_err(crate::session::journal_failure)?;

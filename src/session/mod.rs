@@ -312,8 +312,7 @@ impl Session<'_> {
                     &mut *self.conn,
                     &self.journal_id,
                     &self.run_id,
-                    appended.seq,
-                    &appended.hash.to_hex(),
+                    appended.head(),
                 ) {
                     if let Err(e) = self.journal.write_checkpoint(&appended) {
                         log::warn!("journal: could not write the checkpoint: {e}");

@@ -274,26 +274,9 @@ pub(super) fn anchor_run_end(
     conn: &mut dyn Connection,
     journal_id: &str,
     run_id: &str,
-    seq: u64,
-    hash: &str,
+    at: housekeeper_journal::ChainHead,
 ) -> bool {
-    let result = conn.begin().and_then(|mut tx| {
-        anchor::insert(
-            &mut *tx,
-            journal_id,
-            &anchor::Anchor {
-                run_id: run_id.to_owned(),
-                duty: "*".into(),
-                chunk: 0,
-                record_seq: seq,
-                record_hash: hash.to_owned(),
-                payload_digest: None,
-                payload_len: None,
-            },
-        )?;
-        tx.commit()
-    });
-    match result {
+    match anchor::record(conn, journal_id, run_id, "*", at) {
         Ok(()) => true,
         Err(e) => {
             log::warn!("could not anchor the end of run {run_id}: {e}");
