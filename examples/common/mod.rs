@@ -1,6 +1,9 @@
 //! What the benchmarks share: a fresh MultiFlexi schema, the release binary run with a scratch
 //! state and temp directory (peak RSS measured by `/usr/bin/time`), and directory sizes.
 
+// Each benchmark uses some of these.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -59,6 +62,11 @@ impl Tool {
 
     /// Runs the tool with `args`; returns its output, seconds and peak RSS (KiB, as text).
     pub fn run(&self, args: &[&str]) -> (Output, f64, String) {
+        self.run_with(&[], args)
+    }
+
+    /// `run`, with `extra` variables besides the tool's own.
+    pub fn run_with(&self, extra: &[(&str, &str)], args: &[&str]) -> (Output, f64, String) {
         let t = Instant::now();
         let out = Command::new("/usr/bin/time")
             .args(["-f", "peak-rss-kib %M"])
@@ -70,7 +78,8 @@ impl Tool {
             .arg("--tmp-dir")
             .arg(self.dir.path().join("tmp"))
             .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().copied())
             .output()
             .expect("run housekeeper");
         let elapsed = t.elapsed().as_secs_f64();
@@ -90,6 +99,17 @@ impl Tool {
     /// Bytes under the state directory's journal.
     pub fn journal_bytes(&self) -> u64 {
         walk_size(&self.dir.path().join("state/journal"))
+    }
+
+    /// The journal's segment files.
+    pub fn segment_files(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("state/journal"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".hkj"))
+                    .count()
+            })
+            .unwrap_or(0)
     }
 }
 
