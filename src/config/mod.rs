@@ -164,6 +164,9 @@ pub struct Config {
     pub undo_days: u32,
     pub hold_days: u32,
     pub chunk_rows: usize,
+    /// SQLite only: the pause after each write transaction before the next begins, in which
+    /// other writers take the database's one write lock.
+    pub writer_pause: std::time::Duration,
     /// How long a statement waits for a lock another session holds (SQLite: `busy_timeout`).
     pub lock_timeout: std::time::Duration,
     /// How long one statement may run (PostgreSQL `statement_timeout`, MariaDB
@@ -396,6 +399,12 @@ impl Config {
             undo_days: layers.number("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", 14, 1, 3650)?,
             hold_days: layers.number("MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", 7, 0, 3650)?,
             chunk_rows: layers.number("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", 10_000, 1, 1_000_000)?,
+            writer_pause: std::time::Duration::from_millis(layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS",
+                25,
+                0,
+                10_000,
+            )?),
             lock_timeout: std::time::Duration::from_secs(layers.number(
                 "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT",
                 30,
