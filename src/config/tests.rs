@@ -36,6 +36,7 @@ fn defaults_match_the_spec() {
         PathBuf::from("/var/lib/multiflexi-housekeeper")
     );
     assert_eq!((c.undo_days, c.hold_days, c.chunk_rows), (14, 7, 10_000));
+    assert_eq!(c.writer_pause, std::time::Duration::from_millis(25));
     assert_eq!(
         c.retention_actions,
         [RetentionAction::HardDelete, RetentionAction::SoftDelete].into()
@@ -101,6 +102,11 @@ fn bad_numbers_name_variable_and_value() {
     assert_eq!(
         err.to_string(),
         "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS=\"0\": out of range: must be from 1 to 1000000"
+    );
+    let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS", "20000")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS=\"20000\": out of range: must be from 0 to 10000"
     );
     let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS", "-5")]).unwrap_err();
     assert!(err
