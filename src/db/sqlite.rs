@@ -2,7 +2,8 @@
 //!
 //! Owns: opening the database file (never creating it), the per-connection settings MultiFlexi
 //! needs (`PRAGMA foreign_keys=OFF`, a `busy_timeout`), typed values, snapshots, write
-//! transactions, introspection through `PRAGMA table_info` / `foreign_key_list` /
+//! transactions and the pause before each (`ConnectOptions::writer_pause`, so other writers
+//! get the one write lock between two chunks), introspection through `PRAGMA table_info` / `foreign_key_list` /
 //! `index_list` / `index_info`, and the lock file beside the database.
 //!
 //! Must never: enable foreign keys (MultiFlexi's daemons run with them off, and a cascade the
