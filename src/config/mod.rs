@@ -403,7 +403,7 @@ impl Config {
                 "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS",
                 25,
                 0,
-                10_000,
+                1_000,
             )?),
             lock_timeout: std::time::Duration::from_secs(layers.number(
                 "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT",

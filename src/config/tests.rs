@@ -103,10 +103,10 @@ fn bad_numbers_name_variable_and_value() {
         err.to_string(),
         "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS=\"0\": out of range: must be from 1 to 1000000"
     );
-    let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS", "20000")]).unwrap_err();
+    let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS", "2000")]).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS=\"20000\": out of range: must be from 0 to 10000"
+        "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS=\"2000\": out of range: must be from 0 to 1000"
     );
     let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS", "-5")]).unwrap_err();
     assert!(err
