@@ -19,69 +19,10 @@ mod common;
 use std::time::Instant;
 
 use housekeeper::config::DbTarget;
-use housekeeper::db::{self, ConnectOptions, Connection};
-use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper::db::{self, ConnectOptions};
+use housekeeper_journal::Value;
 
-use common::{affected, reset, Tool};
-
-fn seed(conn: &mut dyn Connection, rows: i64) {
-    let d = *conn.dialect();
-    let cols = [
-        "id",
-        "severity",
-        "venue",
-        "message",
-        "created",
-        "marked_for_deletion",
-    ];
-    let per_statement = 1000;
-    let created = DateTimeValue::ymd_hms(2026, 11, 28, 9, 0, 0);
-    let mut id = 1;
-    while id <= rows {
-        let mut tx = conn.begin().expect("begin");
-        for _ in 0..50 {
-            if id > rows {
-                break;
-            }
-            let n = per_statement.min(rows - id + 1);
-            let one = format!("({})", d.placeholders(cols.len()));
-            let sql = format!(
-                "INSERT INTO {} ({}) VALUES {}",
-                d.quote("log"),
-                cols.map(|c| d.quote(c)).join(", "),
-                vec![one; usize::try_from(n).unwrap()].join(", ")
-            );
-            let mut params = Vec::with_capacity(usize::try_from(n).unwrap() * cols.len());
-            for i in id..id + n {
-                params.push(Value::Int(i));
-                params.push(Value::from(if i % 10 == 0 { "error" } else { "info" }));
-                params.push(Value::from("MultiFlexi\\Executor"));
-                params.push(Value::from(format!(
-                    "Job #{} finished with exit code {} after {} s",
-                    i % 5000,
-                    i % 3,
-                    i % 97
-                )));
-                params.push(Value::DateTime(created));
-                params.push(Value::Bool(false));
-            }
-            tx.execute(&sql, &params).expect("insert");
-            id += n;
-        }
-        tx.commit().expect("commit");
-    }
-    // Explicit ids leave a PostgreSQL sequence behind: move it past them, as MultiFlexi's own
-    // inserts would have.
-    if d.engine() == housekeeper::config::Engine::Postgres {
-        let mut tx = conn.begin().expect("begin");
-        tx.execute(
-            "SELECT setval(pg_get_serial_sequence('log', 'id'), (SELECT max(id) FROM log))",
-            &[],
-        )
-        .expect("setval");
-        tx.commit().expect("commit");
-    }
-}
+use common::{affected, reset, seed_log, Tool};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -96,7 +37,7 @@ fn main() {
 
     reset(&mut *conn);
     let t = Instant::now();
-    seed(&mut *conn, rows);
+    seed_log(&mut *conn, rows);
     let seeded = t.elapsed().as_secs_f64();
     eprintln!("{engine}: seeded {rows} rows in {seeded:.1} s");
     let insert_rate = rows as f64 / seeded;
@@ -122,7 +63,7 @@ fn main() {
     );
 
     reset(&mut *conn);
-    seed(&mut *conn, rows);
+    seed_log(&mut *conn, rows);
     drop(conn);
     let tool = Tool::new(
         url,

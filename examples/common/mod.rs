@@ -1,5 +1,6 @@
 //! What the benchmarks share: a fresh MultiFlexi schema, the release binary run with a scratch
-//! state and temp directory (peak RSS measured by `/usr/bin/time`), and directory sizes.
+//! state and temp directory (peak RSS measured by `/usr/bin/time`), directory sizes, and a big
+//! `log` table.
 
 // Each benchmark uses some of these.
 #![allow(dead_code)]
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use housekeeper::config::Engine;
 use housekeeper::db::Connection;
+use housekeeper_journal::{DateTimeValue, Value};
 use housekeeper_scenario::{self as scenario, SchemaLevel};
 
 /// Drops every table and installs the current MultiFlexi schema.
@@ -136,4 +138,65 @@ pub fn walk_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+/// Inserts `rows` `log` rows with ids 1..=rows (one in ten an error, varied messages), 1 000
+/// per statement and 50 statements per transaction; on PostgreSQL the id sequence is moved
+/// past them, as MultiFlexi's own inserts would have left it.
+#[allow(dead_code, reason = "not every benchmark seeds log rows")]
+pub fn seed_log(conn: &mut dyn Connection, rows: i64) {
+    let d = *conn.dialect();
+    let cols = [
+        "id",
+        "severity",
+        "venue",
+        "message",
+        "created",
+        "marked_for_deletion",
+    ];
+    let per_statement = 1000;
+    let created = DateTimeValue::ymd_hms(2026, 11, 28, 9, 0, 0);
+    let mut id = 1;
+    while id <= rows {
+        let mut tx = conn.begin().expect("begin");
+        for _ in 0..50 {
+            if id > rows {
+                break;
+            }
+            let n = per_statement.min(rows - id + 1);
+            let one = format!("({})", d.placeholders(cols.len()));
+            let sql = format!(
+                "INSERT INTO {} ({}) VALUES {}",
+                d.quote("log"),
+                cols.map(|c| d.quote(c)).join(", "),
+                vec![one; usize::try_from(n).unwrap()].join(", ")
+            );
+            let mut params = Vec::with_capacity(usize::try_from(n).unwrap() * cols.len());
+            for i in id..id + n {
+                params.push(Value::Int(i));
+                params.push(Value::from(if i % 10 == 0 { "error" } else { "info" }));
+                params.push(Value::from("MultiFlexi\\Executor"));
+                params.push(Value::from(format!(
+                    "Job #{} finished with exit code {} after {} s",
+                    i % 5000,
+                    i % 3,
+                    i % 97
+                )));
+                params.push(Value::DateTime(created));
+                params.push(Value::Bool(false));
+            }
+            tx.execute(&sql, &params).expect("insert");
+            id += n;
+        }
+        tx.commit().expect("commit");
+    }
+    if d.engine() == Engine::Postgres {
+        let mut tx = conn.begin().expect("begin");
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('log', 'id'), (SELECT max(id) FROM log))",
+            &[],
+        )
+        .expect("setval");
+        tx.commit().expect("commit");
+    }
 }

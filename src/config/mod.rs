@@ -167,6 +167,9 @@ pub struct Config {
     /// journal, a monthly segment at a time; 0 keeps the whole journal.
     pub journal_keep_days: u32,
     pub chunk_rows: usize,
+    /// SQLite only: the pause after each write transaction before the next begins, in which
+    /// other writers take the database's one write lock.
+    pub writer_pause: std::time::Duration,
     /// How long a statement waits for a lock another session holds (SQLite: `busy_timeout`).
     pub lock_timeout: std::time::Duration,
     /// How long one statement may run (PostgreSQL `statement_timeout`, MariaDB
@@ -405,6 +408,12 @@ impl Config {
                 36_500,
             )?,
             chunk_rows: layers.number("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", 10_000, 1, 1_000_000)?,
+            writer_pause: std::time::Duration::from_millis(layers.number(
+                "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS",
+                25,
+                0,
+                1_000,
+            )?),
             lock_timeout: std::time::Duration::from_secs(layers.number(
                 "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT",
                 30,

@@ -68,6 +68,9 @@ pub(super) fn of(config: &Config, seen: &BTreeMap<&'static str, Source>) -> Vec<
                 "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS" => config.hold_days.to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS" => config.journal_keep_days.to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS" => config.chunk_rows.to_string(),
+                "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS" => {
+                    config.writer_pause.as_millis().to_string()
+                }
                 "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT" => config.lock_timeout.as_secs().to_string(),
                 "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT" => {
                     config.statement_timeout.as_secs().to_string()

@@ -37,6 +37,7 @@ fn defaults_match_the_spec() {
     );
     assert_eq!((c.undo_days, c.hold_days, c.chunk_rows), (14, 7, 10_000));
     assert_eq!(c.journal_keep_days, 395, "a year and a month");
+    assert_eq!(c.writer_pause, std::time::Duration::from_millis(25));
     assert_eq!(
         c.retention_actions,
         [RetentionAction::HardDelete, RetentionAction::SoftDelete].into()
@@ -107,6 +108,11 @@ fn bad_numbers_name_variable_and_value() {
     assert_eq!(
         err.to_string(),
         "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS=\"36501\": out of range: must be from 0 to 36500"
+    );
+    let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS", "2000")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS=\"2000\": out of range: must be from 0 to 1000"
     );
     let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_TMP_AGE_HOURS", "-5")]).unwrap_err();
     assert!(err

@@ -371,6 +371,9 @@ pub struct ConnectOptions {
     pub statement_timeout: std::time::Duration,
     /// Open SQLite read-only (`plan`, `doctor`): nothing, not even a WAL file, is created.
     pub read_only: bool,
+    /// SQLite only: a write transaction begins no sooner than this after the connection's
+    /// previous one ended, so other writers waiting for the one write lock get it in between.
+    pub writer_pause: std::time::Duration,
 }
 
 impl Default for ConnectOptions {
@@ -380,6 +383,7 @@ impl Default for ConnectOptions {
             lock_timeout: std::time::Duration::from_secs(30),
             statement_timeout: std::time::Duration::from_secs(900),
             read_only: false,
+            writer_pause: std::time::Duration::ZERO,
         }
     }
 }

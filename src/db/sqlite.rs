@@ -2,7 +2,8 @@
 //!
 //! Owns: opening the database file (never creating it), the per-connection settings MultiFlexi
 //! needs (`PRAGMA foreign_keys=OFF`, a `busy_timeout`), typed values, snapshots, write
-//! transactions, introspection through `PRAGMA table_info` / `foreign_key_list` /
+//! transactions and the pause before each (`ConnectOptions::writer_pause`, so other writers
+//! get the one write lock between two chunks), introspection through `PRAGMA table_info` / `foreign_key_list` /
 //! `index_list` / `index_info`, and the lock file beside the database.
 //!
 //! Must never: enable foreign keys (MultiFlexi's daemons run with them off, and a cascade the
@@ -31,10 +32,11 @@
 //! Statement error codes (`DbError::Statement::code`) are SQLite's extended result codes as
 //! decimal text (`5` busy, `8` read-only, `2067` unique constraint, …).
 
+use std::cell::Cell;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use housekeeper_journal::{DateTimeValue, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -62,6 +64,10 @@ pub struct SqliteConnection {
     timeout: Duration,
     /// The lock file while this connection holds the lock.
     lock: Option<File>,
+    /// The least time between the end of one write transaction and the begin of the next.
+    writer_pause: Duration,
+    /// When this connection's last write transaction ended.
+    write_ended: Cell<Option<Instant>>,
 }
 
 impl SqliteConnection {
@@ -125,6 +131,8 @@ impl SqliteConnection {
             read_only: options.read_only,
             timeout: options.lock_timeout,
             lock: None,
+            writer_pause: options.writer_pause,
+            write_ended: Cell::new(None),
         })
     }
 
@@ -383,12 +391,14 @@ impl Drop for SqliteSession<'_> {
                     }
                 }
             }
-            None if !self.done && !conn.is_autocommit() => {
-                if let Err(e) = conn.execute_batch("ROLLBACK") {
-                    log::warn!("rolling back the SQLite transaction failed: {e}");
+            None => {
+                if !self.done && !conn.is_autocommit() {
+                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                        log::warn!("rolling back the SQLite transaction failed: {e}");
+                    }
                 }
+                self.owner.write_ended.set(Some(Instant::now()));
             }
-            None => {}
         }
     }
 }
@@ -454,6 +464,15 @@ impl Connection for SqliteConnection {
     }
 
     fn begin(&mut self) -> DbResult<Box<dyn WriteTx + '_>> {
+        // The other writers' turn: their busy handlers retry every few milliseconds at first,
+        // then every 100 ms, so without a pause the next chunk would take the lock again
+        // before a waiting writer wakes.
+        if let Some(ended) = self.write_ended.get() {
+            let since = ended.elapsed();
+            if since < self.writer_pause {
+                std::thread::sleep(self.writer_pause - since);
+            }
+        }
         batch(&self.conn, "BEGIN IMMEDIATE", &self.path, self.timeout)?;
         Ok(Box::new(Session(SqliteSession {
             owner: self,

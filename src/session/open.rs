@@ -310,6 +310,7 @@ pub fn open_database(
         read_only,
         lock_timeout: config.lock_timeout,
         statement_timeout: config.statement_timeout,
+        writer_pause: config.writer_pause,
         ..ConnectOptions::default()
     };
     db::connect(target, &options).map_err(|e| match e {

@@ -1,7 +1,8 @@
 //! Bounded waits: a table locked by another session makes a run give up after
 //! `MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT` and say who holds it; SIGTERM cancels a statement
 //! that waits; a connection lost mid-run ends the run at once (exit 4) and the next start
-//! recovers. Real locks held by a second session, real signals, real killed sessions.
+//! recovers; a daemon writing while a long prune runs gets its turns between the chunks. Real
+//! locks held by a second session, real signals, real killed sessions, a real second writer.
 
 use std::time::{Duration, Instant};
 
@@ -210,5 +211,125 @@ backend_test!(
         assert_eq!(seeded_rows(db), 30);
         let out = the_next_run_prunes_and_verifies(db, &hk);
         assert!(out.stderr.contains("LogPruning was interrupted; chunks without an anchor were rolled back"), "{}", out.stderr);
+    }
+);
+
+/// What a MultiFlexi daemon did while a prune ran: one transaction every 10 ms inserting a
+/// `log` row (venue `daemon`) and updating a job, each timed from its begin to its commit.
+struct Daemon {
+    turns: Vec<(Instant, Duration)>,
+    failed: Vec<String>,
+}
+
+/// Runs the daemon's transactions on its own connection until `stop`.
+fn daemon(mut conn: Box<dyn Connection>, job: i64, stop: &std::sync::atomic::AtomicBool) -> Daemon {
+    use crate::support::Value;
+    let mut done = Daemon {
+        turns: Vec::new(),
+        failed: Vec::new(),
+    };
+    let mut n = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        n += 1;
+        let started = Instant::now();
+        let turn = conn.begin().and_then(|mut tx| {
+            tx.execute(
+                "INSERT INTO log (severity, venue, message, marked_for_deletion) VALUES (?, ?, ?, ?)",
+                &[Value::from("info"), Value::from("daemon"), Value::from(format!("turn {n}")), Value::Bool(false)],
+            )?;
+            tx.execute("UPDATE job SET pid = ? WHERE id = ?", &[Value::Int(n), Value::Int(job)])?;
+            tx.commit()
+        });
+        match turn {
+            Ok(()) => done.turns.push((started, started.elapsed())),
+            Err(e) => done.failed.push(e.to_string()),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done
+}
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    let mut conn = db.connect();
+    let mut view = conn.snapshot().unwrap();
+    view.query_scalar(sql, &[])
+        .unwrap()
+        .and_then(|v| v.as_i64())
+        .unwrap()
+}
+
+backend_test!(
+    fn a_daemon_writing_during_a_long_prune_gets_its_turns(db) {
+        // 48 chunks of 1,000 rows: on SQLite each holds the one write lock, and the daemon
+        // must get it between them rather than wait behind chunk after chunk.
+        const SEEDED: i64 = 50_000;
+        const KEEP: i64 = 2_000;
+        const CHUNK: i64 = 1_000;
+        seed_log(db, SEEDED);
+        let mut seed = housekeeper_scenario::Seed::new(crate::support::DateTimeValue::parse(crate::support::tool::NOW).unwrap());
+        let app = seed.app("Daemon app").id();
+        let company = seed.company("Daemon company", "daemon").id();
+        let runtemplate = seed.runtemplate(app, company, "h").id();
+        let job = seed.running_job(runtemplate, seed.now()).id();
+        seed.apply(&mut *db.connect()).unwrap();
+        let mut hk = Tool::new(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", &KEEP.to_string())
+            .set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", &CHUNK.to_string());
+
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (conn, stop) = (db.connect(), std::sync::Arc::clone(&stop));
+            std::thread::spawn(move || daemon(conn, job, &stop))
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let (started, out) = (Instant::now(), hk.run(&["run", "--duty", "LogPruning", "--format", "json"]));
+        let ended = Instant::now();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let done = writer.join().unwrap();
+
+        assert_eq!(out.code, 0, "{out:?}");
+        assert!(done.failed.is_empty(), "the daemon's transactions failed: {:?}", done.failed);
+        let during: Vec<Duration> = done
+            .turns
+            .iter()
+            .filter(|(at, _)| *at >= started && *at <= ended)
+            .map(|(_, took)| *took)
+            .collect();
+        let longest = during.iter().max().copied().unwrap_or_default();
+        // At least one turn per chunk, or one per 25 ms of the prune (under half the daemon's
+        // pace, for a prune too quick for that), whichever is fewer. Kept waiting behind the
+        // chunks (SQLite without the pause between them), it got a third of that.
+        let chunks = (SEEDED - KEEP) / CHUNK;
+        let expected = chunks.min(((ended - started).as_millis() / 25) as i64);
+        assert!(longest < Duration::from_secs(5), "the daemon waited {longest:?} for one transaction");
+        assert!(
+            during.len() as i64 >= expected,
+            "the daemon got {} turns during a prune of {chunks} chunks in {:?}, fewer than {expected} (longest {longest:?})",
+            during.len(),
+            ended - started
+        );
+
+        // The prune deleted what it planned, the oldest rows, and none of the daemon's.
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let duty = report["duties"]
+            .as_array()
+            .and_then(|duties| duties.iter().find(|d| d["duty"] == "LogPruning"))
+            .unwrap();
+        assert_eq!(duty["drifted_count"], 0, "{duty}");
+        let deleted = duty["affected"].as_i64().unwrap();
+        assert!(deleted >= SEEDED - KEEP, "{duty}");
+        assert!(deleted <= SEEDED - KEEP + done.turns.len() as i64 + 5, "{duty}");
+        assert_eq!(seeded_rows(db), SEEDED - deleted);
+        let (lowest, highest) = (
+            count(db, "SELECT MIN(id) FROM log WHERE venue = 'seed'"),
+            count(db, "SELECT MAX(id) FROM log WHERE venue = 'seed'"),
+        );
+        assert_eq!(highest - lowest + 1, SEEDED - deleted, "the newest seeded rows are kept");
+        assert_eq!(
+            count(db, "SELECT COUNT(*) FROM log WHERE venue = 'daemon'"),
+            done.turns.len() as i64,
+            "every row the daemon wrote is kept"
+        );
+        assert_eq!(hk.run(&["journal", "verify"]).code, 0);
     }
 );
