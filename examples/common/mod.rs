@@ -143,7 +143,6 @@ pub fn walk_size(dir: &Path) -> u64 {
 /// Inserts `rows` `log` rows with ids 1..=rows (one in ten an error, varied messages), 1 000
 /// per statement and 50 statements per transaction; on PostgreSQL the id sequence is moved
 /// past them, as MultiFlexi's own inserts would have left it.
-#[allow(dead_code, reason = "not every benchmark seeds log rows")]
 pub fn seed_log(conn: &mut dyn Connection, rows: i64) {
     let d = *conn.dialect();
     let cols = [
