@@ -140,9 +140,115 @@ pub fn walk_size(dir: &Path) -> u64 {
     total
 }
 
-/// Inserts `rows` `log` rows with ids 1..=rows (one in ten an error, varied messages), 1 000
-/// per statement and 50 statements per transaction; on PostgreSQL the id sequence is moved
-/// past them, as MultiFlexi's own inserts would have left it.
+/// A log message as MultiFlexi's executor and apps write them, different for every row: job
+/// and company ids, app and template names, exit codes, durations, amounts, HTTP errors and
+/// random request ids (which compress as badly as real ones). Deterministic in `i`.
+fn log_message(i: i64) -> (String, &'static str, &'static str) {
+    const APPS: [&str; 8] = [
+        "abraflexi-bank-import",
+        "fiobank-statements",
+        "raiffeisenbank-statements",
+        "abraflexi-reminder",
+        "pohoda-invoices",
+        "csas-statements",
+        "abraflexi-matcher",
+        "multiflexi-probe",
+    ];
+    const COMPANIES: [&str; 6] = [
+        "ACME s.r.o.",
+        "Vitex Software",
+        "Spoje.Net",
+        "Zlatý Klas a.s.",
+        "Pekárna U Mostu",
+        "Nová Hospoda v.o.s.",
+    ];
+    // xorshift64*: cheap, deterministic, and no two rows alike.
+    let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let app = APPS[(next() % 8) as usize];
+    let company = COMPANIES[(next() % 6) as usize];
+    let job = 40_000 + next() % 60_000;
+    let request = format!("{:016x}{:08x}", next(), next() as u32);
+    match next() % 6 {
+        0 => (
+            format!(
+                "Job {job} ({app}) for {company} failed: HTTP {} from https://api.example.cz/v1/{}/transactions.json after {}.{:03} s (request {request})",
+                [401, 403, 429, 500, 502, 503][(next() % 6) as usize],
+                next() % 9_000_000,
+                next() % 120,
+                next() % 1000
+            ),
+            "error",
+            "MultiFlexi\\Executor",
+        ),
+        1 => (
+            format!(
+                "Imported {} statement lines into {company}: {} CZK credited, {} CZK debited, {} duplicates skipped (batch {request})",
+                next() % 400,
+                next() % 10_000_000,
+                next() % 3_000_000,
+                next() % 7
+            ),
+            "success",
+            app,
+        ),
+        2 => (
+            format!(
+                "Executor: starting /usr/bin/multiflexi-{app} for job {job} with {} environment variables, PID {}",
+                10 + next() % 30,
+                1000 + next() % 60_000
+            ),
+            "info",
+            "MultiFlexi\\Executor",
+        ),
+        3 => (
+            format!(
+                "{{\"job\":{job},\"exitcode\":{},\"stdout_bytes\":{},\"artifacts\":[\"report-{request}.json\"],\"company\":\"{company}\"}}",
+                next() % 3,
+                next() % 200_000
+            ),
+            "debug",
+            app,
+        ),
+        4 => (
+            format!(
+                "Reminder {} sent to {} <{}@example.cz> for invoice {}/{:05}: {} CZK overdue {} days",
+                1 + next() % 3,
+                company,
+                &request[..10],
+                2026,
+                next() % 100_000,
+                next() % 250_000,
+                next() % 90
+            ),
+            "info",
+            app,
+        ),
+        _ => (
+            format!(
+                "Job {job} finished with exit code {} after {} s; next run of template {} at 2026-12-{:02} {:02}:{:02}",
+                next() % 3,
+                next() % 3600,
+                next() % 900,
+                1 + next() % 28,
+                next() % 24,
+                next() % 60
+            ),
+            "notice",
+            "MultiFlexi\\Scheduler",
+        ),
+    }
+}
+
+/// Inserts `rows` `log` rows with ids 1..=rows (messages as varied as real ones: see
+/// `log_message`; `created` a second apart), 1 000 per statement and 50 statements per
+/// transaction; on PostgreSQL the id sequence is moved past them, as MultiFlexi's own inserts
+/// would have left it.
 pub fn seed_log(conn: &mut dyn Connection, rows: i64) {
     let d = *conn.dialect();
     let cols = [
@@ -172,16 +278,14 @@ pub fn seed_log(conn: &mut dyn Connection, rows: i64) {
             );
             let mut params = Vec::with_capacity(usize::try_from(n).unwrap() * cols.len());
             for i in id..id + n {
+                let (message, severity, venue) = log_message(i);
                 params.push(Value::Int(i));
-                params.push(Value::from(if i % 10 == 0 { "error" } else { "info" }));
-                params.push(Value::from("MultiFlexi\\Executor"));
-                params.push(Value::from(format!(
-                    "Job #{} finished with exit code {} after {} s",
-                    i % 5000,
-                    i % 3,
-                    i % 97
-                )));
-                params.push(Value::DateTime(created));
+                params.push(Value::from(severity));
+                params.push(Value::from(venue));
+                params.push(Value::from(message));
+                params.push(Value::DateTime(
+                    housekeeper::clock::shift(created, i - rows).expect("a time"),
+                ));
                 params.push(Value::Bool(false));
             }
             tx.execute(&sql, &params).expect("insert");
