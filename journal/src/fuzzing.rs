@@ -6,18 +6,22 @@
 
 use crate::cbor::diagnostic;
 use crate::chain::{check8, genesis, JournalId};
-use crate::codec::decode_record;
-use crate::frame::{build_frame, segment_file_name, FrameHeader, SegmentHeader, FORMAT_VERSION};
+use crate::codec::{decode_record, decode_record_of_version};
+use crate::frame::{
+    build_frame, segment_file_name, FrameHeader, SegmentHeader, FORMAT_VERSION,
+    OLDEST_FORMAT_VERSION,
+};
 use crate::payload::{check_blob, BlobEntries, BodyDecoder};
 use crate::record::{Digest, PayloadKind, PayloadRef};
 use crate::scan::scan_single_segment;
 
-/// Feeds `data` to every decoder, as a record, a payload body, a blob file, a whole segment,
+/// Feeds `data` to every decoder, as a record (of every format version), a payload body, a blob file, a whole segment,
 /// and as the body of otherwise valid frames (so that inputs reach zstd and the record decoder
 /// behind the checksums). Results are discarded; the point is that nothing panics.
 pub fn decode_any(data: &[u8]) {
     let _ = diagnostic(data);
     let _ = decode_record(data);
+    let _ = decode_record_of_version(data, OLDEST_FORMAT_VERSION);
 
     if let Ok(mut body) = BodyDecoder::new(data) {
         while let Ok(Some(_)) = body.next_entry() {}

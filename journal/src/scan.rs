@@ -120,8 +120,8 @@ struct FoldedStart {
     /// The last folded record, as the first segment's header continues from it.
     before: ChainHead,
     segment: String,
-    /// The sequence number of the `segments_folded` record naming `before`.
-    record: Option<u64>,
+    /// The `segments_folded` record naming `before`.
+    record: Option<ChainHead>,
 }
 
 /// A journal's folded beginning, as a scan confirmed it.
@@ -129,8 +129,10 @@ struct FoldedStart {
 pub struct Folded {
     /// The last folded record: the journal's records start after it.
     pub before: ChainHead,
-    /// The `segments_folded` record that says so.
+    /// The `segments_folded` record that says so: its sequence number and hash, which a
+    /// witness (the database's anchor of the fold) must confirm.
     pub record_seq: u64,
+    pub record_hash: Digest,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -215,10 +217,22 @@ impl Scanner {
     #[must_use]
     pub fn folded(&self) -> Option<Folded> {
         let f = self.folded.as_ref()?;
+        let record = f.record?;
         Some(Folded {
             before: f.before,
-            record_seq: f.record?,
+            record_seq: record.seq,
+            record_hash: record.hash,
         })
+    }
+
+    /// The first record of a journal that starts after record 1 while no record read so far
+    /// says the records before it were folded.
+    #[must_use]
+    pub fn unvouched_start(&self) -> Option<u64> {
+        self.folded
+            .as_ref()
+            .filter(|f| f.record.is_none())
+            .map(|f| f.before.seq + 1)
     }
 
     #[must_use]
@@ -369,6 +383,9 @@ impl Scanner {
                     hash: header.prev_hash,
                 };
                 self.head = Some(head);
+                // Records before the start cannot be checked: their expectations go (they
+                // are vouched for by the fold record, which `finish` requires).
+                self.expected = self.expected.split_off(&head.seq);
                 self.folded = Some(FoldedStart {
                     before: head,
                     segment: name.to_owned(),
@@ -643,7 +660,10 @@ impl Scanner {
                 && f.before.seq < *last_seq
                 && self.segment_ends.get(last_seq) == Some(last_hash);
             if f.record.is_none() && (at_start || within) {
-                f.record = Some(header.seq);
+                f.record = Some(ChainHead {
+                    seq: header.seq,
+                    hash,
+                });
             }
         }
         let new_head = ChainHead {

@@ -791,3 +791,113 @@ fn a_fold_cut_short_still_verifies_and_removed_segments_without_a_fold_are_damag
     assert!(d.explanation.contains("no segments_folded record"), "{d}");
     assert!(Journal::open(&dir).is_err(), "the writer refuses it too");
 }
+
+#[test]
+fn a_fold_never_covers_segments_removed_by_someone_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    monthly_journal(dir, 4);
+    let (mut j, _) = Journal::open(dir).unwrap();
+    let a = j.append_durable(&run_start("run-9")).unwrap();
+    j.write_checkpoint(&a).unwrap();
+    drop(j);
+    // The two oldest segments removed by hand; the writer, resuming at its anchored
+    // checkpoint, does not read them…
+    let files = segment_files(dir);
+    fs::remove_file(&files[0]).unwrap();
+    fs::remove_file(&files[1]).unwrap();
+    let cp = housekeeper_journal::store::read_checkpoint(dir).unwrap();
+    let options = JournalOptions {
+        expected: vec![a.head()],
+        checkpoint: Some(cp),
+        ..JournalOptions::default()
+    };
+    let (j, opened) = Journal::open_with(dir, options).expect("the writer opens it");
+    assert!(opened.folded.is_none());
+    // …but a fold reads everything and refuses to cover the gap with a record of its own.
+    let err = j.plan_fold(&|_: &Record| true).unwrap_err();
+    assert_eq!(
+        err.damage().map(|d| d.class),
+        Some(DamageClass::SequenceGap),
+        "{err}"
+    );
+    drop(j);
+    assert!(!verify(dir, None).unwrap().is_ok());
+}
+
+#[test]
+fn a_journal_goes_on_folding_month_after_month() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (mut j, _) = Journal::open(dir).unwrap();
+    // Month 1's payload is expired by month 2's run: a record of run-1 in month 2's segment.
+    j.append(&run_start("run-1")).unwrap();
+    let mut w = j.payload_writer(PayloadKind::RowImages).unwrap();
+    w.begin_table("log", &["id".into()]).unwrap();
+    w.row(RowRole::Deleted, &[Value::Int(1)]).unwrap();
+    let p = w.finish().unwrap();
+    j.append(&outcome("run-1", 0, Some(p.clone()))).unwrap();
+    for m in 2..=4 {
+        j.start_segment().unwrap();
+        j.append(&run_start(&format!("run-{m}"))).unwrap();
+        if m == 2 {
+            j.expire_payload(&p.digest, "run-1", "undo window").unwrap();
+        }
+    }
+    let young = |young: &'static [&'static str]| {
+        move |r: &Record| !young.contains(&housekeeper_journal::store::run_of(r))
+    };
+    let first = j
+        .plan_fold(&young(&["run-2", "run-3", "run-4"]))
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.segments.len(), 1);
+    j.record_fold(&first, "run-4").unwrap();
+    j.remove_folded(&first).unwrap();
+    // A month later run-2 is old too; run-1, whose start is gone, holds nothing back.
+    let second = j.plan_fold(&young(&["run-3", "run-4"])).unwrap().unwrap();
+    assert_eq!(second.segments.len(), 1);
+    let vouched = second
+        .vouched_by
+        .expect("the first fold vouches for the start");
+    assert_eq!(vouched.before.seq, first.last.seq);
+    j.record_fold(&second, "run-5").unwrap();
+    j.remove_folded(&second).unwrap();
+    drop(j);
+    let report = verify(dir, None).unwrap();
+    assert!(report.is_ok(), "{:?}", report.damage);
+    assert_eq!(report.folded.map(|f| f.before.seq), Some(second.last.seq));
+}
+
+#[test]
+fn anchors_of_folded_records_are_not_expected_on_the_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    monthly_journal(dir, 4);
+    let (mut j, _) = Journal::open(dir).unwrap();
+    let first = read_records(dir).unwrap().next().unwrap().unwrap();
+    let plan = j
+        .plan_fold(&|r: &Record| housekeeper_journal::store::run_of(r) == "run-1")
+        .unwrap()
+        .unwrap();
+    let fold = j.record_fold(&plan, "run-5").unwrap();
+    j.remove_folded(&plan).unwrap();
+    drop(j);
+    let stale = ChainHead {
+        seq: first.seq,
+        hash: first.hash,
+    };
+    let options = VerifyOptions {
+        expected_head: Some(fold.head()),
+        expected: vec![stale, fold.head()],
+        chain_only: false,
+    };
+    let report = verify_with(dir, &options).unwrap();
+    assert!(report.is_ok(), "{:?}", report.damage);
+    assert_eq!(report.expected_head_found, Some(true));
+    let folded = report.folded.unwrap();
+    assert_eq!(
+        (folded.record_seq, folded.record_hash),
+        (fold.seq, fold.hash)
+    );
+}

@@ -12,6 +12,19 @@ use crate::state::StateDir;
 
 pub const TABLE: &str = "housekeeper_anchor";
 
+/// The `duty` of the anchor of a `segments_folded` record. These anchors vouch for where a
+/// folded journal starts: pruning the anchors of old runs keeps them.
+pub const FOLD_DUTY: &str = "segments_folded";
+
+/// Whether `anchors` hold the anchor of the fold record `f` (same record, same hash).
+#[must_use]
+pub fn vouches_for_fold(anchors: &[Anchor], f: &housekeeper_journal::Folded) -> bool {
+    let hash = f.record_hash.to_hex();
+    anchors
+        .iter()
+        .any(|a| a.duty == FOLD_DUTY && a.record_seq == f.record_seq && a.record_hash == hash)
+}
+
 /// Whose anchors to read: the journal's identity (its chain id) and, until the state
 /// directory is migrated by the next run, the id older versions kept in
 /// `STATE_DIR/journal-id` and keyed their anchors by.
@@ -293,7 +306,8 @@ pub fn latest(q: &mut dyn Query, key: &JournalKey) -> DbResult<Option<Anchor>> {
     Ok(all.into_iter().max_by_key(|a| a.record_seq))
 }
 
-/// Deletes this journal's anchors of the given runs (pruned with the undo window).
+/// Deletes this journal's anchors of the given runs (pruned with the undo window), except fold
+/// anchors (`FOLD_DUTY`).
 ///
 /// # Errors
 /// The statement failed.
@@ -306,11 +320,32 @@ pub fn prune(tx: &mut dyn WriteTx, key: &JournalKey, run_ids: &[String]) -> DbRe
         return Ok(0);
     }
     params.extend(run_ids.iter().map(|r| Value::Text(r.clone())));
+    params.push(Value::Text(FOLD_DUTY.to_owned()));
     let sql = format!(
-        "DELETE FROM {} WHERE {filter} AND {} IN ({})",
+        "DELETE FROM {} WHERE {filter} AND {} IN ({}) AND {} <> ?",
         d.quote(TABLE),
         d.quote("run_id"),
-        d.placeholders(run_ids.len())
+        d.placeholders(run_ids.len()),
+        d.quote("duty")
+    );
+    tx.execute(&sql, &params)
+}
+
+/// Deletes this journal's anchors of records up to `seq` (folded away: a fold's anchor
+/// vouches for them now).
+///
+/// # Errors
+/// The statement failed.
+pub fn drop_through(tx: &mut dyn WriteTx, key: &JournalKey, seq: u64) -> DbResult<u64> {
+    let d = *tx.dialect();
+    let Some((filter, mut params)) = key_filter(d, key) else {
+        return Ok(0);
+    };
+    params.push(Value::Int(i64::try_from(seq).unwrap_or(i64::MAX)));
+    let sql = format!(
+        "DELETE FROM {} WHERE {filter} AND {} <= ?",
+        d.quote(TABLE),
+        d.quote("record_seq")
     );
     tx.execute(&sql, &params)
 }

@@ -20,9 +20,6 @@ use super::anchor;
 use crate::audit::JournalIndex;
 use crate::db::Connection;
 
-/// The `duty` of the anchor of a `segments_folded` record.
-pub const ANCHOR_DUTY: &str = "segments_folded";
-
 fn started(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .ok()
@@ -82,24 +79,62 @@ fn fold(
         return Ok(None);
     }
     let index = JournalIndex::read(journal.dir()).map_err(|e| e.to_string())?;
-    let old: BTreeSet<&str> = index
+    // Runs that must stay: this one, those not ended, and those started after the cutoff (or
+    // at an unreadable time). A record of a run the index does not know (its start folded
+    // earlier, or a journal reset) holds nothing back.
+    let young: BTreeSet<&str> = index
         .runs
         .iter()
-        .filter(|r| r.run_id != run_id && r.end.is_some())
-        .filter(|r| started(&r.started_utc).is_some_and(|s| s < cutoff))
+        .filter(|r| {
+            r.run_id == run_id
+                || r.end.is_none()
+                || started(&r.started_utc).is_none_or(|s| s >= cutoff)
+        })
         .map(|r| r.run_id.as_str())
+        .chain([run_id])
         .collect();
     let plan = journal
-        .plan_fold(&|record| old.contains(run_of(record)))
+        .plan_fold(&|record| !young.contains(run_of(record)))
         .map_err(|e| e.to_string())?;
     let Some(plan) = plan else {
         return Ok(None);
     };
+    let key = anchor::JournalKey::chain(journal_id);
+    if let Some(f) = &plan.vouched_by {
+        let mut view = conn.snapshot().map_err(|e| e.to_string())?;
+        let anchors = anchor::since(&mut *view, &key, f.record_seq).map_err(|e| e.to_string())?;
+        if !anchor::vouches_for_fold(&anchors, f) {
+            return Err(format!(
+                "the journal starts at record {}, after a fold (record {}) that no anchor in \
+                 the database confirms: nothing more is folded until `housekeeper journal \
+                 verify` passes",
+                f.before.seq + 1,
+                f.record_seq
+            ));
+        }
+    }
     let appended = journal
         .record_fold(&plan, run_id)
         .map_err(|e| e.to_string())?;
-    anchor::record(conn, journal_id, run_id, ANCHOR_DUTY, appended.head())
-        .map_err(|e| format!("anchoring the fold record {}: {e}", appended.seq))?;
+    // The fold's anchor, and the anchors of the records it folds (the fold vouches for them).
+    let anchored = conn.begin().and_then(|mut tx| {
+        anchor::drop_through(&mut *tx, &key, plan.last.seq)?;
+        anchor::insert(
+            &mut *tx,
+            journal_id,
+            &anchor::Anchor {
+                run_id: run_id.to_owned(),
+                duty: anchor::FOLD_DUTY.to_owned(),
+                chunk: 0,
+                record_seq: appended.seq,
+                record_hash: appended.hash.to_hex(),
+                payload_digest: None,
+                payload_len: None,
+            },
+        )?;
+        tx.commit()
+    });
+    anchored.map_err(|e| format!("anchoring the fold record {}: {e}", appended.seq))?;
     journal.remove_folded(&plan).map_err(|e| e.to_string())?;
     Ok(Some(format!(
         "folded {} journal segment(s) holding records {} to {}, every run in them older than \

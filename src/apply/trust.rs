@@ -12,8 +12,9 @@
 //!   when it lies after the last anchored record;
 //! - a journal that has recorded finished runs on this database while the database holds no
 //!   anchor of its id at all (anchors deleted, or the journal replaced by another);
-//! - a journal whose oldest segments were folded starts where an anchored record (the fold
-//!   record or a later one) says: segments removed by anyone else are damage.
+//! - a journal whose oldest segments were folded (seen when the chain is verified from its
+//!   first record) starts where a fold record the database anchored as such says: segments
+//!   removed by anyone else are damage.
 //!
 //! Owns that decision; it never repairs anything but a harmless torn tail (through the
 //! journal store) and never writes to the database.
@@ -46,11 +47,11 @@ pub enum TrustError {
         ended: String,
     },
     /// The journal starts after folded records, on the word of a record the database has
-    /// not anchored (a fold is anchored before its files go).
+    /// not anchored as a fold (a fold is anchored before its files go).
     #[error(
         "the journal starts at record {first}: records 1 to {before} were folded according to \
-         record {record}, but no anchor in the database confirms that record or a later one, \
-         so the removal of the older records cannot be trusted"
+         record {record}, but the database holds no anchor of that fold, so the removal of \
+         the older records cannot be trusted"
     )]
     UnanchoredFold {
         first: u64,
@@ -135,7 +136,8 @@ pub fn open_journal(
         // checkpoint record).
         Err(JournalError::Damaged { .. }) if from_checkpoint.is_some() => {
             let mut view = witness.conn.snapshot()?;
-            expected = heads(&anchor::since(&mut *view, key, 0)?);
+            anchors = anchor::since(&mut *view, key, 0)?;
+            expected = heads(&anchors);
             from_checkpoint = None;
             Journal::open_with(
                 dir,
@@ -148,7 +150,7 @@ pub fn open_journal(
         other => other?,
     };
     if let Some(f) = opened.folded {
-        if !expected.iter().any(|h| h.seq >= f.record_seq) {
+        if !anchor::vouches_for_fold(&anchors, &f) {
             return Err(TrustError::UnanchoredFold {
                 first: f.before.seq + 1,
                 before: f.before.seq,

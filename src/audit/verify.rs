@@ -27,6 +27,8 @@ pub enum Expected {
         run_id: String,
         head: ChainHead,
         all: Vec<ChainHead>,
+        /// The anchors of `segments_folded` records: what vouches for a folded start.
+        folds: Vec<ChainHead>,
     },
     /// The anchors were not read: why (no database configured, unreachable, no journal id).
     NotChecked(String),
@@ -220,7 +222,9 @@ impl VerifyResult {
     /// anchored record.
     fn expect(&mut self, expected: &Expected) -> (Option<ChainHead>, Vec<ChainHead>) {
         match expected {
-            Expected::Head { run_id, head, all } => {
+            Expected::Head {
+                run_id, head, all, ..
+            } => {
                 self.anchor.run_id = Some(run_id.clone());
                 self.anchor.seq = Some(head.seq);
                 (Some(*head), all.clone())
@@ -284,41 +288,48 @@ impl VerifyResult {
         self.damage_count = report.damage_count - (report.damage.len() - self.damage.len()) as u64;
     }
 
-    /// A folded start is vouched for by its `segments_folded` record, which the newest anchor
-    /// must confirm (it is anchored before the files go): else the older segments may have
-    /// been removed by anyone, with a record appended to cover it.
+    /// A folded start is vouched for by its `segments_folded` record, which the database
+    /// must hold as a fold's anchor (written before the files went): else the older segments
+    /// may have been removed by anyone, with a record appended to cover it.
     fn check_fold(&mut self, f: housekeeper_journal::Folded, expected: &Expected) {
         self.folded = Some(FoldedStart {
             before_seq: f.before.seq,
             record_seq: f.record_seq,
         });
-        match expected {
-            Expected::Head { head, .. } if head.seq < f.record_seq => {
-                let detail = format!(
-                    "the journal starts at record {}: records 1 to {} were folded according to \
-                     record {}, which no database anchor confirms (the newest names record {})",
-                    f.before.seq + 1,
-                    f.before.seq,
-                    f.record_seq,
-                    head.seq
-                );
-                self.damage_count += 1;
-                self.damage.push(DamageEntry {
-                    class: "sequence_gap".into(),
-                    seq: Some(f.before.seq + 1),
-                    file: String::new(),
-                    offset: 0,
-                    digest: None,
-                    explanation: detail.clone(),
-                    message: detail,
-                });
+        let fold = ChainHead {
+            seq: f.record_seq,
+            hash: f.record_hash,
+        };
+        let unconfirmed = match expected {
+            Expected::Head { folds, .. } => !folds.contains(&fold),
+            Expected::NoAnchor(_) => true,
+            Expected::NotChecked(_) => {
+                self.warnings.push(format!(
+                    "records 1 to {} were folded according to record {}; no database anchor \
+                     was compared with that record",
+                    f.before.seq, f.record_seq
+                ));
+                false
             }
-            Expected::Head { .. } => {}
-            _ => self.warnings.push(format!(
-                "records 1 to {} were folded according to record {}; no database anchor was \
-                 compared with that record",
-                f.before.seq, f.record_seq
-            )),
+        };
+        if unconfirmed {
+            let detail = format!(
+                "the journal starts at record {}: records 1 to {} were folded according to \
+                 record {}, which the database holds no anchor of",
+                f.before.seq + 1,
+                f.before.seq,
+                f.record_seq
+            );
+            self.damage_count += 1;
+            self.damage.push(DamageEntry {
+                class: "sequence_gap".into(),
+                seq: Some(f.before.seq + 1),
+                file: String::new(),
+                offset: 0,
+                digest: None,
+                explanation: detail.clone(),
+                message: detail,
+            });
         }
     }
 

@@ -191,12 +191,19 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
         Ok(a) => a,
     };
     let mut all = Vec::with_capacity(anchors.len());
+    let mut folds = Vec::new();
     for a in &anchors {
         match Digest::from_hex(&a.record_hash) {
-            Some(hash) => all.push(ChainHead {
-                seq: a.record_seq,
-                hash,
-            }),
+            Some(hash) => {
+                let at = ChainHead {
+                    seq: a.record_seq,
+                    hash,
+                };
+                all.push(at);
+                if a.duty == anchor::FOLD_DUTY {
+                    folds.push(at);
+                }
+            }
             None => {
                 return Expected::NotChecked(format!(
                     "the anchor of run {} (record {}) holds no readable record hash",
@@ -211,7 +218,12 @@ fn expected_head(config: &Config, state: &StateDir) -> Expected {
         .max_by_key(|(a, _)| a.record_seq)
         .map(|(a, h)| (a.run_id.clone(), *h));
     match newest {
-        Some((run_id, head)) => Expected::Head { run_id, head, all },
+        Some((run_id, head)) => Expected::Head {
+            run_id,
+            head,
+            all,
+            folds,
+        },
         None => Expected::NoAnchor(format!(
             "{target} holds no anchor of journal {journal_id} yet"
         )),

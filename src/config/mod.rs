@@ -437,6 +437,7 @@ impl Config {
                 .map(|text| std::env::split_paths(&text).collect()),
             provenance: Vec::new(),
         };
+        config.check_keep_days()?;
         let provenance = provenance::of(&config, &layers.seen);
         Ok(Loaded {
             config: Config {
@@ -444,6 +445,24 @@ impl Config {
                 ..config
             },
             warnings,
+        })
+    }
+
+    /// Folding a run forgets what the journal said of it: its undo, the holds on what an undo
+    /// of it restored. So a run is never folded before both periods are over.
+    fn check_keep_days(&self) -> Result<(), ConfigError> {
+        let needed = self.undo_days.max(self.hold_days);
+        if self.journal_keep_days == 0 || self.journal_keep_days >= needed {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid {
+            variable: "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS".into(),
+            value: self.journal_keep_days.to_string(),
+            problem: format!(
+                "must be 0 (keep the whole journal) or at least {needed} days, the longer of \
+                 MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS ({}) and MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS ({})",
+                self.undo_days, self.hold_days
+            ),
         })
     }
 

@@ -109,6 +109,16 @@ fn bad_numbers_name_variable_and_value() {
         err.to_string(),
         "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS=\"36501\": out of range: must be from 0 to 36500"
     );
+    let err = load_env(&[
+        ("MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS", "10"),
+        ("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", "30"),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS=\"10\": must be 0 (keep the whole journal) or at least 30 days, the longer of MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS (30) and MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS (7)"
+    );
+    assert!(load_env(&[("MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS", "0")]).is_ok());
     let err = load_env(&[("MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS", "2000")]).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -501,21 +501,27 @@ backend_test!(
         hk.set("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", "1");
         hk.set("MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS", "40");
         let mut runs = Vec::new();
-        for now in [
+        for (i, now) in [
             "2026-08-10 09:00:00",
             "2026-09-10 09:00:00",
             "2026-10-10 09:00:00",
             "2026-11-10 09:00:00",
-        ] {
+            "2026-12-10 09:00:00",
+            "2027-01-10 09:00:00",
+        ]
+        .into_iter()
+        .enumerate()
+        {
             hk.set("HOUSEKEEPER_NOW", now);
             let out = hk.run(&["run", "--duty", "LogPruning", "--format", "json"]);
             assert_code(&out, 0);
             runs.push(out.json()["run_id"].as_str().expect("a run id").to_owned());
+            // A segment per month. A month is folded away once the next month's first run
+            // started more than 40 days ago (so every run of the month did): August and
+            // September at the November run, October and November at the January run.
+            let want = [1, 2, 3, 2, 3, 2][i];
+            assert_eq!(segments(&hk).len(), want, "after the run of {now}");
         }
-        // A segment per month; at the November run, August and September (started more than
-        // 40 days before it, their payloads long expired) were folded away.
-        let files = segments(&hk);
-        assert_eq!(files.len(), 2, "{files:?}");
         let out = hk.run(&["journal", "verify", "--format", "json"]);
         assert_code(&out, 0);
         let doc = out.json();
@@ -527,13 +533,23 @@ backend_test!(
         let list = hk.run(&["journal", "list", "--format", "json"]).json();
         let listed: Vec<&str> = list["runs"].as_array().unwrap().iter()
             .map(|r| r["run_id"].as_str().unwrap()).collect();
-        assert_eq!(listed, [runs[2].as_str(), runs[3].as_str()], "only October and November remain");
+        assert_eq!(listed, [runs[4].as_str(), runs[5].as_str()], "only December and January remain");
 
         // The next run needs no reset, and the journal still verifies whole.
-        hk.set("HOUSEKEEPER_NOW", "2026-11-28 09:00:00");
+        hk.set("HOUSEKEEPER_NOW", "2027-01-28 09:00:00");
         let out = hk.run(&["run", "--duty", "LogPruning"]);
         assert_code(&out, 0);
         assert_code(&verify(&hk), 0);
+
+        // Without the fold's anchor in the database nothing vouches for the missing records.
+        let mut conn = db.connect();
+        let mut tx = conn.begin().expect("begin");
+        tx.execute("DELETE FROM housekeeper_anchor WHERE duty = 'segments_folded'", &[])
+            .expect("delete the fold anchors");
+        tx.commit().expect("commit");
+        let out = verify(&hk);
+        assert_code(&out, 3);
+        assert!(out.stdout.contains("which the database holds no anchor of"), "{}", both(&out));
 
         // The oldest remaining segment removed by hand: records are missing and nothing says
         // they were folded.

@@ -5,9 +5,9 @@
 //! Owns which segments may go and the order of folding: the record first (durably), then —
 //! after the caller anchored it — the files. It never decides which runs are old enough: the
 //! caller's `may_go` does. It never removes the newest segment or a segment with a payload blob
-//! still present. A run folded away may have later records in a segment that stays (the
-//! expiry of its payloads, written by a later run): readers take those for a run they do not
-//! know.
+//! still present, and never folds a journal whose beginning is missing without a record
+//! saying so. A run folded away may have later records in a segment that stays (the expiry of
+//! its payloads, written by a later run): readers take those for a run they do not know.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -15,19 +15,25 @@ use std::io::Read;
 use super::checkpoint::{read_checkpoint, CHECKPOINT_FILE};
 use super::files::{blob_path, io_err, list_segments, sync_dir};
 use super::{read_records, Appended, Journal, JournalError};
+use crate::chain::check8;
 use crate::chain::ChainHead;
 use crate::codec::{decode_record_of_version, payload_refs};
-use crate::frame::{
-    FrameHeader, SegmentHeader, FRAME_HEADER_LEN, MAX_BODY_LEN, MAX_RECORD_LEN, SEGMENT_HEADER_LEN,
-};
+use crate::frame::{FrameHeader, SegmentHeader, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN};
+use crate::scan::Folded;
+
+/// The largest first record `segment_starts` decodes.
+const FIRST_RECORD_MAX: u32 = 1 << 20;
 use crate::record::Record;
 
-/// The oldest segments that may be folded: their files, the first record and the last.
+/// The oldest segments that may be folded: their files, the first record and the last; and
+/// the record that vouches for where the journal starts now, if an earlier fold removed its
+/// beginning (the caller checks it against its witness before folding further).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldPlan {
     pub segments: Vec<String>,
     pub first_seq: u64,
     pub last: ChainHead,
+    pub vouched_by: Option<Folded>,
 }
 
 /// What a segment holds, for the decision.
@@ -68,13 +74,17 @@ fn first_record(dir: &std::path::Path, name: &str) -> Option<Record> {
     let mut fb = [0u8; FRAME_HEADER_LEN];
     file.read_exact(&mut fb).ok()?;
     let frame = FrameHeader::parse_checked(&fb).ok()?;
-    if frame.ulen > MAX_RECORD_LEN || frame.clen > MAX_BODY_LEN {
+    // A run's first record is small: anything bigger is not worth a look here.
+    if frame.ulen > FIRST_RECORD_MAX || frame.clen > FIRST_RECORD_MAX {
         return None;
     }
     let mut body = Vec::new();
     file.take(u64::from(frame.clen))
         .read_to_end(&mut body)
         .ok()?;
+    if check8(&body) != frame.body_check {
+        return None;
+    }
     let bytes = zstd::bulk::decompress(&body, frame.ulen as usize).ok()?;
     decode_record_of_version(&bytes, header.version).ok()
 }
@@ -96,11 +106,12 @@ impl Journal {
     }
 
     /// The oldest segments, never the newest, whose every record `may_go` accepts and whose
-    /// payload blobs are all gone (expired); `None` when there is none. Reads the journal up
-    /// to the newest segment.
+    /// payload blobs are all gone (expired); `None` when there is none. Reads the whole
+    /// journal: a journal that starts after record 1 must say why (a `segments_folded`
+    /// record), so a fold never covers segments removed by someone else.
     ///
     /// # Errors
-    /// The journal cannot be read.
+    /// The journal cannot be read, or its beginning is missing without a fold record.
     pub fn plan_fold(
         &self,
         may_go: &dyn Fn(&Record) -> bool,
@@ -119,13 +130,14 @@ impl Journal {
             })
             .collect();
         let newest = segments.len() - 1;
-        for entry in read_records(&self.dir)? {
+        let mut records = read_records(&self.dir)?;
+        for entry in records.by_ref() {
             let entry = entry?;
             let Some(seg) = segments[..newest]
                 .iter_mut()
                 .find(|s| s.name == entry.location.file)
             else {
-                break;
+                continue;
             };
             seg.first_seq.get_or_insert(entry.seq);
             seg.last = Some(ChainHead {
@@ -137,6 +149,7 @@ impl Journal {
                 .all(|p| !blob_path(&self.dir, &p.digest).exists());
             seg.may_go &= may_go(&entry.record) && blobs_gone;
         }
+        let vouched_by = records.folded_start()?;
         // A prefix of the older segments, never the newest one.
         let count = segments[..newest]
             .iter()
@@ -153,6 +166,7 @@ impl Journal {
             segments: folded.iter().map(|s| s.name.clone()).collect(),
             first_seq: first,
             last,
+            vouched_by,
         }))
     }
 

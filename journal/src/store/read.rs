@@ -9,11 +9,11 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::files::{blob_path, io_err, list_segments, open_segment_reader};
-use super::{scan_error, JournalError};
+use super::{damaged, scan_error, JournalError};
 use crate::chain::{ChainHead, JournalId};
-use crate::error::{Damage, DamageClass};
+use crate::error::{Damage, DamageClass, Location};
 use crate::record::Digest;
-use crate::scan::{ScanError, ScannedRecord, Scanner, Segment};
+use crate::scan::{Folded, ScanError, ScannedRecord, Scanner, Segment};
 use crate::verify::{BlobSource, Verifier, VerifyReport};
 
 struct FsBlobs {
@@ -71,6 +71,25 @@ impl RecordIter {
     #[must_use]
     pub fn head(&self) -> Option<ChainHead> {
         self.scanner.head()
+    }
+
+    /// After the last record: where a journal whose oldest segments were folded starts, and
+    /// the record vouching for it (`None` for a journal that starts at its first record).
+    ///
+    /// # Errors
+    /// The journal starts after record 1 and no record read says the records before were
+    /// folded (segments removed by someone else): `sequence_gap` damage.
+    pub fn folded_start(&self) -> Result<Option<Folded>, JournalError> {
+        let end = Location {
+            file: String::new(),
+            offset: 0,
+        };
+        if self.scanner.unvouched_start().is_some() {
+            if let Err(ScanError::Damage(d)) = self.scanner.finish(&end) {
+                return Err(damaged(&self.dir, *d));
+            }
+        }
+        Ok(self.scanner.folded())
     }
 
     fn step(&mut self) -> Result<Option<RecordEntry>, JournalError> {
