@@ -5,10 +5,12 @@
 //! Codes (stable, in the journal and the JSON report): `key_reused`, `unique_taken`,
 //! `parent_gone`, `changed`, `gone`. This module only reads.
 
+use std::collections::HashSet;
+
 use housekeeper_journal::Value;
 
 use crate::db::{DbResult, Dialect, Query, SchemaFacts};
-use crate::plan::UpdateRow;
+use crate::plan::{RowKey, UpdateRow};
 
 /// Rows an undo will have inserted by the time it reaches an item (for prediction: the
 /// executor inserts them for real, in order, so it passes `&NoneYet`).
@@ -80,6 +82,35 @@ impl<'a> NewRow<'a> {
             .cloned()
             .unwrap_or(Value::Null)
     }
+}
+
+/// Which of `keys` rows of `table` hold now: one query per `dialect::KEYS_PER_STATEMENT`
+/// keys.
+///
+/// # Errors
+/// A query failed.
+pub fn taken_keys(
+    q: &mut dyn Query,
+    table: &str,
+    key_column: &str,
+    keys: &[Value],
+) -> DbResult<HashSet<RowKey>> {
+    let d = *q.dialect();
+    let mut taken = HashSet::new();
+    for (where_sql, params) in d.in_key_lists(key_column, keys) {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {where_sql}",
+            d.quote(key_column),
+            d.quote(table)
+        );
+        q.query_each(&sql, &params, &mut |row| {
+            if let Some(key) = row.first() {
+                taken.insert(RowKey::of(key));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(taken)
 }
 
 /// Whether rows of `table` need checks beyond their key before they are put back: a unique

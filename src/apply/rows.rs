@@ -367,20 +367,7 @@ impl ChunkTx<'_> {
             ))
         })?;
         let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
-        let mut taken: HashSet<RowKey> = HashSet::new();
-        for (where_sql, params) in key_conditions(&d, &op.key_column, &KeySet::Values(keys)) {
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {where_sql}",
-                d.quote(&op.key_column),
-                d.quote(&op.table)
-            );
-            self.tx.query_each(&sql, &params, &mut |row| {
-                if let Some(key) = row.first() {
-                    taken.insert(RowKey::of(key));
-                }
-                Ok(())
-            })?;
-        }
+        let taken = conflicts::taken_keys(&mut *self.tx, &op.table, &op.key_column, &keys)?;
         let more_checks = conflicts::needs_more_than_key(self.schema, &op.table, &d);
         // A table that refers to itself needs each row in place before the next is checked.
         let self_referencing = self.schema.table(&op.table).is_some_and(|t| {
