@@ -10,9 +10,11 @@
 //! example) keeping `keep` rows (default 100 000): planning, journaling every deleted row's image
 //! in chunks of `MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS`, anchors, log rows. Prints rows/s, the ratio
 //! to the floor, and the tool's peak RSS (from `/usr/bin/time`). Then times `housekeeper undo`
-//! of that run, which re-inserts every deleted row from the journal, against the insert floor
-//! (the seeding's own multi-row INSERTs, in rows/s). The database named by the URL is emptied
-//! and reused: give it a scratch database.
+//! of that run, which re-inserts every deleted row from the journal (reading the run's
+//! payloads chunk by chunk), with its peak RSS, against the insert floor: the same rows put
+//! back into the pruned table by the engine's own multi-row INSERTs (1000 rows a statement),
+//! timed right after the floor's DELETE; the seeding rate (into the empty table) is printed
+//! too. The database named by the URL is emptied and reused: give it a scratch database.
 
 mod common;
 
@@ -25,6 +27,22 @@ use housekeeper_journal::{DateTimeValue, Value};
 use common::{affected, reset, Tool};
 
 fn seed(conn: &mut dyn Connection, rows: i64) {
+    insert_rows(conn, 1, rows);
+    // Explicit ids leave a PostgreSQL sequence behind: move it past them, as MultiFlexi's own
+    // inserts would have.
+    if conn.dialect().engine() == housekeeper::config::Engine::Postgres {
+        let mut tx = conn.begin().expect("begin");
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('log', 'id'), (SELECT max(id) FROM log))",
+            &[],
+        )
+        .expect("setval");
+        tx.commit().expect("commit");
+    }
+}
+
+/// Inserts the log rows `first..=last` with multi-row INSERTs of 1000 rows, 50 per transaction.
+fn insert_rows(conn: &mut dyn Connection, first: i64, last: i64) {
     let d = *conn.dialect();
     let cols = [
         "id",
@@ -36,14 +54,14 @@ fn seed(conn: &mut dyn Connection, rows: i64) {
     ];
     let per_statement = 1000;
     let created = DateTimeValue::ymd_hms(2026, 11, 28, 9, 0, 0);
-    let mut id = 1;
-    while id <= rows {
+    let mut id = first;
+    while id <= last {
         let mut tx = conn.begin().expect("begin");
         for _ in 0..50 {
-            if id > rows {
+            if id > last {
                 break;
             }
-            let n = per_statement.min(rows - id + 1);
+            let n = per_statement.min(last - id + 1);
             let one = format!("({})", d.placeholders(cols.len()));
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
@@ -70,17 +88,6 @@ fn seed(conn: &mut dyn Connection, rows: i64) {
         }
         tx.commit().expect("commit");
     }
-    // Explicit ids leave a PostgreSQL sequence behind: move it past them, as MultiFlexi's own
-    // inserts would have.
-    if d.engine() == housekeeper::config::Engine::Postgres {
-        let mut tx = conn.begin().expect("begin");
-        tx.execute(
-            "SELECT setval(pg_get_serial_sequence('log', 'id'), (SELECT max(id) FROM log))",
-            &[],
-        )
-        .expect("setval");
-        tx.commit().expect("commit");
-    }
 }
 
 fn main() {
@@ -99,7 +106,7 @@ fn main() {
     seed(&mut *conn, rows);
     let seeded = t.elapsed().as_secs_f64();
     eprintln!("{engine}: seeded {rows} rows in {seeded:.1} s");
-    let insert_rate = rows as f64 / seeded;
+    let seed_rate = rows as f64 / seeded;
     if args.get(4).is_some_and(|a| a == "seed-only") {
         return;
     }
@@ -119,6 +126,16 @@ fn main() {
     println!(
         "{engine}: floor  {deleted} rows in {floor:.2} s = {:.0} rows/s",
         deleted as f64 / floor
+    );
+    // The undo's floor: the same rows put back into the pruned table by the engine's own
+    // multi-row INSERTs.
+    let t = Instant::now();
+    insert_rows(&mut *conn, 1, rows - keep);
+    let insert_floor = t.elapsed().as_secs_f64();
+    println!(
+        "{engine}: insert floor {} rows in {insert_floor:.2} s = {:.0} rows/s (seeding the empty table: {seed_rate:.0} rows/s)",
+        rows - keep,
+        (rows - keep) as f64 / insert_floor
     );
 
     reset(&mut *conn);
@@ -142,10 +159,11 @@ fn main() {
 
     let run_id = report["run_id"].as_str().expect("run id").to_owned();
     let (_, undone, rss) = tool.run(&["undo", &run_id]);
-    let insert_floor = affected as f64 / insert_rate;
+    let insert_floor = insert_floor * affected as f64 / (rows - keep) as f64;
     println!(
-        "{engine}: undo   {affected} rows in {undone:.2} s = {:.0} rows/s, {:.2}x the insert floor ({insert_rate:.0} rows/s), peak RSS {rss} KiB",
+        "{engine}: undo   {affected} rows in {undone:.2} s = {:.0} rows/s, {:.2}x the insert floor, {:.2}x the seeding rate, peak RSS {rss} KiB",
         affected as f64 / undone,
         undone / insert_floor,
+        undone * seed_rate / affected as f64,
     );
 }

@@ -440,7 +440,7 @@ impl<'a> Executor<'a> {
                 Piece::Update { item, op, source } => rows.update(duty, ctx, *item, op, source)?,
                 Piece::Insert { op, .. } => rows.insert_row(op)?,
                 Piece::Reinsert { item, op, from, to } => {
-                    let all = images.rows(&journal_dir, *item, op)?;
+                    let all = images.rows(&journal_dir, *item, op, ctx.schema)?;
                     rows.reinsert(*item, op, all.get(*from..*to).unwrap_or_default())?;
                 }
             }
@@ -492,14 +492,16 @@ impl Reinserting {
         journal_dir: &std::path::Path,
         item: u32,
         op: &plan::ReinsertRows,
+        schema: &crate::db::SchemaFacts,
     ) -> Result<&[Vec<Value>], ChunkError> {
         if self.item != Some(item) {
             self.item = None;
             self.rows = Vec::new();
-            self.rows = crate::undo::images::read(journal_dir, op).map_err(|e| match e {
-                crate::undo::UndoError::Journal(e) => ChunkError::Journal(e),
-                e => ChunkError::Other(e.to_string()),
-            })?;
+            self.rows =
+                crate::undo::images::read(journal_dir, op, schema).map_err(|e| match e {
+                    crate::undo::UndoError::Journal(e) => ChunkError::Journal(e),
+                    e => ChunkError::Other(e.to_string()),
+                })?;
             self.item = Some(item);
         }
         Ok(&self.rows)

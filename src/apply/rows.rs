@@ -370,12 +370,7 @@ impl ChunkTx<'_> {
         let taken = conflicts::taken_keys(&mut *self.tx, &op.table, &op.key_column, &keys)?;
         let more_checks = conflicts::needs_more_than_key(self.schema, &op.table, &d);
         // A table that refers to itself needs each row in place before the next is checked.
-        let self_referencing = self.schema.table(&op.table).is_some_and(|t| {
-            t.foreign_keys
-                .iter()
-                .any(|fk| fk.referenced_table == op.table)
-        });
-        let batch = if self_referencing {
+        let batch = if crate::undo::images::refers_to_itself(self.schema, &op.table) {
             1
         } else {
             (VALUES_PER_INSERT / op.columns.len().max(1)).max(1)
@@ -530,8 +525,10 @@ fn check_columns(table: &str, expected: &[String], got: &[String]) -> Result<(),
     Ok(())
 }
 
-/// Parameters bound per multi-row INSERT at most (engines limit them).
-const VALUES_PER_INSERT: usize = 900;
+/// Parameters bound per multi-row INSERT at most: well below every engine's limit (SQLite
+/// 32 766, PostgreSQL and MySQL 65 535), and about a thousand rows of a `log`-like table, so
+/// statements are few (each is prepared anew).
+const VALUES_PER_INSERT: usize = 10_000;
 
 /// Equality of a current value and a planned one. Both come through the same decoding, so
 /// this is exact equality, except that integers compare by value whatever their width.

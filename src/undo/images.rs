@@ -10,14 +10,21 @@ use std::path::Path;
 use housekeeper_journal::{Digest, KeySet, PayloadEntry, RowRole, Value};
 
 use super::UndoError;
+use crate::db::SchemaFacts;
 use crate::plan::{ReinsertRows, RowKey};
 
-/// The rows `op` puts back, every column of each, in the order it puts them back (the
-/// reverse of the order they were deleted in).
+/// The rows `op` puts back, every column of each, in the order it puts them back: the order
+/// they were deleted in (a prune's ascending keys, which every engine appends fastest), but
+/// the reverse in a table that refers to itself, where a row deleted after the rows that
+/// refer to it must come back before them.
 ///
 /// # Errors
 /// The payload is missing, damaged, or does not hold exactly the rows the item names.
-pub fn read(journal_dir: &Path, op: &ReinsertRows) -> Result<Vec<Vec<Value>>, UndoError> {
+pub fn read(
+    journal_dir: &Path,
+    op: &ReinsertRows,
+    schema: &SchemaFacts,
+) -> Result<Vec<Vec<Value>>, UndoError> {
     let other = |what: String| UndoError::Other(format!("re-insert of {}: {what}", op.table));
     let images = op
         .images
@@ -62,8 +69,18 @@ pub fn read(journal_dir: &Path, op: &ReinsertRows) -> Result<Vec<Vec<Value>>, Un
             op.keys.len()
         )));
     }
-    rows.reverse();
+    if refers_to_itself(schema, &op.table) {
+        rows.reverse();
+    }
     Ok(rows)
+}
+
+/// Whether a foreign key of `table` refers to `table` itself.
+#[must_use]
+pub fn refers_to_itself(schema: &SchemaFacts, table: &str) -> bool {
+    schema
+        .table(table)
+        .is_some_and(|t| t.foreign_keys.iter().any(|fk| fk.referenced_table == table))
 }
 
 /// A key set to test keys against: ranges by binary search, listed keys by hash.

@@ -138,8 +138,7 @@ pub fn inverse(
                 !done(table, key) && wanted(table, key, columns, values)
             };
             let mut items = read_chunk(journal_dir, &payload.digest, schema, &run.run_id, &keep)?;
-            // Back in the reverse of the order they were changed in: parents first (each
-            // re-insert reads its rows back in reverse, too).
+            // Back in the reverse of the order they were changed in: parents first.
             items.reverse();
             duty_plan.items.extend(items);
         }

@@ -112,7 +112,7 @@ pub fn predict(
             };
             match &item.op {
                 Op::Reinsert(op) => {
-                    let rows = super::images::read(journal_dir, op)?;
+                    let rows = super::images::read(journal_dir, op, schema)?;
                     let key_at = op.key_at().unwrap_or_default();
                     let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
                     let taken =
