@@ -359,7 +359,6 @@ impl ChunkTx<'_> {
         op: &ReinsertRows,
         rows: &[Vec<Value>],
     ) -> Result<(), ChunkError> {
-        let d = *self.tx.dialect();
         let key_at = op.key_at().ok_or_else(|| {
             ChunkError::Other(format!(
                 "rows of {} without their {} column",
@@ -367,8 +366,7 @@ impl ChunkTx<'_> {
             ))
         })?;
         let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
-        let taken = conflicts::taken_keys(&mut *self.tx, &op.table, &op.key_column, &keys)?;
-        let more_checks = conflicts::needs_more_than_key(self.schema, &op.table, &d);
+        let checks = conflicts::Reinsert::check(&mut *self.tx, self.schema, op, &keys)?;
         // A table that refers to itself needs each row in place before the next is checked.
         let batch = if crate::undo::images::refers_to_itself(self.schema, &op.table) {
             1
@@ -378,19 +376,7 @@ impl ChunkTx<'_> {
         let mut free: Vec<&[Value]> = Vec::with_capacity(batch);
         for row in rows {
             let key = &row[key_at];
-            let conflict = if taken.contains(&RowKey::of(key)) {
-                Some("key_reused")
-            } else if more_checks {
-                let new_row = conflicts::NewRow {
-                    table: &op.table,
-                    key_column: &op.key_column,
-                    columns: &op.columns,
-                    values: row,
-                };
-                conflicts::other_conflict(&mut *self.tx, self.schema, new_row, &conflicts::NoneYet)?
-            } else {
-                None
-            };
+            let conflict = checks.conflict(&mut *self.tx, self.schema, row, &conflicts::NoneYet)?;
             if let Some(reason) = conflict {
                 self.work.drifted.push(Drift {
                     item,

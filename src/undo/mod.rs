@@ -243,6 +243,10 @@ fn expired_items(
     out
 }
 
+/// Whether a row of a table (its key, and its columns and values when it was deleted) is to be
+/// restored.
+type Keep<'a> = dyn Fn(&str, &Value, &[String], &[Value]) -> bool + 'a;
+
 /// Turns one chunk's row images into inverse items, in the order the chunk changed them,
 /// keeping the rows `keep` accepts: deleted rows as references to their table section (the
 /// rows are read again when the item is applied), updates with their old values. The whole
@@ -252,7 +256,7 @@ fn read_chunk(
     digest: &housekeeper_journal::Digest,
     schema: &SchemaFacts,
     run_id: &str,
-    keep: &dyn Fn(&str, &Value, &[String], &[Value]) -> bool,
+    keep: &Keep<'_>,
 ) -> Result<Vec<Item>, UndoError> {
     /// A run of deleted rows of one section, its keys still being collected.
     struct Rows {

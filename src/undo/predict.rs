@@ -115,25 +115,10 @@ pub fn predict(
                     let rows = super::images::read(journal_dir, op, schema)?;
                     let key_at = op.key_at().unwrap_or_default();
                     let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
-                    let taken =
-                        conflicts::taken_keys(&mut *view, &op.table, &op.key_column, &keys)?;
-                    let more_checks =
-                        conflicts::needs_more_than_key(schema, &op.table, view.dialect());
+                    let checks = conflicts::Reinsert::check(&mut *view, schema, op, &keys)?;
                     let remember = remembered.contains(op.table.as_str());
                     for (row, key) in rows.into_iter().zip(keys) {
-                        let reason = if taken.contains(&RowKey::of(&key)) {
-                            Some("key_reused")
-                        } else if more_checks {
-                            let new_row = conflicts::NewRow {
-                                table: &op.table,
-                                key_column: &op.key_column,
-                                columns: &op.columns,
-                                values: &row,
-                            };
-                            conflicts::other_conflict(&mut *view, schema, new_row, &overlay)?
-                        } else {
-                            None
-                        };
+                        let reason = checks.conflict(&mut *view, schema, &row, &overlay)?;
                         match reason {
                             Some(reason) => out.push(conflict(&op.table, key_text(&key), reason)),
                             None if remember => {
