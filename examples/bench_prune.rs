@@ -14,7 +14,8 @@
 //! payloads chunk by chunk), with its peak RSS, against the insert floor: the same rows put
 //! back into the pruned table by the engine's own multi-row INSERTs (1000 rows a statement),
 //! timed right after the floor's DELETE; the seeding rate (into the empty table) is printed
-//! too. The database named by the URL is emptied and reused: give it a scratch database.
+//! too. With `BENCH_DRY_RUN` set, `housekeeper undo --dry-run` of the run is timed first. The
+//! database named by the URL is emptied and reused: give it a scratch database.
 
 mod common;
 
@@ -158,6 +159,12 @@ fn main() {
     );
 
     let run_id = report["run_id"].as_str().expect("run id").to_owned();
+    if std::env::var_os("BENCH_DRY_RUN").is_some() {
+        let (_, predicted, rss) = tool.run(&["undo", &run_id, "--dry-run"]);
+        println!(
+            "{engine}: undo --dry-run {affected} rows in {predicted:.2} s, peak RSS {rss} KiB"
+        );
+    }
     let (_, undone, rss) = tool.run(&["undo", &run_id]);
     let insert_floor = insert_floor * affected as f64 / (rows - keep) as f64;
     println!(
