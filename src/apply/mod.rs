@@ -14,7 +14,9 @@
 //! A failing chunk rolls back alone, with an `aborted` outcome, and marks its duty failed. The
 //! executor never decides what to change: it only applies plans, and it writes files only
 //! through `quarantine` and the journal. Its parts: `chunks` (items into chunks), `rows` (a
-//! chunk's row operations), `files` (the file batches); this module runs them in order.
+//! chunk's row operations), `files` (the file batches); this module runs them in order. An
+//! undo's re-insert carries no rows: they are read from the undone run's payload
+//! (`undo::images`) when its first chunk comes, one item's rows in memory at a time.
 
 pub mod anchor;
 mod chunks;
