@@ -10,9 +10,12 @@
 //! example) keeping `keep` rows (default 100 000): planning, journaling every deleted row's image
 //! in chunks of `MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS`, anchors, log rows. Prints rows/s, the ratio
 //! to the floor, and the tool's peak RSS (from `/usr/bin/time`). Then times `housekeeper undo`
-//! of that run, which re-inserts every deleted row from the journal, against the insert floor
-//! (the seeding's own multi-row INSERTs, in rows/s). The database named by the URL is emptied
-//! and reused: give it a scratch database.
+//! of that run, which re-inserts every deleted row from the journal (reading the run's
+//! payloads chunk by chunk), with its peak RSS, against the insert floor: the same rows put
+//! back into the pruned table by the engine's own multi-row INSERTs (1000 rows a statement),
+//! timed right after the floor's DELETE; the seeding rate (into the empty table) is printed
+//! too. With `BENCH_DRY_RUN` set, `housekeeper undo --dry-run` of the run is timed first. The
+//! database named by the URL is emptied and reused: give it a scratch database.
 
 mod common;
 
@@ -22,7 +25,7 @@ use housekeeper::config::DbTarget;
 use housekeeper::db::{self, ConnectOptions};
 use housekeeper_journal::Value;
 
-use common::{affected, reset, seed_log, Tool};
+use common::{affected, insert_log_rows, reset, seed_log, Tool};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -40,7 +43,7 @@ fn main() {
     seed_log(&mut *conn, rows);
     let seeded = t.elapsed().as_secs_f64();
     eprintln!("{engine}: seeded {rows} rows in {seeded:.1} s");
-    let insert_rate = rows as f64 / seeded;
+    let seed_rate = rows as f64 / seeded;
     if args.get(4).is_some_and(|a| a == "seed-only") {
         return;
     }
@@ -60,6 +63,16 @@ fn main() {
     println!(
         "{engine}: floor  {deleted} rows in {floor:.2} s = {:.0} rows/s",
         deleted as f64 / floor
+    );
+    // The undo's floor: the same rows put back into the pruned table by the engine's own
+    // multi-row INSERTs.
+    let t = Instant::now();
+    insert_log_rows(&mut *conn, 1, rows - keep);
+    let insert_floor = t.elapsed().as_secs_f64();
+    println!(
+        "{engine}: insert floor {} rows in {insert_floor:.2} s = {:.0} rows/s (seeding the empty table: {seed_rate:.0} rows/s)",
+        rows - keep,
+        (rows - keep) as f64 / insert_floor
     );
 
     reset(&mut *conn);
@@ -82,11 +95,18 @@ fn main() {
     );
 
     let run_id = report["run_id"].as_str().expect("run id").to_owned();
+    if std::env::var_os("BENCH_DRY_RUN").is_some() {
+        let (_, predicted, rss) = tool.run(&["undo", &run_id, "--dry-run"]);
+        println!(
+            "{engine}: undo --dry-run {affected} rows in {predicted:.2} s, peak RSS {rss} KiB"
+        );
+    }
     let (_, undone, rss) = tool.run(&["undo", &run_id]);
-    let insert_floor = affected as f64 / insert_rate;
+    let insert_floor = insert_floor * affected as f64 / (rows - keep) as f64;
     println!(
-        "{engine}: undo   {affected} rows in {undone:.2} s = {:.0} rows/s, {:.2}x the insert floor ({insert_rate:.0} rows/s), peak RSS {rss} KiB",
+        "{engine}: undo   {affected} rows in {undone:.2} s = {:.0} rows/s, {:.2}x the insert floor, {:.2}x the seeding rate, peak RSS {rss} KiB",
         affected as f64 / undone,
         undone / insert_floor,
+        undone * seed_rate / affected as f64,
     );
 }

@@ -245,11 +245,25 @@ fn log_message(i: i64) -> (String, &'static str, &'static str) {
     }
 }
 
-/// Inserts `rows` `log` rows with ids 1..=rows (messages as varied as real ones: see
-/// `log_message`; `created` a second apart), 1 000 per statement and 50 statements per
-/// transaction; on PostgreSQL the id sequence is moved past them, as MultiFlexi's own inserts
-/// would have left it.
+/// Inserts `rows` `log` rows with ids 1..=rows (see `insert_log_rows`); on PostgreSQL the id
+/// sequence is moved past them, as MultiFlexi's own inserts would have left it.
 pub fn seed_log(conn: &mut dyn Connection, rows: i64) {
+    insert_log_rows(conn, 1, rows);
+    if conn.dialect().engine() == Engine::Postgres {
+        let mut tx = conn.begin().expect("begin");
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('log', 'id'), (SELECT max(id) FROM log))",
+            &[],
+        )
+        .expect("setval");
+        tx.commit().expect("commit");
+    }
+}
+
+/// Inserts the `log` rows with ids `first..=last` (messages as varied as real ones: see
+/// `log_message`; `created` a second apart from 2026-01-01), 1 000 per statement and 50
+/// statements per transaction. The same id always gets the same row.
+pub fn insert_log_rows(conn: &mut dyn Connection, first: i64, last: i64) {
     let d = *conn.dialect();
     let cols = [
         "id",
@@ -260,15 +274,15 @@ pub fn seed_log(conn: &mut dyn Connection, rows: i64) {
         "marked_for_deletion",
     ];
     let per_statement = 1000;
-    let created = DateTimeValue::ymd_hms(2026, 11, 28, 9, 0, 0);
-    let mut id = 1;
-    while id <= rows {
+    let created = DateTimeValue::ymd_hms(2026, 1, 1, 0, 0, 0);
+    let mut id = first;
+    while id <= last {
         let mut tx = conn.begin().expect("begin");
         for _ in 0..50 {
-            if id > rows {
+            if id > last {
                 break;
             }
-            let n = per_statement.min(rows - id + 1);
+            let n = per_statement.min(last - id + 1);
             let one = format!("({})", d.placeholders(cols.len()));
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
@@ -284,22 +298,13 @@ pub fn seed_log(conn: &mut dyn Connection, rows: i64) {
                 params.push(Value::from(venue));
                 params.push(Value::from(message));
                 params.push(Value::DateTime(
-                    housekeeper::clock::shift(created, i - rows).expect("a time"),
+                    housekeeper::clock::shift(created, i).expect("a time"),
                 ));
                 params.push(Value::Bool(false));
             }
             tx.execute(&sql, &params).expect("insert");
             id += n;
         }
-        tx.commit().expect("commit");
-    }
-    if d.engine() == Engine::Postgres {
-        let mut tx = conn.begin().expect("begin");
-        tx.execute(
-            "SELECT setval(pg_get_serial_sequence('log', 'id'), (SELECT max(id) FROM log))",
-            &[],
-        )
-        .expect("setval");
         tx.commit().expect("commit");
     }
 }

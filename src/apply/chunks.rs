@@ -26,10 +26,12 @@ pub(super) enum Piece<'p> {
         item: u32,
         op: &'p InsertRow,
     },
+    /// Rows `from..to` of the item's rows, as `undo::images` reads them.
     Reinsert {
         item: u32,
         op: &'p ReinsertRows,
-        rows: &'p [Vec<Value>],
+        from: usize,
+        to: usize,
     },
 }
 
@@ -126,16 +128,19 @@ pub(super) fn chunks(plan: &DutyPlan, max: usize) -> Vec<Vec<Piece<'_>>> {
             // Record rows are written after the changes, from what actually happened.
             Op::Insert(_) => continue,
             Op::Reinsert(r) => {
-                let mut rest = r.rows.as_slice();
-                while !rest.is_empty() {
-                    let n = usize::try_from(room).unwrap_or(usize::MAX).min(rest.len());
-                    let (rows, after) = rest.split_at(n);
+                let total = usize::try_from(r.keys.len()).unwrap_or(usize::MAX);
+                let mut from = 0;
+                while from < total {
+                    let n = usize::try_from(room)
+                        .unwrap_or(usize::MAX)
+                        .min(total - from);
                     current.push(Piece::Reinsert {
                         item: index,
                         op: r,
-                        rows,
+                        from,
+                        to: from + n,
                     });
-                    rest = after;
+                    from += n;
                     room -= n as u64;
                     if room == 0 {
                         out.push(std::mem::take(&mut current));
@@ -160,7 +165,7 @@ pub(super) fn chunks(plan: &DutyPlan, max: usize) -> Vec<Vec<Piece<'_>>> {
 pub(super) fn piece_size(piece: &Piece<'_>) -> u64 {
     match piece {
         Piece::Delete { keys, .. } => keys.len(),
-        Piece::Reinsert { rows, .. } => rows.len() as u64,
+        Piece::Reinsert { from, to, .. } => (to - from) as u64,
         Piece::Update { .. } | Piece::Insert { .. } => 1,
     }
 }

@@ -5,10 +5,72 @@
 //! Codes (stable, in the journal and the JSON report): `key_reused`, `unique_taken`,
 //! `parent_gone`, `changed`, `gone`. This module only reads.
 
+use std::collections::HashSet;
+
 use housekeeper_journal::Value;
 
 use crate::db::{DbResult, Dialect, Query, SchemaFacts};
-use crate::plan::UpdateRow;
+use crate::plan::{ReinsertRows, RowKey, UpdateRow};
+
+/// What stands in the way of putting back rows of one table, found for all of them at once:
+/// the keys already taken (one query per `KEYS_PER_STATEMENT` keys), and whether the table
+/// needs the row-by-row checks of [`other_conflict`] too.
+pub struct Reinsert<'a> {
+    row_of: NewRow<'a>,
+    taken: HashSet<RowKey>,
+    more_checks: bool,
+}
+
+impl<'a> Reinsert<'a> {
+    /// Looks up which of `keys` (of rows `op` puts back) are taken now.
+    ///
+    /// # Errors
+    /// A query failed.
+    pub fn check(
+        q: &mut dyn Query,
+        schema: &SchemaFacts,
+        op: &'a ReinsertRows,
+        keys: &[Value],
+    ) -> DbResult<Self> {
+        let taken = crate::duties::common::present(q, &op.table, &op.key_column, keys)?;
+        let more_checks = needs_more_than_key(schema, &op.table, q.dialect());
+        Ok(Reinsert {
+            row_of: NewRow {
+                table: &op.table,
+                key_column: &op.key_column,
+                columns: &op.columns,
+                values: &[],
+            },
+            taken,
+            more_checks,
+        })
+    }
+
+    /// Why the row with `values` cannot be put back now, or `None`: its key is taken
+    /// (`key_reused`), or see [`other_conflict`].
+    ///
+    /// # Errors
+    /// A query failed.
+    pub fn conflict(
+        &self,
+        q: &mut dyn Query,
+        schema: &SchemaFacts,
+        values: &[Value],
+        pending: &dyn Pending,
+    ) -> DbResult<Option<&'static str>> {
+        let row = NewRow {
+            values,
+            ..self.row_of
+        };
+        if self.taken.contains(&RowKey::of(&row.key())) {
+            return Ok(Some("key_reused"));
+        }
+        if !self.more_checks {
+            return Ok(None);
+        }
+        other_conflict(q, schema, row, pending)
+    }
+}
 
 /// Rows an undo will have inserted by the time it reaches an item (for prediction: the
 /// executor inserts them for real, in order, so it passes `&NoneYet`).
@@ -90,24 +152,6 @@ pub fn needs_more_than_key(schema: &SchemaFacts, table: &str, dialect: &Dialect)
         info.indexes.iter().any(|i| i.unique)
             || (dialect.enforces_foreign_keys() && !info.foreign_keys.is_empty())
     })
-}
-
-/// Why `row` cannot be inserted now, or `None`: its key is taken (`key_reused`), or see
-/// [`other_conflict`].
-///
-/// # Errors
-/// A query failed.
-pub fn insert_conflict(
-    q: &mut dyn Query,
-    schema: &SchemaFacts,
-    row: NewRow<'_>,
-    pending: &dyn Pending,
-) -> DbResult<Option<&'static str>> {
-    let key = row.key();
-    if exists(q, row.table, &[row.key_column.to_owned()], &[&key])? {
-        return Ok(Some("key_reused"));
-    }
-    other_conflict(q, schema, row, pending)
 }
 
 /// Why `row` (whose key is free) cannot be inserted now, or `None`: a unique value is taken

@@ -14,7 +14,9 @@
 //! A failing chunk rolls back alone, with an `aborted` outcome, and marks its duty failed. The
 //! executor never decides what to change: it only applies plans, and it writes files only
 //! through `quarantine` and the journal. Its parts: `chunks` (items into chunks), `rows` (a
-//! chunk's row operations), `files` (the file batches); this module runs them in order.
+//! chunk's row operations), `files` (the file batches); this module runs them in order. An
+//! undo's re-insert carries no rows: they are read from the undone run's payload
+//! (`undo::images`) when its first chunk comes, one item's rows in memory at a time.
 
 pub mod anchor;
 mod chunks;
@@ -209,6 +211,7 @@ impl<'a> Executor<'a> {
         let chunk_count = pieces.len();
         let progress = progress_bar(&duty_name, &pieces);
         let mut applied: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut images = Reinserting::default();
         for (number, chunk) in pieces.into_iter().enumerate() {
             let size: u64 = chunk.iter().map(piece_size).sum();
             if self.stop.load(Ordering::SeqCst) {
@@ -219,7 +222,14 @@ impl<'a> Executor<'a> {
                 break;
             }
             let chunk_no = u32::try_from(number).unwrap_or(u32::MAX);
-            match self.chunk_with_outcome(duty, ctx, &duty_name, chunk_no, &chunk, &plan_at)? {
+            match self.chunk_with_outcome(
+                duty,
+                ctx,
+                (&duty_name, chunk_no),
+                &chunk,
+                &plan_at,
+                &mut images,
+            )? {
                 Ok(work) => {
                     for (item, n) in &work.applied {
                         *applied.entry(*item).or_insert(0) += n;
@@ -260,9 +270,14 @@ impl<'a> Executor<'a> {
                 .collect();
             let chunk_no = u32::try_from(chunk_count).unwrap_or(u32::MAX);
             crashpoint("before-records");
-            if let Err(message) =
-                self.chunk_with_outcome(duty, ctx, &duty_name, chunk_no, &pieces, &plan_at)?
-            {
+            if let Err(message) = self.chunk_with_outcome(
+                duty,
+                ctx,
+                (&duty_name, chunk_no),
+                &pieces,
+                &plan_at,
+                &mut images,
+            )? {
                 report.error(format!("writing the record rows: {message}"));
             }
         }
@@ -335,10 +350,10 @@ impl<'a> Executor<'a> {
         &mut self,
         duty: &dyn Duty,
         ctx: &DutyContext<'_>,
-        duty_name: &str,
-        chunk_no: u32,
+        (duty_name, chunk_no): (&str, u32),
         pieces: &[Piece<'_>],
         (plan_seq, plan_hash): &(u64, String),
+        images: &mut Reinserting,
     ) -> Result<Result<ChunkWork, String>, ExecError> {
         let items = vec![(
             pieces.first().map_or(0, Piece::item),
@@ -347,10 +362,10 @@ impl<'a> Executor<'a> {
         match self.run_chunk(
             duty,
             ctx,
-            duty_name,
-            chunk_no,
+            (duty_name, chunk_no),
             pieces,
             (*plan_seq, plan_hash),
+            images,
         ) {
             Ok((work, payload)) => {
                 self.journal.append_durable(&Record::ChunkOutcome {
@@ -399,11 +414,12 @@ impl<'a> Executor<'a> {
         &mut self,
         duty: &dyn Duty,
         ctx: &DutyContext<'_>,
-        duty_name: &str,
-        chunk_no: u32,
+        (duty_name, chunk_no): (&str, u32),
         chunk: &[Piece<'_>],
         (plan_seq, plan_hash): (u64, &str),
+        images: &mut Reinserting,
     ) -> Result<(ChunkWork, housekeeper_journal::PayloadRef), ChunkError> {
+        let journal_dir = self.journal.dir().to_path_buf();
         let mut work = ChunkWork::default();
         let mut pw = self.journal.payload_writer(PayloadKind::RowImages)?;
         let mut tx = self.conn.begin()?;
@@ -424,11 +440,10 @@ impl<'a> Executor<'a> {
                 }
                 Piece::Update { item, op, source } => rows.update(duty, ctx, *item, op, source)?,
                 Piece::Insert { op, .. } => rows.insert_row(op)?,
-                Piece::Reinsert {
-                    item,
-                    op,
-                    rows: images,
-                } => rows.reinsert(*item, op, images)?,
+                Piece::Reinsert { item, op, from, to } => {
+                    let all = images.rows(&journal_dir, *item, op, ctx.schema)?;
+                    rows.reinsert(*item, op, all.get(*from..*to).unwrap_or_default())?;
+                }
             }
             rest = &rest[taken..];
         }
@@ -461,6 +476,36 @@ impl<'a> Executor<'a> {
         tx.commit()?;
         crashpoint("after-commit");
         Ok((work, payload))
+    }
+}
+
+/// The rows of the re-insert item being applied, read from the undone run's payload once for
+/// all the chunks the item spans: one item's rows in memory at a time.
+#[derive(Default)]
+struct Reinserting {
+    item: Option<u32>,
+    rows: Vec<Vec<Value>>,
+}
+
+impl Reinserting {
+    fn rows(
+        &mut self,
+        journal_dir: &std::path::Path,
+        item: u32,
+        op: &plan::ReinsertRows,
+        schema: &crate::db::SchemaFacts,
+    ) -> Result<&[Vec<Value>], ChunkError> {
+        if self.item != Some(item) {
+            self.item = None;
+            self.rows = Vec::new();
+            self.rows =
+                crate::undo::images::read(journal_dir, op, schema).map_err(|e| match e {
+                    crate::undo::UndoError::Journal(e) => ChunkError::Journal(e),
+                    e => ChunkError::Other(e.to_string()),
+                })?;
+            self.item = Some(item);
+        }
+        Ok(&self.rows)
     }
 }
 

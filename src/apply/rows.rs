@@ -359,7 +359,6 @@ impl ChunkTx<'_> {
         op: &ReinsertRows,
         rows: &[Vec<Value>],
     ) -> Result<(), ChunkError> {
-        let d = *self.tx.dialect();
         let key_at = op.key_at().ok_or_else(|| {
             ChunkError::Other(format!(
                 "rows of {} without their {} column",
@@ -367,28 +366,9 @@ impl ChunkTx<'_> {
             ))
         })?;
         let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
-        let mut taken: HashSet<RowKey> = HashSet::new();
-        for (where_sql, params) in key_conditions(&d, &op.key_column, &KeySet::Values(keys)) {
-            let sql = format!(
-                "SELECT {} FROM {} WHERE {where_sql}",
-                d.quote(&op.key_column),
-                d.quote(&op.table)
-            );
-            self.tx.query_each(&sql, &params, &mut |row| {
-                if let Some(key) = row.first() {
-                    taken.insert(RowKey::of(key));
-                }
-                Ok(())
-            })?;
-        }
-        let more_checks = conflicts::needs_more_than_key(self.schema, &op.table, &d);
+        let checks = conflicts::Reinsert::check(&mut *self.tx, self.schema, op, &keys)?;
         // A table that refers to itself needs each row in place before the next is checked.
-        let self_referencing = self.schema.table(&op.table).is_some_and(|t| {
-            t.foreign_keys
-                .iter()
-                .any(|fk| fk.referenced_table == op.table)
-        });
-        let batch = if self_referencing {
+        let batch = if crate::undo::images::refers_to_itself(self.schema, &op.table) {
             1
         } else {
             (VALUES_PER_INSERT / op.columns.len().max(1)).max(1)
@@ -396,19 +376,7 @@ impl ChunkTx<'_> {
         let mut free: Vec<&[Value]> = Vec::with_capacity(batch);
         for row in rows {
             let key = &row[key_at];
-            let conflict = if taken.contains(&RowKey::of(key)) {
-                Some("key_reused")
-            } else if more_checks {
-                let new_row = conflicts::NewRow {
-                    table: &op.table,
-                    key_column: &op.key_column,
-                    columns: &op.columns,
-                    values: row,
-                };
-                conflicts::other_conflict(&mut *self.tx, self.schema, new_row, &conflicts::NoneYet)?
-            } else {
-                None
-            };
+            let conflict = checks.conflict(&mut *self.tx, self.schema, row, &conflicts::NoneYet)?;
             if let Some(reason) = conflict {
                 self.work.drifted.push(Drift {
                     item,
@@ -543,8 +511,10 @@ fn check_columns(table: &str, expected: &[String], got: &[String]) -> Result<(),
     Ok(())
 }
 
-/// Parameters bound per multi-row INSERT at most (engines limit them).
-const VALUES_PER_INSERT: usize = 900;
+/// Parameters bound per multi-row INSERT at most: well below every engine's limit (SQLite
+/// 32 766, PostgreSQL and MySQL 65 535), and about a thousand rows of a `log`-like table, so
+/// statements are few (each is prepared anew).
+const VALUES_PER_INSERT: usize = 10_000;
 
 /// Equality of a current value and a planned one. Both come through the same decoding, so
 /// this is exact equality, except that integers compare by value whatever their width.

@@ -142,11 +142,18 @@ fn read_index(dir: &Path) -> Result<JournalIndex, Failure> {
     })
 }
 
+/// Writes `value` to stdout as it is serialized (a run's row images are read while written,
+/// never collected).
 fn print_json(value: &impl Serialize) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::new(Exit::Failed, format!("encoding the JSON output: {e}")))?;
-    println!("{text}");
-    Ok(())
+    use std::io::Write;
+    let failed = |e: &dyn std::fmt::Display| {
+        Failure::new(Exit::Failed, format!("writing the JSON output: {e}"))
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value).map_err(|e| failed(&e))?;
+    writeln!(out)
+        .and_then(|()| out.flush())
+        .map_err(|e| failed(&e))
 }
 
 /// The newest anchor of this host's journal in the database, read-only.

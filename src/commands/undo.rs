@@ -32,7 +32,7 @@ use crate::undo::{self, Conflict, Selection, UndoError, UndoPlan};
 /// What `undo --dry-run --format json` prints.
 #[derive(Serialize)]
 struct DryRun<'a> {
-    /// `housekeeper.undo-plan/v1`.
+    /// `housekeeper.undo-plan/v2`.
     format: &'static str,
     run_id: &'a str,
     /// Rows and files the undo would restore.
@@ -122,7 +122,13 @@ pub fn command(config: &Config, args: &UndoArgs) -> Result<Exit, Failure> {
     }
 
     if args.dry_run || args.strict {
-        let conflicts = predict(&mut *conn, &schema, &inverse, &quarantine, run_id)?;
+        let conflicts = predict(
+            &mut *conn,
+            &schema,
+            &inverse,
+            (&quarantine, &journal_dir),
+            run_id,
+        )?;
         if args.dry_run {
             show_dry_run(run_id, &inverse, &conflicts, args.format);
             return Ok(if conflicts.is_empty() {
@@ -244,7 +250,7 @@ fn predict(
     conn: &mut dyn Connection,
     schema: &SchemaFacts,
     inverse: &UndoPlan,
-    quarantine: &Quarantine,
+    (quarantine, journal_dir): (&Quarantine, &Path),
     run_id: &str,
 ) -> Result<Vec<Conflict>, Failure> {
     let mut conflicts = inverse.unavailable.clone();
@@ -252,7 +258,7 @@ fn predict(
         .snapshot()
         .map_err(|e| super::db_failure("opening a read-only view", &e))?;
     conflicts.extend(
-        undo::predict(&mut *view, schema, &inverse.plans, quarantine)
+        undo::predict(&mut *view, schema, &inverse.plans, quarantine, journal_dir)
             .map_err(|e| undo_failure(run_id, e))?,
     );
     Ok(conflicts)
@@ -364,7 +370,7 @@ fn show_dry_run(run_id: &str, inverse: &UndoPlan, conflicts: &[Conflict], format
     let restorable = inverse.size().saturating_sub(conflicts.len() as u64);
     if format == Format::Json {
         let doc = DryRun {
-            format: "housekeeper.undo-plan/v1",
+            format: "housekeeper.undo-plan/v2",
             run_id,
             restorable,
             conflicts,

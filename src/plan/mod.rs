@@ -87,16 +87,69 @@ pub struct UpdateRow {
     pub guard: Guard,
 }
 
-/// Re-insert rows a run deleted (undo), each with its original key and every column, in
-/// this order. One item carries the consecutive rows of one table that one chunk deleted.
+/// Re-insert rows a run deleted (undo), each with its original key and every column. The
+/// rows are not carried: `images` names the table section of one of the run's row-image
+/// payloads that holds them, and `keys` which of its deleted rows go back (the others stay
+/// out). One item is a run of consecutive rows of one table that one chunk deleted; they go
+/// back in the reverse of the order they were deleted in, so a plan of a million rows stays a
+/// few ranges of keys and the executor reads the rows chunk by chunk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ReinsertStored")]
 pub struct ReinsertRows {
     pub table: String,
     pub key_column: String,
     /// Every column of the table, in table order.
     pub columns: Vec<String>,
-    /// One value per column, per row.
-    pub rows: Vec<Vec<Value>>,
+    /// The keys of the rows to put back.
+    pub keys: KeySet,
+    /// Where their images are; `None` only in undo plans journaled by earlier versions,
+    /// which carried the rows themselves and are read back for display.
+    pub images: Option<RowImages>,
+}
+
+/// One table section of a row-image payload: the blob's digest (hex) and the section's
+/// number, counting the payload's table headers from 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowImages {
+    pub payload: String,
+    pub section: u32,
+}
+
+/// A re-insert item as journaled: undo plans of earlier versions carried `rows` instead of
+/// `keys` and `images`.
+#[derive(Deserialize)]
+struct ReinsertStored {
+    table: String,
+    key_column: String,
+    columns: Vec<String>,
+    #[serde(default)]
+    keys: Option<KeySet>,
+    #[serde(default)]
+    images: Option<RowImages>,
+    #[serde(default)]
+    rows: Vec<Vec<Value>>,
+}
+
+impl From<ReinsertStored> for ReinsertRows {
+    fn from(stored: ReinsertStored) -> Self {
+        let keys = stored.keys.unwrap_or_else(|| {
+            let at = stored.columns.iter().position(|c| *c == stored.key_column);
+            keyset(
+                stored
+                    .rows
+                    .iter()
+                    .map(|r| at.and_then(|i| r.get(i)).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            )
+        });
+        ReinsertRows {
+            table: stored.table,
+            key_column: stored.key_column,
+            columns: stored.columns,
+            keys,
+            images: stored.images,
+        }
+    }
 }
 
 impl ReinsertRows {
@@ -104,16 +157,6 @@ impl ReinsertRows {
     #[must_use]
     pub fn key_at(&self) -> Option<usize> {
         self.columns.iter().position(|c| *c == self.key_column)
-    }
-
-    /// The keys of the rows, in order.
-    #[must_use]
-    pub fn keys(&self) -> Vec<Value> {
-        let at = self.key_at();
-        self.rows
-            .iter()
-            .map(|r| at.and_then(|i| r.get(i)).cloned().unwrap_or(Value::Null))
-            .collect()
     }
 }
 
@@ -286,7 +329,7 @@ impl Item {
         match &self.op {
             Op::Delete(d) => d.keys.len(),
             Op::Insert(_) => 0,
-            Op::Reinsert(r) => r.rows.len() as u64,
+            Op::Reinsert(r) => r.keys.len(),
             Op::Update(_) | Op::Quarantine(_) | Op::Restore(_) => 1,
         }
     }
@@ -364,7 +407,7 @@ impl Item {
                 action: Action::Insert,
                 table: Some(r.table.clone()),
                 key_columns: vec![r.key_column.clone()],
-                keys: keyset(r.keys()),
+                keys: r.keys.clone(),
                 ..base
             },
             Op::Quarantine(f) => ItemSummary {
@@ -641,6 +684,31 @@ mod tests {
             set,
             KeySet::Values(vec![Value::from("a"), Value::from("b")])
         );
+    }
+
+    #[test]
+    fn a_reinsert_journaled_with_its_rows_reads_back_with_their_keys() {
+        let older = serde_json::json!({"reinsert": {
+            "table": "log", "key_column": "id", "columns": ["id", "message"],
+            "rows": [[{"Int": 7}, {"Text": "a"}], [{"Int": 8}, {"Text": "b"}]],
+        }});
+        let Ok(Op::Reinsert(r)) = serde_json::from_value::<Op>(older) else {
+            panic!("an undo plan of an earlier version is read");
+        };
+        assert_eq!(r.keys, KeySet::Ranges(vec![(7, 8)]));
+        assert_eq!(r.images, None, "its rows are in no payload section");
+        let now = ReinsertRows {
+            images: Some(RowImages {
+                payload: "ab".repeat(32),
+                section: 2,
+            }),
+            ..r
+        };
+        let back: Op = serde_json::from_value(
+            serde_json::to_value(Op::Reinsert(now.clone())).expect("serializes"),
+        )
+        .expect("reads back");
+        assert_eq!(back, Op::Reinsert(now));
     }
 
     #[test]

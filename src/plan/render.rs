@@ -162,7 +162,7 @@ pub fn item_line(item: &Item) -> String {
             "re-insert {} {} {}",
             Escaped(&r.table),
             Escaped(&r.key_column),
-            keys_text(&super::keyset(r.keys()))
+            keys_text(&r.keys)
         ),
         Op::Quarantine(f) => {
             let kind = if f.is_symlink { "symlink " } else { "" };

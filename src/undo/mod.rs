@@ -5,27 +5,31 @@
 //!   digest while reading) and its file moves, and builds per duty a plan that re-inserts
 //!   deleted rows with every column (parents before children: the reverse of the order they
 //!   were deleted in), restores updated columns to their old values where they still hold
-//!   what the run wrote, and moves quarantined files back. Rows the run wrote as its record
+//!   what the run wrote, and moves quarantined files back. A re-insert names its rows by
+//!   their keys and the payload section that holds them, never carries them: `images` reads
+//!   them back, one item at a time, when the executor applies it or `predict` checks it. Rows the run wrote as its record
 //!   (`retention_cleanup_jobs`, `data_archive`, its `log` rows, anchors) stay.
 //! - `predict` checks every item against the database and the filesystem as they are now,
 //!   with the same checks the executor makes, for `--dry-run` and `--strict`.
 //!
 //! This module never writes: the executor applies the plans it builds.
 
+pub mod images;
 mod predict;
 pub mod select;
 
 use std::path::Path;
 
 use housekeeper_journal::{
-    ChunkStatus, FileStatus, JournalError, PayloadEntry, RowRole, TableChange, Value,
+    ChunkStatus, FileStatus, JournalError, KeySet, PayloadEntry, RowRole, TableChange, Value,
 };
 
 use crate::audit::{RestoredItems, RunInfo};
 use crate::db::SchemaFacts;
 use crate::duties::DutyName;
 use crate::plan::{
-    self, Change, DutyPlan, Guard, Item, Op, Reason, ReinsertRows, RestoreFile, UpdateRow,
+    self, Change, DutyPlan, Guard, Item, Op, Reason, ReinsertRows, RestoreFile, RowImages,
+    UpdateRow,
 };
 
 pub use predict::{predict, Conflict};
@@ -122,40 +126,20 @@ pub fn inverse(
                     .extend(expired_items(name, &chunk.changes, scope.selection));
                 continue;
             }
-            let mut items = Vec::new();
-            read_chunk(
-                journal_dir,
-                &payload.digest,
-                schema,
-                &run.run_id,
-                &mut items,
-            )?;
             let done = |table: &str, key: &Value| {
-                scope.already.rows.contains(&(
-                    info.duty.clone(),
-                    table.to_owned(),
-                    plan::RowKey::of(key),
-                ))
+                !scope.already.rows.is_empty()
+                    && scope.already.rows.contains(&(
+                        info.duty.clone(),
+                        table.to_owned(),
+                        plan::RowKey::of(key),
+                    ))
             };
-            items.retain_mut(|item| match &mut item.op {
-                Op::Reinsert(r) => {
-                    if let Some(at) = r.key_at() {
-                        r.rows.retain(|row| {
-                            !done(&r.table, &row[at]) && wanted(&r.table, &row[at], &r.columns, row)
-                        });
-                    }
-                    !r.rows.is_empty()
-                }
-                Op::Update(u) => !done(&u.table, &u.key) && wanted(&u.table, &u.key, &[], &[]),
-                _ => true,
-            });
+            let keep = |table: &str, key: &Value, columns: &[String], values: &[Value]| {
+                !done(table, key) && wanted(table, key, columns, values)
+            };
+            let mut items = read_chunk(journal_dir, &payload.digest, schema, &run.run_id, &keep)?;
             // Back in the reverse of the order they were changed in: parents first.
             items.reverse();
-            for item in &mut items {
-                if let Op::Reinsert(r) = &mut item.op {
-                    r.rows.reverse();
-                }
-            }
             duty_plan.items.extend(items);
         }
         for file in run.files.iter().rev().filter(|f| f.duty == info.duty) {
@@ -259,19 +243,38 @@ fn expired_items(
     out
 }
 
-/// Turns one chunk's row images into inverse items, in the order the chunk changed them.
+/// Whether a row of a table (its key, and its columns and values when it was deleted) is to be
+/// restored.
+type Keep<'a> = dyn Fn(&str, &Value, &[String], &[Value]) -> bool + 'a;
+
+/// Turns one chunk's row images into inverse items, in the order the chunk changed them,
+/// keeping the rows `keep` accepts: deleted rows as references to their table section (the
+/// rows are read again when the item is applied), updates with their old values. The whole
+/// payload is read, so its digest is checked.
 fn read_chunk(
     journal_dir: &Path,
     digest: &housekeeper_journal::Digest,
     schema: &SchemaFacts,
     run_id: &str,
-    items: &mut Vec<Item>,
-) -> Result<(), UndoError> {
+    keep: &Keep<'_>,
+) -> Result<Vec<Item>, UndoError> {
+    /// A run of deleted rows of one section, its keys still being collected.
+    struct Rows {
+        op: ReinsertRows,
+        keys: Vec<Value>,
+    }
+    enum Step {
+        Rows(Rows),
+        Update(Box<Item>),
+    }
+    let mut steps: Vec<Step> = Vec::new();
     let mut table = String::new();
     let mut columns: Vec<String> = Vec::new();
     let mut key_column = String::new();
     let mut key_at: Option<usize> = None;
+    let mut section: Option<u32> = None;
     let mut before: Option<Vec<Value>> = None;
+    let payload = digest.to_hex();
     for entry in housekeeper_journal::open_payload(journal_dir, digest)? {
         match entry? {
             PayloadEntry::Table {
@@ -285,6 +288,7 @@ fn read_chunk(
                 key_at = cols.iter().position(|c| *c == key_column);
                 columns = cols;
                 table = name;
+                section = Some(section.map_or(0, |s| s + 1));
                 before = None;
             }
             // Rows the run inserted are its own records: they stay.
@@ -300,29 +304,35 @@ fn read_chunk(
                 })?;
                 match role {
                     RowRole::Deleted => {
-                        // Consecutive rows of one table go back as one item.
-                        if let Some(Item {
-                            op: Op::Reinsert(last),
-                            ..
-                        }) = items.last_mut()
-                        {
-                            if last.table == table {
-                                last.rows.push(values);
+                        if !keep(&table, &key, &columns, &values) {
+                            continue;
+                        }
+                        let section = section.unwrap_or(0);
+                        // Consecutive rows of one section go back as one item.
+                        if let Some(Step::Rows(last)) = steps.last_mut() {
+                            if last
+                                .op
+                                .images
+                                .as_ref()
+                                .is_some_and(|i| i.section == section)
+                            {
+                                last.keys.push(key);
                                 continue;
                             }
                         }
-                        items.push(Item::new(
-                            Op::Reinsert(ReinsertRows {
+                        steps.push(Step::Rows(Rows {
+                            op: ReinsertRows {
                                 table: table.clone(),
                                 key_column: key_column.clone(),
                                 columns: columns.clone(),
-                                rows: vec![values],
-                            }),
-                            Reason::new(
-                                "undo",
-                                format!("deleted by run {run_id}; re-inserted with every column"),
-                            ),
-                        ));
+                                keys: KeySet::Values(Vec::new()),
+                                images: Some(RowImages {
+                                    payload: payload.clone(),
+                                    section,
+                                }),
+                            },
+                            keys: vec![key],
+                        }));
                     }
                     RowRole::Before => before = Some(values),
                     RowRole::After => {
@@ -341,11 +351,11 @@ fn read_chunk(
                                 new: was.clone(),
                             })
                             .collect();
-                        if changes.is_empty() {
+                        if changes.is_empty() || !keep(&table, &key, &[], &[]) {
                             continue;
                         }
                         let names: Vec<String> = changes.iter().map(|c| c.column.clone()).collect();
-                        items.push(Item::new(
+                        steps.push(Step::Update(Box::new(Item::new(
                             Op::Update(UpdateRow {
                                 table: table.clone(),
                                 key_column: key_column.clone(),
@@ -360,7 +370,7 @@ fn read_chunk(
                                     names.join(", ")
                                 ),
                             ),
-                        ));
+                        ))));
                     }
                     RowRole::Inserted => {}
                 }
@@ -368,5 +378,20 @@ fn read_chunk(
             PayloadEntry::Json(_) => {}
         }
     }
-    Ok(())
+    Ok(steps
+        .into_iter()
+        .map(|step| match step {
+            Step::Rows(Rows { mut op, keys }) => {
+                op.keys = plan::keyset(keys);
+                Item::new(
+                    Op::Reinsert(op),
+                    Reason::new(
+                        "undo",
+                        format!("deleted by run {run_id}; re-inserted with every column"),
+                    ),
+                )
+            }
+            Step::Update(item) => *item,
+        })
+        .collect())
 }

@@ -1,9 +1,14 @@
 //! Conflict prediction: every item of the inverse plans checked, in apply order, against the
 //! database (one read-only snapshot) and the quarantine as they are now — with the checks the
-//! executor makes (`apply::conflicts`), and with what earlier items of the same undo will have
-//! put back taken into account (a job's queue rows find the job they belong to).
+//! executor makes (`apply::conflicts`, keys taken found with one query per 1000 keys as the
+//! executor does), and with what earlier items of the same undo will have put back taken into
+//! account (a job's queue rows find the job they belong to). The rows of a re-insert are read
+//! from the run's payload item by item (`images`); of the rows put back, only those a later
+//! item may look for are remembered: rows of tables a foreign key refers to (on engines that
+//! enforce them) or that an update item of the undo changes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 
 use housekeeper_journal::Value;
 use serde::Serialize;
@@ -75,9 +80,28 @@ pub fn predict(
     schema: &SchemaFacts,
     plans: &[DutyPlan],
     quarantine: &Quarantine,
+    journal_dir: &Path,
 ) -> Result<Vec<Conflict>, super::UndoError> {
     let mut overlay = Overlay::default();
     let mut out = Vec::new();
+    // The tables whose re-inserted rows a later item may look for.
+    let mut remembered: HashSet<&str> = plans
+        .iter()
+        .flat_map(|p| &p.items)
+        .filter_map(|i| match &i.op {
+            Op::Update(u) => Some(u.table.as_str()),
+            _ => None,
+        })
+        .collect();
+    if view.dialect().enforces_foreign_keys() {
+        remembered.extend(
+            schema
+                .tables
+                .values()
+                .flat_map(|t| &t.foreign_keys)
+                .map(|fk| fk.referenced_table.as_str()),
+        );
+    }
     for plan in plans {
         for item in plan.items.iter().filter(|i| i.enabled) {
             let conflict = |table: &str, key: String, reason: &str| Conflict {
@@ -88,22 +112,22 @@ pub fn predict(
             };
             match &item.op {
                 Op::Reinsert(op) => {
-                    for row in &op.rows {
-                        let new_row = conflicts::NewRow {
-                            table: &op.table,
-                            key_column: &op.key_column,
-                            columns: &op.columns,
-                            values: row,
-                        };
-                        let key = new_row.key();
-                        match conflicts::insert_conflict(&mut *view, schema, new_row, &overlay)? {
+                    let rows = super::images::read(journal_dir, op, schema)?;
+                    let key_at = op.key_at().unwrap_or_default();
+                    let keys: Vec<Value> = rows.iter().map(|r| r[key_at].clone()).collect();
+                    let checks = conflicts::Reinsert::check(&mut *view, schema, op, &keys)?;
+                    let remember = remembered.contains(op.table.as_str());
+                    for (row, key) in rows.into_iter().zip(keys) {
+                        let reason = checks.conflict(&mut *view, schema, &row, &overlay)?;
+                        match reason {
                             Some(reason) => out.push(conflict(&op.table, key_text(&key), reason)),
-                            None => {
+                            None if remember => {
                                 overlay.inserted.insert(
                                     (op.table.clone(), RowKey::of(&key)),
-                                    (op.columns.clone(), row.clone()),
+                                    (op.columns.clone(), row),
                                 );
                             }
+                            None => {}
                         }
                     }
                 }

@@ -642,7 +642,7 @@ fn json_md_is_read_into_the_documents_with_their_nested_entries() {
             "housekeeper.plan/v2",
             "housekeeper.quarantine.list/v1",
             "housekeeper.report/v1",
-            "housekeeper.undo-plan/v1",
+            "housekeeper.undo-plan/v2",
         ]
     );
     let mut plan = BTreeSet::new();
@@ -688,8 +688,12 @@ fn json_md_is_read_into_the_documents_with_their_nested_entries() {
         );
     }
     let mut undo = BTreeSet::new();
-    paths(&docs["housekeeper.undo-plan/v1"], "", &mut undo);
-    assert!(undo.contains("plans.items.op.reinsert.rows"), "{undo:#?}");
+    paths(&docs["housekeeper.undo-plan/v2"], "", &mut undo);
+    assert!(undo.contains("plans.items.op.reinsert.keys"), "{undo:#?}");
+    assert!(
+        undo.contains("plans.items.op.reinsert.images.section"),
+        "{undo:#?}"
+    );
     assert!(undo.contains("conflicts.reason"), "{undo:#?}");
     // A field the output has and the documentation does not name is reported by its path.
     let mut problems = Vec::new();

@@ -10,10 +10,10 @@ use housekeeper::apply::{anchor, Executor};
 use housekeeper::config::{Config, Engine};
 use housekeeper::db::Connection;
 use housekeeper::duties::{self, DutyContext, DutyName, History};
-use housekeeper::plan::{DeleteRows, DutyPlan, Guard, Item, Op, Reason, ReinsertRows};
+use housekeeper::plan::{DeleteRows, DutyPlan, Guard, Item, Op, Reason, ReinsertRows, RowImages};
 use housekeeper::quarantine::Quarantine;
 use housekeeper::report::DutyReport;
-use housekeeper_journal::{DateTimeValue, Journal, KeySet, Value};
+use housekeeper_journal::{DateTimeValue, Journal, KeySet, PayloadKind, RowRole, Value};
 
 use crate::support::TestDb;
 
@@ -99,6 +99,24 @@ fn apply(db: &TestDb, plan: &DutyPlan) -> DutyReport {
     report
 }
 
+/// A row-image payload holding `rows` of `blob_keys` as deleted rows, as a run that deleted
+/// them writes it: what a re-insert item refers to.
+fn deleted_images(db: &TestDb, columns: &[String], rows: &[Vec<Value>]) -> RowImages {
+    let (journal, _) = Journal::open(&db.dir().join("state/journal")).expect("journal");
+    let mut pw = journal
+        .payload_writer(PayloadKind::RowImages)
+        .expect("payload writer");
+    pw.begin_table("blob_keys", columns).expect("table");
+    for row in rows {
+        pw.row(RowRole::Deleted, row).expect("row");
+    }
+    let payload = pw.finish().expect("payload");
+    RowImages {
+        payload: payload.digest.to_hex(),
+        section: 0,
+    }
+}
+
 fn plan_of(op: Op) -> DutyPlan {
     let mut plan = DutyPlan::new(
         DutyName::LogPruning,
@@ -146,15 +164,18 @@ backend_test!(fn a_delete_reports_each_missing_binary_key_even_when_another_disp
 backend_test!(fn a_restore_is_not_refused_because_another_binary_key_displays_alike(db) {
     // FE exists; FF comes back. By display text the two are one key (`key_reused`).
     create(db, &[FE, CAFE_E8]);
+    let columns = vec!["k".to_owned(), "note".to_owned()];
+    let rows = [
+        vec![Value::Bytes(FF.to_vec()), Value::from("restored")],
+        vec![Value::Bytes(CAFE_E9.to_vec()), Value::from("restored")],
+        vec![Value::Bytes(CAFE_E8.to_vec()), Value::from("taken")],
+    ];
     let plan = plan_of(Op::Reinsert(ReinsertRows {
         table: "blob_keys".into(),
         key_column: "k".into(),
-        columns: vec!["k".into(), "note".into()],
-        rows: vec![
-            vec![Value::Bytes(FF.to_vec()), Value::from("restored")],
-            vec![Value::Bytes(CAFE_E9.to_vec()), Value::from("restored")],
-            vec![Value::Bytes(CAFE_E8.to_vec()), Value::from("taken")],
-        ],
+        images: Some(deleted_images(db, &columns, &rows)),
+        columns,
+        keys: KeySet::Values(bytes(&[FF, CAFE_E9, CAFE_E8])),
     }));
     let report = apply(db, &plan);
     let reused: Vec<&str> = report

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use housekeeper::config::Engine;
-use housekeeper_journal::{DateTimeValue, Value};
+use housekeeper_journal::{DateTimeValue, KeySet, Value};
 use housekeeper_scenario::{self as scenario, Dump, SchemaLevel, Seed};
 
 use crate::support::tool::{self, kill9, make_files, tree, Out, Tool};
@@ -453,7 +453,7 @@ backend_test!(fn a_dry_run_undo_shows_what_it_would_restore_and_changes_nothing(
         let json = hk
             .run(&["undo", &run, "--dry-run", "--format", "json"])
             .json();
-        assert_eq!(json["format"], "housekeeper.undo-plan/v1");
+        assert_eq!(json["format"], "housekeeper.undo-plan/v2");
         assert_eq!(json["conflicts"][0]["reason"], "target_exists");
         assert_eq!(
             json["restorable"], 9,
@@ -833,5 +833,129 @@ backend_test!(
 
         assert!(dump(db).diff(&rows).is_empty(), "a refused undo changed rows");
         assert_eq!(tree(&hk.tmp), files);
+    }
+);
+
+/// Ghost jobs with output lines and log rows of varied text, enough for several chunks of
+/// `CHUNK_ROWS=50`: 60 ghost jobs with 3 output lines each (OrphanedJobCleanup) and 320 log
+/// rows, of which LogPruning keeps the 20 newest (with `LOG_KEEP=20`).
+fn many_chunks(db: &TestDb) {
+    scenario::install_schema(&mut *db.connect(), SchemaLevel::Current).expect("schema");
+    let mut seed = Seed::new(now());
+    let app = seed.app("Reporter").id();
+    let company = seed.company("ACME", "acme").id();
+    let rt = seed.runtemplate(app, company, "n").id();
+    for j in 0..60 {
+        let job = seed
+            .ghost_job(rt, scenario::shift(now(), -3 * 3600 - j))
+            .id();
+        for line in 1..=3 {
+            seed.output_line(job, line, "stdout", &format!("job {job} line {line}: ok ✓"));
+        }
+    }
+    for i in 1..=320 {
+        let message = match i % 4 {
+            0 => format!("message {i}"),
+            1 => format!("quote ' and \"double\" {i}"),
+            2 => format!("line one\nline two {i}"),
+            _ => format!("ünïcödé ∑ {i} \u{1F600}"),
+        };
+        let severity = if i % 7 == 0 { "error" } else { "info" };
+        seed.log(
+            severity,
+            "seed",
+            &message,
+            scenario::shift(now(), -86_400 - i * 60),
+        );
+    }
+    seed.apply(&mut *db.connect()).expect("seed");
+}
+
+backend_test!(fn an_undo_of_many_chunks_reads_its_rows_chunk_by_chunk_and_puts_back_every_byte(db) {
+        let mut hk = tool_for(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", "20")
+            .set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "50");
+        many_chunks(db);
+        let before = dump(db);
+        let out = hk.run(&["run", "--format", "json"]);
+        let run = run_id(&out);
+        let pruned = out.json()["duties"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["duty"] == "LogPruning"))
+            .and_then(|d| d["affected"].as_u64())
+            .unwrap_or(0);
+        assert!(pruned >= 300, "the prune ran: {}", out.stderr);
+        let kept = dump(db).row_count("log");
+        assert_eq!(dump(db).row_count("job_output_lines"), 0, "{}", out.stderr);
+        let shown = hk.run(&["journal", "show", &run, "--format", "json"]).json();
+        let chunks_of = |doc: &serde_json::Value, duty: &str| {
+            doc["duties"]
+                .as_array()
+                .expect("duties")
+                .iter()
+                .find(|d| d["duty"] == duty)
+                .and_then(|d| d["chunks"].as_array().map(Vec::len))
+                .unwrap_or(0)
+        };
+        assert!(chunks_of(&shown, "LogPruning") >= 6, "300 rows in chunks of 50");
+        assert!(chunks_of(&shown, "OrphanedJobCleanup") >= 2, "60 jobs in chunks of 50");
+
+        // The undo's chunks (35 rows) do not line up with the run's (50): an item's rows are
+        // read once and applied across chunks. Killed right after its first chunk committed.
+        hk.set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "35");
+        kill9(hk.stopped_at("after-commit", &["undo", &run]));
+        let partly = dump(db);
+        let restored = partly.row_count("log");
+        assert!(
+            restored > kept && restored < kept + 300,
+            "the first chunk, and only it, committed: {restored} log rows"
+        );
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+
+        let retry = hk.run_when_free(&["undo", &run, "--format", "json"]);
+        assert_eq!(retry.code, 0, "the interrupted undo is finished:\n{}", retry.stderr);
+        assert!(retry.stderr.contains("recovered"), "{}", retry.stderr);
+        assert_restored_except(&before, dump(db), &[]);
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+
+        // The undos' own records: their plans name the keys they restore (collapsed into
+        // ranges), their chunks the rows they inserted, every column of each.
+        let mut planned = Vec::new();
+        let mut inserted = Vec::new();
+        let list = hk.run(&["journal", "list", "--format", "json"]).json();
+        for undo in list["runs"].as_array().expect("runs").iter().filter(|r| r["of_run"] == run.as_str()) {
+            let id = undo["run_id"].as_str().expect("run id");
+            let doc = hk.run(&["journal", "show", id, "--format", "json"]).json();
+            for duty in doc["duties"].as_array().expect("duties") {
+                for s in duty["plan"]["summaries"].as_array().into_iter().flatten() {
+                    if s["table"] == "log" {
+                        planned.push(serde_json::from_value::<KeySet>(s["keys"].clone()).expect("keys"));
+                    }
+                }
+                for chunk in duty["chunks"].as_array().into_iter().flatten() {
+                    for t in chunk["tables"].as_array().into_iter().flatten() {
+                        if t["table"] == "log" {
+                            inserted.extend(t["inserted"].as_array().into_iter().flatten().cloned());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            planned.iter().all(|k| matches!(k, KeySet::Ranges(_))),
+            "integer keys are ranges in the plan record: {planned:?}"
+        );
+        assert!(
+            planned.iter().map(KeySet::len).sum::<u64>() >= 300,
+            "the plans name every log row put back: {planned:?}"
+        );
+        assert_eq!(inserted.len() as u64, pruned, "each row put back once, with its image");
+        let log = before.table("log").expect("log");
+        assert!(
+            inserted.iter().all(|row| row.as_array().is_some_and(|r| r.len() == log.columns.len())),
+            "every column of each row"
+        );
     }
 );

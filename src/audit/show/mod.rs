@@ -3,10 +3,14 @@
 //! files and errors), as data (`RunSummary`, `RunDetail`, serialized for `--format json`)
 //! and as text for people (`text`).
 //!
+//! Without a limit of rows (`--format json`), a chunk's row images are not collected: each
+//! payload is checked when the detail is built and read again while the document is written
+//! (`ChunkTables::Streamed`), so no more than one chunk's rows are in memory.
+//!
 //! Read-only: built from the journal index and the payload blobs; never writes anything.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use housekeeper_journal::{
     Action, ChunkStatus, Drift, FileStatus, ItemSummary, KeySet, PathBytes, RowRole, RunKind, Value,
@@ -275,7 +279,43 @@ pub struct ChunkDetail {
     pub payload: PayloadState,
     /// Why the row images could not be read, when `payload` is `missing`.
     pub payload_problem: Option<String>,
-    pub tables: Vec<TableDetail>,
+    pub tables: ChunkTables,
+}
+
+/// The row images of a chunk, by table.
+#[derive(Debug, Clone)]
+pub enum ChunkTables {
+    /// Read when the detail was built (text output: at most `rows_per_table` per table).
+    Read(Vec<TableDetail>),
+    /// Read from the payload (checked when the detail was built) only while serialized.
+    Streamed {
+        dir: PathBuf,
+        payload: housekeeper_journal::PayloadRef,
+    },
+}
+
+impl ChunkTables {
+    /// The tables read when the detail was built (none when they are streamed).
+    #[must_use]
+    pub fn read(&self) -> &[TableDetail] {
+        match self {
+            ChunkTables::Read(tables) => tables,
+            ChunkTables::Streamed { .. } => &[],
+        }
+    }
+}
+
+impl Serialize for ChunkTables {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ChunkTables::Read(tables) => tables.serialize(serializer),
+            ChunkTables::Streamed { dir, payload } => {
+                let tables = payloads::read_images(dir, payload, &mut |_, _, _| true)
+                    .map_err(serde::ser::Error::custom)?;
+                serializer.collect_seq(tables.iter().map(TableDetail::of))
+            }
+        }
+    }
 }
 
 /// A duty's plan: the full items from the plan payload when present, the chained keys always.
@@ -492,14 +532,15 @@ pub fn show(
                         drifted: chunk.drifted.clone(),
                         payload: PayloadState::None,
                         payload_problem: None,
-                        tables: Vec::new(),
+                        tables: ChunkTables::Read(Vec::new()),
                     };
                     if let Some(payload) = &chunk.payload {
                         detail.payload = payloads::state_of(dir, payload, &run.expired_payloads);
                         if detail.payload == PayloadState::Present {
                             let mut keep = |table: &str, _: &[String], _: &RowImage| {
                                 let Some(limit) = rows_per_table else {
-                                    return true;
+                                    // Checked now, read again when written out.
+                                    return false;
                                 };
                                 let seen = listed.entry(table.to_owned()).or_insert(0);
                                 *seen += 1;
@@ -511,8 +552,17 @@ pub fn show(
                                 }
                             };
                             match payloads::read_images(dir, payload, &mut keep) {
+                                Ok(tables) if rows_per_table.is_none() => {
+                                    drop(tables);
+                                    detail.tables = ChunkTables::Streamed {
+                                        dir: dir.to_path_buf(),
+                                        payload: payload.clone(),
+                                    };
+                                }
                                 Ok(tables) => {
-                                    detail.tables = tables.iter().map(TableDetail::of).collect();
+                                    detail.tables = ChunkTables::Read(
+                                        tables.iter().map(TableDetail::of).collect(),
+                                    );
                                 }
                                 Err(problem) => {
                                     detail.payload = PayloadState::Missing;

@@ -367,7 +367,7 @@ fn chunk_text(out: &mut String, chunk: &ChunkDetail, shown: &mut BTreeMap<String
             );
         }
     }
-    for table in &chunk.tables {
+    for table in chunk.tables.read() {
         let (listed, total) = shown.entry(table.table.clone()).or_insert((0, 0));
         *total += table.len();
         table_rows_text(out, table, listed);
