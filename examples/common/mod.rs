@@ -87,6 +87,11 @@ impl Tool {
         (out, elapsed, rss)
     }
 
+    /// The tool's state directory (its journal is `journal/` in it).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
     /// Bytes under the state directory's journal.
     pub fn journal_bytes(&self) -> u64 {
         walk_size(&self.dir.path().join("state/journal"))

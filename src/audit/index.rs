@@ -90,6 +90,10 @@ pub struct RunInfo {
     /// What undo runs of this run put back, chunk by chunk and file by file (committed and
     /// moved only): the per-item bookkeeping of `undo` (`audit::undo_state`).
     pub restorations: Vec<Restoration>,
+    /// Every payload this run's chained records reference — plans, row images, error and
+    /// report details — in chain order (what the end of the undo window destroys).
+    /// `payloads` covers plans and row images only.
+    pub payload_refs: Vec<PayloadRef>,
 }
 
 /// What one undo run put back of the run it undid: the keys of one committed chunk, or one
@@ -372,6 +376,7 @@ impl JournalIndex {
                     expired_files: BTreeSet::new(),
                     expired_utc: None,
                     restorations: Vec::new(),
+                    payload_refs: Vec::new(),
                 });
                 continue;
             }
@@ -381,6 +386,10 @@ impl JournalIndex {
             let Some(&i) = at.get(run_id) else {
                 continue;
             };
+            if !matches!(record, Record::PayloadExpired { .. }) {
+                let refs = housekeeper_journal::codec::payload_refs(&record);
+                index.runs[i].payload_refs.extend(refs.into_iter().cloned());
+            }
             index.apply(i, record, &at, &last_started);
         }
         index.awaiting_outcome = HashMap::new();
@@ -593,35 +602,6 @@ fn run_of(record: &Record) -> Option<&str> {
 }
 
 impl JournalIndex {
-    /// Every payload each run's chained records reference — plans, row images, error and
-    /// report details — in chain order, read from `dir` in one pass (an absent directory
-    /// has none). `RunInfo::payloads` covers plans and row images only.
-    ///
-    /// # Errors
-    /// The journal is damaged or unreadable.
-    pub fn payloads_by_run(dir: &Path) -> Result<BTreeMap<String, Vec<PayloadRef>>, JournalError> {
-        let mut out: BTreeMap<String, Vec<PayloadRef>> = BTreeMap::new();
-        if !dir.is_dir() {
-            return Ok(out);
-        }
-        for entry in housekeeper_journal::store::read_records(dir)? {
-            let record = entry?.record;
-            if matches!(record, Record::PayloadExpired { .. }) {
-                continue;
-            }
-            let refs = housekeeper_journal::codec::payload_refs(&record);
-            if refs.is_empty() {
-                continue;
-            }
-            if let Some(run_id) = run_of(&record) {
-                out.entry(run_id.to_owned())
-                    .or_default()
-                    .extend(refs.into_iter().cloned());
-            }
-        }
-        Ok(out)
-    }
-
     /// The `Details` payloads (error messages) of the aborted chunks of one run, by duty and
     /// chunk number.
     ///

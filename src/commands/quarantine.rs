@@ -238,7 +238,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
         log::warn!("journal: {note}");
     }
     let planned = JournalIndex::read(&dir)
-        .and_then(|index| expiry::plan(&index, &dir, cutoff, None))
+        .map(|index| expiry::plan(&index, &dir, cutoff, None))
         .map_err(journal_failure)?;
     if planned.is_empty() {
         println!(

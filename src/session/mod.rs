@@ -3,12 +3,14 @@
 //!
 //! 1. [`Session::open`]: the state directory and its host lock → the database and its lock →
 //!    the schema → the journal, checked against the database's anchors before anything acts
-//!    (`apply::trust`) → recovery of what a crashed run left open → the anchor table → the
-//!    run's `now` → the history of earlier runs → `RunStart`;
+//!    (`apply::trust`) → the journal's index, its one full reading in a session → recovery of
+//!    what a crashed run left open → the anchor table → the run's `now` → the history of
+//!    earlier runs (from the index) → `RunStart`;
 //! 2. [`Session::duty`], for each duty in order: the planner's plan (made through a fresh
 //!    snapshot, so it sees what earlier duties changed) handed to the executor → `DutyEnd` →
 //!    the duty's `log` row;
-//! 3. [`Session::finish`]: the run's `log` row → the end of the undo window (expiry) →
+//! 3. [`Session::finish`]: the run's `log` row → the end of the undo window (expiry, decided
+//!    from the index read when the session opened) →
 //!    `RunEnd`, its anchor and the checkpoint → monitoring (Zabbix, the metrics file) → the
 //!    report.
 //!
@@ -27,6 +29,7 @@ use std::time::{Instant, SystemTime};
 use housekeeper_journal::{DateTimeValue, Journal, Record, RunKind};
 
 use crate::apply::{log_rows, ExecError, Executor};
+use crate::audit::JournalIndex;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::db::{Connection, SchemaFacts};
@@ -130,6 +133,9 @@ pub struct Session<'a> {
     run_id: String,
     schema: SchemaFacts,
     history: History,
+    /// The journal's runs before this one, read once when the session opened (after
+    /// recovery): the expiry at the end decides from it.
+    index: JournalIndex,
     now: DateTimeValue,
     host_now: SystemTime,
     report: RunReport,
@@ -259,11 +265,11 @@ impl Session<'_> {
             for warning in crate::apply::expiry::at_run_end(
                 self.config,
                 self.host_now.into(),
+                &self.index,
                 &mut self.journal,
                 &self.quarantine,
                 &mut *self.conn,
                 &self.journal_id,
-                &self.run_id,
             ) {
                 log::warn!("{warning}");
                 self.report.warnings.push(warning);

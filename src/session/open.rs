@@ -9,6 +9,7 @@ use housekeeper_journal::{DateTimeValue, Journal, JournalError, OpenReport, Reco
 
 use super::{Session, SessionOptions};
 use crate::apply::{anchor, recover, trust};
+use crate::audit::{history, JournalIndex};
 use crate::config::{Config, DbTarget};
 use crate::db::{self, ConnectOptions, Connection, DbError};
 use crate::duties::DutyName;
@@ -72,9 +73,24 @@ impl<'a> Session<'a> {
         }
         let quarantine = Quarantine::new(state.quarantine_dir());
         let run_id = state::new_run_id();
+        // The one reading of the journal's history in a session: recovery, the history the
+        // duties need and the expiry at the end all work from this index.
+        let read_index = || {
+            JournalIndex::read(&state.journal_dir()).map_err(|e| {
+                Failure::new(
+                    Exit::Integrity,
+                    format!(
+                        "reading the journal in {}: {e}",
+                        state.journal_dir().display()
+                    ),
+                )
+                .hint("run `housekeeper journal verify` for details")
+            })
+        };
+        let mut index = read_index()?;
         let recovered = recover::recover(
             &mut journal,
-            &state.journal_dir(),
+            &index,
             &mut *conn,
             &schema,
             &key,
@@ -82,6 +98,10 @@ impl<'a> Session<'a> {
             &quarantine,
         )
         .map_err(|e| Failure::new(Exit::Integrity, format!("recovering the last run: {e}")))?;
+        if !recovered.is_empty() {
+            // What recovery appended changes the runs it closed.
+            index = read_index()?;
+        }
         if schema.table(anchor::TABLE).is_none() {
             anchor::ensure_table(&mut *conn)
                 .map_err(|e| db_failure("creating housekeeper_anchor", &e))?;
@@ -109,7 +129,7 @@ impl<'a> Session<'a> {
             Some(now) => (now, Vec::new()),
             None => resolve_now(&mut *conn, config)?,
         };
-        let history = crate::audit::history::read_for(config)?;
+        let history = history::of(&index, &history::hold_since(config));
         journal
             .append_durable(&Record::RunStart {
                 run_id: run_id.clone(),
@@ -145,6 +165,7 @@ impl<'a> Session<'a> {
             run_id,
             schema,
             history,
+            index,
             now,
             host_now: crate::clock::host_now(config),
             report,
