@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use housekeeper_journal::{Action, ChunkStatus, DateTimeValue, FileStatus, KeySet};
+use housekeeper_journal::{Action, ChunkStatus, DateTimeValue, FileStatus, KeySet, PathBytes};
 
-use super::JournalIndex;
+use super::{JournalIndex, RunInfo};
 
 use crate::duties::History;
 use crate::plan::{keys_of, RowKey};
@@ -38,16 +38,41 @@ pub fn hold_since(config: &crate::config::Config) -> String {
     crate::clock::utc_stamp_days_ago(config.hold_days)
 }
 
-/// The history of the runs of `index`. `hold_since_utc` is the host time (RFC 3339) before
-/// which undo runs no longer hold anything.
+/// The history of the runs of `index` (with what its settled runs contributed).
+/// `hold_since_utc` is the host time (RFC 3339) before which undo runs no longer hold
+/// anything.
 #[must_use]
 pub fn of(index: &JournalIndex, hold_since_utc: &str) -> History {
-    let mut history = History::default();
-    // (table, key) → when an undo restored it (its now)
-    let mut restored: BTreeMap<(String, RowKey), DateTimeValue> = BTreeMap::new();
+    let mut all = index.settled.clone();
     for run in &index.runs {
+        all.add(run);
+    }
+    all.history(hold_since_utc)
+}
+
+/// What runs contribute to the history, added in chain order: kept whole for the runs a
+/// stored index no longer lists.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Contributions {
+    /// `(table, key)` → the `now` of the latest run that set the mark column on it.
+    #[serde(with = "pairs")]
+    marks: BTreeMap<(String, RowKey), DateTimeValue>,
+    /// `(table, key)` → the `now` of the latest undo that restored it.
+    #[serde(with = "pairs")]
+    restored: BTreeMap<(String, RowKey), DateTimeValue>,
+    /// `(table, key)` → the latest undo run that restored it, and when that run started.
+    #[serde(with = "pairs")]
+    restored_by: BTreeMap<(String, RowKey), (String, String)>,
+    /// Path of a file moved back by an undo → that undo run, and when it started.
+    #[serde(with = "pairs")]
+    paths_restored_by: BTreeMap<PathBytes, (String, String)>,
+}
+
+impl Contributions {
+    /// Adds what `run` contributes: the marks it set, what it restored (an undo).
+    pub fn add(&mut self, run: &RunInfo) {
         let undo = run.undo_of().is_some();
-        let holds = undo && run.started_utc.as_str() >= hold_since_utc;
+        let by = || (run.run_id.clone(), run.started_utc.clone());
         for duty in &run.duties {
             // (table, key) planned with the mark column
             let mut marked: BTreeSet<(String, RowKey)> = BTreeSet::new();
@@ -69,33 +94,75 @@ pub fn of(index: &JournalIndex, hold_since_utc: &str) -> History {
                 for key in keys_of(&change.keys) {
                     let id = (change.table.clone(), key);
                     if undo {
-                        if holds {
-                            history.held_rows.insert(id.clone(), run.run_id.clone());
-                        }
-                        restored.insert(id, run.now);
+                        self.restored_by.insert(id.clone(), by());
+                        self.restored.insert(id, run.now);
                     } else if change.action == Action::Update && marked.contains(&id) {
-                        history.marks.insert(id, run.now);
+                        self.marks.insert(id, run.now);
                     }
                 }
             }
         }
-        if holds {
+        if undo {
             for file in run
                 .files
                 .iter()
                 .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
             {
-                history
-                    .held_paths
-                    .insert(file.path.clone(), run.run_id.clone());
+                self.paths_restored_by.insert(file.path.clone(), by());
             }
         }
     }
-    // A mark an undo took back is no longer ours.
-    history
-        .marks
-        .retain(|id, marked| restored.get(id).is_none_or(|undone| undone < marked));
-    history
+
+    /// The history: holds of the undo runs started at or after `hold_since_utc`, and the
+    /// marks an undo did not take back.
+    #[must_use]
+    pub fn history(&self, hold_since_utc: &str) -> History {
+        let holding = |(run, started): &(String, String)| {
+            (started.as_str() >= hold_since_utc).then(|| run.clone())
+        };
+        History {
+            held_rows: self
+                .restored_by
+                .iter()
+                .filter_map(|(id, by)| Some((id.clone(), holding(by)?)))
+                .collect(),
+            held_paths: self
+                .paths_restored_by
+                .iter()
+                .filter_map(|(path, by)| Some((path.clone(), holding(by)?)))
+                .collect(),
+            // A mark an undo took back is no longer ours.
+            marks: self
+                .marks
+                .iter()
+                .filter(|(id, marked)| self.restored.get(*id).is_none_or(|undone| undone < *marked))
+                .map(|(id, marked)| (id.clone(), *marked))
+                .collect(),
+        }
+    }
+}
+
+/// A map with keys JSON cannot name, stored as a list of pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// Removes held items from a plan and lists them in `plan.held`.

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use housekeeper_journal::{DateTimeValue, Journal, JournalError, OpenReport, Record};
 
+use super::ledger::Ledger;
 use super::{Session, SessionOptions};
 use crate::apply::{anchor, recover, trust};
-use crate::audit::{history, JournalIndex};
+use crate::audit::history;
 use crate::config::{Config, DbTarget};
 use crate::db::{self, ConnectOptions, Connection, DbError};
 use crate::duties::DutyName;
@@ -73,24 +74,37 @@ impl<'a> Session<'a> {
         }
         let quarantine = Quarantine::new(state.quarantine_dir());
         let run_id = state::new_run_id();
-        // The one reading of the journal's history in a session: recovery, the history the
-        // duties need and the expiry at the end all work from this index.
-        let read_index = || {
-            JournalIndex::read(&state.journal_dir()).map_err(|e| {
-                Failure::new(
-                    Exit::Integrity,
-                    format!(
-                        "reading the journal in {}: {e}",
-                        state.journal_dir().display()
-                    ),
-                )
-                .hint("run `housekeeper journal verify` for details")
-            })
+        // The one reading of the journal's history in a session, from the index the last
+        // session stored when the database vouches for it: recovery, the history the duties
+        // need and the expiry at the end all work from this index.
+        let journal_failed = |e: JournalError| {
+            Failure::new(
+                Exit::Integrity,
+                format!(
+                    "reading the journal in {}: {e}",
+                    state.journal_dir().display()
+                ),
+            )
+            .hint("run `housekeeper journal verify` for details")
         };
-        let mut index = read_index()?;
+        let has_anchors = schema.table(anchor::TABLE).is_some();
+        let (mut ledger, not_used) = Ledger::open(
+            &state.journal_dir(),
+            &state.journal_index(),
+            journal.journal_id(),
+            journal.head(),
+            has_anchors.then_some(&mut *conn),
+        )
+        .map_err(journal_failed)?;
+        if let Some(why) = not_used {
+            log::info!(
+                "journal index {} not used ({why}): read from the journal",
+                state.journal_index().display()
+            );
+        }
         let recovered = recover::recover(
             &mut journal,
-            &index,
+            &ledger.index,
             &mut *conn,
             &schema,
             &key,
@@ -100,7 +114,7 @@ impl<'a> Session<'a> {
         .map_err(|e| Failure::new(Exit::Integrity, format!("recovering the last run: {e}")))?;
         if !recovered.is_empty() {
             // What recovery appended changes the runs it closed.
-            index = read_index()?;
+            ledger.catch_up().map_err(journal_failed)?;
         }
         if schema.table(anchor::TABLE).is_none() {
             anchor::ensure_table(&mut *conn)
@@ -129,7 +143,7 @@ impl<'a> Session<'a> {
             Some(now) => (now, Vec::new()),
             None => resolve_now(&mut *conn, config)?,
         };
-        let history = history::of(&index, &history::hold_since(config));
+        let history = history::of(&ledger.index, &history::hold_since(config));
         journal
             .append_durable(&Record::RunStart {
                 run_id: run_id.clone(),
@@ -165,7 +179,7 @@ impl<'a> Session<'a> {
             run_id,
             schema,
             history,
-            index,
+            ledger,
             now,
             host_now: crate::clock::host_now(config),
             report,
@@ -282,13 +296,14 @@ fn not_multiflexi(conn: &dyn Connection) -> Failure {
     .hint("check DB_CONNECTION, DB_DATABASE (the SQLite file) and DB_HOST, or --database")
 }
 
-/// Anchors the end of a run (duty `*`): whether it committed.
+/// Anchors the end of a run (duty `*`), naming the digest and length of the journal index
+/// stored at that end when there is one: whether it committed.
 pub(super) fn anchor_run_end(
     conn: &mut dyn Connection,
     journal_id: &str,
     run_id: &str,
-    seq: u64,
-    hash: &str,
+    end: &housekeeper_journal::Appended,
+    index: Option<(housekeeper_journal::Digest, u64)>,
 ) -> bool {
     let result = conn.begin().and_then(|mut tx| {
         anchor::insert(
@@ -298,10 +313,10 @@ pub(super) fn anchor_run_end(
                 run_id: run_id.to_owned(),
                 duty: "*".into(),
                 chunk: 0,
-                record_seq: seq,
-                record_hash: hash.to_owned(),
-                payload_digest: None,
-                payload_len: None,
+                record_seq: end.seq,
+                record_hash: end.hash.to_hex(),
+                payload_digest: index.map(|(digest, _)| digest),
+                payload_len: index.map(|(_, len)| len),
             },
         )?;
         tx.commit()
