@@ -24,6 +24,7 @@ use chrono::{Duration, NaiveDateTime};
 use housekeeper::apply::anchor::{self, Anchor};
 use housekeeper::config::DbTarget;
 use housekeeper::db::{self, ConnectOptions, Connection};
+use housekeeper::duties::DutyName;
 use housekeeper_journal::{
     Action, ChunkStatus, DateTimeValue, Digest, ItemSummary, Journal, KeySet, PayloadKind,
     PayloadRef, Record, RowRole, RunKind, TableChange, Value,
@@ -34,17 +35,6 @@ use common::{affected, reset, Tool};
 
 const NOW: &str = "2026-11-28 09:00:00";
 const WINDOW_RUNS: usize = 14 * 24;
-const DUTIES: [&str; 8] = [
-    "StaleTaskFinalization",
-    "OrphanedJobCleanup",
-    "ScheduleIntegrity",
-    "DataRetentionCleanup",
-    "DiskTempFileCleanup",
-    "LogPruning",
-    "RuntemplateCounterRecalc",
-    "CredentialHealthCheck",
-];
-
 fn now() -> NaiveDateTime {
     NaiveDateTime::parse_from_str(NOW, "%Y-%m-%d %H:%M:%S").expect("NOW")
 }
@@ -89,7 +79,10 @@ fn write_run(
             user: "bench".into(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             database: identity.to_owned(),
-            duties: DUTIES.iter().map(|d| (*d).to_owned()).collect(),
+            duties: DutyName::ALL
+                .iter()
+                .map(|d| d.as_str().to_owned())
+                .collect(),
         },
     );
     let mut digests = Vec::new();
@@ -178,12 +171,12 @@ fn write_run(
             },
         );
     }
-    for duty in DUTIES {
+    for duty in DutyName::ALL {
         append(
             journal,
             &Record::DutyEnd {
                 run_id: run_id.clone(),
-                duty: duty.into(),
+                duty: duty.as_str().into(),
                 status: "ok".into(),
                 affected: 5,
                 errors: 0,

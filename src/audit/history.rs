@@ -22,13 +22,8 @@ pub const MARK_COLUMN: &str = "marked_for_deletion";
 /// The journal exists but cannot be read (exit 3).
 pub fn read_for(config: &crate::config::Config) -> Result<History, crate::exit::Failure> {
     let dir = crate::state::StateDir::new(config.state_dir.clone()).journal_dir();
-    let index = JournalIndex::read(&dir).map_err(|e| {
-        crate::exit::Failure::new(
-            crate::exit::Exit::Integrity,
-            format!("reading the journal in {}: {e}", dir.display()),
-        )
-        .hint("run `housekeeper journal verify` for details")
-    })?;
+    let index =
+        JournalIndex::read(&dir).map_err(|e| crate::session::unreadable_journal(&dir, &e))?;
     Ok(of(&index, &hold_since(config)))
 }
 

@@ -45,7 +45,7 @@ use crate::state::HostLock;
 
 pub use open::{
     clock_skew, database_lock, db_failure, host_lock, journal_failure, open_database, open_trusted,
-    require_database, resolve_now,
+    require_database, resolve_now, unreadable_journal,
 };
 
 /// What a session's planner says about one duty.

@@ -77,16 +77,7 @@ impl<'a> Session<'a> {
         // The one reading of the journal's history in a session, from the index the last
         // session stored when the database vouches for it: recovery, the history the duties
         // need and the expiry at the end all work from this index.
-        let journal_failed = |e: JournalError| {
-            Failure::new(
-                Exit::Integrity,
-                format!(
-                    "reading the journal in {}: {e}",
-                    state.journal_dir().display()
-                ),
-            )
-            .hint("run `housekeeper journal verify` for details")
-        };
+        let journal_failed = |e: JournalError| unreadable_journal(&state.journal_dir(), &e);
         let has_anchors = schema.table(anchor::TABLE).is_some();
         let (mut ledger, not_used) = Ledger::open(
             &state.journal_dir(),
@@ -214,6 +205,16 @@ pub fn open_trusted(
         Err(trust::TrustError::Journal(e)) => Err(journal_failure(e)),
         Err(e @ trust::TrustError::Unanchored { .. }) => Err(damaged(format!("journal: {e}"))),
     }
+}
+
+/// Exit 3 for a journal that cannot be read (its index), with where to look.
+#[must_use]
+pub fn unreadable_journal(dir: &std::path::Path, e: &JournalError) -> Failure {
+    Failure::new(
+        Exit::Integrity,
+        format!("reading the journal in {}: {e}", dir.display()),
+    )
+    .hint("run `housekeeper journal verify` for details")
 }
 
 /// Exit 3 for a journal that may not be relied on, with what to do next. Nothing was changed.
