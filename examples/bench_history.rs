@@ -118,7 +118,7 @@ fn write_run(
                 payload: plan,
                 items: vec![ItemSummary {
                     item: 0,
-                    action: action.clone(),
+                    action,
                     table: Some(table.into()),
                     key_columns: vec!["id".into()],
                     keys: keys.clone(),
@@ -251,19 +251,24 @@ fn build_history(conn: &mut dyn Connection, state: &Path, runs: usize) {
     }
 }
 
-/// The work of a typical hourly run: 5 stale tasks, 150 log rows (100 kept).
-fn seed_work(conn: &mut dyn Connection, round: i64) {
+/// The runtemplate the stale tasks belong to (with its user, app and company); its id.
+fn seed_runtemplate(conn: &mut dyn Connection) -> i64 {
+    let mut seed = Seed::new(DateTimeValue::parse(NOW).expect("NOW"));
+    seed.user("admin");
+    let app = seed.app("App1").id();
+    let company = seed.company("Comp1", "C1").id();
+    let rt = seed.runtemplate(app, company, "h").id();
+    seed.apply(conn).expect("seed");
+    rt
+}
+
+/// The work of a typical hourly run: 5 stale tasks of `rt`, 150 log rows (100 kept).
+fn seed_work(conn: &mut dyn Connection, round: i64, rt: i64) {
     let now = DateTimeValue::parse(NOW).expect("NOW");
     let mut seed = Seed::new(now);
-    for table in ["task", "log", "runtemplate", "company", "apps", "user"] {
+    for table in ["task", "log"] {
         seed.start_ids_at(table, round * 10_000 + 1);
     }
-    seed.user(&format!("admin{round}"));
-    let app = seed.app(&format!("App{round}")).id();
-    let company = seed
-        .company(&format!("Comp{round}"), &format!("C{round}"))
-        .id();
-    let rt = seed.runtemplate(app, company, "h").id();
     for i in 0..5 {
         seed.task(
             rt,
@@ -299,6 +304,7 @@ fn main() {
     let target = DbTarget::from_url(url, "url").expect("a database URL");
     let mut conn = db::connect(&target, &ConnectOptions::default()).expect("connect");
     reset(&mut *conn);
+    let rt = seed_runtemplate(&mut *conn);
     let env = [
         ("HOUSEKEEPER_NOW", NOW.to_owned()),
         ("MULTIFLEXI_TIMEZONE", "UTC".to_owned()),
@@ -324,7 +330,7 @@ fn main() {
     for _ in 0..repeats {
         for (i, tool) in tools.iter().enumerate() {
             round += 1;
-            seed_work(&mut *conn, round);
+            seed_work(&mut *conn, round, rt);
             let (out, seconds, _) = tool.run(&["run", "--format", "json"]);
             let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
             assert_eq!(

@@ -94,7 +94,7 @@ impl Tool {
 
     /// Bytes under the state directory's journal.
     pub fn journal_bytes(&self) -> u64 {
-        walk_size(&self.dir.path().join("state/journal"))
+        walk_size(&self.state_dir().join("journal"))
     }
 }
 

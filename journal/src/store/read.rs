@@ -165,19 +165,20 @@ pub fn read_records(dir: &Path) -> Result<RecordIter, JournalError> {
 /// # Errors
 /// No journal, or `at`'s segment cannot be opened or does not hold `at`.
 pub fn read_records_from(dir: &Path, at: &Checkpoint) -> Result<RecordIter, JournalError> {
-    let segments = existing_segments(dir)?;
+    let mut segments = existing_segments(dir)?;
     let first = segments
         .iter()
         .position(|(_, name)| *name == at.segment)
         .ok_or_else(|| lost(dir, at, format!("segment {} is missing", at.segment)))?;
-    let remaining = segments.len() - first - 1;
+    let later = segments.split_off(first + 1);
+    let remaining = later.len();
     let mut scanner =
         Scanner::expecting(vec![at.head]).map_err(io_err("starting zstd for", dir))?;
     let current = resume_at(dir, &at.segment, at, &mut scanner, remaining == 0)?;
     Ok(RecordIter {
         dir: dir.to_owned(),
         remaining,
-        segments: segments[first + 1..].to_vec().into_iter(),
+        segments: later.into_iter(),
         scanner,
         current: Some(current),
         done: false,
