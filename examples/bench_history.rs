@@ -26,8 +26,8 @@ use housekeeper::config::DbTarget;
 use housekeeper::db::{self, ConnectOptions, Connection};
 use housekeeper::duties::DutyName;
 use housekeeper_journal::{
-    Action, ChunkStatus, DateTimeValue, Digest, ItemSummary, Journal, KeySet, PayloadKind,
-    PayloadRef, Record, RowRole, RunKind, TableChange, Value,
+    Action, ChunkStatus, DateTimeValue, Digest, ItemSummary, Journal, JournalError, KeySet,
+    PayloadKind, PayloadRef, PayloadWriter, Record, RowRole, RunKind, TableChange, Value,
 };
 use housekeeper_scenario::{self as scenario, Seed};
 
@@ -39,16 +39,27 @@ fn now() -> NaiveDateTime {
     NaiveDateTime::parse_from_str(NOW, "%Y-%m-%d %H:%M:%S").expect("NOW")
 }
 
-/// The reference to a payload destroyed long ago: its blob is not written (the run's expiry
-/// record names it), which keeps a long history quick to build.
-fn gone(kind: PayloadKind, n: usize, which: u8) -> PayloadRef {
-    let mut bytes = [which; 32];
-    bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
-    PayloadRef {
-        digest: Digest(bytes),
-        len: 100,
-        kind,
+/// A payload of `kind` written by `write`; for the run `expired` (past the undo window when
+/// its history is complete) only a reference to it, destroyed long ago: its blob is not
+/// written (the run's expiry record names it), which keeps a long history quick to build.
+fn payload(
+    journal: &Journal,
+    kind: PayloadKind,
+    expired: Option<usize>,
+    write: impl FnOnce(&mut PayloadWriter) -> Result<(), JournalError>,
+) -> PayloadRef {
+    if let Some(n) = expired {
+        let mut bytes = [kind as u8; 32];
+        bytes[..8].copy_from_slice(&(n as u64).to_le_bytes());
+        return PayloadRef {
+            digest: Digest(bytes),
+            len: 100,
+            kind,
+        };
     }
+    let mut pw = journal.payload_writer(kind).expect("payload");
+    write(&mut pw).expect("payload entries");
+    pw.finish().expect("payload")
 }
 
 /// One finished hourly run `hours_ago` hours before `NOW`; returns its id and payload digests.
@@ -101,14 +112,9 @@ fn write_run(
             KeySet::Ranges(vec![(base + 1, base + 50)]),
         ),
     ] {
-        let plan = if expired {
-            gone(PayloadKind::Plan, n, 0)
-        } else {
-            let mut pw = journal.payload_writer(PayloadKind::Plan).expect("plan");
+        let plan = payload(journal, PayloadKind::Plan, expired.then_some(n), |pw| {
             pw.json(&format!("{{\"run\":\"{run_id}\",\"duty\":\"{duty}\"}}"))
-                .expect("json");
-            pw.finish().expect("plan payload")
-        };
+        });
         digests.push(plan.digest);
         append(
             journal,
@@ -133,23 +139,21 @@ fn write_run(
                 }],
             },
         );
-        let rows = if expired {
-            gone(PayloadKind::RowImages, n, 1)
-        } else {
-            let mut pw = journal
-                .payload_writer(PayloadKind::RowImages)
-                .expect("rows");
-            pw.begin_table(table, &["id".into(), "note".into()])
-                .expect("table");
-            for k in 0..5 {
-                pw.row(
-                    RowRole::Deleted,
-                    &[Value::Int(base + k), Value::from(format!("{run_id} {k}"))],
-                )
-                .expect("row");
-            }
-            pw.finish().expect("row images")
-        };
+        let rows = payload(
+            journal,
+            PayloadKind::RowImages,
+            expired.then_some(n),
+            |pw| {
+                pw.begin_table(table, &["id".into(), "note".into()])?;
+                for k in 0..5 {
+                    pw.row(
+                        RowRole::Deleted,
+                        &[Value::Int(base + k), Value::from(format!("{run_id} {k}"))],
+                    )?;
+                }
+                Ok(())
+            },
+        );
         digests.push(rows.digest);
         append(
             journal,

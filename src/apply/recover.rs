@@ -5,7 +5,9 @@
 //! A file whose intent has no outcome is looked for where it actually is. Every resolution is
 //! journaled as a `Recovery` record, the crashed run gets its `RunEnd` (`aborted`), and
 //! payload blobs no record references (written before a COMMIT that never happened) are
-//! removed. Nothing here changes the MultiFlexi data.
+//! removed — looked for only when a run was left open, the only way they come about. The
+//! open runs come from the session's journal index: recovery does not read the journal's
+//! history itself. Nothing here changes the MultiFlexi data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! The journal index: every run of a journal directory with its plans, chunks, files, end,
-//! undo and expiry, built by streaming the chained records once (keys and names only: the
-//! values stay in the payload blobs, read on demand).
+//! undo, expiry and payloads, built by streaming the chained records once (keys and names
+//! only: the values stay in the payload blobs, read on demand). It is built record by record
+//! (`add`), so a session can continue an index it stored (`resume`) with the newer records,
+//! and leave out the runs that no longer matter (`settle`, keeping what they left to the
+//! history duties need).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
