@@ -1,5 +1,5 @@
-//! The state directory (`MULTIFLEXI_HOUSEKEEPER_STATE_DIR`): where the journal and the
-//! quarantine live, the host lock file, and this host's journal id. Also who and where we
+//! The state directory (`MULTIFLEXI_HOUSEKEEPER_STATE_DIR`): where the journal, its stored
+//! index and the quarantine live, the host lock file, and this host's journal id. Also who and where we
 //! are (host name, Unix user), for journal records and lock messages.
 //!
 //! Owns the layout and the host `flock`; it never touches journal or quarantine contents.
@@ -44,6 +44,13 @@ impl StateDir {
     #[must_use]
     pub fn journal_dir(&self) -> PathBuf {
         self.root.join("journal")
+    }
+
+    /// What a session derived from the journal, kept for the next one (a cache the database
+    /// vouches for: `session::ledger`).
+    #[must_use]
+    pub fn journal_index(&self) -> PathBuf {
+        self.root.join("journal-index")
     }
 
     #[must_use]

@@ -98,9 +98,14 @@ impl Tool {
         (out, elapsed, rss)
     }
 
+    /// The tool's state directory (its journal is `journal/` in it).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
     /// Bytes under the state directory's journal.
     pub fn journal_bytes(&self) -> u64 {
-        walk_size(&self.dir.path().join("state/journal"))
+        walk_size(&self.state_dir().join("journal"))
     }
 
     /// The journal's segment files.

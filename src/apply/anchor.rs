@@ -184,8 +184,9 @@ pub fn insert(tx: &mut dyn WriteTx, journal_id: &str, anchor: &Anchor) -> DbResu
     Ok(())
 }
 
-/// Anchors one record that is not a chunk's — a run's end (duty `*`), a journal reset, a fold
-/// — in a transaction of its own.
+/// Anchors one record that is not a chunk's — a run's end (duty `*`, with the digest and
+/// length of the stored journal index as its payload), a journal reset — in a transaction of
+/// its own.
 ///
 /// # Errors
 /// The insert or the commit failed: the record is not anchored.
@@ -195,6 +196,7 @@ pub fn record(
     run_id: &str,
     duty: &str,
     at: ChainHead,
+    payload: Option<(Digest, u64)>,
 ) -> DbResult<()> {
     let mut tx = conn.begin()?;
     insert(
@@ -206,8 +208,8 @@ pub fn record(
             chunk: 0,
             record_seq: at.seq,
             record_hash: at.hash.to_hex(),
-            payload_digest: None,
-            payload_len: None,
+            payload_digest: payload.map(|(digest, _)| digest),
+            payload_len: payload.map(|(_, len)| len),
         },
     )?;
     tx.commit()

@@ -1,6 +1,8 @@
 //! Expiry at the end of the undo window: the only code that destroys payload blobs and
 //! quarantined files. Used at the end of every real run (cutoff `UNDO_DAYS` back from the
 //! host clock, also pruning the old runs' anchors) and by `housekeeper quarantine expire`.
+//! It decides from a journal index its caller read (a run's session reads the journal once,
+//! when it opens), never by reading the journal itself.
 //!
 //! Protocol: for every run that started at or before the cutoff (never the current run),
 //! each payload still present and not yet expired is destroyed through
@@ -90,17 +92,15 @@ fn started(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Decides what to destroy: runs started at or before `cutoff`, except `current_run`.
-///
-/// # Errors
-/// The journal could not be read.
+/// Decides what to destroy: runs of `index` started at or before `cutoff`, except
+/// `current_run`, with what of them is still in `journal_dir` and the quarantine.
+#[must_use]
 pub fn plan(
     index: &JournalIndex,
     journal_dir: &std::path::Path,
     cutoff: DateTime<Utc>,
     current_run: Option<&str>,
-) -> Result<ExpiryPlan, JournalError> {
-    let refs = JournalIndex::payloads_by_run(journal_dir)?;
+) -> ExpiryPlan {
     let restored = index.restored_paths();
     let blob = |d: &Digest| {
         journal_dir
@@ -116,10 +116,9 @@ pub fn plan(
         }
         out.due.push(run.run_id.clone());
         let mut seen: BTreeSet<Digest> = BTreeSet::new();
-        let payloads: Vec<PayloadRef> = refs
-            .get(&run.run_id)
-            .into_iter()
-            .flatten()
+        let payloads: Vec<PayloadRef> = run
+            .payload_refs
+            .iter()
             .filter(|p| !run.expired_payloads.contains(&p.digest) && blob(&p.digest))
             .filter(|p| seen.insert(p.digest))
             .cloned()
@@ -144,7 +143,7 @@ pub fn plan(
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// Destroys what `plan` decided, each item recorded durably before it goes.
@@ -200,16 +199,18 @@ pub fn summary(done: &Expired) -> String {
 }
 
 /// The expiry at the end of a real run: cutoff `UNDO_DAYS` back from the session's host
-/// clock `now`; then the anchors of the expired runs are pruned in one short transaction,
-/// never the newest. Never fails the run: problems come back as warnings for the report.
+/// clock `now`, over `earlier`, the index of the runs before this one (read when the session
+/// opened, after recovery); then the anchors of the expired runs are pruned in one short
+/// transaction, never the newest. Never fails the run: problems come back as warnings for
+/// the report.
 pub fn at_run_end(
     config: &crate::config::Config,
     now: DateTime<Utc>,
+    earlier: &JournalIndex,
     journal: &mut Journal,
     quarantine: &Quarantine,
     conn: &mut dyn crate::db::Connection,
     journal_id: &str,
-    run_id: &str,
 ) -> Vec<String> {
     let mut warnings = Vec::new();
     let age = std::time::Duration::from_secs(u64::from(config.undo_days) * 86_400);
@@ -220,19 +221,7 @@ pub fn at_run_end(
             return warnings;
         }
     };
-    let dir = journal.dir().to_path_buf();
-    let planned =
-        JournalIndex::read(&dir).and_then(|index| plan(&index, &dir, cutoff, Some(run_id)));
-    let planned = match planned {
-        Ok(p) => p,
-        Err(e) => {
-            warnings.push(format!(
-                "expiry skipped: reading the journal in {}: {e}",
-                dir.display()
-            ));
-            return warnings;
-        }
-    };
+    let planned = plan(earlier, journal.dir(), cutoff, None);
     if !planned.is_empty() {
         match apply(
             journal,

@@ -5,18 +5,20 @@
 //! A file whose intent has no outcome is looked for where it actually is. Every resolution is
 //! journaled as a `Recovery` record, the crashed run gets its `RunEnd` (`aborted`), and
 //! payload blobs no record references (written before a COMMIT that never happened) are
-//! removed. Nothing here changes the MultiFlexi data.
+//! removed — looked for only when a run was left open, the only way they come about. The
+//! open runs come from the session's journal index: recovery does not read the journal's
+//! history itself. Nothing here changes the MultiFlexi data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use housekeeper_journal::{
-    Action, ChunkStatus, FileMeta, FileStatus, PathBytes, PayloadKind, PayloadRef, Record,
-    TableChange, Value,
+    Action, ChunkStatus, FileMeta, FileStatus, PayloadKind, PayloadRef, Record, TableChange, Value,
 };
 use housekeeper_journal::{Journal, JournalError, PayloadEntry, RowRole};
 
 use super::anchor;
+use crate::audit::index::{JournalIndex, RunInfo};
 use crate::db::{Connection, DbError, SchemaFacts};
 use crate::plan;
 use crate::quarantine::Quarantine;
@@ -29,113 +31,54 @@ pub enum RecoverError {
     Db(#[from] DbError),
 }
 
-#[derive(Default)]
-struct OpenRun {
-    /// An undo: its file moves go from the quarantine back to the temp directory.
-    undo: bool,
-    plans: BTreeSet<String>,
-    outcomes: BTreeSet<(String, u32)>,
-    duty_ends: BTreeSet<String>,
-    intents: BTreeMap<(String, u32), (PathBytes, PathBytes, FileMeta)>,
-    file_outcomes: BTreeSet<(String, u32)>,
-}
-
 /// The runs of a journal directory that started and never ended.
 ///
 /// # Errors
 /// The journal could not be read.
 pub fn open_runs(journal_dir: &Path) -> Result<Vec<String>, JournalError> {
-    Ok(scan(journal_dir)?.into_keys().collect())
-}
-
-fn scan(journal_dir: &Path) -> Result<BTreeMap<String, OpenRun>, JournalError> {
-    let mut runs: BTreeMap<String, OpenRun> = BTreeMap::new();
-    for entry in housekeeper_journal::store::read_records(journal_dir)? {
-        let entry = entry?;
-        match entry.record {
-            Record::RunStart { run_id, kind, .. } => {
-                let undo = matches!(kind, housekeeper_journal::RunKind::Undo { .. });
-                runs.insert(
-                    run_id,
-                    OpenRun {
-                        undo,
-                        ..OpenRun::default()
-                    },
-                );
-            }
-            Record::Plan { run_id, duty, .. } => {
-                if let Some(run) = runs.get_mut(&run_id) {
-                    run.plans.insert(duty);
-                }
-            }
-            Record::ChunkOutcome {
-                run_id,
-                duty,
-                chunk,
-                ..
-            } => {
-                if let Some(run) = runs.get_mut(&run_id) {
-                    run.outcomes.insert((duty, chunk));
-                }
-            }
-            Record::DutyEnd { run_id, duty, .. } => {
-                if let Some(run) = runs.get_mut(&run_id) {
-                    run.duty_ends.insert(duty);
-                }
-            }
-            Record::FileIntent {
-                run_id,
-                duty,
-                item,
-                path,
-                quarantine_path,
-                meta,
-            } => {
-                if let Some(run) = runs.get_mut(&run_id) {
-                    run.intents
-                        .insert((duty, item), (path, quarantine_path, meta));
-                }
-            }
-            Record::FileOutcome {
-                run_id, duty, item, ..
-            } => {
-                if let Some(run) = runs.get_mut(&run_id) {
-                    run.file_outcomes.insert((duty, item));
-                }
-            }
-            Record::RunEnd { run_id, .. } => {
-                runs.remove(&run_id);
-            }
-            _ => {}
-        }
+    if !journal_dir.is_dir() {
+        // As reading a journal that is not there: say so.
+        housekeeper_journal::store::read_records(journal_dir)?;
     }
-    Ok(runs)
+    Ok(JournalIndex::read(journal_dir)?
+        .runs
+        .into_iter()
+        .filter(|r| r.end.is_none())
+        .map(|r| r.run_id)
+        .collect())
 }
 
-/// Closes every open run of the journal. Returns one line per resolution, for the report.
+/// Closes every open run of the journal, as `index` (read from it when the session opened)
+/// shows them. Returns one line per resolution, for the report.
 ///
 /// # Errors
 /// The journal could not be read or written, or the anchors could not be read.
 pub fn recover(
     journal: &mut Journal,
-    journal_dir: &Path,
+    index: &JournalIndex,
     conn: &mut dyn Connection,
     schema: &SchemaFacts,
     key: &anchor::JournalKey,
     by_run: &str,
     quarantine: &Quarantine,
 ) -> Result<Vec<String>, RecoverError> {
-    let runs = scan(journal_dir)?;
     let mut notes = Vec::new();
-    for (run_id, run) in runs {
+    let open: Vec<&RunInfo> = index.runs.iter().filter(|r| r.end.is_none()).collect();
+    for run in &open {
+        let run_id = &run.run_id;
+        let committed: BTreeSet<(&str, u32)> = run
+            .duties
+            .iter()
+            .flat_map(|d| d.chunks.iter().map(|c| (d.duty.as_str(), c.chunk)))
+            .collect();
         let anchors = if schema.table(anchor::TABLE).is_some() {
             let mut view = conn.snapshot()?;
-            anchor::for_run(&mut *view, key, &run_id)?
+            anchor::for_run(&mut *view, key, run_id)?
         } else {
             Vec::new()
         };
         for a in anchors.iter().filter(|a| a.duty != "*") {
-            if run.outcomes.contains(&(a.duty.clone(), a.chunk)) {
+            if committed.contains(&(a.duty.as_str(), a.chunk)) {
                 continue;
             }
             let (changes, payload) = match a.payload_digest {
@@ -175,7 +118,12 @@ pub fn recover(
                 a.duty, a.chunk
             ));
         }
-        for duty in run.plans.iter().filter(|d| !run.duty_ends.contains(*d)) {
+        let interrupted = run
+            .duties
+            .iter()
+            .filter(|d| d.plan.is_some() && d.end.is_none())
+            .map(|d| &d.duty);
+        for duty in interrupted {
             journal.append(&Record::Recovery {
                 run_id: run_id.clone(),
                 duty: duty.clone(),
@@ -186,11 +134,10 @@ pub fn recover(
             })?;
             notes.push(format!("run {run_id}: {duty} was interrupted; chunks without an anchor were rolled back by the database"));
         }
-        for ((duty, item), (path, qpath, meta)) in &run.intents {
-            if run.file_outcomes.contains(&(duty.clone(), *item)) {
-                continue;
-            }
-            let (status, resolution) = if run.undo {
+        for file in run.files.iter().filter(|f| f.status.is_none()) {
+            let (duty, item, path) = (&file.duty, &file.item, &file.path);
+            let (qpath, meta) = (&file.quarantine_path, &file.meta);
+            let (status, resolution) = if run.undo_of().is_some() {
                 locate_restore(path.as_path(), qpath.as_path(), meta, quarantine)
             } else {
                 locate(path.as_path(), qpath.as_path(), meta, quarantine)
@@ -231,7 +178,14 @@ pub fn recover(
         )),
         Err(e) => notes.push(format!("partial copies in the quarantine: {e}")),
     }
-    let orphans = journal.remove_orphan_payloads()?;
+    // Blobs no record references are left only by a run that did not end (a crash before the
+    // record naming them, or during an expiry): looking for them means reading the whole
+    // journal, so only after such a run.
+    let orphans = if open.is_empty() {
+        Vec::new()
+    } else {
+        journal.remove_orphan_payloads()?
+    };
     if !orphans.is_empty() {
         notes.push(format!(
             "removed {} row-image payload(s) of chunks that never committed",

@@ -1,14 +1,12 @@
-//! What duties need to know of earlier runs, read from the journal: items an undo restored
-//! within `HOLD_DAYS` (later runs leave them alone and report them as held) and when this
-//! tool set `marked_for_deletion` on a row (the retention grace period counts from there).
+//! What duties need to know of earlier runs, derived from the journal's index: items an undo
+//! restored within `HOLD_DAYS` (later runs leave them alone and report them as held) and when
+//! this tool set `marked_for_deletion` on a row (the retention grace period counts from there).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use housekeeper_journal::JournalError;
-use housekeeper_journal::{
-    Action, ChunkStatus, DateTimeValue, FileStatus, KeySet, Record, RunKind,
-};
+use housekeeper_journal::{Action, ChunkStatus, DateTimeValue, FileStatus, KeySet, PathBytes};
+
+use super::{JournalIndex, RunInfo};
 
 use crate::duties::History;
 use crate::plan::{keys_of, RowKey};
@@ -17,134 +15,149 @@ use crate::plan::{keys_of, RowKey};
 pub const MARK_COLUMN: &str = "marked_for_deletion";
 
 /// The history of earlier runs (holds, retention marks) from the state directory's journal;
-/// empty when there is none yet.
+/// empty when there is none yet. For commands that do not hold the journal's index already
+/// (a session derives it from the index it reads when it opens: [`of`]).
 ///
 /// # Errors
 /// The journal exists but cannot be read (exit 3).
 pub fn read_for(config: &crate::config::Config) -> Result<History, crate::exit::Failure> {
     let dir = crate::state::StateDir::new(config.state_dir.clone()).journal_dir();
-    let since = crate::clock::utc_stamp_days_ago(config.hold_days);
-    read(&dir, &since).map_err(|e| {
-        crate::exit::Failure::new(
-            crate::exit::Exit::Integrity,
-            format!("reading the journal in {}: {e}", dir.display()),
-        )
-        .hint("run `housekeeper journal verify` for details")
-    })
+    let index =
+        JournalIndex::read(&dir).map_err(|e| crate::session::unreadable_journal(&dir, &e))?;
+    Ok(of(&index, &hold_since(config)))
 }
 
-/// Reads the history from a journal directory. `hold_since_utc` is the host time (RFC 3339)
-/// before which undo runs no longer hold anything.
-///
-/// # Errors
-/// The journal could not be read.
-pub fn read(journal_dir: &Path, hold_since_utc: &str) -> Result<History, JournalError> {
-    let mut history = History::default();
-    if !journal_dir.is_dir() {
-        return Ok(history);
+/// The host time (RFC 3339) before which undo runs no longer hold anything: `HOLD_DAYS` ago.
+#[must_use]
+pub fn hold_since(config: &crate::config::Config) -> String {
+    crate::clock::utc_stamp_days_ago(config.hold_days)
+}
+
+/// The history of the runs of `index` (with what its settled runs contributed).
+/// `hold_since_utc` is the host time (RFC 3339) before which undo runs no longer hold
+/// anything.
+#[must_use]
+pub fn of(index: &JournalIndex, hold_since_utc: &str) -> History {
+    let mut all = index.settled.clone();
+    for run in &index.runs {
+        all.add(run);
     }
-    // run id → (now, started_utc, is undo)
-    let mut runs: BTreeMap<String, (DateTimeValue, String, bool)> = BTreeMap::new();
-    // (run, duty) → (table, key) planned with the mark column
-    let mut mark_items: BTreeMap<(String, String), BTreeSet<(String, RowKey)>> = BTreeMap::new();
-    // (run, duty, item) → path of a file restore intent
-    let mut restore_intents: BTreeMap<(String, String, u32), housekeeper_journal::PathBytes> =
-        BTreeMap::new();
-    // (table, key) → when an undo restored it (its now)
-    let mut restored: BTreeMap<(String, RowKey), DateTimeValue> = BTreeMap::new();
-    for entry in housekeeper_journal::store::read_records(journal_dir)? {
-        match entry?.record {
-            Record::RunStart {
-                run_id,
-                kind,
-                now,
-                started_utc,
-                ..
-            } => {
-                runs.insert(
-                    run_id,
-                    (now, started_utc, matches!(kind, RunKind::Undo { .. })),
-                );
-            }
-            Record::Plan {
-                run_id,
-                duty,
-                items,
-                ..
-            } => {
-                for item in items.iter().filter(|i| {
-                    i.action == Action::Update && i.columns.iter().any(|c| c == MARK_COLUMN)
-                }) {
-                    if let Some(table) = &item.table {
-                        let set = mark_items
-                            .entry((run_id.clone(), duty.clone()))
-                            .or_default();
-                        for key in keys_of(&item.keys) {
-                            set.insert((table.clone(), key));
-                        }
+    all.history(hold_since_utc)
+}
+
+/// What runs contribute to the history, added in chain order: kept whole for the runs a
+/// stored index no longer lists.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Contributions {
+    /// `(table, key)` → the `now` of the latest run that set the mark column on it.
+    #[serde(with = "pairs")]
+    marks: BTreeMap<(String, RowKey), DateTimeValue>,
+    /// `(table, key)` → the `now` of the latest undo that restored it.
+    #[serde(with = "pairs")]
+    restored: BTreeMap<(String, RowKey), DateTimeValue>,
+    /// `(table, key)` → the latest undo run that restored it, and when that run started.
+    #[serde(with = "pairs")]
+    restored_by: BTreeMap<(String, RowKey), (String, String)>,
+    /// Path of a file moved back by an undo → that undo run, and when it started.
+    #[serde(with = "pairs")]
+    paths_restored_by: BTreeMap<PathBytes, (String, String)>,
+}
+
+impl Contributions {
+    /// Adds what `run` contributes: the marks it set, what it restored (an undo).
+    pub fn add(&mut self, run: &RunInfo) {
+        let undo = run.undo_of().is_some();
+        let by = || (run.run_id.clone(), run.started_utc.clone());
+        for duty in &run.duties {
+            // (table, key) planned with the mark column
+            let mut marked: BTreeSet<(String, RowKey)> = BTreeSet::new();
+            for item in duty.plan.iter().flat_map(|(_, items)| items).filter(|i| {
+                i.action == Action::Update && i.columns.iter().any(|c| c == MARK_COLUMN)
+            }) {
+                if let Some(table) = &item.table {
+                    for key in keys_of(&item.keys) {
+                        marked.insert((table.clone(), key));
                     }
                 }
             }
-            Record::ChunkOutcome {
-                run_id,
-                duty,
-                status: ChunkStatus::Committed,
-                changes,
-                ..
-            } => {
-                let Some((now, started, undo)) = runs.get(&run_id).cloned() else {
-                    continue;
-                };
-                for change in &changes {
-                    for key in keys_of(&change.keys) {
-                        let id = (change.table.clone(), key);
-                        if undo {
-                            if started.as_str() >= hold_since_utc {
-                                history.held_rows.insert(id.clone(), run_id.clone());
-                            }
-                            restored.insert(id, now);
-                        } else if change.action == Action::Update
-                            && mark_items
-                                .get(&(run_id.clone(), duty.clone()))
-                                .is_some_and(|s| s.contains(&id))
-                        {
-                            history.marks.insert(id, now);
-                        }
+            let committed = duty
+                .chunks
+                .iter()
+                .filter(|c| c.status == ChunkStatus::Committed)
+                .flat_map(|c| &c.changes);
+            for change in committed {
+                for key in keys_of(&change.keys) {
+                    let id = (change.table.clone(), key);
+                    if undo {
+                        self.restored_by.insert(id.clone(), by());
+                        self.restored.insert(id, run.now);
+                    } else if change.action == Action::Update && marked.contains(&id) {
+                        self.marks.insert(id, run.now);
                     }
                 }
             }
-            Record::FileIntent {
-                run_id,
-                duty,
-                item,
-                path,
-                ..
-            } if runs.get(&run_id).is_some_and(|r| r.2) => {
-                restore_intents.insert((run_id, duty, item), path);
+        }
+        if undo {
+            for file in run
+                .files
+                .iter()
+                .filter(|f| matches!(f.status, Some(FileStatus::Moved)))
+            {
+                self.paths_restored_by.insert(file.path.clone(), by());
             }
-            Record::FileOutcome {
-                run_id,
-                duty,
-                item,
-                status: FileStatus::Moved,
-            } => {
-                if let Some(path) = restore_intents.remove(&(run_id.clone(), duty, item)) {
-                    if runs
-                        .get(&run_id)
-                        .is_some_and(|r| r.1.as_str() >= hold_since_utc)
-                    {
-                        history.held_paths.insert(path, run_id);
-                    }
-                }
-            }
-            _ => {}
         }
     }
-    // A mark an undo took back is no longer ours.
-    history
-        .marks
-        .retain(|id, marked| restored.get(id).is_none_or(|undone| undone < marked));
-    Ok(history)
+
+    /// The history: holds of the undo runs started at or after `hold_since_utc`, and the
+    /// marks an undo did not take back.
+    #[must_use]
+    pub fn history(&self, hold_since_utc: &str) -> History {
+        let holding = |(run, started): &(String, String)| {
+            (started.as_str() >= hold_since_utc).then(|| run.clone())
+        };
+        History {
+            held_rows: self
+                .restored_by
+                .iter()
+                .filter_map(|(id, by)| Some((id.clone(), holding(by)?)))
+                .collect(),
+            held_paths: self
+                .paths_restored_by
+                .iter()
+                .filter_map(|(path, by)| Some((path.clone(), holding(by)?)))
+                .collect(),
+            // A mark an undo took back is no longer ours.
+            marks: self
+                .marks
+                .iter()
+                .filter(|(id, marked)| self.restored.get(*id).is_none_or(|undone| undone < *marked))
+                .map(|(id, marked)| (id.clone(), *marked))
+                .collect(),
+        }
+    }
+}
+
+/// A map with keys JSON cannot name, stored as a list of pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// Removes held items from a plan and lists them in `plan.held`.

@@ -1,8 +1,13 @@
 //! The journal index: every run of a journal directory with its plans, chunks, files, end,
-//! undo and expiry, built by streaming the chained records once (keys and names only: the
-//! values stay in the payload blobs, read on demand).
+//! undo, expiry and payloads, built by streaming the chained records once (keys and names
+//! only: the values stay in the payload blobs, read on demand). It is built record by record
+//! (`add`), so a session can continue an index it stored (`resume`) with the newer records,
+//! and leave out the runs that no longer matter (`settle`, keeping what they left to the
+//! history duties need).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::history::Contributions;
 use std::path::Path;
 
 use housekeeper_journal::store::run_of;
@@ -12,7 +17,7 @@ use housekeeper_journal::{
 };
 
 /// One chunk outcome of a duty.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ChunkInfo {
     pub chunk: u32,
     pub status: ChunkStatus,
@@ -25,7 +30,7 @@ pub struct ChunkInfo {
 }
 
 /// What one duty of a run did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DutyInfo {
     pub duty: String,
     /// The plan record: its payload (the full plan, with values) and the chained items.
@@ -49,7 +54,7 @@ impl DutyInfo {
 }
 
 /// One file a run moved (into the quarantine, or back out of it for an undo).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FileInfo {
     pub duty: String,
     pub item: u32,
@@ -62,7 +67,7 @@ pub struct FileInfo {
 }
 
 /// One run of the journal.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunInfo {
     pub run_id: String,
     pub kind: RunKind,
@@ -91,11 +96,15 @@ pub struct RunInfo {
     /// What undo runs of this run put back, chunk by chunk and file by file (committed and
     /// moved only): the per-item bookkeeping of `undo` (`audit::undo_state`).
     pub restorations: Vec<Restoration>,
+    /// Every payload this run's chained records reference — plans, row images, error and
+    /// report details — in chain order (what the end of the undo window destroys).
+    /// `payloads` covers plans and row images only.
+    pub payload_refs: Vec<PayloadRef>,
 }
 
 /// What one undo run put back of the run it undid: the keys of one committed chunk, or one
 /// file moved back.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Restoration {
     pub undo_run: String,
     /// The duty of the undone run the items belong to.
@@ -104,7 +113,7 @@ pub struct Restoration {
 }
 
 /// The items of one restoration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Restored {
     /// The tables and keys a committed chunk of the undo wrote.
     Rows(Vec<TableChange>),
@@ -239,13 +248,21 @@ pub struct JournalIndex {
     pub records: u64,
     /// When this journal was started by `journal reset`: what it replaced and why.
     pub reset: Option<ResetInfo>,
+    /// What the runs left out of `runs` (settled ones, dropped by the session's stored
+    /// index) contributed to the history duties need; empty for an index read whole.
+    pub settled: Contributions,
+    /// Where in `runs` each run is, by id.
+    at: HashMap<String, usize>,
+    /// Host time of the latest `RunStart`: expiry records carry no time of their own, they
+    /// are written during the latest run.
+    last_started: String,
     /// While reading: where in its run's `files` each intent still waiting for its outcome
     /// is, by (run, duty, item), so an outcome finds its intent without a search.
     awaiting_outcome: HashMap<(usize, String, u32), usize>,
 }
 
 /// The first record of a journal started by `housekeeper journal reset`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ResetInfo {
     pub run_id: String,
     /// The id of the journal this one replaces.
@@ -296,96 +313,155 @@ impl JournalIndex {
         if !dir.is_dir() {
             return Ok(index);
         }
-        let mut at: BTreeMap<String, usize> = BTreeMap::new();
-        // Expiry records carry no time of their own: they are written during the latest run.
-        let mut last_started = String::new();
         for entry in housekeeper_journal::store::read_records(dir)? {
-            let record = match entry {
-                Ok(entry) => entry.record,
+            match entry {
+                Ok(entry) => index.add(entry.record),
                 Err(e) => {
                     *damage = Some(e);
                     break;
                 }
-            };
-            index.records += 1;
-            if let Record::JournalReset {
+            }
+        }
+        index.awaiting_outcome = HashMap::new();
+        Ok(index)
+    }
+
+    /// An index of `runs` (the unsettled runs of a stored index) continued by [`add`]:
+    /// `settled` is what the runs before them contributed to the history.
+    ///
+    /// [`add`]: JournalIndex::add
+    #[must_use]
+    pub fn resume(runs: Vec<RunInfo>, reset: Option<ResetInfo>, settled: Contributions) -> Self {
+        let mut index = JournalIndex {
+            runs,
+            reset,
+            settled,
+            ..JournalIndex::default()
+        };
+        index.reindex();
+        index
+    }
+
+    /// Leaves out the first `n` runs, their contributions to the history kept in `settled`.
+    pub fn settle(&mut self, n: usize) {
+        let n = n.min(self.runs.len());
+        for run in self.runs.drain(..n) {
+            self.settled.add(&run);
+        }
+        self.reindex();
+    }
+
+    /// Rebuilds the lookups from `runs`.
+    fn reindex(&mut self) {
+        self.at = self
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.run_id.clone(), i))
+            .collect();
+        self.last_started = self
+            .runs
+            .last()
+            .map(|r| r.started_utc.clone())
+            .unwrap_or_default();
+        self.awaiting_outcome = HashMap::new();
+        for (i, run) in self.runs.iter().enumerate() {
+            for (f, file) in run.files.iter().enumerate() {
+                if file.status.is_none() {
+                    self.awaiting_outcome
+                        .insert((i, file.duty.clone(), file.item), f);
+                }
+            }
+        }
+    }
+
+    /// Adds the next record of the chain.
+    pub fn add(&mut self, record: Record) {
+        self.records += 1;
+        if let Record::JournalReset {
+            run_id,
+            previous_id,
+            last_seq,
+            last_hash,
+            damage,
+            set_aside,
+            reason,
+            at_utc,
+            host,
+            user,
+        } = record
+        {
+            self.reset = Some(ResetInfo {
                 run_id,
                 previous_id,
                 last_seq,
-                last_hash,
+                last_hash: last_hash.to_hex(),
                 damage,
                 set_aside,
                 reason,
                 at_utc,
                 host,
                 user,
-            } = record
-            {
-                index.reset = Some(ResetInfo {
-                    run_id,
-                    previous_id,
-                    last_seq,
-                    last_hash: last_hash.to_hex(),
-                    damage,
-                    set_aside,
-                    reason,
-                    at_utc,
-                    host,
-                    user,
-                });
-                continue;
+            });
+            return;
+        }
+        if let Record::RunStart {
+            run_id,
+            kind,
+            started_utc,
+            now,
+            host,
+            user,
+            tool_version,
+            database,
+            ..
+        } = record
+        {
+            self.last_started.clone_from(&started_utc);
+            if let RunKind::Undo { of_run } = &kind {
+                if let Some(&i) = self.at.get(of_run) {
+                    self.runs[i].undone_by.push((run_id.clone(), Vec::new()));
+                    self.runs[i].unfinished_undos.insert(run_id.clone());
+                }
             }
-            if let Record::RunStart {
+            self.at.insert(run_id.clone(), self.runs.len());
+            self.runs.push(RunInfo {
                 run_id,
                 kind,
                 started_utc,
                 now,
                 host,
                 user,
-                tool_version,
                 database,
-                ..
-            } = record
-            {
-                last_started.clone_from(&started_utc);
-                if let RunKind::Undo { of_run } = &kind {
-                    if let Some(&i) = at.get(of_run) {
-                        index.runs[i].undone_by.push((run_id.clone(), Vec::new()));
-                        index.runs[i].unfinished_undos.insert(run_id.clone());
-                    }
-                }
-                at.insert(run_id.clone(), index.runs.len());
-                index.runs.push(RunInfo {
-                    run_id,
-                    kind,
-                    started_utc,
-                    now,
-                    host,
-                    user,
-                    database,
-                    tool_version,
-                    end: None,
-                    duties: Vec::new(),
-                    files: Vec::new(),
-                    undone_by: Vec::new(),
-                    unfinished_undos: BTreeSet::new(),
-                    expired_payloads: BTreeSet::new(),
-                    expired_files: BTreeSet::new(),
-                    expired_utc: None,
-                    restorations: Vec::new(),
-                });
-                continue;
-            }
-            let Some(&i) = at.get(run_of(&record)) else {
-                continue;
-            };
-            index.apply(i, record, &at, &last_started);
+                tool_version,
+                end: None,
+                duties: Vec::new(),
+                files: Vec::new(),
+                undone_by: Vec::new(),
+                unfinished_undos: BTreeSet::new(),
+                expired_payloads: BTreeSet::new(),
+                expired_files: BTreeSet::new(),
+                expired_utc: None,
+                restorations: Vec::new(),
+                payload_refs: Vec::new(),
+            });
+            return;
         }
-        index.awaiting_outcome = HashMap::new();
-        Ok(index)
+        let Some(&i) = self.at.get(run_of(&record)) else {
+            return;
+        };
+        if !matches!(record, Record::PayloadExpired { .. }) {
+            let refs = housekeeper_journal::codec::payload_refs(&record);
+            self.runs[i].payload_refs.extend(refs.into_iter().cloned());
+        }
+        let at = std::mem::take(&mut self.at);
+        let when = std::mem::take(&mut self.last_started);
+        self.apply(i, record, &at, &when);
+        self.at = at;
+        self.last_started = when;
     }
 
-    fn apply(&mut self, i: usize, record: Record, at: &BTreeMap<String, usize>, when: &str) {
+    fn apply(&mut self, i: usize, record: Record, at: &HashMap<String, usize>, when: &str) {
         let expiry_stamp = || when.to_owned();
         // An undo's committed chunks and files moved back count for the run it undid.
         if let Some(&j) = self.runs[i].undo_of().and_then(|of| at.get(of)) {
@@ -577,33 +653,6 @@ fn duty_mut<'r>(run: &'r mut RunInfo, duty: &str) -> &'r mut DutyInfo {
 }
 
 impl JournalIndex {
-    /// Every payload each run's chained records reference — plans, row images, error and
-    /// report details — in chain order, read from `dir` in one pass (an absent directory
-    /// has none). `RunInfo::payloads` covers plans and row images only.
-    ///
-    /// # Errors
-    /// The journal is damaged or unreadable.
-    pub fn payloads_by_run(dir: &Path) -> Result<BTreeMap<String, Vec<PayloadRef>>, JournalError> {
-        let mut out: BTreeMap<String, Vec<PayloadRef>> = BTreeMap::new();
-        if !dir.is_dir() {
-            return Ok(out);
-        }
-        for entry in housekeeper_journal::store::read_records(dir)? {
-            let record = entry?.record;
-            if matches!(record, Record::PayloadExpired { .. }) {
-                continue;
-            }
-            let refs = housekeeper_journal::codec::payload_refs(&record);
-            if refs.is_empty() {
-                continue;
-            }
-            out.entry(run_of(&record).to_owned())
-                .or_default()
-                .extend(refs.into_iter().cloned());
-        }
-        Ok(out)
-    }
-
     /// The `Details` payloads (error messages) of the aborted chunks of one run, by duty and
     /// chunk number.
     ///

@@ -69,16 +69,8 @@ pub struct QuarantineList {
 fn list(config: &Config, format: Format) -> Result<Exit, Failure> {
     let state = StateDir::new(config.state_dir.clone());
     let quarantine = Quarantine::new(state.quarantine_dir());
-    let index = JournalIndex::read(&state.journal_dir()).map_err(|e| {
-        Failure::new(
-            Exit::Integrity,
-            format!(
-                "reading the journal in {}: {e}",
-                state.journal_dir().display()
-            ),
-        )
-        .hint("run `housekeeper journal verify` for details")
-    })?;
+    let index = JournalIndex::read(&state.journal_dir())
+        .map_err(|e| crate::session::unreadable_journal(&state.journal_dir(), &e))?;
     let dirs = quarantine
         .list()
         .map_err(|e| Failure::new(Exit::Failed, format!("reading the quarantine: {e}")))?;
@@ -238,7 +230,7 @@ fn expire(config: &Config, older_than: Option<&str>) -> Result<Exit, Failure> {
         log::warn!("journal: {note}");
     }
     let planned = JournalIndex::read(&dir)
-        .and_then(|index| expiry::plan(&index, &dir, cutoff, None))
+        .map(|index| expiry::plan(&index, &dir, cutoff, None))
         .map_err(journal_failure)?;
     if planned.is_empty() {
         println!(

@@ -88,8 +88,15 @@ pub fn command(config: &Config, reason: &str) -> Result<Exit, Failure> {
         anchor::ensure_table(&mut *conn)
             .map_err(|e| db_failure("creating housekeeper_anchor", &e))?;
     }
-    anchor::record(&mut *conn, &new_id, &run_id, RESET_DUTY, appended.head())
-        .map_err(|e| db_failure("anchoring the reset", &e))?;
+    anchor::record(
+        &mut *conn,
+        &new_id,
+        &run_id,
+        RESET_DUTY,
+        appended.head(),
+        None,
+    )
+    .map_err(|e| db_failure("anchoring the reset", &e))?;
     journal
         .write_checkpoint(&appended)
         .map_err(crate::session::journal_failure)?;

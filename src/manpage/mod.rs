@@ -406,6 +406,10 @@ fn files(roff: &mut Roff) {
             "the hash-chained journal and the payloads holding row images".into(),
         ),
         (
+            format!("{state}/journal-index"),
+            "what the last run derived from the journal, so the next one reads only the newer records; used only when the database vouches for it (its digest is in the anchor of that run's end), read again from the journal otherwise".into(),
+        ),
+        (
             format!("{state}/quarantine/RUN-ID/"),
             "files moved out of MULTIFLEXI_TMP by a run, kept for undo".into(),
         ),

@@ -13,7 +13,9 @@ use housekeeper_journal::Value;
 /// - other text, decimals and byte strings that are valid UTF-8 by their characters;
 /// - byte strings that are not UTF-8 by their bytes;
 /// - anything else (a date, a time, a float, a boolean) by its canonical form.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum RowKey {
     Int(i128),
     Text(String),

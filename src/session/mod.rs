@@ -3,12 +3,14 @@
 //!
 //! 1. [`Session::open`]: the state directory and its host lock → the database and its lock →
 //!    the schema → the journal, checked against the database's anchors before anything acts
-//!    (`apply::trust`) → recovery of what a crashed run left open → the anchor table → the
-//!    run's `now` → the history of earlier runs → `RunStart`;
+//!    (`apply::trust`) → the journal's index, its one full reading in a session → recovery of
+//!    what a crashed run left open → the anchor table → the run's `now` → the history of
+//!    earlier runs (from the index) → `RunStart`;
 //! 2. [`Session::duty`], for each duty in order: the planner's plan (made through a fresh
 //!    snapshot, so it sees what earlier duties changed) handed to the executor → `DutyEnd` →
 //!    the duty's `log` row;
-//! 3. [`Session::finish`]: the run's `log` row → the end of the undo window (expiry) →
+//! 3. [`Session::finish`]: the run's `log` row → the end of the undo window (expiry, decided
+//!    from the index read when the session opened) →
 //!    `RunEnd`, its anchor and the checkpoint → monitoring (Zabbix, the metrics file) → the
 //!    report.
 //!
@@ -18,9 +20,11 @@
 //! to change (the duties and the planner do), and never writes the journal or moves files
 //! except through the executor, recovery and expiry.
 
+mod ledger;
 mod open;
 mod watch;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
@@ -41,7 +45,7 @@ use crate::state::HostLock;
 
 pub use open::{
     clock_skew, database_lock, db_failure, host_lock, journal_failure, open_database, open_trusted,
-    require_database, resolve_now,
+    require_database, resolve_now, unreadable_journal,
 };
 
 /// What a session's planner says about one duty.
@@ -130,6 +134,10 @@ pub struct Session<'a> {
     run_id: String,
     schema: SchemaFacts,
     history: History,
+    /// The journal's index: the runs before this one when the session opened (after
+    /// recovery), which the expiry at the end decides from; this run's records are added
+    /// at its end, before it is stored for the next session.
+    ledger: ledger::Ledger,
     now: DateTimeValue,
     host_now: SystemTime,
     report: RunReport,
@@ -255,16 +263,19 @@ impl Session<'_> {
             log::warn!("could not write the log row of the run: {e}");
         }
         // The end of the undo window: payloads, quarantined files and anchors of old runs.
+        let mut expired_cleanly = false;
         if self.journal_broken.is_none() {
-            for warning in crate::apply::expiry::at_run_end(
+            let warnings = crate::apply::expiry::at_run_end(
                 self.config,
                 self.host_now.into(),
+                &self.ledger.index,
                 &mut self.journal,
                 &self.quarantine,
                 &mut *self.conn,
                 &self.journal_id,
-                &self.run_id,
-            ) {
+            );
+            expired_cleanly = warnings.is_empty();
+            for warning in warnings {
                 log::warn!("{warning}");
                 self.report.warnings.push(warning);
             }
@@ -283,7 +294,7 @@ impl Session<'_> {
         }
         crate::apply::crashpoint("before-run-end");
         if self.journal_broken.is_none() {
-            self.end_run();
+            self.end_run(expired_cleanly);
         }
         let _ = self.conn.unlock();
         let outcome = Outcome::of_report(
@@ -297,9 +308,10 @@ impl Session<'_> {
         Ok(self.report)
     }
 
-    /// `RunEnd`, its anchor, and — once the anchor confirms it — the checkpoint the next
-    /// start verifies from.
-    fn end_run(&mut self) {
+    /// `RunEnd`, the journal index stored for the next session, the anchor of the end
+    /// (naming the index's digest), and — once the anchor confirms it — the checkpoint the
+    /// next start verifies from.
+    fn end_run(&mut self, expired_cleanly: bool) {
         let end = Record::RunEnd {
             run_id: self.run_id.clone(),
             status: self.report.status.as_str().to_owned(),
@@ -308,11 +320,13 @@ impl Session<'_> {
         };
         match self.journal.append_durable(&end) {
             Ok(appended) => {
+                let index = self.store_index(expired_cleanly);
                 if open::anchor_run_end(
                     &mut *self.conn,
                     &self.journal_id,
                     &self.run_id,
-                    appended.head(),
+                    &appended,
+                    index,
                 ) {
                     if let Err(e) = self.journal.write_checkpoint(&appended) {
                         log::warn!("journal: could not write the checkpoint: {e}");
@@ -320,6 +334,50 @@ impl Session<'_> {
                 }
             }
             Err(e) => log::error!("journal: cannot record the end of run {}: {e}", self.run_id),
+        }
+    }
+
+    /// Adds this run's records to the index, leaves out the leading runs that are settled
+    /// — ended, past the undo window with nothing left to expire, and their anchors pruned
+    /// (`expired_cleanly`: this run's expiry and pruning went without a warning) — and stores
+    /// it. Its digest and length, or `None` when it could not be stored (the next session
+    /// then reads the whole journal).
+    fn store_index(&mut self, expired_cleanly: bool) -> Option<(housekeeper_journal::Digest, u64)> {
+        let file = crate::state::StateDir::new(self.config.state_dir.clone()).journal_index();
+        if let Err(e) = self.ledger.catch_up() {
+            log::warn!("journal index not stored: reading this run's records: {e}");
+            return None;
+        }
+        let age = std::time::Duration::from_secs(u64::from(self.config.undo_days) * 86_400);
+        let planned = crate::apply::expiry::cutoff(self.host_now.into(), age)
+            .ok()
+            .filter(|_| expired_cleanly)
+            .map(|cutoff| {
+                crate::apply::expiry::plan(
+                    &self.ledger.index,
+                    self.journal.dir(),
+                    cutoff,
+                    Some(&self.run_id),
+                )
+            });
+        let (due, left): (HashSet<&str>, HashSet<&str>) =
+            planned.as_ref().map_or_else(Default::default, |p| {
+                (
+                    p.due.iter().map(String::as_str).collect(),
+                    p.runs.iter().map(|r| r.run_id.as_str()).collect(),
+                )
+            });
+        let settled = |run: &crate::audit::RunInfo| {
+            run.end.is_some()
+                && due.contains(run.run_id.as_str())
+                && !left.contains(run.run_id.as_str())
+        };
+        match self.ledger.store(&file, settled) {
+            Ok(stored) => Some(stored),
+            Err(e) => {
+                log::warn!("journal index not stored: {e}");
+                None
+            }
         }
     }
 }

@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use housekeeper_journal::{DateTimeValue, Journal, JournalError, OpenReport, Record};
 
+use super::ledger::Ledger;
 use super::{Session, SessionOptions};
 use crate::apply::{anchor, recover, trust};
+use crate::audit::history;
 use crate::config::{Config, DbTarget};
 use crate::db::{self, ConnectOptions, Connection, DbError};
 use crate::duties::DutyName;
@@ -72,9 +74,28 @@ impl<'a> Session<'a> {
         }
         let quarantine = Quarantine::new(state.quarantine_dir());
         let run_id = state::new_run_id();
+        // The one reading of the journal's history in a session, from the index the last
+        // session stored when the database vouches for it: recovery, the history the duties
+        // need and the expiry at the end all work from this index.
+        let journal_failed = |e: JournalError| unreadable_journal(&state.journal_dir(), &e);
+        let has_anchors = schema.table(anchor::TABLE).is_some();
+        let (mut ledger, not_used) = Ledger::open(
+            &state.journal_dir(),
+            &state.journal_index(),
+            journal.journal_id(),
+            journal.head(),
+            has_anchors.then_some(&mut *conn),
+        )
+        .map_err(journal_failed)?;
+        if let Some(why) = not_used {
+            log::info!(
+                "journal index {} not used ({why}): read from the journal",
+                state.journal_index().display()
+            );
+        }
         let recovered = recover::recover(
             &mut journal,
-            &state.journal_dir(),
+            &ledger.index,
             &mut *conn,
             &schema,
             &key,
@@ -82,6 +103,10 @@ impl<'a> Session<'a> {
             &quarantine,
         )
         .map_err(|e| Failure::new(Exit::Integrity, format!("recovering the last run: {e}")))?;
+        if !recovered.is_empty() {
+            // What recovery appended changes the runs it closed.
+            ledger.catch_up().map_err(journal_failed)?;
+        }
         if schema.table(anchor::TABLE).is_none() {
             anchor::ensure_table(&mut *conn)
                 .map_err(|e| db_failure("creating housekeeper_anchor", &e))?;
@@ -109,7 +134,7 @@ impl<'a> Session<'a> {
             Some(now) => (now, Vec::new()),
             None => resolve_now(&mut *conn, config)?,
         };
-        let history = crate::audit::history::read_for(config)?;
+        let history = history::of(&ledger.index, &history::hold_since(config));
         // The first run of a month starts a new segment, so that months can be folded away.
         if let Some(warning) =
             crate::apply::fold::start_month(&mut journal, crate::clock::host_utc(config))
@@ -151,6 +176,7 @@ impl<'a> Session<'a> {
             run_id,
             schema,
             history,
+            ledger,
             now,
             host_now: crate::clock::host_now(config),
             report,
@@ -187,6 +213,16 @@ pub fn open_trusted(
             e @ (trust::TrustError::Unanchored { .. } | trust::TrustError::UnanchoredFold { .. }),
         ) => Err(damaged(format!("journal: {e}"))),
     }
+}
+
+/// Exit 3 for a journal that cannot be read (its index), with where to look.
+#[must_use]
+pub fn unreadable_journal(dir: &std::path::Path, e: &JournalError) -> Failure {
+    Failure::new(
+        Exit::Integrity,
+        format!("reading the journal in {}: {e}", dir.display()),
+    )
+    .hint("run `housekeeper journal verify` for details")
 }
 
 /// Exit 3 for a journal that may not be relied on, with what to do next. Nothing was changed.
@@ -269,14 +305,16 @@ fn not_multiflexi(conn: &dyn Connection) -> Failure {
     .hint("check DB_CONNECTION, DB_DATABASE (the SQLite file) and DB_HOST, or --database")
 }
 
-/// Anchors the end of a run (duty `*`): whether it committed.
+/// Anchors the end of a run (duty `*`), naming the digest and length of the journal index
+/// stored at that end when there is one: whether it committed.
 pub(super) fn anchor_run_end(
     conn: &mut dyn Connection,
     journal_id: &str,
     run_id: &str,
-    at: housekeeper_journal::ChainHead,
+    end: &housekeeper_journal::Appended,
+    index: Option<(housekeeper_journal::Digest, u64)>,
 ) -> bool {
-    match anchor::record(conn, journal_id, run_id, "*", at) {
+    match anchor::record(conn, journal_id, run_id, "*", end.head(), index) {
         Ok(()) => true,
         Err(e) => {
             log::warn!("could not anchor the end of run {run_id}: {e}");

@@ -364,39 +364,112 @@ backend_test!(
 
 backend_test!(
     fn a_run_expires_what_is_past_the_undo_window(db) {
-        let hk = seed(db);
-        let first = run(&hk);
-        assert!(hk.state.join("quarantine").join(&first).exists());
-        // Three days later, with a one-day undo window: the one clock moved on.
-        let mut later = hk.clone();
-        let in_three_days = chrono::Utc::now() + chrono::TimeDelta::days(3);
-        later
-            .set("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", "1")
-            .set("HOUSEKEEPER_NOW", &in_three_days.format("%Y-%m-%d %H:%M:%S").to_string());
-        let second = run(&later);
-        assert!(!hk.state.join("quarantine").join(&first).exists(), "the first run's quarantine survived");
-        let index = housekeeper::audit::JournalIndex::read(&journal_dir(&hk)).unwrap();
-        let old = index.run(&first).unwrap();
-        assert!(!old.payloads().is_empty());
-        for p in old.payloads() {
-            assert!(old.expired_payloads.contains(&p.digest), "no expiry record for payload {}", p.digest);
-            let hex = p.digest.to_hex();
-            let blob = journal_dir(&hk).join("payloads").join(&hex[..2]).join(format!("{hex}.hkp"));
-            assert!(!blob.exists(), "payload {hex} of the first run survived");
-        }
-        assert!(!blobs(&hk).is_empty(), "the second run's own payloads stay");
-        let list = hk.run(&["journal", "list"]);
-        let line = list.stdout.lines().find(|l| l.starts_with(&first)).unwrap();
-        assert!(line.ends_with("past undo window"), "{line}");
-        let line = list.stdout.lines().find(|l| l.starts_with(&second)).unwrap();
-        assert!(!line.ends_with("past undo window"), "{line}");
-        assert_eq!(anchors_of(db, &first), 0, "the first run's anchors were pruned");
-        assert!(anchors_of(db, &second) > 0, "the second run's anchors stay");
-        let ok = verify(&hk);
-        assert_code(&ok, 0);
-        assert!(ok.stdout.contains("anchor matched"), "{}", ok.stdout);
+        expires_past_the_undo_window(db, 0, None);
     }
 );
+
+backend_test!(
+    fn after_a_long_history_a_run_still_expires_what_is_past_the_undo_window(db) {
+        expires_past_the_undo_window(db, 200, None);
+    }
+);
+
+// The journal index the runs store (`STATE_DIR/journal-index`) is a cache the database
+// vouches for: an older copy is caught up from the journal; a deleted one, or one edited to
+// say there is nothing left to expire, is not used; the run expires exactly the same.
+backend_test!(
+    fn a_stale_journal_index_is_caught_up_and_the_run_does_the_same(db) {
+        expires_past_the_undo_window(db, 3, Some((|path, first| std::fs::write(path, first).unwrap(), false)));
+    }
+);
+
+backend_test!(
+    fn a_deleted_journal_index_is_read_again_and_the_run_does_the_same(db) {
+        expires_past_the_undo_window(db, 3, Some((|path, _| std::fs::remove_file(path).unwrap(), false)));
+    }
+);
+
+backend_test!(
+    fn an_edited_journal_index_is_not_used_and_the_run_does_the_same(db) {
+        let claim_no_runs = |path: &Path, _: &[u8]| {
+            let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            index["runs"] = serde_json::json!([]);
+            std::fs::write(path, serde_json::to_vec(&index).unwrap()).unwrap();
+        };
+        expires_past_the_undo_window(db, 3, Some((claim_no_runs, true)));
+    }
+);
+
+/// What a test does to the stored journal index (given its path and its bytes after the first
+/// run), and whether the run must then say it did not use it.
+type IndexDamage = (fn(&Path, &[u8]), bool);
+
+/// A run three days after the first (with `history` runs that change nothing in between, and
+/// the stored journal index then `damaged`) expires the first's payloads, files and anchors
+/// with a one-day undo window.
+fn expires_past_the_undo_window(db: &TestDb, history: usize, damaged: Option<IndexDamage>) {
+    let hk = seed(db);
+    let first = run(&hk);
+    assert!(hk.state.join("quarantine").join(&first).exists());
+    let index_file = hk.state.join("journal-index");
+    let first_index = std::fs::read(&index_file).expect("the run stored the journal index");
+    tool::quiet_runs(&hk, history);
+    if let Some((damage, _)) = damaged {
+        damage(&index_file, &first_index);
+    }
+    // Three days later, with a one-day undo window: the one clock moved on.
+    let mut later = hk.clone();
+    let in_three_days = chrono::Utc::now() + chrono::TimeDelta::days(3);
+    later.set("MULTIFLEXI_HOUSEKEEPER_UNDO_DAYS", "1").set(
+        "HOUSEKEEPER_NOW",
+        &in_three_days.format("%Y-%m-%d %H:%M:%S").to_string(),
+    );
+    let out = later.run(&["run", "--duty", DUTIES, "--format", "json"]);
+    assert_code(&out, 0);
+    let second = out.json()["run_id"].as_str().expect("a run id").to_owned();
+    if let Some((_, said)) = damaged {
+        assert_eq!(out.stderr.contains("not used"), said, "{}", out.stderr);
+    }
+    assert!(
+        !hk.state.join("quarantine").join(&first).exists(),
+        "the first run's quarantine survived"
+    );
+    let index = housekeeper::audit::JournalIndex::read(&journal_dir(&hk)).unwrap();
+    let old = index.run(&first).unwrap();
+    assert!(!old.payloads().is_empty());
+    for p in old.payloads() {
+        assert!(
+            old.expired_payloads.contains(&p.digest),
+            "no expiry record for payload {}",
+            p.digest
+        );
+        let hex = p.digest.to_hex();
+        let blob = journal_dir(&hk)
+            .join("payloads")
+            .join(&hex[..2])
+            .join(format!("{hex}.hkp"));
+        assert!(!blob.exists(), "payload {hex} of the first run survived");
+    }
+    assert!(!blobs(&hk).is_empty(), "the second run's own payloads stay");
+    let list = hk.run(&["journal", "list"]);
+    let line = list.stdout.lines().find(|l| l.starts_with(&first)).unwrap();
+    assert!(line.ends_with("past undo window"), "{line}");
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&second))
+        .unwrap();
+    assert!(!line.ends_with("past undo window"), "{line}");
+    assert_eq!(
+        anchors_of(db, &first),
+        0,
+        "the first run's anchors were pruned"
+    );
+    assert!(anchors_of(db, &second) > 0, "the second run's anchors stay");
+    let ok = verify(&hk);
+    assert_code(&ok, 0);
+    assert!(ok.stdout.contains("anchor matched"), "{}", ok.stdout);
+}
 
 /// Rows of `housekeeper_anchor` for one run.
 fn anchors_of(db: &TestDb, run_id: &str) -> i64 {

@@ -216,14 +216,21 @@ backend_test!(
 
 /// Kills a run at `point`, starts again, and checks nothing was lost.
 fn crash_at(db: &TestDb, point: &str) {
-    crash_with(db, point, "10", None);
+    crash_with(db, point, "10", None, 0);
 }
 
 /// Kills a run at `point` with `chunk_rows` rows per chunk and files per batch, the state
 /// directory under `state_root` when given (another filesystem: moves are copies), starts
 /// again, and checks nothing was lost: every row is in its table or journaled as deleted, and
 /// every file is at its path or in the quarantine, once, with its intent and its outcome.
-fn crash_with(db: &TestDb, point: &str, chunk_rows: &str, state_root: Option<&Path>) {
+/// `history` runs that change nothing come first.
+fn crash_with(
+    db: &TestDb,
+    point: &str,
+    chunk_rows: &str,
+    state_root: Option<&Path>,
+    history: usize,
+) {
     seed_log(db, 40);
     let before = rows_by_id(db, "log");
     let mut hk = Tool::new(db);
@@ -260,6 +267,7 @@ fn crash_with(db: &TestDb, point: &str, chunk_rows: &str, state_root: Option<&Pa
         "--format",
         "json",
     ];
+    tool::quiet_runs(&hk, history);
 
     let crashed = hk.stopped_at(point, &args);
     kill9(crashed);
@@ -305,15 +313,23 @@ fn crash_with(db: &TestDb, point: &str, chunk_rows: &str, state_root: Option<&Pa
     // The crashed run's own log rows count too, so the boundary moves up; what stays is the
     // newest tail of the seeded rows, and no more than LOG_KEEP of them.
     let kept: Vec<i64> = after.keys().copied().filter(|id| *id <= 40).collect();
-    assert!(
-        kept.len() <= 15 && kept.last() == Some(&40),
-        "the restart finished the pruning: {kept:?}"
-    );
-    assert_eq!(
-        kept,
-        (41 - kept.len() as i64..=40).collect::<Vec<_>>(),
-        "the newest seeded rows stay"
-    );
+    if history > 0 {
+        // The earlier runs' own log rows are the newest: none of the seeded rows stays.
+        assert!(
+            kept.is_empty(),
+            "the restart finished the pruning: {kept:?}"
+        );
+    } else {
+        assert!(
+            kept.len() <= 15 && kept.last() == Some(&40),
+            "the restart finished the pruning: {kept:?}"
+        );
+        assert_eq!(
+            kept,
+            (41 - kept.len() as i64..=40).collect::<Vec<_>>(),
+            "the newest seeded rows stay"
+        );
+    }
 
     // Every file is at its path or in the quarantine, byte for byte.
     let quarantined = tree(&hk.state.join("quarantine"));
@@ -394,26 +410,29 @@ backend_test!(fn crash_after_file_move(db) { crash_at(db, "after-move"); });
 backend_test!(fn crash_before_file_outcomes(db) { crash_at(db, "before-outcomes"); });
 // Files in batches of two: the kill falls inside the first batch, later batches unstarted.
 backend_test!(fn crash_after_the_intents_of_the_first_of_several_file_batches(db) {
-    crash_with(db, "after-intent", "2", None);
+    crash_with(db, "after-intent", "2", None, 0);
 });
 backend_test!(fn crash_after_one_move_of_the_first_of_several_file_batches(db) {
-    crash_with(db, "after-move", "2", None);
+    crash_with(db, "after-move", "2", None, 0);
 });
 backend_test!(fn crash_before_the_outcomes_of_the_first_of_several_file_batches(db) {
-    crash_with(db, "before-outcomes", "2", None);
+    crash_with(db, "before-outcomes", "2", None, 0);
 });
 // The state directory on another filesystem: every move is a copy, and a source is removed
 // only once its batch's copies are durable.
 backend_test!(only(sqlite) fn crash_after_the_intents_of_a_batch_of_copies(db) {
-    crash_with(db, "after-intent", "2", Some(Path::new("/dev/shm")));
+    crash_with(db, "after-intent", "2", Some(Path::new("/dev/shm")), 0);
 });
 backend_test!(only(sqlite) fn crash_after_one_copy_of_a_batch(db) {
-    crash_with(db, "after-move", "2", Some(Path::new("/dev/shm")));
+    crash_with(db, "after-move", "2", Some(Path::new("/dev/shm")), 0);
 });
 backend_test!(only(sqlite) fn crash_before_the_outcomes_of_a_batch_of_copies(db) {
-    crash_with(db, "before-outcomes", "2", Some(Path::new("/dev/shm")));
+    crash_with(db, "before-outcomes", "2", Some(Path::new("/dev/shm")), 0);
 });
 backend_test!(fn crash_before_run_end(db) { crash_at(db, "before-run-end"); });
+backend_test!(fn crash_after_commit_after_a_long_history(db) {
+    crash_with(db, "after-commit", "10", None, 200);
+});
 
 backend_test!(
     fn reviewed_plans_apply_exactly_once_and_only_where_they_were_made(db) {

@@ -465,69 +465,85 @@ backend_test!(fn a_dry_run_undo_shows_what_it_would_restore_and_changes_nothing(
 );
 
 backend_test!(fn a_run_is_undone_once_and_what_came_back_is_held_by_the_next_run(db) {
-        let hk = tool_for(db);
-        small_mess(db, &hk);
-        let before = dump(db);
-        let run = run_all(&hk);
-        let undo = hk.run(&["undo", &run, "--format", "json"]);
-        assert_eq!(undo.code, 0, "{}", undo.stderr);
-        let undo_id = run_id(&undo);
+    undone_once_and_held(db, 0);
+});
 
-        let again = hk.run(&["undo", &run]);
-        assert_eq!(again.code, 1);
-        assert!(
-            again
-                .stderr
-                .contains(&format!("run {run} was already undone by run {undo_id}")),
-            "{}",
-            again.stderr
-        );
-        let of_undo = hk.run(&["undo", &undo_id]);
-        assert_eq!(of_undo.code, 1);
-        assert!(
-            of_undo.stderr.contains("is itself the undo of run"),
-            "{}",
-            of_undo.stderr
-        );
+backend_test!(fn after_a_long_history_an_undo_is_still_held_by_the_next_run(db) {
+    undone_once_and_held(db, 200);
+});
 
-        // The next run finds the same mess, but leaves what the undo brought back alone.
-        let next = hk.run(&["run", "--format", "json"]);
-        assert_eq!(next.code, 0, "{}", next.stderr);
-        let report = next.json();
-        let held: Vec<String> = report["duties"]
-            .as_array()
-            .expect("duties")
-            .iter()
-            .flat_map(|d| d["held"].as_array().cloned().unwrap_or_default())
-            .filter_map(|h| h.as_str().map(str::to_owned))
-            .collect();
-        for expected in [
-            "log id=1",
-            "job id=1",
-            "runtemplate id=1",
-            "user id=2",
-            "a.txt",
-            "b/c.txt",
-        ] {
-            assert!(
-                held.iter().any(|h| h.contains(expected)),
-                "{expected} not held: {held:?}"
-            );
-        }
-        assert!(next.stderr.contains("held"), "{}", next.stderr);
-        // LogPruning goes on with the rows above the held ones; everything else stays.
-        let after = dump(db);
-        let log = after.table("log").expect("log");
-        for id in 1..=5 {
-            assert!(log.row(&format!("id={id}")).is_some(), "log {id} was deleted again");
-        }
-        let diff = before
-            .clone()
-            .without_tables(&["log"])
-            .diff(&after.without_run_records(&before).without_tables(&["log"]));
-        assert!(diff.is_empty(), "the next run changed what the undo restored:\n{diff}");
+/// A run undone once (after `history` runs that change nothing), and what the undo restored
+/// held by the next run.
+fn undone_once_and_held(db: &TestDb, history: usize) {
+    let hk = tool_for(db);
+    small_mess(db, &hk);
+    let before = dump(db);
+    let run = run_all(&hk);
+    tool::quiet_runs(&hk, history);
+    let undo = hk.run(&["undo", &run, "--format", "json"]);
+    assert_eq!(undo.code, 0, "{}", undo.stderr);
+    let undo_id = run_id(&undo);
+
+    let again = hk.run(&["undo", &run]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("run {run} was already undone by run {undo_id}")),
+        "{}",
+        again.stderr
+    );
+    let of_undo = hk.run(&["undo", &undo_id]);
+    assert_eq!(of_undo.code, 1);
+    assert!(
+        of_undo.stderr.contains("is itself the undo of run"),
+        "{}",
+        of_undo.stderr
+    );
+
+    // The next run finds the same mess, but leaves what the undo brought back alone.
+    let next = hk.run(&["run", "--format", "json"]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    let report = next.json();
+    let held: Vec<String> = report["duties"]
+        .as_array()
+        .expect("duties")
+        .iter()
+        .flat_map(|d| d["held"].as_array().cloned().unwrap_or_default())
+        .filter_map(|h| h.as_str().map(str::to_owned))
+        .collect();
+    for expected in [
+        "log id=1",
+        "job id=1",
+        "runtemplate id=1",
+        "user id=2",
+        "a.txt",
+        "b/c.txt",
+    ] {
+        assert!(
+            held.iter().any(|h| h.contains(expected)),
+            "{expected} not held: {held:?}"
+        );
     }
-);
+    assert!(next.stderr.contains("held"), "{}", next.stderr);
+    // LogPruning goes on with the rows above the held ones; everything else stays.
+    let after = dump(db);
+    let log = after.table("log").expect("log");
+    for id in 1..=5 {
+        assert!(
+            log.row(&format!("id={id}")).is_some(),
+            "log {id} was deleted again"
+        );
+    }
+    let diff = before
+        .clone()
+        .without_tables(&["log"])
+        .diff(&after.without_run_records(&before).without_tables(&["log"]));
+    assert!(
+        diff.is_empty(),
+        "the next run changed what the undo restored:\n{diff}"
+    );
+}
 
 backend_test!(fn an_undo_killed_mid_way_is_closed_by_the_next_start_and_can_be_finished(db) {
         let hk = tool_for(db);

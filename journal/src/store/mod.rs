@@ -48,7 +48,9 @@ pub use checkpoint::{read_checkpoint, Checkpoint};
 pub use fold::{run_of, FoldPlan};
 pub use lock::set_aside;
 pub use open::{OpenReport, TornTailRepair};
-pub use read::{read_records, verify, verify_with, RecordEntry, RecordIter, VerifyOptions};
+pub use read::{
+    read_records, read_records_from, verify, verify_with, RecordEntry, RecordIter, VerifyOptions,
+};
 
 // The writer's vocabulary, so callers need one import path.
 pub use crate::error::JournalError;

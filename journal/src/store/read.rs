@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use super::checkpoint::{lost, resume_at, Checkpoint};
 use super::files::{blob_path, io_err, list_segments, open_segment_reader};
 use super::{damaged, scan_error, JournalError};
 use crate::chain::{ChainHead, JournalId};
@@ -169,6 +170,36 @@ pub fn read_records(dir: &Path) -> Result<RecordIter, JournalError> {
         segments: segments.into_iter(),
         scanner: Scanner::new(None).map_err(io_err("starting zstd for", dir))?,
         current: None,
+        done: false,
+        torn_tail: None,
+    })
+}
+
+/// Read-only streaming iteration over the records of the journal in `dir` from `at` on (no
+/// lock taken): the first record yielded is `at`'s own, whose frame must be at `at`'s place
+/// and hash to `at`'s hash (else `Damaged`, as when opening from a checkpoint); the chain is
+/// checked from there. Lets a reader that keeps what it derived from the records up to `at`
+/// read only the newer ones.
+///
+/// # Errors
+/// No journal, or `at`'s segment cannot be opened or does not hold `at`.
+pub fn read_records_from(dir: &Path, at: &Checkpoint) -> Result<RecordIter, JournalError> {
+    let mut segments = existing_segments(dir)?;
+    let first = segments
+        .iter()
+        .position(|(_, name)| *name == at.segment)
+        .ok_or_else(|| lost(dir, at, format!("segment {} is missing", at.segment)))?;
+    let later = segments.split_off(first + 1);
+    let remaining = later.len();
+    let mut scanner =
+        Scanner::expecting(vec![at.head]).map_err(io_err("starting zstd for", dir))?;
+    let current = resume_at(dir, &at.segment, at, &mut scanner, remaining == 0)?;
+    Ok(RecordIter {
+        dir: dir.to_owned(),
+        remaining,
+        segments: later.into_iter(),
+        scanner,
+        current: Some(current),
         done: false,
         torn_tail: None,
     })

@@ -186,6 +186,15 @@ pub fn kill9(mut child: Child) {
     let _ = child.wait();
 }
 
+/// A history of `n` runs that change nothing (`CredentialHealthCheck` only, which only
+/// reads), each of which must succeed: a long journal, written quickly.
+pub fn quiet_runs(hk: &Tool, n: usize) {
+    for i in 0..n {
+        let out = hk.run(&["run", "--duty", "CredentialHealthCheck"]);
+        assert_eq!(out.code, 0, "quiet run {i}: {}", out.stderr);
+    }
+}
+
 /// Creates files under `dir`, each with some content and an mtime `hours` before `now`.
 pub fn make_files(dir: &Path, files: &[(&str, u64)], now: SystemTime) -> Vec<PathBuf> {
     files
