@@ -504,14 +504,7 @@ fn undone_once_and_held(db: &TestDb, history: usize) {
     // The next run finds the same mess, but leaves what the undo brought back alone.
     let next = hk.run(&["run", "--format", "json"]);
     assert_eq!(next.code, 0, "{}", next.stderr);
-    let report = next.json();
-    let held: Vec<String> = report["duties"]
-        .as_array()
-        .expect("duties")
-        .iter()
-        .flat_map(|d| d["held"].as_array().cloned().unwrap_or_default())
-        .filter_map(|h| h.as_str().map(str::to_owned))
-        .collect();
+    let held = next.held();
     for expected in [
         "log id=1",
         "job id=1",

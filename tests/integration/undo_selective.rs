@@ -207,13 +207,7 @@ backend_test!(fn what_a_selective_undo_restored_is_held_by_the_next_run(db) {
     // The next run finds job 1 a ghost again and a.txt old again, and leaves both alone.
     let next = m.hk.run(&["run", "--format", "json"]);
     assert_eq!(next.code, 0, "{}", next.stderr);
-    let held: Vec<String> = next.json()["duties"]
-        .as_array()
-        .expect("duties")
-        .iter()
-        .flat_map(|d| d["held"].as_array().cloned().unwrap_or_default())
-        .filter_map(|h| h.as_str().map(str::to_owned))
-        .collect();
+    let held = next.held();
     assert!(held.iter().any(|h| h.contains("job id=1")), "{held:?}");
     assert!(held.iter().any(|h| h.contains("a.txt")), "{held:?}");
     let now = dump(db);

@@ -31,6 +31,19 @@ pub struct Out {
 }
 
 impl Out {
+    /// The items a `run --format json` report says were held (left alone after an undo), over
+    /// every duty.
+    #[must_use]
+    pub fn held(&self) -> Vec<String> {
+        self.json()["duties"]
+            .as_array()
+            .expect("duties")
+            .iter()
+            .flat_map(|d| d["held"].as_array().cloned().unwrap_or_default())
+            .filter_map(|h| h.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// stdout as JSON; panics with both streams when it is not.
     #[must_use]
     pub fn json(&self) -> serde_json::Value {
