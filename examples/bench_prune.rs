@@ -6,7 +6,8 @@
 //!
 //! For each engine: seeds `rows` log rows (default 1 000 000) into a MultiFlexi schema, times a
 //! plain `DELETE FROM log WHERE id <= rows - keep` in one transaction (the floor), seeds again,
-//! and times `housekeeper run --duty LogPruning` (the real binary, release build next to this
+//! times `housekeeper plan --duty LogPruning` (the dry-run diff) and `housekeeper run --duty
+//! LogPruning` (the real binary, release build next to this
 //! example) keeping `keep` rows (default 100 000): planning, journaling every deleted row's image
 //! in chunks of `MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS`, anchors, log rows. Prints rows/s, the ratio
 //! to the floor, and the tool's peak RSS (from `/usr/bin/time`). Then times `housekeeper undo`
@@ -81,6 +82,11 @@ fn main() {
     let tool = Tool::new(
         url,
         &[("MULTIFLEXI_HOUSEKEEPER_LOG_KEEP", keep.to_string())],
+    );
+    // What an operator checks first: the dry-run diff of the same prune.
+    let (_, planned, plan_rss) = tool.run(&["plan", "--duty", "LogPruning"]);
+    println!(
+        "{engine}: plan   {rows} rows in the table in {planned:.2} s, peak RSS {plan_rss} KiB"
     );
     let (out, elapsed, rss) = tool.run(&["run", "--duty", "LogPruning", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report");
