@@ -196,17 +196,22 @@ impl ChunkTx<'_> {
         }
         for key in planned_keys(planned) {
             if !found.contains(&RowKey::of(&key)) {
-                if let Some(member) = owners.of_key(&key).and_then(|m| members.get(m)) {
-                    self.work.drifted.push(Drift {
-                        item: member.item,
-                        table: op.table.clone(),
-                        key,
-                        reason: "gone".into(),
-                    });
-                }
+                self.gone(&op.table, key, members, owners);
             }
         }
         Ok(plan::keyset(kept))
+    }
+
+    /// Records that the row `key` of `table`, planned by the item owning it, was gone.
+    fn gone(&mut self, table: &str, key: Value, members: &[Doomed<'_>], owners: &Owners) {
+        if let Some(member) = owners.of_key(&key).and_then(|m| members.get(m)) {
+            self.work.drifted.push(Drift {
+                item: member.item,
+                table: table.to_owned(),
+                key,
+                reason: "gone".into(),
+            });
+        }
     }
 
     /// Reports as `gone` the `keys.len() - n` keys of `keys` the delete did not find.
@@ -229,14 +234,7 @@ impl ChunkTx<'_> {
                 continue;
             }
             missing -= 1;
-            if let Some(member) = owners.of_key(&key).and_then(|m| members.get(m)) {
-                self.work.drifted.push(Drift {
-                    item: member.item,
-                    table: op.table.clone(),
-                    key,
-                    reason: "gone".into(),
-                });
-            }
+            self.gone(&op.table, key, members, owners);
         }
     }
 
