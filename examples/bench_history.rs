@@ -22,8 +22,7 @@ use std::path::Path;
 
 use chrono::{Duration, NaiveDateTime};
 use housekeeper::apply::anchor::{self, Anchor};
-use housekeeper::config::DbTarget;
-use housekeeper::db::{self, ConnectOptions, Connection};
+use housekeeper::db::Connection;
 use housekeeper::duties::DutyName;
 use housekeeper_journal::{
     Action, ChunkStatus, DateTimeValue, Digest, ItemSummary, Journal, JournalError, KeySet,
@@ -306,8 +305,7 @@ fn main() {
         .map(|s| s.parse().expect("a number of runs"))
         .collect();
     let repeats: usize = args.get(3).map_or(5, |s| s.parse().expect("repeats"));
-    let target = DbTarget::from_url(url, "url").expect("a database URL");
-    let mut conn = db::connect(&target, &ConnectOptions::default()).expect("connect");
+    let mut conn = common::connect(url);
     reset(&mut *conn);
     let rt = seed_runtemplate(&mut *conn);
     let env = [

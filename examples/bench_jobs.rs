@@ -19,8 +19,7 @@ mod common;
 
 use std::time::Instant;
 
-use housekeeper::config::DbTarget;
-use housekeeper::db::{self, ConnectOptions, Connection};
+use housekeeper::db::Connection;
 use housekeeper_journal::{DateTimeValue, Value};
 use housekeeper_scenario::{shift, Seed};
 
@@ -62,8 +61,7 @@ fn main() {
         .expect("usage: bench_jobs <database URL> [jobs] [lines per job]");
     let jobs: usize = args.get(2).map_or(20_000, |r| r.parse().expect("jobs"));
     let lines: usize = args.get(3).map_or(10, |r| r.parse().expect("lines"));
-    let target = DbTarget::from_url(url, "url").expect("a database URL");
-    let mut conn = db::connect(&target, &ConnectOptions::default()).expect("connect");
+    let mut conn = common::connect(url);
     let engine = conn.engine();
 
     reset(&mut *conn);

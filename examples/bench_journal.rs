@@ -15,8 +15,6 @@
 mod common;
 
 use chrono::{Duration, NaiveDateTime};
-use housekeeper::config::DbTarget;
-use housekeeper::db::{self, ConnectOptions};
 
 use common::{reset, Tool};
 
@@ -30,8 +28,7 @@ fn main() {
             .map_or(default, |a| a.parse().expect("a number"))
     };
     let (days, per_day, keep) = (number(2, 200), number(3, 4), number(4, 60));
-    let target = DbTarget::from_url(url, "url").expect("a database URL");
-    let mut conn = db::connect(&target, &ConnectOptions::default()).expect("connect");
+    let mut conn = common::connect(url);
     reset(&mut *conn);
     let tool = Tool::new(
         url,

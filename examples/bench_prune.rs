@@ -22,8 +22,6 @@ mod common;
 
 use std::time::Instant;
 
-use housekeeper::config::DbTarget;
-use housekeeper::db::{self, ConnectOptions};
 use housekeeper_journal::Value;
 
 use common::{affected, insert_log_rows, reset, seed_log, Tool};
@@ -35,8 +33,7 @@ fn main() {
         .expect("usage: bench_prune <database URL> [rows] [keep]");
     let rows: i64 = args.get(2).map_or(1_000_000, |r| r.parse().expect("rows"));
     let keep: i64 = args.get(3).map_or(100_000, |k| k.parse().expect("keep"));
-    let target = DbTarget::from_url(url, "url").expect("a database URL");
-    let mut conn = db::connect(&target, &ConnectOptions::default()).expect("connect");
+    let mut conn = common::connect(url);
     let engine = conn.engine();
 
     reset(&mut *conn);

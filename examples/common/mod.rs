@@ -14,6 +14,12 @@ use housekeeper::db::Connection;
 use housekeeper_journal::{DateTimeValue, Value};
 use housekeeper_scenario::{self as scenario, SchemaLevel};
 
+/// A connection to the database named by `url` (a benchmark's first argument).
+pub fn connect(url: &str) -> Box<dyn Connection> {
+    let target = housekeeper::config::DbTarget::from_url(url, "url").expect("a database URL");
+    housekeeper::db::connect(&target, &housekeeper::db::ConnectOptions::default()).expect("connect")
+}
+
 /// Drops every table and installs the current MultiFlexi schema.
 pub fn reset(conn: &mut dyn Connection) {
     let d = *conn.dialect();
