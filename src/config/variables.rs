@@ -36,7 +36,7 @@ pub const VARIABLES: &[VarDoc] = &[
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_HOLD_DAYS", default: "7", help: "days restored items are left alone by later runs" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_JOURNAL_KEEP_DAYS", default: "395", help: "days the journal keeps a run before its monthly segment is folded away (0: keep everything)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", default: "10000", help: "items per database transaction, and files per durable batch of moves" },
-    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS", default: "25", help: "SQLite only: milliseconds housekeeper waits after each of its write transactions before the next, so MultiFlexi's daemons get the database's one write lock in between (0: no pause; at most 1000)" },
+    VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_WRITER_PAUSE_MS", default: "25", help: "SQLite only: milliseconds housekeeper waits between its write transactions, so MultiFlexi's daemons get the database's one write lock in between: before every one while another connection has committed in the last 2 s, else after each 4 pauses' worth of writing (0: no pause; at most 1000)" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_LOCK_TIMEOUT", default: "30", help: "seconds a statement waits for a table or row lock held by another session before its duty fails" },
     VarDoc { name: "MULTIFLEXI_HOUSEKEEPER_STATEMENT_TIMEOUT", default: "900", help: "seconds one database statement may run before it is cancelled" },
     VarDoc { name: "MULTIFLEXI_TIMEZONE", default: "system zone", help: "zone of naive timestamps on SQLite (e.g. Europe/Prague)" },

@@ -2,8 +2,8 @@
 //!
 //! Owns: opening the database file (never creating it), the per-connection settings MultiFlexi
 //! needs (`PRAGMA foreign_keys=OFF`, a `busy_timeout`), typed values, snapshots, write
-//! transactions and the pause before each (`ConnectOptions::writer_pause`, so other writers
-//! get the one write lock between two chunks), introspection through `PRAGMA table_info` / `foreign_key_list` /
+//! transactions and the pause before them (`ConnectOptions::writer_pause`, so other writers
+//! get the one write lock between two chunks; when, `turns.rs`), introspection through `PRAGMA table_info` / `foreign_key_list` /
 //! `index_list` / `index_info`, and the lock file beside the database.
 //!
 //! Must never: enable foreign keys (MultiFlexi's daemons run with them off, and a cascade the
@@ -32,7 +32,7 @@
 //! Statement error codes (`DbError::Statement::code`) are SQLite's extended result codes as
 //! decimal text (`5` busy, `8` read-only, `2067` unique constraint, …).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -48,6 +48,9 @@ use super::{
     Failed, ForeignKey, IndexInfo, LockHolder, ReadView, SchemaFacts, TableInfo, WriteTx,
 };
 use crate::config::{DbTarget, Engine};
+use turns::Turns;
+
+mod turns;
 
 /// The suffix of the lock file beside the database file.
 pub const LOCK_SUFFIX: &str = ".housekeeper-lock";
@@ -64,10 +67,8 @@ pub struct SqliteConnection {
     timeout: Duration,
     /// The lock file while this connection holds the lock.
     lock: Option<File>,
-    /// The least time between the end of one write transaction and the begin of the next.
-    writer_pause: Duration,
-    /// When this connection's last write transaction ended.
-    write_ended: Cell<Option<Instant>>,
+    /// When to let other writers in before a write transaction (`turns`).
+    turns: RefCell<Turns>,
 }
 
 impl SqliteConnection {
@@ -131,8 +132,7 @@ impl SqliteConnection {
             read_only: options.read_only,
             timeout: options.lock_timeout,
             lock: None,
-            writer_pause: options.writer_pause,
-            write_ended: Cell::new(None),
+            turns: RefCell::new(Turns::new(options.writer_pause)),
         })
     }
 
@@ -397,7 +397,7 @@ impl Drop for SqliteSession<'_> {
                         log::warn!("rolling back the SQLite transaction failed: {e}");
                     }
                 }
-                self.owner.write_ended.set(Some(Instant::now()));
+                self.owner.turns.borrow_mut().ended(Instant::now());
             }
         }
     }
@@ -467,11 +467,17 @@ impl Connection for SqliteConnection {
         // The other writers' turn: their busy handlers retry every few milliseconds at first,
         // then every 100 ms, so without a pause the next chunk would take the lock again
         // before a waiting writer wakes.
-        if let Some(ended) = self.write_ended.get() {
-            let since = ended.elapsed();
-            if since < self.writer_pause {
-                std::thread::sleep(self.writer_pause - since);
-            }
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| statement_error("PRAGMA data_version", &e, &self.path, self.timeout))?;
+        let wait = self.turns.borrow_mut().wait_before(Instant::now(), version);
+        if let Some(wait) = wait {
+            log::trace!(
+                "SQLite: {} ms for other writers before the next write transaction",
+                wait.as_millis()
+            );
+            std::thread::sleep(wait);
         }
         batch(&self.conn, "BEGIN IMMEDIATE", &self.path, self.timeout)?;
         Ok(Box::new(Session(SqliteSession {
