@@ -13,7 +13,12 @@
 //! checkpoint names the last one. Then, `repeats` times (default 5), the sizes in turn: the
 //! database gets 5 stale tasks and 150 log rows, and the real binary (release build next to
 //! this example) runs every duty with `LOG_KEEP=100` — the same work every time. Prints the
-//! median and the maximum per size, and their ratio to the empty journal. The database named
+//! median and the maximum per size, and their ratio to the empty journal. With
+//! `BENCH_DAEMON_CYCLES=N`, then, for each size in turn, the database gets the same work and
+//! the binary runs in daemon mode (`MULTIFLEXI_DAEMONIZE=true`, a cycle every 10 s) for N
+//! cycles: the first does the work, the others find nothing to do, as most hourly cycles;
+//! prints each size's first cycle and the median of the others, as the daemon logs them
+//! (`cycle took N ms`). The database named
 //! by the URL is emptied and reused: give it a scratch database.
 
 mod common;
@@ -305,6 +310,8 @@ fn main() {
         .map(|s| s.parse().expect("a number of runs"))
         .collect();
     let repeats: usize = args.get(3).map_or(5, |s| s.parse().expect("repeats"));
+    let cycles: usize =
+        std::env::var("BENCH_DAEMON_CYCLES").map_or(0, |s| s.parse().expect("BENCH_DAEMON_CYCLES"));
     let mut conn = common::connect(url);
     reset(&mut *conn);
     let rt = seed_runtemplate(&mut *conn);
@@ -363,4 +370,58 @@ fn main() {
             median(t) / floor
         );
     }
+    if cycles > 0 {
+        let mut idle_floor = None;
+        for (runs, tool) in sizes.iter().zip(&tools) {
+            round += 1;
+            seed_work(&mut *conn, round, rt);
+            let took = daemon_cycles(tool, cycles);
+            let idle = median(&took[1..]);
+            let floor = *idle_floor.get_or_insert(idle);
+            println!(
+                "{runs:>6} runs in the journal, daemon: first cycle {:7.1} ms, then median {idle:7.1} ms, max {:7.1} ms over {} idle cycles, {:.2}x the first size",
+                took[0],
+                took[1..].iter().copied().fold(0.0, f64::max),
+                took.len() - 1,
+                idle / floor
+            );
+        }
+    }
+}
+
+/// Runs the tool in daemon mode (a cycle every 10 s, the least it takes) for `cycles` cycles
+/// and returns each cycle's time in milliseconds, as the daemon logs it.
+fn daemon_cycles(tool: &Tool, cycles: usize) -> Vec<f64> {
+    use std::io::BufRead;
+    let mut child = tool
+        .command(&["run"])
+        .env("MULTIFLEXI_DAEMONIZE", "true")
+        .env("MULTIFLEXI_HOUSEKEEPER_CYCLE_PAUSE", "10")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut took = Vec::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.expect("the daemon's log");
+        if let Some(ms) = line
+            .split("cycle took ")
+            .nth(1)
+            .and_then(|rest| rest.split(" ms;").next())
+        {
+            took.push(ms.parse::<f64>().expect("milliseconds"));
+            if took.len() == cycles.max(2) {
+                break;
+            }
+        }
+    }
+    let stopped = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    assert!(child.wait().expect("wait").success(), "the daemon failed");
+    assert_eq!(took.len(), cycles.max(2), "the daemon ended early");
+    took
 }

@@ -76,17 +76,10 @@ impl Tool {
     /// `run`, with `extra` variables besides the tool's own.
     pub fn run_with(&self, extra: &[(&str, &str)], args: &[&str]) -> (Output, f64, String) {
         let t = Instant::now();
-        let out = Command::new("/usr/bin/time")
-            .args(["-f", "peak-rss-kib %M"])
-            .arg(&self.exe)
-            .arg("--env-file")
-            .arg(self.dir.path().join("empty.env"))
-            .args(["--database", &self.url, "--state-dir"])
-            .arg(self.dir.path().join("state"))
-            .arg("--tmp-dir")
-            .arg(self.dir.path().join("tmp"))
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let mut timed = Command::new("/usr/bin/time");
+        timed.args(["-f", "peak-rss-kib %M"]).arg(&self.exe);
+        let out = self
+            .arguments(&mut timed, args)
             .envs(extra.iter().copied())
             .output()
             .expect("run housekeeper");
@@ -102,6 +95,25 @@ impl Tool {
             .unwrap_or("?")
             .to_owned();
         (out, elapsed, rss)
+    }
+
+    /// The tool with `args`, its own variables and directories, to spawn.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.exe);
+        self.arguments(&mut command, args);
+        command
+    }
+
+    fn arguments<'c>(&self, command: &'c mut Command, args: &[&str]) -> &'c mut Command {
+        command
+            .arg("--env-file")
+            .arg(self.dir.path().join("empty.env"))
+            .args(["--database", &self.url, "--state-dir"])
+            .arg(self.dir.path().join("state"))
+            .arg("--tmp-dir")
+            .arg(self.dir.path().join("tmp"))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 
     /// The tool's state directory (its journal is `journal/` in it).

@@ -107,6 +107,7 @@ fn daemon(
     let config = &mut current;
     loop {
         reload_on_hangup(config, reload);
+        let began = std::time::Instant::now();
         match cycle(config, args, stop) {
             Ok(report) if report.exit() != Exit::Ok => {
                 log::warn!("cycle finished with failed duties");
@@ -124,7 +125,11 @@ fn daemon(
             log::info!("stopped by a signal");
             return Ok(Exit::Ok);
         }
-        log::info!("next cycle in {} s", config.cycle_pause_secs);
+        log::info!(
+            "cycle took {} ms; next cycle in {} s",
+            began.elapsed().as_millis(),
+            config.cycle_pause_secs
+        );
         let until =
             std::time::Instant::now() + std::time::Duration::from_secs(config.cycle_pause_secs);
         while std::time::Instant::now() < until {

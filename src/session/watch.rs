@@ -39,7 +39,11 @@ impl Watch {
         let mut due: Option<Instant> = None;
         let mut told = false;
         while !self.done.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
+            // Woken at once when the session is done (`watching` unparks it).
+            std::thread::park_timeout(Duration::from_millis(50));
+            if self.done.load(Ordering::SeqCst) {
+                break;
+            }
             if !stop.load(Ordering::SeqCst) {
                 continue;
             }
@@ -67,9 +71,11 @@ impl Watch {
 pub fn watching<R>(stop: &AtomicBool, body: impl FnOnce(&Watch) -> R) -> R {
     let watch = Watch::default();
     std::thread::scope(|scope| {
-        scope.spawn(|| watch.watch(stop));
+        let watcher = scope.spawn(|| watch.watch(stop));
         let result = body(&watch);
         watch.done.store(true, Ordering::SeqCst);
+        // Without this the session's end would wait up to 50 ms for the watcher's next look.
+        watcher.thread().unpark();
         result
     })
 }

@@ -40,6 +40,10 @@ backend_test!(
             }
         }
         assert!(seen.iter().any(|l| l.contains("daemon mode: a cycle every 3600 s")), "{seen:?}");
+        // The cycle's own time, for the operator reading the daemon's log.
+        let took = seen.last().unwrap();
+        let ms = took.split("cycle took ").nth(1).and_then(|r| r.split(" ms;").next()).map(str::parse::<u64>);
+        assert!(matches!(ms, Some(Ok(ms)) if ms < 60_000), "{took}");
         let sent = Instant::now();
         signal(child.id(), "TERM");
         let status = wait_at_most(&mut child, Duration::from_secs(5));
