@@ -12,8 +12,9 @@
 //! build beside this example) keeping `keep` rows (default 100 000), with any `NAME=VALUE`
 //! given as extra environment. Prints the prune's time and, for the writer's transactions that
 //! started while the prune ran: their number, the longest, p99 and median, and the longest wait
-//! to begin (SQLite's write lock) and to commit. The database named by the URL is emptied and
-//! reused: give it a scratch database.
+//! to begin (SQLite's write lock) and to commit; the first of them is printed too. With
+//! `BENCH_WRITER_LATE_MS=N` the writer starts N ms after the prune instead of before it. The
+//! database named by the URL is emptied and reused: give it a scratch database.
 
 mod common;
 
@@ -153,10 +154,19 @@ fn main() {
     );
     drop(conn);
 
+    // With BENCH_WRITER_LATE_MS the writer begins that long after the prune, on a database
+    // nobody else was writing to.
+    let late: u64 = std::env::var("BENCH_WRITER_LATE_MS")
+        .map_or(0, |v| v.parse().expect("BENCH_WRITER_LATE_MS"));
     let stop = Arc::new(AtomicBool::new(false));
     let daemon = {
         let (target, stop) = (target.clone(), Arc::clone(&stop));
-        std::thread::spawn(move || writer(&target, job, &stop))
+        std::thread::spawn(move || {
+            if late > 0 {
+                std::thread::sleep(Duration::from_millis(500 + late));
+            }
+            writer(&target, job, &stop)
+        })
     };
     std::thread::sleep(Duration::from_millis(500));
     let tool = Tool::new(url, &env);
@@ -181,12 +191,13 @@ fn main() {
     };
     let longest = |f: fn(&Turn) -> Duration| during.iter().map(|t| f(t)).max().map_or(0.0, ms);
     println!(
-        "{engine}: prune {deleted} rows in {elapsed:.2} s (journal {} KiB); writer {} turns ({failed} failed): max {:.0} ms, p99 {:.0} ms, p50 {:.1} ms; longest begin {:.0} ms, longest commit {:.0} ms",
+        "{engine}: prune {deleted} rows in {elapsed:.2} s (journal {} KiB); writer {} turns ({failed} failed): max {:.0} ms, p99 {:.0} ms, p50 {:.1} ms, first {:.0} ms; longest begin {:.0} ms, longest commit {:.0} ms",
         tool.journal_bytes() / 1024,
         during.len(),
         pick(1.0),
         pick(0.99),
         pick(0.5),
+        during.first().map_or(f64::NAN, |t| ms(t.total)),
         longest(|t| t.begin),
         longest(|t| t.commit),
     );

@@ -392,9 +392,16 @@ backend_test!(
 backend_test!(
     fn an_edited_journal_index_is_not_used_and_the_run_does_the_same(db) {
         let claim_no_runs = |path: &Path, _: &[u8]| {
-            let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-            index["runs"] = serde_json::json!([]);
-            std::fs::write(path, serde_json::to_vec(&index).unwrap()).unwrap();
+            // MessagePack, fields in order: format, journal id, seq, hash, segment, offset,
+            // reset, settled, runs.
+            let bytes = std::fs::read(path).unwrap();
+            let mut index = rmpv::decode::read_value(&mut bytes.as_slice()).unwrap();
+            let rmpv::Value::Array(fields) = &mut index else { panic!("{index}") };
+            assert_eq!(fields[0].as_str(), Some("housekeeper-journal-index 2"));
+            fields[8] = rmpv::Value::Array(Vec::new());
+            let mut edited = Vec::new();
+            rmpv::encode::write_value(&mut edited, &index).unwrap();
+            std::fs::write(path, edited).unwrap();
         };
         expires_past_the_undo_window(db, 3, Some((claim_no_runs, true)));
     }
