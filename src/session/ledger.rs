@@ -38,8 +38,8 @@ pub struct Ledger {
     last: Option<Checkpoint>,
 }
 
-/// The file.
-#[derive(serde::Serialize, serde::Deserialize)]
+/// The file, as read.
+#[derive(serde::Deserialize)]
 struct Stored {
     format: String,
     journal_id: String,
@@ -193,20 +193,64 @@ impl Ledger {
         let Some(last) = &self.last else {
             return Err("the journal has no records".into());
         };
-        let stored = Stored {
-            format: FORMAT.to_owned(),
+        // Written as it is serialized, hashed and counted on the way: the index is neither
+        // copied nor held whole as JSON (tens of MB after a plan of a hundred thousand items).
+        let stored = StoredRef {
+            format: FORMAT,
             journal_id: self.journal_id.to_hex(),
             seq: last.head.seq,
             hash: last.head.hash.to_hex(),
-            segment: last.segment.clone(),
+            segment: &last.segment,
             offset: last.offset,
-            reset: self.index.reset.clone(),
-            settled: self.index.settled.clone(),
-            runs: self.index.runs.clone(),
+            reset: &self.index.reset,
+            settled: &self.index.settled,
+            runs: &self.index.runs,
         };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| e.to_string())?;
-        crate::state::write_private(file, |w| w.write_all(&bytes))
-            .map_err(|e| format!("writing {}: {e}", file.display()))?;
-        Ok((Digest(*blake3::hash(&bytes).as_bytes()), bytes.len() as u64))
+        let mut hasher = blake3::Hasher::new();
+        let mut len = 0u64;
+        crate::state::write_private(file, |w| {
+            let mut out = Hashed {
+                out: w,
+                hasher: &mut hasher,
+                len: &mut len,
+            };
+            serde_json::to_writer(&mut out, &stored).map_err(std::io::Error::other)
+        })
+        .map_err(|e| format!("writing {}: {e}", file.display()))?;
+        Ok((Digest(*hasher.finalize().as_bytes()), len))
+    }
+}
+
+/// The file as written: [`Stored`]'s fields, borrowed from the index.
+#[derive(serde::Serialize)]
+struct StoredRef<'a> {
+    format: &'a str,
+    journal_id: String,
+    seq: u64,
+    hash: String,
+    segment: &'a str,
+    offset: u64,
+    reset: &'a Option<ResetInfo>,
+    settled: &'a Contributions,
+    runs: &'a [RunInfo],
+}
+
+/// A writer that hashes and counts what passes through it.
+struct Hashed<'w> {
+    out: &'w mut dyn std::io::Write,
+    hasher: &'w mut blake3::Hasher,
+    len: &'w mut u64,
+}
+
+impl std::io::Write for Hashed<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        *self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
