@@ -2,6 +2,8 @@
 //!
 //! Protocol (ARCHITECTURE.md, journal/FORMAT.md), per duty:
 //! 1. the plan (keys in the chained record, values in a plan payload) is appended and fsynced;
+//!    the payload's JSON and the record's summaries are written item by item, never held whole
+//!    beside the plan, and the reasons' sentences (in the payload) are let go before the chunks;
 //! 2. per chunk of at most `CHUNK_ROWS` items, one write transaction: every item's condition
 //!    is re-checked on the locked current rows (drifted items are skipped and reported, never
 //!    forced), dependent rows are deleted explicitly before their parent, full row images are
@@ -116,6 +118,10 @@ impl ChunkWork {
 
     /// Keys changed in `table`, gathered by the caller.
     fn change_all(&mut self, table: &str, action: Action, keys: ChangedKeys) {
+        if keys.ints.is_empty() && keys.others.is_empty() {
+            // A table nothing was changed in is not named in the outcome.
+            return;
+        }
         let into = self.changed(table, action);
         if into.ints.is_empty() && into.others.is_empty() {
             *into = keys;

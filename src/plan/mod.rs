@@ -6,6 +6,10 @@
 //! deterministically ordered, so `plan` can render them, `plan --out` can save them,
 //! `run`/`apply` can execute them and `undo` can produce them. This module never touches the
 //! database or the filesystem.
+//!
+//! A plan can hold one item per row (one per ghost job, say), so an item stays small: the
+//! names a duty knows (dependent tables, reason codes, categories) are static and shared, not
+//! copied into each item, and rare parts (`ItemFacts`, a file restore) are boxed.
 
 pub mod key;
 pub mod narrow;
