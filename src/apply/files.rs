@@ -129,7 +129,7 @@ impl Executor<'_> {
                     report.files.moved += 1;
                     report.files.bytes += m.meta.size;
                     if let (false, Some(category)) = (m.back, &m.item.category) {
-                        *report.categories.entry(category.clone()).or_insert(0) += 1;
+                        *report.categories.entry(category.to_string()).or_insert(0) += 1;
                     }
                 }
                 Err(e) if left_alone(&e, m.back) => {

@@ -2,6 +2,8 @@
 //!
 //! Protocol (ARCHITECTURE.md, journal/FORMAT.md), per duty:
 //! 1. the plan (keys in the chained record, values in a plan payload) is appended and fsynced;
+//!    the payload's JSON and the record's summaries are written item by item, never held whole
+//!    beside the plan, and the reasons' sentences (in the payload) are let go before the chunks;
 //! 2. per chunk of at most `CHUNK_ROWS` items, one write transaction: every item's condition
 //!    is re-checked on the locked current rows (drifted items are skipped and reported, never
 //!    forced), dependent rows are deleted explicitly before their parent, full row images are
@@ -99,10 +101,10 @@ pub struct Executor<'a> {
 /// What one chunk did, before it is committed.
 #[derive(Default)]
 pub(super) struct ChunkWork {
-    changes: BTreeMap<(String, u8), Vec<Value>>,
+    changes: BTreeMap<(String, u8), ChangedKeys>,
     drifted: Vec<Drift>,
     /// Primary rows changed, per category (`None` = uncategorized).
-    affected: BTreeMap<Option<String>, u64>,
+    affected: BTreeMap<Option<std::borrow::Cow<'static, str>>, u64>,
     /// Rows applied per plan item.
     applied: BTreeMap<u32, u64>,
     dependents: BTreeMap<String, u64>,
@@ -111,29 +113,46 @@ pub(super) struct ChunkWork {
 
 impl ChunkWork {
     fn change(&mut self, table: &str, action: Action, key: Value) {
+        self.changed(table, action).push(key);
+    }
+
+    /// Keys changed in `table`, gathered by the caller.
+    fn change_all(&mut self, table: &str, action: Action, keys: ChangedKeys) {
+        if keys.ints.is_empty() && keys.others.is_empty() {
+            // A table nothing was changed in is not named in the outcome.
+            return;
+        }
+        let into = self.changed(table, action);
+        if into.ints.is_empty() && into.others.is_empty() {
+            *into = keys;
+        } else {
+            into.ints.extend(keys.ints);
+            into.others.extend(keys.others);
+        }
+    }
+
+    fn changed(&mut self, table: &str, action: Action) -> &mut ChangedKeys {
         let code = match action {
             Action::Delete => 0,
             Action::Update => 1,
             Action::Insert => 2,
             Action::QuarantineFile | Action::RestoreFile => 3,
         };
-        self.changes
-            .entry((table.to_owned(), code))
-            .or_default()
-            .push(key);
+        self.changes.entry((table.to_owned(), code)).or_default()
     }
 
-    fn table_changes(&self) -> Vec<TableChange> {
-        self.changes
-            .iter()
+    /// The changed keys per table, for the chunk's outcome record; they are not kept.
+    fn take_table_changes(&mut self) -> Vec<TableChange> {
+        std::mem::take(&mut self.changes)
+            .into_iter()
             .map(|((table, code), keys)| TableChange {
-                table: table.clone(),
+                table,
                 action: match code {
                     0 => Action::Delete,
                     1 => Action::Update,
                     _ => Action::Insert,
                 },
-                keys: plan::keyset(keys.clone()),
+                keys: keys.into_keyset(),
             })
             .collect()
     }
@@ -153,6 +172,36 @@ impl ChunkWork {
     }
 }
 
+/// The keys a chunk changed in one table: integer keys (nearly all) as 8 bytes each rather
+/// than a 32-byte `Value`, so a chunk of a hundred thousand dependent rows keeps them small.
+#[derive(Default)]
+pub(super) struct ChangedKeys {
+    ints: Vec<i64>,
+    others: Vec<Value>,
+}
+
+impl ChangedKeys {
+    fn push(&mut self, key: Value) {
+        match key {
+            Value::Int(k) => self.ints.push(k),
+            other => self.others.push(other),
+        }
+    }
+
+    /// The same key set as `plan::keyset` of every key pushed.
+    fn into_keyset(self) -> housekeeper_journal::KeySet {
+        if self.others.is_empty() {
+            let mut ints = self.ints;
+            ints.sort_unstable();
+            ints.dedup();
+            return housekeeper_journal::KeySet::Ranges(plan::ranges_of(&ints));
+        }
+        let mut all = self.others;
+        all.extend(self.ints.into_iter().map(Value::Int));
+        plan::keyset(all)
+    }
+}
+
 /// Why a chunk failed (it is rolled back).
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ChunkError {
@@ -165,7 +214,9 @@ pub(super) enum ChunkError {
 }
 
 impl<'a> Executor<'a> {
-    /// Applies one duty's plan: journals it, runs its chunks, moves its files. Fills
+    /// Applies one duty's plan: journals it, runs its chunks, moves its files. The plan is
+    /// consumed: once journaled, what only the journal needs (the reasons' sentences) is let
+    /// go before the chunks run. Fills
     /// `report` (affected, categories, dependents, drifted, errors).
     ///
     /// # Errors
@@ -174,7 +225,7 @@ impl<'a> Executor<'a> {
         &mut self,
         duty: &dyn Duty,
         ctx: &DutyContext<'_>,
-        plan: &DutyPlan,
+        mut plan: DutyPlan,
         report: &mut DutyReport,
     ) -> Result<(), ExecError> {
         if !plan.has_changes() {
@@ -182,29 +233,36 @@ impl<'a> Executor<'a> {
         }
         let duty_name = plan.duty.as_str().to_owned();
         // 0. Room for the records: a duty that cannot make them durable changes nothing.
-        if let Err(problem) = self.check_space(plan) {
+        if let Err(problem) = self.check_space(&plan) {
             report.error(problem);
             return Ok(());
         }
         // 1. The plan, durable before any change.
         let mut pw = self.journal.payload_writer(PayloadKind::Plan)?;
-        pw.json_of(plan)?;
+        pw.json_of(&plan)?;
         let plan_payload = pw.finish()?;
-        let summaries = plan
+        // The sentences are in the plan payload now; the chained record, the chunks and the
+        // report need none of them.
+        for item in &mut plan.items {
+            item.reason.text = String::new();
+        }
+        // The chained summaries are encoded one at a time, never all in memory beside the plan.
+        let enabled = plan.items.iter().filter(|item| item.enabled).count();
+        let mut summaries = plan
             .items
             .iter()
             .enumerate()
             .filter(|(_, item)| item.enabled)
-            .map(|(i, item)| item.summary(u32::try_from(i).unwrap_or(u32::MAX)))
-            .collect();
-        let plan_record = self.journal.append_durable(&Record::Plan {
-            run_id: self.run_id.to_owned(),
-            duty: duty_name.clone(),
-            payload: plan_payload,
-            items: summaries,
-        })?;
+            .map(|(i, item)| item.summary(u32::try_from(i).unwrap_or(u32::MAX)));
+        let plan_record = self.journal.append_plan_durable(
+            (self.run_id, &duty_name),
+            &plan_payload,
+            enabled,
+            &mut summaries,
+        )?;
         crashpoint("after-plan");
         let plan_at = (plan_record.seq, plan_record.hash.to_hex().to_string());
+        let plan = &plan;
 
         // 2. Row chunks, with a progress bar on a terminal when there is more than one.
         let pieces = chunks(plan, self.chunk_rows);
@@ -237,7 +295,7 @@ impl<'a> Executor<'a> {
                     for (category, n) in work.affected {
                         report.affected += n;
                         if let Some(category) = category {
-                            *report.categories.entry(category).or_insert(0) += n;
+                            *report.categories.entry(category.into_owned()).or_insert(0) += n;
                         }
                     }
                     for (table, n) in work.dependents {
@@ -367,14 +425,14 @@ impl<'a> Executor<'a> {
             (*plan_seq, plan_hash),
             images,
         ) {
-            Ok((work, payload)) => {
+            Ok((mut work, payload)) => {
                 self.journal.append_durable(&Record::ChunkOutcome {
                     run_id: self.run_id.to_owned(),
                     duty: duty_name.to_owned(),
                     chunk: chunk_no,
                     items,
                     status: ChunkStatus::Committed,
-                    changes: work.table_changes(),
+                    changes: work.take_table_changes(),
                     drifted: work.drifted.clone(),
                     payload: Some(payload),
                     error: None,

@@ -95,7 +95,7 @@ impl ChunkTx<'_> {
             return Ok(());
         }
         // Dependent rows first, explicitly, so nothing disappears through a cascade unseen.
-        for dep in &op.dependents {
+        for dep in op.dependents.iter() {
             let Some(table) = ctx.schema.table(&dep.table) else {
                 continue;
             };
@@ -104,15 +104,17 @@ impl ChunkTx<'_> {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "id".into());
-            let mut dep_keys = Vec::new();
+            let mut dep_keys = super::ChangedKeys::default();
             let n = self.delete_rows(&dep.table, &dep.column, &keys, &dep_key, |k| {
                 dep_keys.push(k.clone());
             })?;
-            for k in dep_keys {
-                self.work.change(&dep.table, Action::Delete, k);
-            }
+            self.work.change_all(&dep.table, Action::Delete, dep_keys);
             if n > 0 {
-                *self.work.dependents.entry(dep.table.clone()).or_insert(0) += n;
+                *self
+                    .work
+                    .dependents
+                    .entry(dep.table.to_string())
+                    .or_insert(0) += n;
             }
         }
         let mut deleted = Vec::new();
@@ -136,9 +138,10 @@ impl ChunkTx<'_> {
         Ok(())
     }
 
-    /// Locks the planned rows, has the duty re-check them all at once and returns the keys that
-    /// still qualify; the others are reported as drift of their item (`gone`, or the duty's
-    /// reason).
+    /// Locks the planned rows and has the duty re-check them a locking statement's rows (up
+    /// to `KEYS_PER_STATEMENT`) at a time; returns the keys that still qualify; the others
+    /// are reported as drift of their item (`gone`, or the duty's reason). Only one
+    /// statement's rows are held at once, not every row of the chunk.
     fn recheck_locked(
         &mut self,
         duty: &dyn Duty,
@@ -149,49 +152,46 @@ impl ChunkTx<'_> {
         owners: &Owners,
     ) -> Result<KeySet, ChunkError> {
         let d = *self.tx.dialect();
-        let mut columns = Vec::new();
-        let mut locked = Vec::new();
+        let mut kept = Vec::new();
+        let mut found = HashSet::new();
         for (where_sql, params) in key_conditions(&d, &op.key_column, planned) {
-            let rows = self.tx.select_for_update(&op.table, &where_sql, &params)?;
-            columns = rows.columns;
-            locked.extend(rows.rows);
-        }
-        let key_at = columns.iter().position(|c| *c == op.key_column);
-        let key_at = match (key_at, locked.is_empty()) {
-            (Some(at), _) => at,
-            (None, true) => 0,
-            (None, false) => {
-                return Err(ChunkError::Other(format!(
-                    "table {} has no column {}",
-                    op.table, op.key_column
-                )))
+            let locked = self.tx.select_for_update(&op.table, &where_sql, &params)?;
+            let (columns, locked) = (locked.columns, locked.rows);
+            let key_at = columns.iter().position(|c| *c == op.key_column);
+            let key_at = match (key_at, locked.is_empty()) {
+                (Some(at), _) => at,
+                (None, true) => 0,
+                (None, false) => {
+                    return Err(ChunkError::Other(format!(
+                        "table {} has no column {}",
+                        op.table, op.key_column
+                    )))
+                }
+            };
+            let mut checks = Vec::with_capacity(locked.len());
+            let mut checked_items = Vec::with_capacity(locked.len());
+            for row in &locked {
+                if let Some(member) = owners.of_key(&row[key_at]).and_then(|m| members.get(m)) {
+                    let current = RowRef {
+                        columns: &columns,
+                        values: row,
+                    };
+                    checks.push((member.source, current));
+                    checked_items.push((member.item, row[key_at].clone()));
+                }
             }
-        };
-        let mut checks = Vec::with_capacity(locked.len());
-        let mut checked_items = Vec::with_capacity(locked.len());
-        for row in &locked {
-            if let Some(member) = owners.of_key(&row[key_at]).and_then(|m| members.get(m)) {
-                let current = RowRef {
-                    columns: &columns,
-                    values: row,
-                };
-                checks.push((member.source, current));
-                checked_items.push((member.item, row[key_at].clone()));
-            }
-        }
-        let answers = duty.recheck_rows(&mut *self.tx, ctx, &checks)?;
-        let mut kept = Vec::with_capacity(checks.len());
-        let mut found = HashSet::with_capacity(checks.len());
-        for ((item, key), answer) in checked_items.into_iter().zip(answers) {
-            found.insert(RowKey::of(&key));
-            match answer {
-                Some(reason) => self.work.drifted.push(Drift {
-                    item,
-                    table: op.table.clone(),
-                    key,
-                    reason,
-                }),
-                None => kept.push(key),
+            let answers = duty.recheck_rows(&mut *self.tx, ctx, &checks)?;
+            for ((item, key), answer) in checked_items.into_iter().zip(answers) {
+                found.insert(RowKey::of(&key));
+                match answer {
+                    Some(reason) => self.work.drifted.push(Drift {
+                        item,
+                        table: op.table.clone(),
+                        key,
+                        reason,
+                    }),
+                    None => kept.push(key),
+                }
             }
         }
         for key in planned_keys(planned) {

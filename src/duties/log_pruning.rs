@@ -209,7 +209,7 @@ pub fn decide(facts: &Facts, keep: u64, now: housekeeper_journal::DateTimeValue)
                 table: "log".into(),
                 key_column: "id".into(),
                 keys,
-                dependents: Vec::new(),
+                dependents: crate::plan::Dependents::default(),
                 guard: Guard::Exists,
             }),
             Reason::new(

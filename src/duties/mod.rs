@@ -127,8 +127,9 @@ pub trait Duty {
         Ok(None)
     }
 
-    /// [`Duty::recheck`] of many locked rows at once (the executor hands it every row a chunk
-    /// deletes from one table), one answer per row in order. By default one `recheck` per row;
+    /// [`Duty::recheck`] of many locked rows at once (the executor hands it the rows of one
+    /// table that one locking statement of a chunk locked, up to `KEYS_PER_STATEMENT`), one
+    /// answer per row in order. By default one `recheck` per row;
     /// a duty whose check queries other tables answers with a few set queries instead.
     ///
     /// # Errors
@@ -265,7 +266,7 @@ mod tests {
                     table: table.into(),
                     key_column: "id".into(),
                     keys: KeySet::Ranges(vec![(1, 1)]),
-                    dependents: Vec::new(),
+                    dependents: crate::plan::Dependents::default(),
                     guard: Guard::Exists,
                 }),
                 Reason::new("x", "x"),

@@ -9,6 +9,7 @@
 //!
 //! The plan is the same in dry and real runs; the report counts each category.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 
 use housekeeper_journal::{DateTimeValue, Value};
@@ -16,7 +17,9 @@ use housekeeper_journal::{DateTimeValue, Value};
 use super::common::{self, Need, When};
 use super::{Duty, DutyContext, DutyName, RowRef};
 use crate::db::{DbResult, Query, ReadView, SchemaFacts};
-use crate::plan::{DeleteRows, Dependent, DutyPlan, Finding, Guard, Item, Op, Reason, RowKey};
+use crate::plan::{
+    DeleteRows, Dependent, Dependents, DutyPlan, Finding, Guard, Item, Op, Reason, RowKey,
+};
 
 pub struct OrphanedJobCleanup;
 
@@ -72,20 +75,17 @@ const NEEDS: &[Need] = &[
 ];
 
 /// The rows deleted with a job, where those tables exist.
+pub const JOB_DEPENDENTS: &[Dependent] = &[
+    Dependent::of("schedule", "job"),
+    Dependent::of("job_output_lines", "job_id"),
+    Dependent::of("artifacts", "job_id"),
+    Dependent::of("file_store", "job_id"),
+];
+
+/// The rows deleted with a job, shared by every item that deletes a job.
 #[must_use]
-pub fn job_dependents() -> Vec<Dependent> {
-    [
-        ("schedule", "job"),
-        ("job_output_lines", "job_id"),
-        ("artifacts", "job_id"),
-        ("file_store", "job_id"),
-    ]
-    .into_iter()
-    .map(|(table, column)| Dependent {
-        table: table.into(),
-        column: column.into(),
-    })
-    .collect()
+pub fn job_dependents() -> Dependents {
+    Cow::Borrowed(JOB_DEPENDENTS)
 }
 
 /// A job that may be an orphan or a ghost.
@@ -355,7 +355,7 @@ pub fn gather(view: &mut dyn ReadView) -> DbResult<(Vec<Job>, Vec<QueueRow>)> {
     Ok((jobs, queue))
 }
 
-fn delete_job(job: &Value, category: &str, code: &str, text: String) -> Item {
+fn delete_job(job: &Value, category: &'static str, code: &'static str, text: String) -> Item {
     Item::new(
         Op::Delete(DeleteRows {
             table: "job".into(),
@@ -378,6 +378,9 @@ pub fn decide(
     stale_minutes: u64,
 ) -> DutyPlan {
     let mut plan = DutyPlan::new(DutyName::OrphanedJobCleanup, now);
+    // At most one item per candidate: reserved once (untouched room costs no memory) and
+    // trimmed at the end, rather than grown by doubling and copying.
+    plan.items.reserve_exact(jobs.len() + queue.len());
     let limit = cutoff(now, stale_minutes);
     let mut doomed_jobs = BTreeSet::new();
     for job in jobs {
@@ -395,7 +398,7 @@ pub fn decide(
                         table: "schedule".into(),
                         key_column: "id".into(),
                         keys: housekeeper_journal::KeySet::Values(vec![row.id.clone()]),
-                        dependents: Vec::new(),
+                        dependents: Dependents::default(),
                         guard: Guard::Duty,
                     }),
                     Reason::new("broken_queue_row", text),
@@ -426,6 +429,7 @@ pub fn decide(
             ));
         }
     }
+    plan.items.shrink_to_fit();
     plan
 }
 
@@ -458,7 +462,7 @@ mod tests {
                 let Op::Delete(d) = &i.op else { panic!() };
                 (
                     format!("{} {}", d.table, crate::plan::render::keys_text(&d.keys)),
-                    i.category.clone().unwrap(),
+                    i.category.clone().unwrap().into_owned(),
                 )
             })
             .collect()
@@ -495,7 +499,7 @@ mod tests {
         let Op::Delete(del) = &plan.items[0].op else {
             panic!()
         };
-        let deps: Vec<&str> = del.dependents.iter().map(|d| d.table.as_str()).collect();
+        let deps: Vec<&str> = del.dependents.iter().map(|d| &*d.table).collect();
         assert_eq!(
             deps,
             ["schedule", "job_output_lines", "artifacts", "file_store"]

@@ -188,7 +188,7 @@ mod tests {
                 table: table.into(),
                 key_column: "id".into(),
                 keys,
-                dependents: Vec::new(),
+                dependents: crate::plan::Dependents::default(),
                 guard: Guard::Duty,
             }),
             Reason::new("x", "x"),

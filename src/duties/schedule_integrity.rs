@@ -403,7 +403,7 @@ mod tests {
             now(),
         );
         crate::duties::assert_within_scope(&SCOPE, &plan);
-        let codes: Vec<&str> = plan.items.iter().map(|i| i.reason.code.as_str()).collect();
+        let codes: Vec<&str> = plan.items.iter().map(|i| &*i.reason.code).collect();
         assert_eq!(codes, ["job_missing", "job_missing", "stale_next_schedule"]);
         assert_eq!(plan.categories().get("stale"), Some(&1));
         assert_eq!(plan.categories().get("job_missing"), Some(&2));

@@ -6,6 +6,10 @@
 //! deterministically ordered, so `plan` can render them, `plan --out` can save them,
 //! `run`/`apply` can execute them and `undo` can produce them. This module never touches the
 //! database or the filesystem.
+//!
+//! A plan can hold one item per row (one per ghost job, say), so an item stays small: the
+//! names a duty knows (dependent tables, reason codes, categories) are static and shared, not
+//! copied into each item, and rare parts (`ItemFacts`, a file restore) are boxed.
 
 pub mod key;
 pub mod narrow;
@@ -13,6 +17,7 @@ pub mod render;
 
 pub use key::RowKey;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use housekeeper_journal::{Action, DateTimeValue, ItemSummary, KeySet, PathBytes, Value};
@@ -24,13 +29,14 @@ use crate::duties::DutyName;
 /// people (the sentence may quote data and therefore only lives in plan payloads).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
-    pub code: String,
+    /// Static where the duty names it (one code shared by all its items).
+    pub code: Cow<'static, str>,
     pub text: String,
 }
 
 impl Reason {
     #[must_use]
-    pub fn new(code: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn new(code: impl Into<Cow<'static, str>>, text: impl Into<String>) -> Self {
         Reason {
             code: code.into(),
             text: text.into(),
@@ -39,12 +45,29 @@ impl Reason {
 }
 
 /// Rows of another table deleted (first, explicitly, journaled) with each deleted key:
-/// `DELETE FROM table WHERE column IN (keys)`.
+/// `DELETE FROM table WHERE column IN (keys)`. The names a duty knows are static, shared by
+/// every item that carries them; a plan read back owns its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dependent {
-    pub table: String,
-    pub column: String,
+    pub table: Cow<'static, str>,
+    pub column: Cow<'static, str>,
 }
+
+impl Dependent {
+    /// A dependent named by the duty itself.
+    #[must_use]
+    pub const fn of(table: &'static str, column: &'static str) -> Self {
+        Dependent {
+            table: Cow::Borrowed(table),
+            column: Cow::Borrowed(column),
+        }
+    }
+}
+
+/// The dependents of a delete: a duty's static list, shared by all its items (one job's
+/// four dependent tables are not copied into each of twenty thousand items), or a list read
+/// back from a saved plan.
+pub type Dependents = Cow<'static, [Dependent]>;
 
 /// How an item's selection condition is re-checked inside the chunk's transaction. Serialized
 /// snake_case; the PascalCase names of plans journaled by earlier versions are still read.
@@ -64,7 +87,7 @@ pub struct DeleteRows {
     pub table: String,
     pub key_column: String,
     pub keys: KeySet,
-    pub dependents: Vec<Dependent>,
+    pub dependents: Dependents,
     pub guard: Guard,
 }
 
@@ -212,7 +235,7 @@ pub enum Op {
     #[serde(rename = "quarantine", alias = "Quarantine")]
     Quarantine(FileItem),
     #[serde(rename = "restore", alias = "Restore")]
-    Restore(RestoreFile),
+    Restore(Box<RestoreFile>),
 }
 
 /// One planned item.
@@ -220,14 +243,16 @@ pub enum Op {
 pub struct Item {
     pub op: Op,
     pub reason: Reason,
-    /// The report category it counts under (e.g. `orphaned_job`, `ghost_job`), if any.
-    pub category: Option<String>,
+    /// The report category it counts under (e.g. `orphaned_job`, `ghost_job`), if any;
+    /// static where the duty names it.
+    pub category: Option<Cow<'static, str>>,
     /// `false` when the item is shown but not applied (e.g. a retention action that is off).
     pub enabled: bool,
     /// What the duty's re-check needs besides the row (e.g. a retention policy's date column
     /// and cutoff), and which items belong together. Never values of the row.
+    /// Boxed: most items carry none, and an item stays small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub facts: Option<ItemFacts>,
+    pub facts: Option<Box<ItemFacts>>,
 }
 
 /// Facts an item carries for its duty, typed per kind: a value that is missing or of the
@@ -307,12 +332,12 @@ impl Item {
 
     #[must_use]
     pub fn facts(mut self, facts: ItemFacts) -> Self {
-        self.facts = Some(facts);
+        self.facts = Some(Box::new(facts));
         self
     }
 
     #[must_use]
-    pub fn category(mut self, category: impl Into<String>) -> Self {
+    pub fn category(mut self, category: impl Into<Cow<'static, str>>) -> Self {
         self.category = Some(category.into());
         self
     }
@@ -364,10 +389,10 @@ impl Item {
             columns: Vec::new(),
             dependents: Vec::new(),
             path: None,
-            reason: self.reason.code.clone(),
+            reason: self.reason.code.to_string(),
             policy: self
                 .facts
-                .as_ref()
+                .as_deref()
                 .and_then(ItemFacts::policy_id)
                 .map(Value::Int),
         };
@@ -376,7 +401,11 @@ impl Item {
                 table: Some(d.table.clone()),
                 key_columns: vec![d.key_column.clone()],
                 keys: d.keys.clone(),
-                dependents: d.dependents.iter().map(|dep| dep.table.clone()).collect(),
+                dependents: d
+                    .dependents
+                    .iter()
+                    .map(|dep| dep.table.to_string())
+                    .collect(),
                 ..base
             },
             Op::Update(u) => ItemSummary {
@@ -529,7 +558,7 @@ impl DutyPlan {
         let mut out = BTreeMap::new();
         for item in self.items.iter().filter(|i| i.enabled) {
             if let Some(category) = &item.category {
-                *out.entry(category.clone()).or_insert(0) += item.size();
+                *out.entry(category.to_string()).or_insert(0) += item.size();
             }
         }
         out

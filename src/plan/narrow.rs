@@ -319,7 +319,7 @@ mod tests {
                 table: table.into(),
                 key_column: "id".into(),
                 keys,
-                dependents: Vec::new(),
+                dependents: crate::plan::Dependents::default(),
                 guard,
             }),
             Reason::new("r", "r"),
@@ -427,10 +427,10 @@ mod tests {
         ]);
         let mut fresh_item = update("task", 1, "state", "missed");
         fresh_item.reason = Reason::new("fresh", "fresh");
-        fresh_item.facts = Some(crate::plan::ItemFacts::RetentionMarked {
+        fresh_item.facts = Some(Box::new(crate::plan::ItemFacts::RetentionMarked {
             policy: "fresh".into(),
             policy_id: Some(1),
-        });
+        }));
         let mut moved = update("task", 3, "state", "missed");
         if let Op::Update(u) = &mut moved.op {
             u.changes[0].old = Value::from("running");

@@ -125,7 +125,7 @@ pub fn item_line(item: &Item) -> String {
                 let tables: Vec<String> = d
                     .dependents
                     .iter()
-                    .map(|x| Escaped(&x.table).to_string())
+                    .map(|x| Escaped(&*x.table).to_string())
                     .collect();
                 format!(" with its {} rows", tables.join(", "))
             };

@@ -195,7 +195,7 @@ impl Session<'_> {
                     stop,
                     strict: self.options.strict,
                 };
-                let (report, stopped) = apply_plan(&mut executor, &ctx, &plan, &refused);
+                let (report, stopped) = apply_plan(&mut executor, &ctx, plan, &refused);
                 match stopped {
                     Some(ExecError::Lost(message)) => self.lost = Some(message),
                     Some(other) => self.journal_broken = Some(other.to_string()),
@@ -387,7 +387,7 @@ impl Session<'_> {
 fn apply_plan(
     executor: &mut Executor<'_>,
     ctx: &DutyContext<'_>,
-    plan: &DutyPlan,
+    plan: DutyPlan,
     refused: &[Refused],
 ) -> (DutyReport, Option<ExecError>) {
     let name = plan.duty;

@@ -161,12 +161,12 @@ pub fn inverse(
                 continue;
             }
             duty_plan.items.push(Item::new(
-                Op::Restore(RestoreFile {
+                Op::Restore(Box::new(RestoreFile {
                     run_id: run.run_id.clone(),
                     quarantine_path: file.quarantine_path.clone(),
                     path: file.path.clone(),
                     meta: file.meta.clone(),
-                }),
+                })),
                 Reason::new(
                     "undo",
                     format!("quarantined by run {} ({})", run.run_id, file.duty),

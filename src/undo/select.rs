@@ -160,9 +160,9 @@ pub fn dependents_of(plan: &DutyPlan) -> Dependents {
     let mut out = Dependents::new();
     for item in &plan.items {
         if let Op::Delete(d) = &item.op {
-            for dep in &d.dependents {
+            for dep in d.dependents.iter() {
                 let parents = out
-                    .entry((dep.table.clone(), dep.column.clone()))
+                    .entry((dep.table.to_string(), dep.column.to_string()))
                     .or_default();
                 if !parents.contains(&d.table) {
                     parents.push(d.table.clone());

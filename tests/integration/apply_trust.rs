@@ -136,7 +136,7 @@ backend_test!(
             table: "apps".into(),
             key_column: "id".into(),
             keys: KeySet::Values(vec![Value::Int(1)]),
-            dependents: Vec::new(),
+            dependents: Vec::new().into(),
             guard: Guard::Exists,
         })));
         tool::write_resealed(&file, plan);

@@ -94,7 +94,7 @@ fn apply(db: &TestDb, plan: &DutyPlan) -> DutyReport {
         strict: false,
     };
     executor
-        .apply(&*duty, &ctx, plan, &mut report)
+        .apply(&*duty, &ctx, plan.clone(), &mut report)
         .expect("the journal is writable");
     report
 }
@@ -148,7 +148,7 @@ backend_test!(fn a_delete_reports_each_missing_binary_key_even_when_another_disp
         table: "blob_keys".into(),
         key_column: "k".into(),
         keys: KeySet::Values(bytes(&[FF, FE, CAFE_E9])),
-        dependents: Vec::new(),
+        dependents: Vec::new().into(),
         guard: Guard::Exists,
     }));
     let report = apply(db, &plan);

@@ -968,3 +968,54 @@ backend_test!(fn an_undo_of_many_chunks_reads_its_rows_chunk_by_chunk_and_puts_b
         );
     }
 );
+
+backend_test!(fn thousands_of_ghost_jobs_over_several_chunks_go_and_come_back_byte_for_byte(db) {
+        // 2,500 jobs: a plan record of 2,500 summaries (written one at a time), chunks of
+        // 1,200 jobs whose dependent rows go in statements of at most 1,000 keys, one chunk
+        // left partly full; then the undo puts every row back as it was.
+        scenario::install_schema(&mut *db.connect(), SchemaLevel::Current).expect("schema");
+        let mut seed = Seed::new(now());
+        let app = seed.app("Reporter").id();
+        let company = seed.company("ACME", "acme").id();
+        let rt = seed.runtemplate(app, company, "n").id();
+        for j in 0..2_500 {
+            let job = seed.ghost_job(rt, scenario::shift(now(), -3 * 3600 - j)).id();
+            for line in 1..=2 {
+                seed.output_line(job, line, "stdout", &format!("job {job} line {line}: ok ✓ 'q'"));
+            }
+            if j % 5 == 0 {
+                let _ = seed.artifact(job, &format!("report-{job}.json"), "{\"ok\":true}");
+            }
+        }
+        seed.apply(&mut *db.connect()).expect("seed");
+        let before = dump(db);
+        let mut hk = tool_for(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "1200");
+        let out = hk.run(&["run", "--duty", "OrphanedJobCleanup", "--format", "json"]);
+        let run = run_id(&out);
+        let gone = dump(db);
+        assert_eq!(gone.row_count("job"), 0, "{}", out.stderr);
+        assert_eq!(gone.row_count("job_output_lines"), 0);
+        assert_eq!(gone.row_count("artifacts"), 0);
+        let shown = hk.run(&["journal", "show", &run, "--format", "json"]).json();
+        let duty = shown["duties"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["duty"] == "OrphanedJobCleanup"))
+            .cloned()
+            .expect("the duty in the journal");
+        assert_eq!(duty["chunks"].as_array().map(Vec::len), Some(3), "2,500 jobs in chunks of 1,200");
+        assert_eq!(
+            duty["plan"]["summaries"].as_array().map(Vec::len),
+            Some(2_500),
+            "one summary per job in the plan record"
+        );
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+
+        let undo = hk.run(&["undo", &run, "--format", "json"]);
+        assert_eq!(undo.code, 0, "{}", undo.stderr);
+        assert_restored_except(&before, dump(db), &[]);
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    }
+);

@@ -21,7 +21,7 @@ use crate::cbor::{DecodeError, Decoder, Encoder, Head, MAJOR_BYTES, MAJOR_SIMPLE
 use crate::record::{Digest, PathBytes, PayloadRef, Record};
 use crate::value::{DateTimeValue, Value};
 
-pub use shapes::{record_kind_name, RECORD_KEYS};
+pub use shapes::{encode_plan_record, record_kind_name, RECORD_KEYS};
 
 /// A type with exactly one canonical CBOR encoding.
 ///

@@ -35,6 +35,42 @@ canonical_records!(Record {
     SegmentsFolded = "segments_folded" { run_id, last_seq, segments, first_seq, last_hash },
 });
 
+/// The `plan` record of [`Record::Plan`]'s field list, its summaries encoded one at a time as
+/// `items` yields them, so a plan of many items is never in memory twice (as items and as
+/// summaries). The same bytes as `encode_record` of the record with those summaries (tested).
+///
+/// # Panics
+/// When `items` does not yield exactly `count` summaries.
+pub fn encode_plan_record(
+    (run_id, duty): (&str, &str),
+    payload: &PayloadRef,
+    count: usize,
+    items: &mut dyn Iterator<Item = ItemSummary>,
+) -> Vec<u8> {
+    let mut e = Encoder::new();
+    e.map(1);
+    e.key("plan");
+    e.map(keys_of("plan").len());
+    e.key("duty");
+    duty.to_owned().encode(&mut e);
+    e.key("items");
+    e.array(count);
+    let mut n = 0;
+    for item in items {
+        item.encode(&mut e);
+        n += 1;
+    }
+    assert_eq!(
+        n, count,
+        "a plan record's summaries are counted before they are encoded"
+    );
+    e.key("run_id");
+    run_id.to_owned().encode(&mut e);
+    e.key("payload");
+    payload.encode(&mut e);
+    e.buf
+}
+
 canonical_map!(ItemSummary {
     item,
     keys,

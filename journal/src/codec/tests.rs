@@ -534,3 +534,37 @@ fn a_fold_record_is_not_in_format_version_1() {
     let err = decode_record_of_version(&bytes, 1).unwrap_err();
     assert!(err.message.contains("not in format version 1"), "{err}");
 }
+
+#[test]
+fn a_plan_record_streamed_is_the_plan_record() {
+    let plans = run_records()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Plan {
+                run_id,
+                duty,
+                payload,
+                items,
+            } => Some((run_id, duty, payload, items)),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    let (run_id, duty, payload, items) = plans.into_iter().next().expect("a plan record");
+    // Every width of the list's head: empty, one byte, two, three and five bytes long.
+    for n in [0, 1, 23, 24, 255, 256, 65_535, 65_536] {
+        let summaries: Vec<ItemSummary> = items.iter().cycle().take(n).cloned().collect();
+        let streamed = encode_plan_record(
+            (&run_id, &duty),
+            &payload,
+            n,
+            &mut summaries.iter().cloned(),
+        );
+        let record = Record::Plan {
+            run_id: run_id.clone(),
+            duty: duty.clone(),
+            payload: payload.clone(),
+            items: summaries,
+        };
+        assert_eq!(streamed, encode_record(&record), "{n} summaries");
+    }
+}

@@ -31,12 +31,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::chain::{ChainHead, JournalId};
-use crate::codec::{encode_record, payload_refs};
+use crate::codec::{encode_plan_record, encode_record, payload_refs};
 use crate::error::{Damage, Location};
 use crate::frame::{
     build_frame, BuildError, SegmentHeader, FORMAT_VERSION, MAX_RECORD_LEN, SEGMENT_HEADER_LEN,
 };
-use crate::record::{Digest, PayloadKind, Record};
+use crate::record::{Digest, ItemSummary, PayloadKind, PayloadRef, Record};
 use crate::scan::ScanError;
 
 use files::{
@@ -204,6 +204,28 @@ impl Journal {
         })
     }
 
+    /// Appends a `plan` record and syncs the segment before returning, its `count` item
+    /// summaries encoded one at a time as `items` yields them: the bytes are those of
+    /// [`Record::Plan`] with the same summaries, without the summaries all in memory at once.
+    ///
+    /// # Panics
+    /// When `items` does not yield exactly `count` summaries.
+    pub fn append_plan_durable(
+        &mut self,
+        (run_id, duty): (&str, &str),
+        payload: &PayloadRef,
+        count: usize,
+        items: &mut dyn Iterator<Item = ItemSummary>,
+    ) -> Result<Appended, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned {
+                dir: self.dir.clone(),
+            });
+        }
+        let body = encode_plan_record((run_id, duty), payload, count, items);
+        self.append_body(&body, true)
+    }
+
     fn append_inner(&mut self, record: &Record, durable: bool) -> Result<Appended, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned {
@@ -211,6 +233,10 @@ impl Journal {
             });
         }
         let body = encode_record(record);
+        self.append_body(&body, durable)
+    }
+
+    fn append_body(&mut self, body: &[u8], durable: bool) -> Result<Appended, JournalError> {
         if body.len() > MAX_RECORD_LEN as usize {
             return Err(JournalError::RecordTooLarge {
                 len: body.len(),
@@ -223,15 +249,14 @@ impl Journal {
             self.rotate()?;
         }
         let seq = self.head.seq + 1;
-        let frame = build_frame(&mut self.compressor, seq, &self.head.hash, &body).map_err(
-            |e| match e {
+        let frame =
+            build_frame(&mut self.compressor, seq, &self.head.hash, body).map_err(|e| match e {
                 BuildError::TooLarge { len } => JournalError::RecordTooLarge {
                     len,
                     max: MAX_RECORD_LEN,
                 },
                 BuildError::Compress(m) => JournalError::Compress(m),
-            },
-        )?;
+            })?;
         let offset = self.segment_len;
         let path = self.dir.join(&self.segment_name);
         if let Err(e) = self.segment.write_all(&frame.bytes) {

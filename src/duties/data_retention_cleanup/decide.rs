@@ -167,11 +167,11 @@ fn expired_rows<'a>(d: &Decision<'a>, plan: &mut DutyPlan) -> Vec<&'a Candidate>
 }
 
 /// The tables whose rows go with a deleted row of `table`.
-fn dependents_of(table: &str) -> Vec<plan::Dependent> {
+fn dependents_of(table: &str) -> plan::Dependents {
     if table == "job" {
         job_dependents()
     } else {
-        Vec::new()
+        plan::Dependents::default()
     }
 }
 

@@ -118,7 +118,7 @@ impl Duty for DataRetentionCleanup {
 #[must_use]
 pub fn recheck_row(item: &Item, row: RowRef<'_>, now: DateTimeValue) -> Option<String> {
     let bad = || Some("bad_recheck_parameter".to_owned());
-    let still = match &item.facts {
+    let still = match item.facts.as_deref() {
         Some(ItemFacts::RetentionExpired {
             date_column,
             cutoff,

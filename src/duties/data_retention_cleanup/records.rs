@@ -31,7 +31,7 @@ pub(super) fn records(plan: &DutyPlan, applied: &BTreeMap<u32, u64>) -> Vec<(u32
             continue;
         }
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        if let Some(mark) = item.facts.as_ref().and_then(|f| match f {
+        if let Some(mark) = item.facts.as_deref().and_then(|f| match f {
             ItemFacts::RetentionArchiveCopy { mark_item } => Some(*mark_item),
             _ => None,
         }) {
@@ -40,13 +40,13 @@ pub(super) fn records(plan: &DutyPlan, applied: &BTreeMap<u32, u64>) -> Vec<(u32
             }
             continue;
         }
-        let Some(policy) = item.facts.as_ref().and_then(ItemFacts::policy) else {
+        let Some(policy) = item.facts.as_deref().and_then(ItemFacts::policy) else {
             continue;
         };
         let grace = row.values.get(1) == Some(&Value::from("grace_period_cleanup"));
         let mut counts = BTreeMap::<&str, u64>::new();
         for (j, other) in plan.items.iter().enumerate() {
-            if other.facts.as_ref().and_then(ItemFacts::policy) == Some(policy) {
+            if other.facts.as_deref().and_then(ItemFacts::policy) == Some(policy) {
                 if let Some(category) = other.category.as_deref() {
                     *counts.entry(category).or_insert(0) += done(j);
                 }

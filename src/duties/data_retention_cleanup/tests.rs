@@ -150,7 +150,11 @@ fn soft_delete_marks_unmarked_rows_and_grace_purge_takes_ours() {
         ),
     ];
     let plan = decide(&[f], &all(), now());
-    let cats: Vec<Option<String>> = plan.items.iter().map(|i| i.category.clone()).collect();
+    let cats: Vec<Option<String>> = plan
+        .items
+        .iter()
+        .map(|i| i.category.as_deref().map(str::to_owned))
+        .collect();
     assert_eq!(
         cats,
         [Some("marked".into()), None, Some("purged".into()), None]
@@ -287,7 +291,7 @@ fn the_policies_enabled_now_narrow_the_scope() {
             table: "log".into(),
             key_column: "id".into(),
             keys: KeySet::Ranges(vec![(1, 5)]),
-            dependents: Vec::new(),
+            dependents: crate::plan::Dependents::default(),
             guard: Guard::Duty,
         }),
         Reason::new("x", "x"),
@@ -442,7 +446,7 @@ fn recheck_parameters_fail_closed() {
         date_column,
         cutoff,
         retention_until,
-    }) = item.facts.clone()
+    }) = item.facts.as_deref().cloned()
     else {
         panic!("an expired row's item carries its facts: {item:?}")
     };
@@ -470,7 +474,7 @@ fn recheck_parameters_fail_closed() {
         ),
     ] {
         let mut bad = item.clone();
-        bad.facts = facts;
+        bad.facts = facts.map(Box::new);
         assert_eq!(
             recheck_row(&bad, row, now()).as_deref(),
             Some("bad_recheck_parameter"),
