@@ -18,7 +18,8 @@
 //! the binary runs in daemon mode (`MULTIFLEXI_DAEMONIZE=true`, a cycle every 10 s) for N
 //! cycles: the first does the work, the others find nothing to do, as most hourly cycles;
 //! prints each size's first cycle and the median of the others, as the daemon logs them
-//! (`cycle took N ms`). The database named
+//! (`cycle took N ms`). With `RUST_LOG=housekeeper=debug` it prints, for every run, the
+//! tool's lines about the time its stored journal index took to read and to store. The database named
 //! by the URL is emptied and reused: give it a scratch database.
 
 mod common;
@@ -349,6 +350,14 @@ fn main() {
                 "the same work"
             );
             times[i].push(seconds * 1000.0);
+            if std::env::var_os("RUST_LOG").is_some() {
+                // With `RUST_LOG=housekeeper=debug`: what the stored index cost this run.
+                for line in String::from_utf8_lossy(&out.stderr).lines() {
+                    if line.contains("journal index:") {
+                        eprintln!("{:>6} runs: {line}", sizes[i]);
+                    }
+                }
+            }
         }
     }
     let median = |v: &[f64]| {

@@ -179,8 +179,62 @@ impl<'de> Deserialize<'de> for PathBytes {
 }
 
 /// A blake3 digest (32 bytes).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Through serde: in JSON (plan files, plan payloads) an array of 32 numbers, as it always
+/// was; in binary formats (the session's stored index) one byte string, read back from
+/// either form.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Digest(pub [u8; 32]);
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            self.0.serialize(s)
+        } else {
+            s.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Digest;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a digest: 32 bytes")
+            }
+
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Digest, E> {
+                v.try_into()
+                    .map(Digest)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Digest, A::Error> {
+                let mut out = [0u8; 32];
+                for (i, byte) in out.iter_mut().enumerate() {
+                    *byte = seq
+                        .next_element()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+                }
+                if seq.next_element::<u8>()?.is_some() {
+                    return Err(serde::de::Error::invalid_length(33, &self));
+                }
+                Ok(Digest(out))
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_tuple(32, Visitor)
+        } else {
+            d.deserialize_any(Visitor)
+        }
+    }
+}
 
 impl Digest {
     #[must_use]
@@ -507,6 +561,18 @@ pub enum Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_in_json_stay_arrays_of_32_numbers() {
+        let digest = Digest(std::array::from_fn(|i| (i * 8) as u8));
+        let json = serde_json::to_string(&digest).unwrap();
+        let numbers: Vec<String> = (0..32).map(|i| (i * 8).to_string()).collect();
+        assert_eq!(json, format!("[{}]", numbers.join(",")));
+        assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), digest);
+        for bad in ["[1,2,3]", &format!("[{},0]", numbers.join(",")), "\"00\""] {
+            assert!(serde_json::from_str::<Digest>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn paths_in_json_are_strings_or_hex_objects() {

@@ -2,12 +2,16 @@
 //! to fit), the key conditions of at most `KEYS_PER_STATEMENT` keys each statement binds, and
 //! the progress bar over them. Nothing here touches the database or the journal.
 
+use std::collections::HashSet;
+
 use housekeeper_journal::{KeySet, Value};
 
-use super::rows::Doomed;
+use super::rows::{Changed, Doomed};
 use crate::db::dialect::KEYS_PER_STATEMENT;
 use crate::db::Dialect;
-use crate::plan::{self, DeleteRows, DutyPlan, InsertRow, Item, Op, ReinsertRows, UpdateRow};
+use crate::plan::{
+    self, DeleteRows, DutyPlan, InsertRow, Item, Op, ReinsertRows, RowKey, UpdateRow,
+};
 
 /// One unit of work inside a chunk.
 pub(super) enum Piece<'p> {
@@ -79,6 +83,46 @@ pub(super) fn delete_set<'a>(pieces: &'a [Piece<'_>]) -> Vec<Doomed<'a>> {
         });
     }
     members
+}
+
+/// The update pieces at the start of `pieces` that one set operation applies: the first,
+/// and the ones right after it that, like it, change the same columns of the same table
+/// under the same guard, each another row. Empty when the first piece is not an update.
+pub(super) fn update_set<'a>(pieces: &'a [Piece<'_>]) -> Vec<Changed<'a>> {
+    let mut members: Vec<Changed<'a>> = Vec::new();
+    let mut keys = HashSet::new();
+    for piece in pieces {
+        let Piece::Update { item, op, source } = piece else {
+            break;
+        };
+        if let Some(first) = members.first() {
+            if !same_update(first.op, op) {
+                break;
+            }
+        }
+        // A row planned twice is changed by the second item after the first one's set.
+        if !keys.insert(RowKey::of(&op.key)) {
+            break;
+        }
+        members.push(Changed {
+            item: *item,
+            op,
+            source,
+        });
+    }
+    members
+}
+
+/// Whether two updates differ only in their row and new values.
+fn same_update(a: &UpdateRow, b: &UpdateRow) -> bool {
+    a.table == b.table
+        && a.key_column == b.key_column
+        && a.guard == b.guard
+        && a.changes.len() == b.changes.len()
+        && a.changes
+            .iter()
+            .zip(&b.changes)
+            .all(|(x, y)| x.column == y.column)
 }
 
 /// Whether two deletes differ only in their keys.

@@ -195,6 +195,18 @@ pub fn other_conflict(
     Ok(None)
 }
 
+/// Whether `op` changes a column of one of its table's unique indexes.
+#[must_use]
+pub fn changes_unique(schema: &SchemaFacts, op: &UpdateRow) -> bool {
+    schema.table(&op.table).is_some_and(|info| {
+        info.indexes.iter().filter(|i| i.unique).any(|index| {
+            op.changes
+                .iter()
+                .any(|c| index.columns.contains(&c.column) && c.old != c.new)
+        })
+    })
+}
+
 /// Why `op` cannot be applied to the current row (`columns`/`current`), or `None`: the row
 /// is gone (`gone`), a column no longer holds the planned old value (`changed`), or a value
 /// to write is unique and another row holds it now (`unique_taken`).

@@ -496,7 +496,11 @@ impl<'a> Executor<'a> {
                     taken = members.len();
                     rows.delete(duty, ctx, op, &members)?;
                 }
-                Piece::Update { item, op, source } => rows.update(duty, ctx, *item, op, source)?,
+                Piece::Update { .. } => {
+                    let members = chunks::update_set(rest);
+                    taken = members.len();
+                    rows.update(duty, ctx, &members)?;
+                }
                 Piece::Insert { op, .. } => rows.insert_row(op)?,
                 Piece::Reinsert { item, op, from, to } => {
                     let all = images.rows(&journal_dir, *item, op, ctx.schema)?;

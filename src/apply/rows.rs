@@ -10,6 +10,7 @@ use housekeeper_journal::{Action, Drift, KeySet, PayloadWriter, RowRole, Value};
 
 use super::chunks::key_conditions;
 use super::{conflicts, ChunkError, ChunkWork};
+use crate::db::dialect::KEYS_PER_STATEMENT;
 use crate::db::{SchemaFacts, WriteTx};
 use crate::duties::{Duty, DutyContext, RowRef};
 use crate::plan::{self, DeleteRows, InsertRow, Item, ReinsertRows, RowKey, UpdateRow};
@@ -157,17 +158,7 @@ impl ChunkTx<'_> {
         for (where_sql, params) in key_conditions(&d, &op.key_column, planned) {
             let locked = self.tx.select_for_update(&op.table, &where_sql, &params)?;
             let (columns, locked) = (locked.columns, locked.rows);
-            let key_at = columns.iter().position(|c| *c == op.key_column);
-            let key_at = match (key_at, locked.is_empty()) {
-                (Some(at), _) => at,
-                (None, true) => 0,
-                (None, false) => {
-                    return Err(ChunkError::Other(format!(
-                        "table {} has no column {}",
-                        op.table, op.key_column
-                    )))
-                }
-            };
+            let key_at = key_position(&op.table, &op.key_column, &columns, locked.len())?;
             let mut checks = Vec::with_capacity(locked.len());
             let mut checked_items = Vec::with_capacity(locked.len());
             for row in &locked {
@@ -238,82 +229,136 @@ impl ChunkTx<'_> {
         }
     }
 
+    /// Applies the updates of `members` (one table, the same columns, see
+    /// `chunks::update_set`) as sets of up to `KEYS_PER_STATEMENT` rows: the rows locked with
+    /// one statement, checked against the plan and re-checked by the duty together, the rows
+    /// that get the same new values changed with one statement and re-read with one. Before
+    /// and after images, counts and drift stay per item.
     pub(super) fn update(
         &mut self,
         duty: &dyn Duty,
         ctx: &DutyContext<'_>,
-        item: u32,
-        op: &UpdateRow,
-        source: &Item,
+        members: &[Changed<'_>],
     ) -> Result<(), ChunkError> {
-        let d = *self.tx.dialect();
-        let key_where = format!("{} = ?", d.quote(&op.key_column));
-        let rows =
-            self.tx
-                .select_for_update(&op.table, &key_where, std::slice::from_ref(&op.key))?;
-        let drift = |reason: &str| Drift {
-            item,
-            table: op.table.clone(),
-            key: op.key.clone(),
-            reason: reason.into(),
+        // A change of a unique column is checked against the rows changed before it, so such
+        // rows go one at a time.
+        let size = if members
+            .iter()
+            .any(|m| conflicts::changes_unique(ctx.schema, m.op))
+        {
+            1
+        } else {
+            KEYS_PER_STATEMENT
         };
-        if let Some(reason) = conflicts::update_conflict(
-            &mut *self.tx,
-            ctx.schema,
-            op,
-            &rows.columns,
-            rows.rows.first().map(Vec::as_slice),
-        )? {
-            self.work.drifted.push(drift(reason));
-            return Ok(());
+        for set in members.chunks(size) {
+            self.update_locked(duty, ctx, set)?;
         }
-        let Some(row) = rows.rows.first() else {
-            return Ok(());
-        };
-        let current = RowRef {
-            columns: &rows.columns,
-            values: row,
-        };
-        if op.guard == plan::Guard::Duty {
-            if let Some(reason) = duty.recheck(&mut *self.tx, ctx, source, current)? {
-                self.work.drifted.push(drift(&reason));
-                return Ok(());
-            }
-        }
-        self.update_row(
-            &op.table,
-            &op.key_column,
-            &op.key,
-            &rows.columns,
-            row,
-            &op.changes,
-        )?;
-        *self
-            .work
-            .affected
-            .entry(source.category.clone())
-            .or_insert(0) += 1;
-        *self.work.applied.entry(item).or_insert(0) += 1;
         Ok(())
     }
 
-    /// Writes the before image, updates the row (columns with ON UPDATE CURRENT_TIMESTAMP set to
-    /// themselves), re-reads it and writes the after image.
-    fn update_row(
+    fn update_locked(
+        &mut self,
+        duty: &dyn Duty,
+        ctx: &DutyContext<'_>,
+        set: &[Changed<'_>],
+    ) -> Result<(), ChunkError> {
+        let Some(first) = set.first() else {
+            return Ok(());
+        };
+        let (table, key_column) = (&first.op.table, &first.op.key_column);
+        let d = *self.tx.dialect();
+        let keys: Vec<Value> = set.iter().map(|m| m.op.key.clone()).collect();
+        let mut columns = Vec::new();
+        let mut locked: HashMap<RowKey, Vec<Value>> = HashMap::with_capacity(set.len());
+        for (where_sql, params) in d.in_key_lists(key_column, &keys) {
+            let rows = self.tx.select_for_update(table, &where_sql, &params)?;
+            let key_at = key_position(table, key_column, &rows.columns, rows.rows.len())?;
+            for row in rows.rows {
+                locked.insert(RowKey::of(&row[key_at]), row);
+            }
+            columns = rows.columns;
+        }
+        let drift = |m: &Changed<'_>, reason: String| Drift {
+            item: m.item,
+            table: table.clone(),
+            key: m.op.key.clone(),
+            reason,
+        };
+        // What the plan still holds for (`gone`, `changed`, `unique_taken` otherwise), then
+        // what the duty still holds for, asked for all the rows at once.
+        let mut checked: Vec<Locked<'_, '_>> = Vec::with_capacity(set.len());
+        for member in set {
+            let row = locked.get(&RowKey::of(&member.op.key));
+            match conflicts::update_conflict(
+                &mut *self.tx,
+                ctx.schema,
+                member.op,
+                &columns,
+                row.map(Vec::as_slice),
+            )? {
+                Some(reason) => self.work.drifted.push(drift(member, reason.into())),
+                None => checked.extend(row.map(|row| (member, row))),
+            }
+        }
+        let guarded: Vec<(&Item, RowRef<'_>)> = checked
+            .iter()
+            .filter(|(m, _)| m.op.guard == plan::Guard::Duty)
+            .map(|(m, row)| {
+                let current = RowRef {
+                    columns: &columns,
+                    values: row,
+                };
+                (m.source, current)
+            })
+            .collect();
+        let mut answers = duty.recheck_rows(&mut *self.tx, ctx, &guarded)?.into_iter();
+        let mut kept: Vec<Locked<'_, '_>> = Vec::with_capacity(checked.len());
+        for (member, row) in checked {
+            let answer = if member.op.guard == plan::Guard::Duty {
+                answers.next().flatten()
+            } else {
+                None
+            };
+            match answer {
+                Some(reason) => self.work.drifted.push(drift(member, reason)),
+                None => kept.push((member, row)),
+            }
+        }
+        // One statement per group of rows given the same new values (most duties give every
+        // row the same: a task's final state).
+        let mut groups: Vec<(Vec<&Value>, Vec<Locked<'_, '_>>)> = Vec::new();
+        for (member, row) in kept {
+            let new: Vec<&Value> = member.op.changes.iter().map(|c| &c.new).collect();
+            match groups.iter_mut().find(|(values, _)| *values == new) {
+                Some((_, rows)) => rows.push((member, row)),
+                None => groups.push((new, vec![(member, row)])),
+            }
+        }
+        for (_, rows) in groups {
+            self.update_rows(table, key_column, &columns, &rows)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the before images, updates `rows` (which get the same new values) with one
+    /// statement (columns with ON UPDATE CURRENT_TIMESTAMP set to themselves), re-reads them
+    /// with one and writes each row's after image behind its before image.
+    fn update_rows(
         &mut self,
         table: &str,
         key_column: &str,
-        key: &Value,
         columns: &[String],
-        before: &[Value],
-        changes: &[plan::Change],
+        rows: &[Locked<'_, '_>],
     ) -> Result<(), ChunkError> {
+        let Some((first, _)) = rows.first() else {
+            return Ok(());
+        };
+        let changes = &first.op.changes;
         let d = *self.tx.dialect();
         let mut sets: Vec<String> = changes
             .iter()
             .map(|c| format!("{} = ?", d.quote(&c.column)))
             .collect();
-        let mut params: Vec<Value> = changes.iter().map(|c| c.new.clone()).collect();
         if let Some(info) = self.schema.table(table) {
             for col in info.columns.iter().filter(|c| c.on_update_now) {
                 if !changes.iter().any(|c| c.column == col.name) {
@@ -322,28 +367,42 @@ impl ChunkTx<'_> {
                 }
             }
         }
-        params.push(key.clone());
-        let sql = format!(
-            "UPDATE {} SET {} WHERE {} = ?",
-            d.quote(table),
-            sets.join(", "),
-            d.quote(key_column)
-        );
+        let keys: Vec<Value> = rows.iter().map(|(m, _)| m.op.key.clone()).collect();
+        let mut after: HashMap<RowKey, Vec<Value>> = HashMap::with_capacity(rows.len());
+        for (where_sql, key_params) in d.in_key_lists(key_column, &keys) {
+            let mut params: Vec<Value> = changes.iter().map(|c| c.new.clone()).collect();
+            params.extend(key_params.iter().cloned());
+            let sql = format!(
+                "UPDATE {} SET {} WHERE {where_sql}",
+                d.quote(table),
+                sets.join(", ")
+            );
+            self.tx.execute(&sql, &params)?;
+            let reread = self.tx.select_for_update(table, &where_sql, &key_params)?;
+            check_columns(table, columns, &reread.columns)?;
+            let key_at = key_position(table, key_column, &reread.columns, reread.rows.len())?;
+            for row in reread.rows {
+                after.insert(RowKey::of(&row[key_at]), row);
+            }
+        }
         self.work.header(self.pw, table, columns)?;
-        self.pw.row(RowRole::Before, before)?;
-        self.tx.execute(&sql, &params)?;
-        let after = self.tx.select_for_update(
-            table,
-            &format!("{} = ?", d.quote(key_column)),
-            std::slice::from_ref(key),
-        )?;
-        let after_row = after.rows.first().ok_or_else(|| {
-            ChunkError::Other(format!(
-                "{table} {key_column}={key} vanished during its update"
-            ))
-        })?;
-        self.pw.row(RowRole::After, after_row)?;
-        self.work.change(table, Action::Update, key.clone());
+        for (member, before) in rows {
+            let key = &member.op.key;
+            let after_row = after.get(&RowKey::of(key)).ok_or_else(|| {
+                ChunkError::Other(format!(
+                    "{table} {key_column}={key} vanished during its update"
+                ))
+            })?;
+            self.pw.row(RowRole::Before, before)?;
+            self.pw.row(RowRole::After, after_row)?;
+            self.work.change(table, Action::Update, key.clone());
+            *self
+                .work
+                .affected
+                .entry(member.source.category.clone())
+                .or_insert(0) += 1;
+            *self.work.applied.entry(member.item).or_insert(0) += 1;
+        }
         Ok(())
     }
 
@@ -445,6 +504,16 @@ impl ChunkTx<'_> {
 }
 
 /// One item's part of a set delete: its number, its keys and the item itself.
+/// An update of a set with its row as locked.
+type Locked<'a, 'p> = (&'a Changed<'p>, &'a Vec<Value>);
+
+/// One update of a set (`chunks::update_set`): its item and what it changes.
+pub(super) struct Changed<'p> {
+    pub item: u32,
+    pub op: &'p UpdateRow,
+    pub source: &'p Item,
+}
+
 pub(super) struct Doomed<'p> {
     pub item: u32,
     pub keys: &'p KeySet,
@@ -489,6 +558,23 @@ fn planned_keys(keys: &KeySet) -> Box<dyn Iterator<Item = Value> + '_> {
                 .iter()
                 .flat_map(|(lo, hi)| (*lo..=*hi).map(Value::Int)),
         ),
+    }
+}
+
+/// Where `key_column` is among the `columns` a statement returned with `rows` rows (an
+/// empty result may come without its columns).
+fn key_position(
+    table: &str,
+    key_column: &str,
+    columns: &[String],
+    rows: usize,
+) -> Result<usize, ChunkError> {
+    match columns.iter().position(|c| c == key_column) {
+        Some(at) => Ok(at),
+        None if rows == 0 => Ok(0),
+        None => Err(ChunkError::Other(format!(
+            "table {table} has no column {key_column}"
+        ))),
     }
 }
 

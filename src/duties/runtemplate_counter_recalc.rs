@@ -83,23 +83,49 @@ impl Duty for RuntemplateCounterRecalc {
         item: &Item,
         row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
-        let Op::Update(update) = &item.op else {
-            return Ok(Some("not_an_update".into()));
-        };
-        let id = common::int(row.get("id"));
-        let (success, failed) = count_for(tx, id)?;
-        for change in &update.changes {
-            let actual = if change.column == SUCCESS {
-                success
-            } else {
-                failed
-            };
-            if common::int(&change.new) != actual {
-                return Ok(Some("changed".into()));
-            }
-        }
-        Ok(None)
+        let counts = count_for(tx, &[common::int(row.get("id"))])?;
+        Ok(still_planned(item, row, &counts))
     }
+
+    /// The counts of every locked runtemplate with one query, not one per row.
+    fn recheck_rows(
+        &self,
+        tx: &mut dyn Query,
+        _ctx: &DutyContext<'_>,
+        rows: &[(&Item, RowRef<'_>)],
+    ) -> DbResult<Vec<Option<String>>> {
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|(_, row)| common::int(row.get("id")))
+            .collect();
+        let counts = count_for(tx, &ids)?;
+        Ok(rows
+            .iter()
+            .map(|(item, row)| still_planned(item, *row, &counts))
+            .collect())
+    }
+}
+
+/// Why the planned counters of `row` no longer hold with the `counts` taken now.
+fn still_planned(item: &Item, row: RowRef<'_>, counts: &Actual) -> Option<String> {
+    let Op::Update(update) = &item.op else {
+        return Some("not_an_update".into());
+    };
+    let (success, failed) = counts
+        .get(&common::int(row.get("id")))
+        .copied()
+        .unwrap_or((0, 0));
+    for change in &update.changes {
+        let actual = if change.column == SUCCESS {
+            success
+        } else {
+            failed
+        };
+        if common::int(&change.new) != actual {
+            return Some("changed".into());
+        }
+    }
+    None
 }
 
 fn counts_sql(q: &dyn Query, filter: &str) -> String {
@@ -113,14 +139,18 @@ fn counts_sql(q: &dyn Query, filter: &str) -> String {
     )
 }
 
-fn count_for(q: &mut dyn Query, id: i64) -> DbResult<(i64, i64)> {
-    let filter = format!(" AND {} = ?", q.dialect().quote("runtemplate_id"));
-    let sql = counts_sql(&*q, &filter);
-    let rows = q.query(&sql, &[Value::Int(id)])?;
-    Ok(rows
-        .rows
-        .first()
-        .map_or((0, 0), |r| (common::int(&r[1]), common::int(&r[2]))))
+/// The counts of the runtemplates `ids` (those without finished jobs are left out).
+fn count_for(q: &mut dyn Query, ids: &[i64]) -> DbResult<Actual> {
+    let keys: Vec<Value> = ids.iter().copied().map(Value::Int).collect();
+    let mut counts = Actual::new();
+    for (condition, params) in q.dialect().in_key_lists("runtemplate_id", &keys) {
+        let sql = counts_sql(&*q, &format!(" AND {condition}"));
+        q.query_each(&sql, &params, &mut |r| {
+            counts.insert(common::int(&r[0]), (common::int(&r[1]), common::int(&r[2])));
+            Ok(())
+        })?;
+    }
+    Ok(counts)
 }
 
 /// Stored counters of every runtemplate and the actual counts, of the jobs that will be there

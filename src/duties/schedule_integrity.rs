@@ -122,51 +122,82 @@ impl Duty for ScheduleIntegrity {
         _item: &Item,
         row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
-        if !scheduled(row.get("active"), row.get("interv")) {
-            return Ok(Some("no_longer_matches".into()));
-        }
-        let When::At(next) = common::when(row.get("next_schedule")) else {
-            return Ok(Some("no_longer_matches".into()));
-        };
-        let id = common::int(row.get("id"));
-        if queued(&unfinished_jobs(tx, Some(id))?).contains(&(id, next)) {
-            return Ok(Some("job_queued".into()));
-        }
-        Ok(None)
+        let queue = queued(&unfinished_jobs(tx, Some(&[common::int(row.get("id"))]))?);
+        Ok(still_stale(row, &queue))
     }
+
+    /// The queued jobs of every locked runtemplate with one query, not one per row.
+    fn recheck_rows(
+        &self,
+        tx: &mut dyn Query,
+        _ctx: &DutyContext<'_>,
+        rows: &[(&Item, RowRef<'_>)],
+    ) -> DbResult<Vec<Option<String>>> {
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|(_, row)| common::int(row.get("id")))
+            .collect();
+        let queue = queued(&unfinished_jobs(tx, Some(&ids))?);
+        Ok(rows
+            .iter()
+            .map(|(_, row)| still_stale(*row, &queue))
+            .collect())
+    }
+}
+
+/// Why the locked runtemplate `row` no longer needs its schedule fixed, with `queue` the
+/// (runtemplate, time) of the jobs queued now.
+fn still_stale(row: RowRef<'_>, queue: &BTreeSet<(i64, DateTimeValue)>) -> Option<String> {
+    if !scheduled(row.get("active"), row.get("interv")) {
+        return Some("no_longer_matches".into());
+    }
+    let When::At(next) = common::when(row.get("next_schedule")) else {
+        return Some("no_longer_matches".into());
+    };
+    if queue.contains(&(common::int(row.get("id")), next)) {
+        return Some("job_queued".into());
+    }
+    None
 }
 
 /// Unfinished jobs with a schedule (of one runtemplate, or of all). Finished jobs never keep
 /// `next_schedule`, so they are not read; `decide` still checks `exitcode` itself.
-fn unfinished_jobs(q: &mut dyn Query, runtemplate: Option<i64>) -> DbResult<Vec<ScheduledJob>> {
+fn unfinished_jobs(q: &mut dyn Query, runtemplates: Option<&[i64]>) -> DbResult<Vec<ScheduledJob>> {
     let d = *q.dialect();
     let (rt, schedule, exit) = (
         d.quote("runtemplate_id"),
         d.quote("schedule"),
         d.quote("exitcode"),
     );
-    let mut sql = format!(
+    let sql = format!(
         "SELECT {}, {rt}, {schedule}, {exit} FROM {} WHERE {exit} IS NULL AND {schedule} IS NOT NULL AND {rt} IS NOT NULL",
         d.quote("id"),
         d.quote("job"),
     );
-    let mut params = Vec::new();
-    if let Some(id) = runtemplate {
-        sql.push_str(&format!(" AND {rt} = ?"));
-        params.push(Value::Int(id));
-    }
+    let statements = match runtemplates {
+        None => vec![(sql, Vec::new())],
+        Some(ids) => {
+            let keys: Vec<Value> = ids.iter().copied().map(Value::Int).collect();
+            d.in_key_lists("runtemplate_id", &keys)
+                .into_iter()
+                .map(|(condition, params)| (format!("{sql} AND {condition}"), params))
+                .collect()
+        }
+    };
     let mut out = Vec::new();
-    q.query_each(&sql, &params, &mut |r| {
-        let mut r = r.iter().cloned();
-        let mut next = || r.next().unwrap_or(Value::Null);
-        out.push(ScheduledJob {
-            id: next(),
-            runtemplate_id: next(),
-            schedule: next(),
-            exitcode: next(),
-        });
-        Ok(())
-    })?;
+    for (sql, params) in statements {
+        q.query_each(&sql, &params, &mut |r| {
+            let mut r = r.iter().cloned();
+            let mut next = || r.next().unwrap_or(Value::Null);
+            out.push(ScheduledJob {
+                id: next(),
+                runtemplate_id: next(),
+                schedule: next(),
+                exitcode: next(),
+            });
+            Ok(())
+        })?;
+    }
     Ok(out)
 }
 

@@ -13,10 +13,17 @@
 //! from the whole chain. The chain stays the only truth: whoever can write the state
 //! directory cannot make a run see a history the chain does not hold.
 //!
+//! A daemon keeps the index its last session stored in memory (`keep`), and its next session
+//! continues that one instead of reading the file again: the same index, from the same
+//! process, checked the same way from its last record on.
+//!
 //! Owns the file. It never decides anything: recovery, the history and the expiry decide from
 //! the index it gives them.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use housekeeper_journal::store::{read_records, read_records_from, Checkpoint, RecordEntry};
 use housekeeper_journal::{ChainHead, Digest, JournalError, JournalId};
@@ -28,6 +35,9 @@ use crate::db::Connection;
 
 /// The first line of the file's format.
 const FORMAT: &str = "housekeeper-journal-index 2";
+
+/// The ledger the last session of this process stored, for the next one (a daemon's cycles).
+static KEPT: Mutex<Option<Ledger>> = Mutex::new(None);
 
 /// The index of a session, and the record it was built up to.
 pub struct Ledger {
@@ -82,6 +92,9 @@ impl Ledger {
         head: ChainHead,
         witness: Option<&mut dyn Connection>,
     ) -> Result<(Ledger, Option<String>), JournalError> {
+        if let Some(kept) = Self::kept(dir, journal_id, head) {
+            return Ok((kept, None));
+        }
         let mut ledger = Ledger {
             index: JournalIndex::default(),
             dir: dir.to_owned(),
@@ -100,6 +113,56 @@ impl Ledger {
         ledger.last = None;
         ledger.catch_up()?;
         Ok((ledger, why))
+    }
+
+    /// The ledger an earlier session of this process kept for the journal in `dir`, when it
+    /// is that journal's and its records after it lead to `head`.
+    fn kept(dir: &Path, journal_id: JournalId, head: ChainHead) -> Option<Ledger> {
+        let mut kept = KEPT.lock().ok()?.take()?;
+        if kept.dir != dir || kept.journal_id != journal_id {
+            return None;
+        }
+        if let Err(e) = kept.catch_up() {
+            log::info!("journal index kept in memory not used (reading the records after it: {e})");
+            return None;
+        }
+        if kept.last.as_ref().map(|cp| cp.head) != Some(head) {
+            log::info!(
+                "journal index kept in memory not used: it does not lead to the journal's end"
+            );
+            return None;
+        }
+        Some(kept)
+    }
+
+    /// Keeps this ledger in memory for the next session of this process, once it is stored
+    /// (what is kept and what is stored are the same index).
+    pub fn keep(&mut self) {
+        let kept = Ledger {
+            index: std::mem::take(&mut self.index),
+            dir: self.dir.clone(),
+            journal_id: self.journal_id,
+            last: self.last.take(),
+        };
+        if let Ok(mut slot) = KEPT.lock() {
+            *slot = Some(kept);
+        }
+    }
+
+    /// Logs why the stored index `file` was not used (`not_used`), and what reading the
+    /// index took since `opened`.
+    pub fn log_opened(&self, file: &Path, not_used: Option<String>, opened: Instant) {
+        if let Some(why) = not_used {
+            log::info!(
+                "journal index {} not used ({why}): read from the journal",
+                file.display()
+            );
+        }
+        log::debug!(
+            "journal index: {} runs, read in {:.1} ms",
+            self.index.runs.len(),
+            opened.elapsed().as_secs_f64() * 1000.0
+        );
     }
 
     /// Continues from the stored index `bytes`, or says why it cannot be used.
@@ -228,12 +291,18 @@ impl Ledger {
         let mut hasher = blake3::Hasher::new();
         let mut len = 0u64;
         crate::state::write_private(file, |w| {
-            let mut out = Hashed {
-                out: w,
-                hasher: &mut hasher,
-                len: &mut len,
-            };
-            rmp_serde::encode::write(&mut out, &stored).map_err(std::io::Error::other)
+            // The encoder writes a few bytes at a time: buffered before they are hashed, as
+            // the hasher is slow on small pieces (half the time of storing the index).
+            let mut out = std::io::BufWriter::with_capacity(
+                64 * 1024,
+                Hashed {
+                    out: w,
+                    hasher: &mut hasher,
+                    len: &mut len,
+                },
+            );
+            rmp_serde::encode::write(&mut out, &stored).map_err(std::io::Error::other)?;
+            out.flush()
         })
         .map_err(|e| format!("writing {}: {e}", file.display()))?;
         Ok((Digest(*hasher.finalize().as_bytes()), len))
@@ -242,12 +311,12 @@ impl Ledger {
 
 /// A writer that hashes and counts what passes through it.
 struct Hashed<'w> {
-    out: &'w mut dyn std::io::Write,
+    out: &'w mut dyn Write,
     hasher: &'w mut blake3::Hasher,
     len: &'w mut u64,
 }
 
-impl std::io::Write for Hashed<'_> {
+impl Write for Hashed<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.out.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -257,5 +326,41 @@ impl std::io::Write for Hashed<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use housekeeper_journal::{Digest, PayloadKind, PayloadRef};
+
+    #[test]
+    fn digests_are_stored_as_byte_strings_and_read_back_from_either_form() {
+        let digest = Digest(std::array::from_fn(|i| 200 + i as u8 % 50));
+        let payload = PayloadRef {
+            digest,
+            len: 7,
+            kind: PayloadKind::RowImages,
+        };
+        let bytes = rmp_serde::to_vec(&payload).unwrap();
+        // An array of three: a 32-byte string (bin 8), the length and the kind's name.
+        assert_eq!(&bytes[..3], &[0x93, 0xc4, 32]);
+        assert_eq!(&bytes[3..35], &digest.0);
+        assert_eq!(
+            rmp_serde::from_slice::<PayloadRef>(&bytes).unwrap(),
+            payload
+        );
+        // An index stored by the previous release wrote the digest as 32 numbers.
+        let numbers = rmp_serde::to_vec(&(digest.0, 7u64, PayloadKind::RowImages)).unwrap();
+        assert_eq!(
+            rmp_serde::from_slice::<PayloadRef>(&numbers).unwrap(),
+            payload
+        );
+        // 31 bytes are not a digest.
+        let mut short = vec![0x93, 0xc4, 31];
+        short.extend_from_slice(&digest.0[..31]);
+        short.push(7);
+        short.push(0xa9);
+        short.extend_from_slice(b"RowImages");
+        assert!(rmp_serde::from_slice::<PayloadRef>(&short).is_err());
     }
 }

@@ -372,8 +372,18 @@ impl Session<'_> {
                 && due.contains(run.run_id.as_str())
                 && !left.contains(run.run_id.as_str())
         };
+        let storing = std::time::Instant::now();
         match self.ledger.store(&file, settled) {
-            Ok(stored) => Some(stored),
+            Ok(stored) => {
+                log::debug!(
+                    "journal index: {} runs, {} bytes stored in {:.1} ms",
+                    self.ledger.index.runs.len(),
+                    stored.1,
+                    storing.elapsed().as_secs_f64() * 1000.0
+                );
+                self.ledger.keep();
+                Some(stored)
+            }
             Err(e) => {
                 log::warn!("journal index not stored: {e}");
                 None

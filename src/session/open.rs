@@ -79,6 +79,7 @@ impl<'a> Session<'a> {
         // need and the expiry at the end all work from this index.
         let journal_failed = |e: JournalError| unreadable_journal(&state.journal_dir(), &e);
         let has_anchors = schema.table(anchor::TABLE).is_some();
+        let opened = Instant::now();
         let (mut ledger, not_used) = Ledger::open(
             &state.journal_dir(),
             &state.journal_index(),
@@ -87,12 +88,7 @@ impl<'a> Session<'a> {
             has_anchors.then_some(&mut *conn),
         )
         .map_err(journal_failed)?;
-        if let Some(why) = not_used {
-            log::info!(
-                "journal index {} not used ({why}): read from the journal",
-                state.journal_index().display()
-            );
-        }
+        ledger.log_opened(&state.journal_index(), not_used, opened);
         let recovered = recover::recover(
             &mut journal,
             &ledger.index,

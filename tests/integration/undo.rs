@@ -1019,3 +1019,50 @@ backend_test!(fn thousands_of_ghost_jobs_over_several_chunks_go_and_come_back_by
         assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
     }
 );
+
+backend_test!(fn thousands_of_stale_tasks_finalized_in_sets_come_back_byte_for_byte(db) {
+        // 2,500 expired tasks, chunks of 1,200: each chunk's tasks are locked, changed and
+        // re-read in sets of at most 1,000, two new states (missed, failed) in every set; the
+        // undo changes them back the same way.
+        scenario::install_schema(&mut *db.connect(), SchemaLevel::Current).expect("schema");
+        let mut seed = Seed::new(now());
+        let app = seed.app("Reporter").id();
+        let company = seed.company("ACME", "acme").id();
+        let rt = seed.runtemplate(app, company, "h").id();
+        let start = scenario::shift(now(), -2 * 86_400);
+        for t in 0..2_500 {
+            let (state, attempts) = if t % 3 == 0 { ("running", 1) } else { ("open", 0) };
+            seed.task(rt, start, scenario::shift(now(), -1 - t), state, attempts);
+        }
+        seed.apply(&mut *db.connect()).expect("seed");
+        let before = dump(db);
+        let mut hk = tool_for(db);
+        hk.set("MULTIFLEXI_HOUSEKEEPER_CHUNK_ROWS", "1200");
+        let out = hk.run(&["run", "--duty", "StaleTaskFinalization", "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let run = run_id(&out);
+        let report = &out.json()["duties"][0];
+        assert_eq!(report["affected"], 2_500, "{report:#}");
+        assert_eq!(report["categories"]["failed"], 834, "{report:#}");
+        assert_eq!(report["categories"]["missed"], 1_666, "{report:#}");
+        let done = dump(db);
+        let tasks = done.table("task").expect("task");
+        for (state, count) in [("failed", 834), ("missed", 1_666), ("open", 0), ("running", 0)] {
+            let n = tasks.rows.iter().filter(|r| tasks.value(r, "state") == Some(&Value::from(state))).count();
+            assert_eq!(n, count, "tasks {state}");
+        }
+        let shown = hk.run(&["journal", "show", &run, "--format", "json"]).json();
+        let duty = shown["duties"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["duty"] == "StaleTaskFinalization"))
+            .cloned()
+            .expect("the duty in the journal");
+        assert_eq!(duty["chunks"].as_array().map(Vec::len), Some(3), "2,500 tasks in chunks of 1,200");
+
+        let undo = hk.run(&["undo", &run, "--format", "json"]);
+        assert_eq!(undo.code, 0, "{}", undo.stderr);
+        assert_restored_except(&before, dump(db), &[]);
+        let verify = hk.run(&["journal", "verify"]);
+        assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+    }
+);
