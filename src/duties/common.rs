@@ -148,6 +148,12 @@ pub fn present(
     Ok(found)
 }
 
+/// The `id` of each row a duty re-checks together.
+#[must_use]
+pub fn ids(rows: &[(&crate::plan::Item, super::RowRef<'_>)]) -> Vec<i64> {
+    rows.iter().map(|(_, row)| int(row.get("id"))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,12 +79,11 @@ impl Duty for RuntemplateCounterRecalc {
     fn recheck(
         &self,
         tx: &mut dyn Query,
-        _ctx: &DutyContext<'_>,
+        ctx: &DutyContext<'_>,
         item: &Item,
         row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
-        let counts = count_for(tx, &[common::int(row.get("id"))])?;
-        Ok(still_planned(item, row, &counts))
+        Ok(self.recheck_rows(tx, ctx, &[(item, row)])?.pop().flatten())
     }
 
     /// The counts of every locked runtemplate with one query, not one per row.
@@ -94,10 +93,7 @@ impl Duty for RuntemplateCounterRecalc {
         _ctx: &DutyContext<'_>,
         rows: &[(&Item, RowRef<'_>)],
     ) -> DbResult<Vec<Option<String>>> {
-        let ids: Vec<i64> = rows
-            .iter()
-            .map(|(_, row)| common::int(row.get("id")))
-            .collect();
+        let ids = common::ids(rows);
         let counts = count_for(tx, &ids)?;
         Ok(rows
             .iter()

@@ -118,12 +118,11 @@ impl Duty for ScheduleIntegrity {
     fn recheck(
         &self,
         tx: &mut dyn Query,
-        _ctx: &DutyContext<'_>,
-        _item: &Item,
+        ctx: &DutyContext<'_>,
+        item: &Item,
         row: RowRef<'_>,
     ) -> DbResult<Option<String>> {
-        let queue = queued(&unfinished_jobs(tx, Some(&[common::int(row.get("id"))]))?);
-        Ok(still_stale(row, &queue))
+        Ok(self.recheck_rows(tx, ctx, &[(item, row)])?.pop().flatten())
     }
 
     /// The queued jobs of every locked runtemplate with one query, not one per row.
@@ -133,10 +132,7 @@ impl Duty for ScheduleIntegrity {
         _ctx: &DutyContext<'_>,
         rows: &[(&Item, RowRef<'_>)],
     ) -> DbResult<Vec<Option<String>>> {
-        let ids: Vec<i64> = rows
-            .iter()
-            .map(|(_, row)| common::int(row.get("id")))
-            .collect();
+        let ids = common::ids(rows);
         let queue = queued(&unfinished_jobs(tx, Some(&ids))?);
         Ok(rows
             .iter()

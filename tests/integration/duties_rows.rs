@@ -432,6 +432,48 @@ backend_test!(
 );
 
 backend_test!(
+    fn stale_task_finalization_changes_its_tasks_as_one_set_and_keeps_each_that_changed_meanwhile(db) {
+        // The executor locks, checks and changes a chunk's tasks as one set: each task that no
+        // longer qualifies when its chunk runs must stay as the scheduler left it and be
+        // reported as drift of its own item, for its own reason, while the others change.
+        seed_tasks(db);
+        let hk = Tool::new(db);
+        let mut run = hk.stopped_at("after-plan", &["run", "--duty", "StaleTaskFinalization"]);
+        // Planned, not yet applied: task 1 gets fulfilled (no longer the planned old state),
+        // MultiFlexi removes task 2, and task 5's stuck job fails (it would now become
+        // failed, not the planned missed).
+        db.run_sql(&[
+            "UPDATE task SET state = 'fulfilled' WHERE id = 1",
+            "DELETE FROM task WHERE id = 2",
+            "UPDATE task SET attempts = 1 WHERE id = 5",
+        ]);
+        let before = dump(db);
+        tool::signal(run.id(), "CONT");
+        let status = tool::wait_at_most(&mut run, std::time::Duration::from_secs(60));
+        assert!(status.success(), "the run ends ok: {status}");
+        let after = dump(db);
+        assert_changes(&before, &after, &["task [6] state: open → failed"]);
+        let journal = JournalView::read(&hk.state);
+        let drifted: BTreeSet<(String, String, String)> = journal.drifted.iter().cloned().collect();
+        assert_eq!(
+            drifted,
+            [("task", "1", "changed"), ("task", "2", "gone"), ("task", "5", "changed")]
+                .map(|(t, k, r)| (t.to_owned(), k.to_owned(), r.to_owned()))
+                .into()
+        );
+        assert_eq!(journal.changed("StaleTaskFinalization"), lines(&["Update task 6"]));
+        let before_images = journal.image_values("task", RowRole::Before, "id", "state");
+        let after_images = journal.image_values("task", RowRole::After, "id", "state");
+        assert_eq!(before_images, [("6".to_owned(), "open".to_owned())].into());
+        assert_eq!(after_images, [("6".to_owned(), "failed".to_owned())].into());
+        // Task 5 is planned afresh by the next run, with its new final state.
+        let again = run_duty(&hk, "StaleTaskFinalization", 0);
+        assert_eq!(again["affected"], 1, "{again:#}");
+        assert_eq!(again["categories"], counts(&[("failed", 1)]));
+    }
+);
+
+backend_test!(
     fn stale_task_finalization_skips_tasks_the_scheduler_changed_after_planning(db) {
         seed_tasks(db);
         let hk = Tool::new(db);
@@ -830,6 +872,43 @@ backend_test!(
         let got = changes(&before, &dump(db));
         assert!(!got.iter().any(|l| l.starts_with("runtemplate [2]") || l.starts_with("runtemplate [3]")), "{got:#?}");
         assert!(got.contains("runtemplate [4] next_schedule: 2026-11-28 06:59:59 → NULL"), "{got:#?}");
+    }
+);
+
+backend_test!(
+    fn schedule_integrity_rechecks_its_runtemplates_together_and_keeps_each_served_meanwhile(db) {
+        // Inside the chunk the runtemplates are re-checked as one set (the queued jobs of all
+        // of them read with one query): the one the scheduler served between plan and chunk
+        // and the one switched off stay, each reported for its own reason; the others change.
+        seed_schedules(db);
+        let hk = Tool::new(db);
+        let mut run = hk.stopped_at("after-plan", &["run", "--duty", "ScheduleIntegrity"]);
+        db.run_sql(&[
+            "INSERT INTO job (id, app_id, company_id, launched_by, runtemplate_id, schedule, executor, app_version, marked_for_deletion) VALUES (100, 1, 1, 1, 2, '2026-11-28 06:00:00', 'Native', 'n/a', 0)",
+            "UPDATE runtemplate SET interv = 'n' WHERE id = 4",
+        ]
+        .map(|sql| if db.engine() == Engine::Postgres { sql.replace(", 0)", ", false)") } else { sql.to_owned() })
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+        let before = dump(db);
+        tool::signal(run.id(), "CONT");
+        let status = tool::wait_at_most(&mut run, std::time::Duration::from_secs(60));
+        assert!(status.success(), "the run ends ok: {status}");
+        let got = changes(&before, &dump(db));
+        assert!(!got.iter().any(|l| l.starts_with("runtemplate [2]") || l.starts_with("runtemplate [4]")), "{got:#?}");
+        for (id, next) in [(3, "2026-11-28 07:00:00"), (5, "2026-11-28 08:30:00"), (10, "2026-11-28 10:00:00")] {
+            let line = format!("runtemplate [{id}] next_schedule: {next} → NULL");
+            assert!(got.contains(&line), "{line} in {got:#?}");
+        }
+        let journal = JournalView::read(&hk.state);
+        let drifted: BTreeSet<(String, String, String)> = journal.drifted.iter().cloned().collect();
+        assert_eq!(
+            drifted,
+            [("runtemplate", "2", "job_queued"), ("runtemplate", "4", "no_longer_matches")]
+                .map(|(t, k, r)| (t.to_owned(), k.to_owned(), r.to_owned()))
+                .into()
+        );
     }
 );
 
