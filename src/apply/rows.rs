@@ -276,7 +276,10 @@ impl ChunkTx<'_> {
             for row in rows.rows {
                 locked.insert(RowKey::of(&row[key_at]), row);
             }
-            columns = rows.columns;
+            // An empty result may come without its columns.
+            if !rows.columns.is_empty() {
+                columns = rows.columns;
+            }
         }
         let drift = |m: &Changed<'_>, reason: String| Drift {
             item: m.item,
