@@ -122,22 +122,15 @@ impl StateDir {
             .mode(0o600)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                return Err(LockError::Held {
-                    path,
-                    holder: if holder.is_empty() {
-                        "holder unknown".into()
-                    } else {
-                        holder.to_owned()
-                    },
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        if let Some(holder) = try_lock(&mut file).map_err(io)? {
+            return Err(LockError::Held {
+                path,
+                holder: if holder.is_empty() {
+                    "holder unknown".into()
+                } else {
+                    holder
+                },
+            });
         }
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
@@ -218,6 +211,24 @@ pub fn write_private(
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     write_atomic(path, 0o600, write)
+}
+
+/// Takes `file`'s lock (`flock`) without waiting: `None` once taken, or what the process
+/// holding it wrote into the file (trimmed; empty when it wrote nothing). The host lock and
+/// SQLite's database lock file both say who holds them this way.
+///
+/// # Errors
+/// Locking failed for another reason than another holder.
+pub fn try_lock(file: &mut File) -> io::Result<Option<String>> {
+    match file.try_lock() {
+        Ok(()) => Ok(None),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Ok(Some(holder.trim().to_owned()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 /// Writes `path` with `mode` (whatever the umask) and atomically: a new temporary file next

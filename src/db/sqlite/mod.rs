@@ -34,7 +34,7 @@
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -520,24 +520,14 @@ impl Connection for SqliteConnection {
                 })?
         };
         let mut file = opened;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                return Ok(Err(LockHolder(if holder.is_empty() {
-                    format!("an unknown process (lock file {})", path.display())
-                } else {
-                    format!("process {holder} (lock file {})", path.display())
-                })));
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(DbError::Lock(format!(
-                    "cannot lock {}: {e}",
-                    path.display()
-                )))
-            }
+        let held = crate::state::try_lock(&mut file)
+            .map_err(|e| DbError::Lock(format!("cannot lock {}: {e}", path.display())))?;
+        if let Some(holder) = held {
+            return Ok(Err(LockHolder(if holder.is_empty() {
+                format!("an unknown process (lock file {})", path.display())
+            } else {
+                format!("process {holder} (lock file {})", path.display())
+            })));
         }
         if !self.read_only {
             let written = file
