@@ -129,8 +129,9 @@ pub trait Duty {
 
     /// [`Duty::recheck`] of many locked rows at once (the executor hands it the rows of one
     /// table that one locking statement of a chunk locked, up to `KEYS_PER_STATEMENT`), one
-    /// answer per row in order. By default one `recheck` per row;
-    /// a duty whose check queries other tables answers with a few set queries instead.
+    /// answer per row in order; the executor asks only this. By default one `recheck` per
+    /// row; a duty whose check queries other tables implements this instead of `recheck`,
+    /// answering with a few set queries.
     ///
     /// # Errors
     /// A query the check needed failed.

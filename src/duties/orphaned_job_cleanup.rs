@@ -192,16 +192,6 @@ impl Duty for OrphanedJobCleanup {
         }
     }
 
-    fn recheck(
-        &self,
-        tx: &mut dyn Query,
-        ctx: &DutyContext<'_>,
-        item: &Item,
-        row: RowRef<'_>,
-    ) -> DbResult<Option<String>> {
-        Ok(self.recheck_rows(tx, ctx, &[(item, row)])?.pop().flatten())
-    }
-
     /// The rows of a chunk checked together: which of their companies, runtemplates, queue
     /// references and jobs still exist is asked with one query per table (per 1,000 keys),
     /// not three queries per job.

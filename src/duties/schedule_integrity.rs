@@ -115,16 +115,6 @@ impl Duty for ScheduleIntegrity {
         }
     }
 
-    fn recheck(
-        &self,
-        tx: &mut dyn Query,
-        ctx: &DutyContext<'_>,
-        item: &Item,
-        row: RowRef<'_>,
-    ) -> DbResult<Option<String>> {
-        Ok(self.recheck_rows(tx, ctx, &[(item, row)])?.pop().flatten())
-    }
-
     /// The queued jobs of every locked runtemplate with one query, not one per row.
     fn recheck_rows(
         &self,
