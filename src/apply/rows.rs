@@ -303,25 +303,24 @@ impl ChunkTx<'_> {
                 None => checked.extend(row.map(|row| (member, row))),
             }
         }
-        let guarded: Vec<(&Item, RowRef<'_>)> = checked
-            .iter()
-            .filter(|(m, _)| m.op.guard == plan::Guard::Duty)
-            .map(|(m, row)| {
-                let current = RowRef {
-                    columns: &columns,
-                    values: row,
-                };
-                (m.source, current)
-            })
-            .collect();
-        let mut answers = duty.recheck_rows(&mut *self.tx, ctx, &guarded)?.into_iter();
+        // A set has one guard (`chunks::update_set`).
+        let answers = if first.op.guard == plan::Guard::Duty {
+            let rows: Vec<(&Item, RowRef<'_>)> = checked
+                .iter()
+                .map(|(m, row)| {
+                    let current = RowRef {
+                        columns: &columns,
+                        values: row,
+                    };
+                    (m.source, current)
+                })
+                .collect();
+            duty.recheck_rows(&mut *self.tx, ctx, &rows)?
+        } else {
+            vec![None; checked.len()]
+        };
         let mut kept: Vec<Locked<'_, '_>> = Vec::with_capacity(checked.len());
-        for (member, row) in checked {
-            let answer = if member.op.guard == plan::Guard::Duty {
-                answers.next().flatten()
-            } else {
-                None
-            };
+        for ((member, row), answer) in checked.into_iter().zip(answers) {
             match answer {
                 Some(reason) => self.work.drifted.push(drift(member, reason)),
                 None => kept.push((member, row)),
