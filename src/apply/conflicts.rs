@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use housekeeper_journal::Value;
 
-use crate::db::{DbResult, Dialect, Query, SchemaFacts};
+use crate::db::{DbResult, Dialect, IndexInfo, Query, SchemaFacts, TableInfo};
 use crate::plan::{ReinsertRows, RowKey, UpdateRow};
 
 /// What stands in the way of putting back rows of one table, found for all of them at once:
@@ -198,12 +198,22 @@ pub fn other_conflict(
 /// Whether `op` changes a column of one of its table's unique indexes.
 #[must_use]
 pub fn changes_unique(schema: &SchemaFacts, op: &UpdateRow) -> bool {
-    schema.table(&op.table).is_some_and(|info| {
-        info.indexes.iter().filter(|i| i.unique).any(|index| {
-            op.changes
+    schema
+        .table(&op.table)
+        .is_some_and(|info| changed_unique_indexes(info, op).next().is_some())
+}
+
+/// The unique indexes of `info` a column of which `op` changes to another value.
+fn changed_unique_indexes<'a>(
+    info: &'a TableInfo,
+    op: &'a UpdateRow,
+) -> impl Iterator<Item = &'a IndexInfo> {
+    info.indexes.iter().filter(|index| {
+        index.unique
+            && op
+                .changes
                 .iter()
                 .any(|c| index.columns.contains(&c.column) && c.old != c.new)
-        })
     })
 }
 
@@ -238,14 +248,7 @@ pub fn update_conflict(
     let Some(info) = schema.table(&op.table) else {
         return Ok(None);
     };
-    for index in info.indexes.iter().filter(|i| i.unique) {
-        if !op
-            .changes
-            .iter()
-            .any(|c| index.columns.contains(&c.column) && c.old != c.new)
-        {
-            continue;
-        }
+    for index in changed_unique_indexes(info, op) {
         let values: Vec<&Value> = index
             .columns
             .iter()
